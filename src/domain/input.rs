@@ -1,0 +1,116 @@
+//! Validated request values: once parsed, the rest of the code cannot hold an invalid one.
+
+use crate::error::ApiError;
+
+pub const MIN_PASSWORD_LEN: usize = 8;
+pub const MAX_PASSWORD_LEN: usize = 128;
+const MAX_EMAIL_LEN: usize = 254;
+const MAX_NAME_LEN: usize = 256;
+const MAX_IMAGE_LEN: usize = 2048;
+
+/// A trimmed, lowercased, syntactically valid email address of at most 254 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let email = raw.trim().to_lowercase();
+        if email.len() > MAX_EMAIL_LEN
+            || email.chars().any(char::is_control)
+            || !email_address::EmailAddress::is_valid(&email)
+        {
+            return Err(ApiError::InvalidEmail);
+        }
+        Ok(Self(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new password within the length rules (counted in characters).
+#[derive(Clone)]
+pub struct NewPassword(String);
+
+impl NewPassword {
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let len = raw.chars().count();
+        if len < MIN_PASSWORD_LEN {
+            return Err(ApiError::PasswordTooShort);
+        }
+        if len > MAX_PASSWORD_LEN {
+            return Err(ApiError::PasswordTooLong);
+        }
+        Ok(Self(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewPassword(***)")
+    }
+}
+
+/// A display name: trimmed, at most 256 characters, no control characters.
+pub fn parse_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    if name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+        return Err(ApiError::Validation("[body.name] Invalid name".into()));
+    }
+    Ok(name.to_string())
+}
+
+/// An image URL or data reference: at most 2048 characters, no control characters.
+pub fn parse_image(raw: &str) -> Result<String, ApiError> {
+    if raw.len() > MAX_IMAGE_LEN || raw.chars().any(char::is_control) {
+        return Err(ApiError::Validation("[body.image] Invalid image".into()));
+    }
+    Ok(raw.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            Email::parse("  Alice@Example.COM ").unwrap().as_str(),
+            "alice@example.com"
+        );
+        for bad in ["", "nope", "a@", "@b.c", "a\0b@c.d", "a b@c.d"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(Email::parse(&long).is_err());
+    }
+
+    #[test]
+    fn passwords() {
+        assert!(matches!(
+            NewPassword::parse("short"),
+            Err(ApiError::PasswordTooShort)
+        ));
+        assert!(matches!(
+            NewPassword::parse(&"x".repeat(129)),
+            Err(ApiError::PasswordTooLong)
+        ));
+        assert!(NewPassword::parse(&"é".repeat(128)).is_ok());
+        assert_eq!(
+            format!("{:?}", NewPassword::parse("secret-password").unwrap()),
+            "NewPassword(***)"
+        );
+    }
+
+    #[test]
+    fn names_and_images() {
+        assert_eq!(parse_name("  Ann ").unwrap(), "Ann");
+        assert!(parse_name("a\0b").is_err());
+        assert!(parse_image(&"x".repeat(3000)).is_err());
+    }
+}

@@ -1,0 +1,5 @@
+//! Validated input types and the objects the contract speaks of.
+
+pub mod input;
+pub mod model;
+pub mod time;

@@ -1,0 +1,180 @@
+//! The one error type: every failure a handler can return, mapped to the contract's JSON body
+//! `{"code", "error", "message"}` and status. Internal failures log their detail and answer a
+//! generic 500 or 503; nothing internal ever reaches the client.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Validation(String),
+    #[error("Invalid email")]
+    InvalidEmail,
+    #[error("Password too short")]
+    PasswordTooShort,
+    #[error("Password too long")]
+    PasswordTooLong,
+    #[error("Invalid password")]
+    InvalidPassword,
+    #[error("Email can not be updated")]
+    EmailCanNotBeUpdated,
+    #[error("Credential account not found")]
+    CredentialAccountNotFound,
+    #[error("Invalid email or password")]
+    InvalidCredentials,
+    #[error("Unauthorized")]
+    Unauthorized,
+    #[error("Email not verified")]
+    EmailNotVerified,
+    #[error("Invalid origin")]
+    InvalidOrigin,
+    #[error("Missing or null Origin")]
+    MissingOrNullOrigin,
+    #[error("Invalid callbackURL")]
+    InvalidCallbackUrl,
+    #[error("Session is not fresh")]
+    SessionNotFresh,
+    #[error("User already exists. Use another email.")]
+    UserExists,
+    #[error("Payload too large")]
+    PayloadTooLarge,
+    #[error("Unsupported media type: use application/json")]
+    UnsupportedMediaType,
+    #[error("Service unavailable")]
+    ServiceUnavailable,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        Self::Internal(err.to_string())
+    }
+
+    /// Status, Better Auth `code`, plain-API `error`.
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        use ApiError::*;
+        match self {
+            Validation(_) => (
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                "VALIDATION_ERROR",
+            ),
+            InvalidEmail => (StatusCode::BAD_REQUEST, "INVALID_EMAIL", "INVALID_EMAIL"),
+            PasswordTooShort => (
+                StatusCode::BAD_REQUEST,
+                "PASSWORD_TOO_SHORT",
+                "PASSWORD_TOO_SHORT",
+            ),
+            PasswordTooLong => (
+                StatusCode::BAD_REQUEST,
+                "PASSWORD_TOO_LONG",
+                "PASSWORD_TOO_LONG",
+            ),
+            InvalidPassword => (
+                StatusCode::BAD_REQUEST,
+                "INVALID_PASSWORD",
+                "INVALID_PASSWORD",
+            ),
+            EmailCanNotBeUpdated => (
+                StatusCode::BAD_REQUEST,
+                "EMAIL_CAN_NOT_BE_UPDATED",
+                "EMAIL_CAN_NOT_BE_UPDATED",
+            ),
+            CredentialAccountNotFound => (
+                StatusCode::BAD_REQUEST,
+                "CREDENTIAL_ACCOUNT_NOT_FOUND",
+                "CREDENTIAL_ACCOUNT_NOT_FOUND",
+            ),
+            InvalidCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "INVALID_EMAIL_OR_PASSWORD",
+                "INVALID_CREDENTIALS",
+            ),
+            Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "UNAUTHORIZED"),
+            EmailNotVerified => (
+                StatusCode::FORBIDDEN,
+                "EMAIL_NOT_VERIFIED",
+                "EMAIL_NOT_VERIFIED",
+            ),
+            InvalidOrigin => (StatusCode::FORBIDDEN, "INVALID_ORIGIN", "INVALID_ORIGIN"),
+            MissingOrNullOrigin => (
+                StatusCode::FORBIDDEN,
+                "MISSING_OR_NULL_ORIGIN",
+                "MISSING_OR_NULL_ORIGIN",
+            ),
+            InvalidCallbackUrl => (
+                StatusCode::FORBIDDEN,
+                "INVALID_CALLBACK_URL",
+                "INVALID_CALLBACK_URL",
+            ),
+            SessionNotFresh => (
+                StatusCode::FORBIDDEN,
+                "SESSION_NOT_FRESH",
+                "SESSION_NOT_FRESH",
+            ),
+            UserExists => (
+                StatusCode::CONFLICT,
+                "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+                "USER_EXISTS",
+            ),
+            PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "PAYLOAD_TOO_LARGE",
+            ),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "UNSUPPORTED_MEDIA_TYPE",
+            ),
+            ServiceUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "SERVICE_UNAVAILABLE",
+            ),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_SERVER_ERROR",
+                "INTERNAL_SERVER_ERROR",
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, error) = self.parts();
+        let message = match &self {
+            ApiError::Internal(detail) => {
+                tracing::error!(detail = %detail, "internal error");
+                "Internal server error".to_string()
+            }
+            other => other.to_string(),
+        };
+        (
+            status,
+            Json(json!({ "code": code, "error": error, "message": message })),
+        )
+            .into_response()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Internal(format!("database: {err}"))
+    }
+}
+
+impl From<tower_sessions::session::Error> for ApiError {
+    fn from(err: tower_sessions::session::Error) -> Self {
+        Self::Internal(format!("session: {err}"))
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,234 @@
+//! Email + password: `sign-up/email`, `sign-in/email`, `sign-out`.
+
+use axum::{
+    Json as JsonOut, Router,
+    extract::{FromRequestParts, State},
+    http::request::Parts,
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tower_cookies::Cookies;
+
+use crate::{
+    domain::{
+        input::{Email, MAX_PASSWORD_LEN, NewPassword, parse_image, parse_name},
+        model::{SessionRow, Subscription, User},
+    },
+    error::{ApiError, ApiResult},
+    http::{
+        extract::{ClientInfo, Json, JsonOrForm, session_handle},
+        layers::no_store,
+        session::{base_cookie, start_session},
+    },
+    security::{password::Verified, tokens::random_id},
+    state::AppState,
+    store::StoreError,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/sign-up/email", post(sign_up))
+        .route("/sign-in/email", post(sign_in))
+        .route("/sign-out", post(sign_out))
+}
+
+/// The parts of a request that sign-in and sign-up share: the session handle, cookies, and
+/// who is asking.
+pub struct SignInContext {
+    handle: tower_sessions::Session,
+    cookies: Cookies,
+    client: ClientInfo,
+}
+
+impl FromRequestParts<AppState> for SignInContext {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let handle = session_handle(parts)?;
+        let cookies = Cookies::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, msg)| ApiError::internal(msg))?;
+        let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
+        Ok(Self {
+            handle,
+            cookies,
+            client,
+        })
+    }
+}
+
+fn check_callback(state: &AppState, url: Option<&str>) -> ApiResult<()> {
+    match url {
+        Some(u) if !state.origins.is_safe_callback(u) => Err(ApiError::InvalidCallbackUrl),
+        _ => Ok(()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignUpBody {
+    name: String,
+    email: String,
+    password: String,
+    image: Option<String>,
+    #[serde(rename = "callbackURL")]
+    callback_url: Option<String>,
+    remember_me: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct SignUpAnswer {
+    token: Option<String>,
+    user: User,
+    session: Option<SessionRow>,
+}
+
+/// `POST /sign-up/email`. A taken email is 409 `USER_EXISTS`, decided by the unique constraint;
+/// with verification required the answer looks like a new sign-up (no enumeration) and carries
+/// no session.
+async fn sign_up(
+    State(state): State<AppState>,
+    ctx: SignInContext,
+    JsonOrForm(body): JsonOrForm<SignUpBody>,
+) -> ApiResult<Response> {
+    check_callback(&state, body.callback_url.as_deref())?;
+    let email = Email::parse(&body.email)?;
+    let password = NewPassword::parse(&body.password)?;
+    let name = parse_name(&body.name)?;
+    let image = body.image.as_deref().map(parse_image).transpose()?;
+
+    let hash = state.hasher.hash(password.as_str()).await?;
+    let now = state.clock.now_ms();
+    let user = User {
+        id: random_id(),
+        name,
+        email: email.as_str().to_string(),
+        email_verified: false,
+        image,
+        created_at: now,
+        updated_at: now,
+    };
+    let require_verification = state.settings.require_email_verification;
+    match state.store.create_user(&user, &hash).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict) if require_verification => {}
+        Err(StoreError::Conflict) => return Err(ApiError::UserExists),
+        Err(e) => return Err(e.into()),
+    }
+    if require_verification {
+        let answer = SignUpAnswer {
+            token: None,
+            user,
+            session: None,
+        };
+        return Ok(no_store(JsonOut(answer).into_response()));
+    }
+    let remember = body.remember_me.unwrap_or(true);
+    let session = start_session(
+        &state,
+        &ctx.handle,
+        &ctx.cookies,
+        &user,
+        remember,
+        ctx.client,
+    )
+    .await?;
+    let answer = SignUpAnswer {
+        token: Some(session.token.clone()),
+        user,
+        session: Some(session),
+    };
+    Ok(no_store(JsonOut(answer).into_response()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignInBody {
+    email: String,
+    password: String,
+    remember_me: Option<bool>,
+    #[serde(rename = "callbackURL")]
+    callback_url: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SignInAnswer {
+    redirect: bool,
+    token: String,
+    url: Option<String>,
+    user: User,
+    session: SessionRow,
+    subscription: Subscription,
+}
+
+/// `POST /sign-in/email`. Unknown email and wrong password give the same answer after the same
+/// work (a dummy hash is verified for unknown emails).
+async fn sign_in(
+    State(state): State<AppState>,
+    ctx: SignInContext,
+    JsonOrForm(body): JsonOrForm<SignInBody>,
+) -> ApiResult<Response> {
+    check_callback(&state, body.callback_url.as_deref())?;
+    let email = Email::parse(&body.email)?;
+    if body.password.chars().count() > MAX_PASSWORD_LEN {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let credential = state.store.credential_by_email(email.as_str()).await?;
+    let stored = credential.as_ref().and_then(|c| c.password_hash.as_deref());
+    let verified = state.hasher.verify(&body.password, stored).await?;
+    let (Verified::Yes { rehash }, Some(credential)) = (verified, credential) else {
+        return Err(ApiError::InvalidCredentials);
+    };
+    let user = credential.user;
+    if state.settings.require_email_verification && !user.email_verified {
+        return Err(ApiError::EmailNotVerified);
+    }
+    if rehash {
+        let fresh = state.hasher.hash(&body.password).await?;
+        state
+            .store
+            .set_password_hash(&user.id, &fresh, state.clock.now_ms())
+            .await?;
+    }
+    let remember = body.remember_me.unwrap_or(true);
+    let session = start_session(
+        &state,
+        &ctx.handle,
+        &ctx.cookies,
+        &user,
+        remember,
+        ctx.client,
+    )
+    .await?;
+    let answer = SignInAnswer {
+        redirect: body.callback_url.is_some(),
+        token: session.token.clone(),
+        url: body.callback_url,
+        user,
+        session,
+        subscription: Subscription::none(),
+    };
+    Ok(no_store(JsonOut(answer).into_response()))
+}
+
+#[derive(Deserialize)]
+struct Empty {}
+
+/// `POST /sign-out`: deletes the session row and clears every auth cookie. Without a session
+/// it still answers `{success: true}`.
+async fn sign_out(
+    State(state): State<AppState>,
+    ctx: SignInContext,
+    Json(_): Json<Empty>,
+) -> ApiResult<JsonOut<serde_json::Value>> {
+    if ctx.handle.id().is_some() {
+        ctx.handle.flush().await?;
+    }
+    for name in [state.dont_remember_cookie(), state.session_data_cookie()] {
+        if ctx.cookies.get(&name).is_some() {
+            ctx.cookies.remove(base_cookie(&state, name));
+        }
+    }
+    Ok(JsonOut(json!({ "success": true })))
+}

@@ -1,0 +1,148 @@
+//! Middleware: Bearer tokens, the `set-auth-token` header, origin (CSRF) checks, and JSON bodies
+//! for errors produced below the handlers.
+
+use axum::{
+    extract::{Request, State},
+    http::{HeaderValue, Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+use crate::{error::ApiError, security::keys, state::AppState};
+
+const SET_AUTH_TOKEN: &str = "set-auth-token";
+
+/// `Authorization: Bearer <token>` (raw or signed) authenticates exactly like the cookie: it is
+/// turned into the signed session cookie before the session layer reads cookies. On the way out,
+/// a response that sets the session cookie also carries `set-auth-token`.
+pub async fn bearer_and_auth_token(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if let Some(signed) = bearer_cookie_value(&state, &req) {
+        let cookie = format!("{}={signed}", state.session_cookie);
+        let merged = match req
+            .headers()
+            .get(header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+        {
+            // The cookie, when present, wins; Bearer fills in only when it is absent.
+            Some(existing) if has_cookie(existing, &state.session_cookie) => None,
+            Some(existing) => Some(format!("{existing}; {cookie}")),
+            None => Some(cookie),
+        };
+        if let Some(value) = merged.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            req.headers_mut().insert(header::COOKIE, value);
+        }
+    }
+    let mut res = next.run(req).await;
+    let prefix = format!("{}=", state.session_cookie);
+    let token = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.strip_prefix(&prefix))
+        .map(|v| v.split(';').next().unwrap_or(""))
+        .find(|v| !v.is_empty())
+        .and_then(|v| HeaderValue::from_str(v).ok());
+    if let Some(token) = token {
+        res.headers_mut().insert(SET_AUTH_TOKEN, token);
+        res.headers_mut().append(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(SET_AUTH_TOKEN),
+        );
+    }
+    res
+}
+
+fn has_cookie(header_value: &str, name: &str) -> bool {
+    header_value
+        .split(';')
+        .any(|pair| pair.trim().split_once('=').is_some_and(|(n, _)| n == name))
+}
+
+/// The signed cookie value for the request's Bearer token, if it has a well-formed one.
+fn bearer_cookie_value(state: &AppState, req: &Request) -> Option<String> {
+    let auth = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = auth.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
+    if !token
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_=+/".contains(c))
+        || token.len() > 256
+    {
+        return None;
+    }
+    if keys::verify_cookie_value(&state.cookie_key, &state.session_cookie, token).is_some() {
+        return Some(token.to_string());
+    }
+    Some(keys::sign_cookie_value(
+        &state.cookie_key,
+        &state.session_cookie,
+        token,
+    ))
+}
+
+/// CSRF: a state-changing request that carries cookies must come from a trusted origin. Sign-in
+/// and sign-up are checked whenever the request looks like it came from a browser (login CSRF).
+/// Requests with no cookie and no browser headers (curl, servers) pass.
+pub async fn origin_check(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    let has_cookie = headers.contains_key(header::COOKIE);
+    let browserish = headers.contains_key(header::ORIGIN)
+        || headers.contains_key(header::REFERER)
+        || headers.keys().any(|k| k.as_str().starts_with("sec-fetch-"));
+    let path = req.uri().path();
+    let is_login = path.ends_with("/sign-in/email") || path.ends_with("/sign-up/email");
+    if !(has_cookie || (is_login && browserish)) {
+        return next.run(req).await;
+    }
+    let origin = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && *v != "null");
+    match origin {
+        None => ApiError::MissingOrNullOrigin.into_response(),
+        Some(o) if !state.origins.is_trusted(o) => ApiError::InvalidOrigin.into_response(),
+        Some(_) => next.run(req).await,
+    }
+}
+
+/// Errors raised below the handlers (the session layer's 500s, axum's 405s) get the contract's
+/// shape: JSON bodies for 5xx, and an unknown method is an unknown route (404, empty body).
+pub async fn contract_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    if status.is_server_error() && !res.headers().contains_key(header::CONTENT_TYPE) {
+        let err = if status == StatusCode::SERVICE_UNAVAILABLE {
+            ApiError::ServiceUnavailable
+        } else {
+            ApiError::internal("error below the handlers (see the log above)")
+        };
+        let (parts, _) = res.into_parts();
+        let mut fresh = err.into_response();
+        *fresh.status_mut() = parts.status;
+        return fresh;
+    }
+    res
+}
+
+/// `Cache-Control: no-store` for answers carrying sessions, tokens or personal data.
+pub fn no_store(mut res: Response) -> Response {
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}

@@ -1,0 +1,236 @@
+//! Sessions: creating one (shared by sign-in and sign-up), `get-session` with its sliding
+//! refresh, listing and revocation.
+
+use axum::{
+    Json as JsonOut, Router,
+    extract::{RawQuery, State},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tower_cookies::{Cookie, Cookies};
+use tower_sessions::{Expiry, Session};
+
+use crate::{
+    domain::{
+        model::{SessionRow, Subscription, User},
+        time::duration_ms,
+    },
+    error::{ApiError, ApiResult},
+    http::{
+        extract::{Authenticated, ClientInfo, Json, MaybeAuthenticated},
+        layers::no_store,
+    },
+    security::{keys, tokens::random_id},
+    state::AppState,
+    store::session_store::{SESSION_KEY, USER_KEY},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/get-session", get(get_session))
+        .route("/list-sessions", get(list_sessions))
+        .route("/revoke-session", post(revoke_session))
+        .route("/revoke-sessions", post(revoke_sessions))
+        .route("/revoke-other-sessions", post(revoke_other_sessions))
+}
+
+/// Starts a new session for `user` on this request: a fresh token (never one the client sent;
+/// any previous session on this cookie is deleted), the session cookie, and for
+/// `rememberMe: false` a one-day session with a browser-session cookie.
+pub async fn start_session(
+    state: &AppState,
+    handle: &Session,
+    cookies: &Cookies,
+    user: &User,
+    remember_me: bool,
+    client: ClientInfo,
+) -> ApiResult<SessionRow> {
+    if handle.id().is_some() {
+        handle.cycle_id().await?;
+    }
+    let now = state.clock.now_ms();
+    let lifetime = if remember_me {
+        state.settings.session_expires_in
+    } else {
+        std::time::Duration::from_secs(86_400)
+    };
+    let mut row = SessionRow {
+        id: random_id(),
+        token: String::new(),
+        user_id: user.id.clone(),
+        expires_at: now + duration_ms(lifetime),
+        created_at: now,
+        updated_at: now,
+        ip_address: client.ip,
+        user_agent: client.user_agent,
+        active_organization_id: None,
+    };
+    handle.insert(SESSION_KEY, &row).await?;
+    handle.insert(USER_KEY, user).await?;
+    handle.set_expiry(Some(if remember_me {
+        Expiry::AtDateTime(to_datetime(row.expires_at))
+    } else {
+        Expiry::OnSessionEnd
+    }));
+    handle.save().await?;
+    row.token = handle
+        .id()
+        .ok_or_else(|| ApiError::internal("session saved without an id"))?
+        .to_string();
+
+    let marker = state.dont_remember_cookie();
+    let signed = cookies.signed(&state.cookie_key);
+    if remember_me {
+        if signed.get(&marker).is_some() {
+            signed.remove(base_cookie(state, marker));
+        }
+    } else {
+        let mut cookie = base_cookie(state, marker);
+        cookie.set_value("true");
+        signed.add(cookie);
+    }
+    Ok(row)
+}
+
+/// A cookie with the same attributes as the session cookie and no lifetime.
+pub fn base_cookie(state: &AppState, name: String) -> Cookie<'static> {
+    Cookie::build((name, ""))
+        .path("/")
+        .http_only(true)
+        .same_site(tower_cookies::cookie::SameSite::Lax)
+        .secure(state.settings.secure_cookies())
+        .build()
+}
+
+fn to_datetime(ms: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+#[derive(Serialize)]
+struct SessionAnswer<'a> {
+    session: &'a SessionRow,
+    user: &'a User,
+    subscription: Subscription,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct GetSessionQuery {
+    #[serde(default, deserialize_with = "lenient_bool")]
+    disable_refresh: bool,
+    // Accepted for compatibility; there is no cookie cache to bypass yet.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    #[allow(dead_code)]
+    disable_cookie_cache: bool,
+}
+
+fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok(matches!(s.as_str(), "true" | "1" | ""))
+}
+
+/// `GET /get-session`: `{session, user, subscription}` or `null`, always 200. A session last
+/// refreshed more than `SESSION_UPDATE_AGE` ago is pushed out (never past the absolute cap) and
+/// its cookie re-set; `rememberMe: false` sessions are never extended.
+async fn get_session(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    cookies: Cookies,
+    current: MaybeAuthenticated,
+) -> ApiResult<Response> {
+    let Some(Authenticated {
+        mut session,
+        user,
+        handle,
+    }) = current.0
+    else {
+        return Ok(no_store(JsonOut(serde_json::Value::Null).into_response()));
+    };
+    let query: GetSessionQuery = query
+        .and_then(|q| serde_urlencoded::from_str(&q).ok())
+        .unwrap_or_default();
+    let now = state.clock.now_ms();
+    let settings = &state.settings;
+    let remembered = cookies
+        .signed(&state.cookie_key)
+        .get(&state.dont_remember_cookie())
+        .is_none();
+    if remembered
+        && !query.disable_refresh
+        && now - session.updated_at >= duration_ms(settings.session_update_age)
+    {
+        let cap = session.created_at + duration_ms(settings.session_absolute_lifetime);
+        session.expires_at = (now + duration_ms(settings.session_expires_in)).min(cap);
+        session.updated_at = now;
+        handle.insert(SESSION_KEY, &session).await?;
+        handle.set_expiry(Some(Expiry::AtDateTime(to_datetime(session.expires_at))));
+    }
+    let answer = SessionAnswer {
+        session: &session,
+        user: &user,
+        subscription: Subscription::none(),
+    };
+    Ok(no_store(JsonOut(answer).into_response()))
+}
+
+/// `GET /list-sessions` (fresh session required): the user's live sessions.
+async fn list_sessions(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
+    let now = state.clock.now_ms();
+    if now - auth.session.created_at > duration_ms(state.settings.session_fresh_age) {
+        return Err(ApiError::SessionNotFresh);
+    }
+    let sessions = state.store.list_sessions(&auth.user.id, now).await?;
+    Ok(no_store(JsonOut(sessions).into_response()))
+}
+
+#[derive(Deserialize)]
+struct RevokeBody {
+    token: String,
+}
+
+/// `POST /revoke-session {token}`: ends one of the caller's own sessions (raw or signed token).
+async fn revoke_session(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<RevokeBody>,
+) -> ApiResult<JsonOut<serde_json::Value>> {
+    let token = keys::verify_cookie_value(&state.cookie_key, &state.session_cookie, &body.token)
+        .unwrap_or(body.token);
+    if token == auth.session.token {
+        auth.handle.flush().await?;
+    } else {
+        state
+            .store
+            .delete_user_session(&auth.user.id, &token)
+            .await?;
+    }
+    Ok(JsonOut(json!({ "status": true })))
+}
+
+/// `POST /revoke-sessions`: ends every session of the caller, this one included.
+async fn revoke_sessions(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> ApiResult<JsonOut<serde_json::Value>> {
+    state
+        .store
+        .delete_user_sessions(&auth.user.id, None)
+        .await?;
+    auth.handle.flush().await?;
+    Ok(JsonOut(json!({ "status": true })))
+}
+
+/// `POST /revoke-other-sessions`: ends every session of the caller but this one.
+async fn revoke_other_sessions(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> ApiResult<JsonOut<serde_json::Value>> {
+    state
+        .store
+        .delete_user_sessions(&auth.user.id, Some(&auth.session.token))
+        .await?;
+    Ok(JsonOut(json!({ "status": true })))
+}

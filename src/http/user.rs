@@ -1,0 +1,63 @@
+//! `POST /update-user`: name and image (email changes go through `change-email`).
+
+use axum::{Json as JsonOut, Router, extract::State, routing::post};
+use serde::{Deserialize, Deserializer};
+use serde_json::json;
+
+use crate::{
+    domain::input::{parse_image, parse_name},
+    error::{ApiError, ApiResult},
+    http::extract::{Authenticated, Json},
+    state::AppState,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/update-user", post(update_user))
+}
+
+#[derive(Deserialize)]
+struct UpdateUserBody {
+    name: Option<String>,
+    /// Absent: keep; `null`: clear; a string: set.
+    #[serde(default, deserialize_with = "present")]
+    image: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    email: Option<Option<serde_json::Value>>,
+}
+
+/// Wraps a present field (even `null`) in `Some`, so absent and `null` differ.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+async fn update_user(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<UpdateUserBody>,
+) -> ApiResult<JsonOut<serde_json::Value>> {
+    if body.email.is_some() {
+        return Err(ApiError::EmailCanNotBeUpdated);
+    }
+    if body.name.is_none() && body.image.is_none() {
+        return Err(ApiError::Validation("[body] No fields to update".into()));
+    }
+    let name = body.name.as_deref().map(parse_name).transpose()?;
+    let image = match &body.image {
+        Some(Some(raw)) => Some(Some(parse_image(raw)?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    let now = state.clock.now_ms();
+    state
+        .store
+        .update_user(
+            &auth.user.id,
+            name.as_deref(),
+            image.as_ref().map(Option::as_deref),
+            now,
+        )
+        .await?;
+    Ok(JsonOut(json!({ "status": true })))
+}

@@ -1,0 +1,16 @@
+//! Gatehouse: a session-cookie authentication server speaking Better Auth's wire contract.
+//!
+//! `app(state)` is the one place where routes, layers and state meet; the binary and the tests
+//! serve the same router.
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod security;
+pub mod server;
+pub mod state;
+pub mod store;
+
+pub use http::app;
+pub use state::AppState;

@@ -1,0 +1,53 @@
+//! The `gatehouse` binary: parse the CLI, load settings, call into the library.
+
+use clap::{Parser, Subcommand};
+use gatehouse::{config::Settings, server};
+use tracing_subscriber::EnvFilter;
+
+/// Gatehouse: a session-cookie authentication server (Better Auth's wire contract).
+///
+/// Settings come from the environment and `.env` (see `.env.example`). With no settings it serves
+/// http://127.0.0.1:3000/api/auth on SQLite at ./gatehouse.db.
+#[derive(Parser)]
+#[command(name = "gatehouse", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default): migrates the database first, stops cleanly on SIGINT/SIGTERM.
+    Serve,
+    /// Apply pending database migrations to DATABASE_URL and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = async {
+        let settings = Settings::from_env()?;
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => server::serve(settings).await,
+            Command::Migrate => {
+                server::open_store(&settings).await?;
+                tracing::info!("migrations applied");
+                Ok(())
+            }
+        }
+    }
+    .await;
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gatehouse: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

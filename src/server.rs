@@ -1,0 +1,77 @@
+//! Running the server: connect, migrate, serve with graceful shutdown, sweep expired sessions.
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::{config::Settings, domain::time::Clock, state::AppState, store};
+
+/// Connects to the configured database and applies migrations.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<std::sync::Arc<dyn store::Store>> {
+    let store = store::connect(settings.database_url.expose(), settings.db_max_connections).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Serves until SIGINT or SIGTERM, then finishes in-flight requests and closes the pool.
+pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
+    settings.resolve_secret()?;
+    let store = open_store(&settings).await?;
+    let state = AppState::new(settings, store.clone(), Clock::default())?;
+    let listener = TcpListener::bind(state.settings.bind)
+        .await
+        .with_context(|| format!("BIND: cannot listen on {}", state.settings.bind))?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        base_url = %state.settings.base_url,
+        base_path = %state.settings.base_path,
+        "gatehouse listening"
+    );
+    let sweeper = tokio::spawn(sweep_expired_sessions(state.clone()));
+    let app = crate::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    sweeper.abort();
+    store.close().await;
+    tracing::info!("gatehouse stopped");
+    Ok(())
+}
+
+/// Expired sessions are already treated as absent when read; this deletes the rows hourly.
+async fn sweep_expired_sessions(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match state
+            .store
+            .delete_expired_sessions(state.clock.now_ms())
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "expired sessions removed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "expired-session sweep failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

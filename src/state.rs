@@ -1,0 +1,67 @@
+//! Everything a handler needs, built once at start-up and shared.
+
+use std::sync::Arc;
+
+use tower_cookies::Key;
+
+use crate::{
+    config::Settings,
+    domain::time::Clock,
+    security::{keys, origin::TrustedOrigins, password::PasswordHasher},
+    store::Store,
+};
+
+#[derive(Clone)]
+pub struct AppState(Arc<Services>);
+
+pub struct Services {
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    pub hasher: PasswordHasher,
+    pub clock: Clock,
+    pub cookie_key: Key,
+    pub origins: TrustedOrigins,
+    pub session_cookie: String,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state; `settings.secret` must be resolved first.
+    pub fn new(settings: Settings, store: Arc<dyn Store>, clock: Clock) -> anyhow::Result<Self> {
+        let secret = settings
+            .secret
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("BETTER_AUTH_SECRET: not resolved"))?;
+        let cookie_key = keys::cookie_key(secret.expose());
+        let hasher = PasswordHasher::new(settings.argon2, settings.hash_concurrency)?;
+        let origins = TrustedOrigins::new(&settings.base_url, &settings.trusted_origins);
+        let session_cookie = settings.session_cookie_name();
+        Ok(Self(Arc::new(Services {
+            settings,
+            store,
+            hasher,
+            clock,
+            cookie_key,
+            origins,
+            session_cookie,
+        })))
+    }
+
+    /// Name of the cookie that marks a `rememberMe: false` session (never refreshed).
+    pub fn dont_remember_cookie(&self) -> String {
+        self.session_cookie
+            .replace(".session_token", ".dont_remember")
+    }
+
+    /// Name of the optional cookie cache (cleared on sign-out).
+    pub fn session_data_cookie(&self) -> String {
+        self.session_cookie
+            .replace(".session_token", ".session_data")
+    }
+}

@@ -1,0 +1,105 @@
+//! Storage: one trait, one implementation per backend (SQLite, PostgreSQL), picked once at
+//! start-up from `DATABASE_URL`'s scheme. The SQL lives in `sql.rs`, written once for both.
+
+mod postgres;
+pub mod session_store;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::model::{SessionRow, User};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint said no (e.g. the email is taken, a token collided).
+    #[error("unique constraint violated")]
+    Conflict,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl From<StoreError> for crate::error::ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict => Self::internal("unexpected unique constraint violation"),
+            StoreError::Db(e) => e.into(),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A user together with the hash of their credential account, if they have one.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub user: User,
+    pub password_hash: Option<String>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> anyhow::Result<()>;
+    /// One cheap round trip, for `/health`.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Closes the pool (graceful shutdown); later calls fail.
+    async fn close(&self);
+
+    /// Inserts a user and their credential account in one transaction; `Conflict` when the email
+    /// is taken (the unique constraint decides, so concurrent sign-ups create one user).
+    async fn create_user(&self, user: &User, password_hash: &str) -> StoreResult<()>;
+    async fn credential_by_email(&self, email: &str) -> StoreResult<Option<Credential>>;
+    async fn set_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()>;
+    /// Updates the given fields; `image: Some(None)` clears the image.
+    async fn update_user(
+        &self,
+        user_id: &str,
+        name: Option<&str>,
+        image: Option<Option<&str>>,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    /// `Conflict` when the token is taken.
+    async fn insert_session(&self, session: &SessionRow) -> StoreResult<()>;
+    async fn update_session(&self, session: &SessionRow) -> StoreResult<()>;
+    /// The live session with this token and its user, in one round trip. An expired row is
+    /// treated as absent and deleted.
+    async fn session_with_user(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> StoreResult<Option<(SessionRow, User)>>;
+    async fn delete_session(&self, token: &str) -> StoreResult<()>;
+    /// Deletes one of the user's sessions by token; false when the user has no such session.
+    async fn delete_user_session(&self, user_id: &str, token: &str) -> StoreResult<bool>;
+    /// Deletes all of the user's sessions, or all but `keep`.
+    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64>;
+    async fn list_sessions(&self, user_id: &str, now: i64) -> StoreResult<Vec<SessionRow>>;
+    async fn delete_expired_sessions(&self, now: i64) -> StoreResult<u64>;
+}
+
+/// Connects to the database `DATABASE_URL` names and returns its store (not yet migrated).
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            PostgresStore::connect(url, max_connections).await?,
+        ))
+    } else {
+        anyhow::bail!("DATABASE_URL: unsupported scheme (use sqlite: or postgres://)")
+    }
+}
+
+fn classify(err: sqlx::Error) -> StoreError {
+    match err.as_database_error() {
+        Some(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Db(err),
+    }
+}

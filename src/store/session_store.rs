@@ -1,0 +1,126 @@
+//! tower-sessions' `SessionStore` over our `session` table, so sessions stay rows that can be
+//! listed and revoked per user.
+//!
+//! A record's id is the session token (the cookie carries it, signed). Its data holds two keys:
+//! `session` (the row) and `user` (the user, joined in by `load` so `get-session` needs one
+//! round trip). Only `session` is written back.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use tower_sessions::{
+    SessionStore,
+    session::{Id, Record},
+    session_store,
+};
+
+use crate::{
+    domain::model::{SessionRow, User},
+    store::{Store, StoreError},
+};
+
+use crate::domain::time::Clock;
+
+pub const SESSION_KEY: &str = "session";
+pub const USER_KEY: &str = "user";
+
+#[derive(Debug, Clone)]
+pub struct RowSessionStore {
+    store: Arc<dyn Store>,
+    clock: Clock,
+}
+
+impl RowSessionStore {
+    pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
+        Self { store, clock }
+    }
+}
+
+fn row_of(record: &Record) -> session_store::Result<SessionRow> {
+    let value = record.data.get(SESSION_KEY).cloned().ok_or_else(|| {
+        session_store::Error::Encode("session record without a session row".into())
+    })?;
+    let mut row: SessionRow =
+        serde_json::from_value(value).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+    row.token = record.id.to_string();
+    Ok(row)
+}
+
+fn backend(err: StoreError) -> session_store::Error {
+    session_store::Error::Backend(err.to_string())
+}
+
+/// Builds the record a handler sees for a session row and its user.
+pub fn record_of(session: &SessionRow, user: &User, id: Id) -> session_store::Result<Record> {
+    let encode = |e: serde_json::Error| session_store::Error::Encode(e.to_string());
+    let data = [
+        (
+            SESSION_KEY.to_string(),
+            serde_json::to_value(session).map_err(encode)?,
+        ),
+        (
+            USER_KEY.to_string(),
+            serde_json::to_value(user).map_err(encode)?,
+        ),
+    ]
+    .into_iter()
+    .collect::<std::collections::HashMap<String, Value>>();
+    let expiry_date =
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(session.expires_at) * 1_000_000)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+    Ok(Record {
+        id,
+        data,
+        expiry_date,
+    })
+}
+
+#[async_trait]
+impl SessionStore for RowSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // A 128-bit random id colliding is astronomically unlikely; still, let the unique
+        // constraint decide and draw again rather than overwrite someone else's session.
+        for _ in 0..3 {
+            let row = row_of(record)?;
+            match self.store.insert_session(&row).await {
+                Ok(()) => {
+                    if let Some(Value::Object(map)) = record.data.get_mut(SESSION_KEY) {
+                        map.insert("token".into(), Value::String(row.token));
+                    }
+                    return Ok(());
+                }
+                Err(StoreError::Conflict) => record.id = Id::default(),
+                Err(e) => return Err(backend(e)),
+            }
+        }
+        Err(session_store::Error::Backend(
+            "could not draw a unique session token".into(),
+        ))
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.store
+            .update_session(&row_of(record)?)
+            .await
+            .map_err(backend)
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let found = self
+            .store
+            .session_with_user(&id.to_string(), self.clock.now_ms())
+            .await
+            .map_err(backend)?;
+        found
+            .map(|(session, user)| record_of(&session, &user, *id))
+            .transpose()
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.store
+            .delete_session(&id.to_string())
+            .await
+            .map_err(backend)
+    }
+}

@@ -1,0 +1,277 @@
+//! The SQL both backends share, written once. Placeholders are `$N` (SQLite accepts them too),
+//! identifiers are quoted (camelCase columns, and `user` is reserved in PostgreSQL), timestamps
+//! are Unix milliseconds, so the same statements run unchanged on either database.
+
+use crate::domain::model::{SessionRow, User};
+
+macro_rules! user_columns {
+    () => {
+        r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt""#
+    };
+}
+
+macro_rules! session_columns {
+    () => {
+        r#""id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent", "activeOrganizationId""#
+    };
+}
+
+/// A session joined with its user: one row, one round trip.
+#[derive(sqlx::FromRow)]
+pub(super) struct SessionUserRow {
+    #[sqlx(flatten)]
+    pub session: SessionRow,
+    pub u_name: String,
+    pub u_email: String,
+    pub u_email_verified: bool,
+    pub u_image: Option<String>,
+    pub u_created_at: i64,
+    pub u_updated_at: i64,
+}
+
+impl SessionUserRow {
+    pub fn split(self) -> (SessionRow, User) {
+        let user = User {
+            id: self.session.user_id.clone(),
+            name: self.u_name,
+            email: self.u_email,
+            email_verified: self.u_email_verified,
+            image: self.u_image,
+            created_at: self.u_created_at,
+            updated_at: self.u_updated_at,
+        };
+        (self.session, user)
+    }
+}
+
+pub(super) const SESSION_WITH_USER: &str = r#"SELECT s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt",
+       s."ipAddress", s."userAgent", s."activeOrganizationId",
+       u."name" AS u_name, u."email" AS u_email, u."emailVerified" AS u_email_verified,
+       u."image" AS u_image, u."createdAt" AS u_created_at, u."updatedAt" AS u_updated_at
+  FROM "session" s JOIN "user" u ON u."id" = s."userId"
+ WHERE s."token" = $1"#;
+
+/// Implements `Store` for a backend struct with a `pool` field.
+macro_rules! impl_store {
+    ($store:ty, $db:ty, $migrations:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn migrate(&self) -> anyhow::Result<()> {
+                sqlx::migrate!($migrations).run(&self.pool).await.map_err(|e| anyhow::anyhow!("migrations: {e}"))
+            }
+
+            async fn ping(&self) -> $crate::store::StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+
+            async fn create_user(
+                &self,
+                user: &$crate::domain::model::User,
+                password_hash: &str,
+            ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    r#"INSERT INTO "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt")
+                       VALUES ($1, $2, $3, $4, $5, $6, $7)"#,
+                )
+                .bind(&user.id)
+                .bind(&user.name)
+                .bind(&user.email)
+                .bind(user.email_verified)
+                .bind(&user.image)
+                .bind(user.created_at)
+                .bind(user.updated_at)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::store::classify)?;
+                sqlx::query(
+                    r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt")
+                       VALUES ($1, $2, 'credential', $2, $3, $4, $4)"#,
+                )
+                .bind($crate::security::tokens::random_id())
+                .bind(&user.id)
+                .bind(password_hash)
+                .bind(user.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::store::classify)?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn credential_by_email(
+                &self,
+                email: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::store::Credential>> {
+                let user: Option<$crate::domain::model::User> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    r#" FROM "user" WHERE "email" = $1"#
+                ))
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(user) = user else { return Ok(None) };
+                let password_hash: Option<Option<String>> = sqlx::query_scalar(
+                    r#"SELECT "password" FROM "account" WHERE "userId" = $1 AND "providerId" = 'credential'"#,
+                )
+                .bind(&user.id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(Some($crate::store::Credential { user, password_hash: password_hash.flatten() }))
+            }
+
+            async fn set_password_hash(&self, user_id: &str, hash: &str, now: i64) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    r#"UPDATE "account" SET "password" = $2, "updatedAt" = $3
+                        WHERE "userId" = $1 AND "providerId" = 'credential'"#,
+                )
+                .bind(user_id)
+                .bind(hash)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn update_user(
+                &self,
+                user_id: &str,
+                name: Option<&str>,
+                image: Option<Option<&str>>,
+                now: i64,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    r#"UPDATE "user" SET "name" = COALESCE($2, "name"),
+                              "image" = CASE WHEN $3 THEN $4 ELSE "image" END,
+                              "updatedAt" = $5
+                        WHERE "id" = $1"#,
+                )
+                .bind(user_id)
+                .bind(name)
+                .bind(image.is_some())
+                .bind(image.flatten())
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn insert_session(&self, s: &$crate::domain::model::SessionRow) -> $crate::store::StoreResult<()> {
+                sqlx::query(concat!(
+                    r#"INSERT INTO "session" ("#,
+                    session_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ))
+                .bind(&s.id)
+                .bind(&s.token)
+                .bind(&s.user_id)
+                .bind(s.expires_at)
+                .bind(s.created_at)
+                .bind(s.updated_at)
+                .bind(&s.ip_address)
+                .bind(&s.user_agent)
+                .bind(&s.active_organization_id)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::classify)?;
+                Ok(())
+            }
+
+            async fn update_session(&self, s: &$crate::domain::model::SessionRow) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    r#"UPDATE "session" SET "expiresAt" = $2, "updatedAt" = $3, "activeOrganizationId" = $4
+                        WHERE "token" = $1"#,
+                )
+                .bind(&s.token)
+                .bind(s.expires_at)
+                .bind(s.updated_at)
+                .bind(&s.active_organization_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn session_with_user(
+                &self,
+                token: &str,
+                now: i64,
+            ) -> $crate::store::StoreResult<
+                Option<($crate::domain::model::SessionRow, $crate::domain::model::User)>,
+            > {
+                let row: Option<$crate::store::sql::SessionUserRow> =
+                    sqlx::query_as($crate::store::sql::SESSION_WITH_USER)
+                        .bind(token)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                match row {
+                    Some(row) if row.session.expires_at > now => Ok(Some(row.split())),
+                    Some(_) => {
+                        self.delete_session(token).await?;
+                        Ok(None)
+                    }
+                    None => Ok(None),
+                }
+            }
+
+            async fn delete_session(&self, token: &str) -> $crate::store::StoreResult<()> {
+                sqlx::query(r#"DELETE FROM "session" WHERE "token" = $1"#).bind(token).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn delete_user_session(&self, user_id: &str, token: &str) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query(r#"DELETE FROM "session" WHERE "userId" = $1 AND "token" = $2"#)
+                    .bind(user_id)
+                    .bind(token)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> $crate::store::StoreResult<u64> {
+                let done = sqlx::query(
+                    r#"DELETE FROM "session" WHERE "userId" = $1 AND ($2 IS NULL OR "token" <> $2)"#,
+                )
+                .bind(user_id)
+                .bind(keep)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn list_sessions(
+                &self,
+                user_id: &str,
+                now: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::model::SessionRow>> {
+                Ok(sqlx::query_as(concat!(
+                    "SELECT ",
+                    session_columns!(),
+                    r#" FROM "session" WHERE "userId" = $1 AND "expiresAt" > $2 ORDER BY "createdAt""#
+                ))
+                .bind(user_id)
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn delete_expired_sessions(&self, now: i64) -> $crate::store::StoreResult<u64> {
+                let done = sqlx::query(r#"DELETE FROM "session" WHERE "expiresAt" <= $1"#)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+        }
+
+        // Keep the backend's database type named in one place for readers.
+        const _: fn(&sqlx::Pool<$db>) = |_| {};
+    };
+}
+
+pub(super) use {impl_store, session_columns, user_columns};
