@@ -39,11 +39,7 @@ pub struct Argon2Params {
 
 impl Default for Argon2Params {
     fn default() -> Self {
-        Self {
-            memory_kib: 19_456,
-            iterations: 2,
-            parallelism: 1,
-        }
+        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
     }
 }
 
@@ -110,9 +106,7 @@ impl Settings {
         } else {
             format!("http://{bind}")
         };
-        let base_url_raw = get("BASE_URL")
-            .or_else(|| get("BETTER_AUTH_URL"))
-            .unwrap_or(default_base);
+        let base_url_raw = get("BASE_URL").or_else(|| get("BETTER_AUTH_URL")).unwrap_or(default_base);
         let base_url = Url::parse(&base_url_raw)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
@@ -123,17 +117,12 @@ impl Settings {
         settings.database_url =
             Secret::new(get("DATABASE_URL").unwrap_or_else(|| "sqlite://gatehouse.db".into()));
         let db = settings.database_url.expose();
-        if !(db.starts_with("sqlite:")
-            || db.starts_with("postgres://")
-            || db.starts_with("postgresql://"))
-        {
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
             bail!("DATABASE_URL: must start with sqlite:, postgres:// or postgresql://");
         }
         if let Some(secret) = get("BETTER_AUTH_SECRET").or_else(|| get("AUTH_SECRET")) {
             if secret.len() < 32 {
-                bail!(
-                    "BETTER_AUTH_SECRET: must be at least 32 bytes long (e.g. `openssl rand -hex 32`)"
-                );
+                bail!("BETTER_AUTH_SECRET: must be at least 32 bytes long (e.g. `openssl rand -hex 32`)");
             }
             settings.secret = Some(Secret::new(secret));
         }
@@ -163,37 +152,26 @@ impl Settings {
         })?;
         settings.session_expires_in = parse(&get, "SESSION_EXPIRES_IN", "7d", parse_duration)?;
         settings.session_update_age = parse(&get, "SESSION_UPDATE_AGE", "1d", parse_duration)?;
-        settings.session_absolute_lifetime =
-            parse(&get, "SESSION_ABSOLUTE_LIFETIME", "30d", parse_duration)?;
+        settings.session_absolute_lifetime = parse(&get, "SESSION_ABSOLUTE_LIFETIME", "30d", parse_duration)?;
         settings.session_fresh_age = parse(&get, "SESSION_FRESH_AGE", "1d", parse_duration)?;
         if settings.session_absolute_lifetime < settings.session_expires_in {
             bail!("SESSION_ABSOLUTE_LIFETIME: must not be shorter than SESSION_EXPIRES_IN");
         }
-        settings.require_email_verification =
-            parse(&get, "REQUIRE_EMAIL_VERIFICATION", "false", parse_bool)?;
+        settings.require_email_verification = parse(&get, "REQUIRE_EMAIL_VERIFICATION", "false", parse_bool)?;
         settings.send_verification_on_sign_up =
             parse(&get, "SEND_VERIFICATION_ON_SIGN_UP", "true", parse_bool)?;
         settings.argon2 = Argon2Params {
-            memory_kib: parse(&get, "ARGON2_MEMORY_KIB", "19456", |v| {
-                v.parse().ok().filter(|m| *m >= 8)
-            })?,
-            iterations: parse(&get, "ARGON2_ITERATIONS", "2", |v| {
-                v.parse().ok().filter(|t| *t >= 1)
-            })?,
-            parallelism: parse(&get, "ARGON2_PARALLELISM", "1", |v| {
-                v.parse().ok().filter(|p| *p >= 1)
-            })?,
+            memory_kib: parse(&get, "ARGON2_MEMORY_KIB", "19456", |v| v.parse().ok().filter(|m| *m >= 8))?,
+            iterations: parse(&get, "ARGON2_ITERATIONS", "2", |v| v.parse().ok().filter(|t| *t >= 1))?,
+            parallelism: parse(&get, "ARGON2_PARALLELISM", "1", |v| v.parse().ok().filter(|p| *p >= 1))?,
         };
         let cores = settings.hash_concurrency.to_string();
-        settings.hash_concurrency = parse(&get, "HASH_CONCURRENCY", &cores, |v| {
-            v.parse().ok().filter(|n| *n >= 1)
-        })?;
-        settings.max_body_bytes = parse(&get, "MAX_BODY_BYTES", "65536", |v| {
-            v.parse().ok().filter(|n| *n >= 1024)
-        })?;
-        settings.db_max_connections = parse(&get, "DB_MAX_CONNECTIONS", "16", |v| {
-            v.parse().ok().filter(|n| *n >= 1)
-        })?;
+        settings.hash_concurrency =
+            parse(&get, "HASH_CONCURRENCY", &cores, |v| v.parse().ok().filter(|n| *n >= 1))?;
+        settings.max_body_bytes =
+            parse(&get, "MAX_BODY_BYTES", "65536", |v| v.parse().ok().filter(|n| *n >= 1024))?;
+        settings.db_max_connections =
+            parse(&get, "DB_MAX_CONNECTIONS", "16", |v| v.parse().ok().filter(|n| *n >= 1))?;
         Ok(settings)
     }
 
@@ -204,11 +182,7 @@ impl Settings {
 
     /// The session cookie's name, e.g. `better-auth.session_token`.
     pub fn session_cookie_name(&self) -> String {
-        let prefix = if self.secure_cookies() {
-            "__Secure-"
-        } else {
-            ""
-        };
+        let prefix = if self.secure_cookies() { "__Secure-" } else { "" };
         format!("{prefix}{}.session_token", self.cookie_prefix)
     }
 
@@ -240,10 +214,7 @@ impl Settings {
             _ => {
                 let fresh = crate::security::tokens::random_hex(32);
                 write_private_file(&self.secret_file, &fresh).with_context(|| {
-                    format!(
-                        "writing the development secret to {}",
-                        self.secret_file.display()
-                    )
+                    format!("writing the development secret to {}", self.secret_file.display())
                 })?;
                 fresh
             }
@@ -298,9 +269,7 @@ pub fn parse_duration(v: &str) -> Option<Duration> {
         "w" => 7 * 86_400,
         _ => return None,
     };
-    n.checked_mul(mult)
-        .filter(|s| *s > 0)
-        .map(Duration::from_secs)
+    n.checked_mul(mult).filter(|s| *s > 0).map(Duration::from_secs)
 }
 
 #[cfg(test)]
@@ -309,10 +278,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(pairs: &[(&str, &str)]) -> anyhow::Result<Settings> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -344,10 +311,7 @@ mod tests {
     #[test]
     fn https_base_url_uses_secure_prefix_and_needs_a_secret() {
         let mut s = load(&[("BASE_URL", "https://auth.example.com")]).unwrap();
-        assert_eq!(
-            s.session_cookie_name(),
-            "__Secure-better-auth.session_token"
-        );
+        assert_eq!(s.session_cookie_name(), "__Secure-better-auth.session_token");
         let err = s.resolve_secret().unwrap_err().to_string();
         assert!(err.contains("BETTER_AUTH_SECRET"), "{err}");
     }

@@ -60,89 +60,39 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         use ApiError::*;
         match self {
-            Validation(_) => (
-                StatusCode::BAD_REQUEST,
-                "VALIDATION_ERROR",
-                "VALIDATION_ERROR",
-            ),
+            Validation(_) => (StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "VALIDATION_ERROR"),
             InvalidEmail => (StatusCode::BAD_REQUEST, "INVALID_EMAIL", "INVALID_EMAIL"),
-            PasswordTooShort => (
-                StatusCode::BAD_REQUEST,
-                "PASSWORD_TOO_SHORT",
-                "PASSWORD_TOO_SHORT",
-            ),
-            PasswordTooLong => (
-                StatusCode::BAD_REQUEST,
-                "PASSWORD_TOO_LONG",
-                "PASSWORD_TOO_LONG",
-            ),
-            InvalidPassword => (
-                StatusCode::BAD_REQUEST,
-                "INVALID_PASSWORD",
-                "INVALID_PASSWORD",
-            ),
-            EmailCanNotBeUpdated => (
-                StatusCode::BAD_REQUEST,
-                "EMAIL_CAN_NOT_BE_UPDATED",
-                "EMAIL_CAN_NOT_BE_UPDATED",
-            ),
-            CredentialAccountNotFound => (
-                StatusCode::BAD_REQUEST,
-                "CREDENTIAL_ACCOUNT_NOT_FOUND",
-                "CREDENTIAL_ACCOUNT_NOT_FOUND",
-            ),
-            InvalidCredentials => (
-                StatusCode::UNAUTHORIZED,
-                "INVALID_EMAIL_OR_PASSWORD",
-                "INVALID_CREDENTIALS",
-            ),
+            PasswordTooShort => (StatusCode::BAD_REQUEST, "PASSWORD_TOO_SHORT", "PASSWORD_TOO_SHORT"),
+            PasswordTooLong => (StatusCode::BAD_REQUEST, "PASSWORD_TOO_LONG", "PASSWORD_TOO_LONG"),
+            InvalidPassword => (StatusCode::BAD_REQUEST, "INVALID_PASSWORD", "INVALID_PASSWORD"),
+            EmailCanNotBeUpdated => {
+                (StatusCode::BAD_REQUEST, "EMAIL_CAN_NOT_BE_UPDATED", "EMAIL_CAN_NOT_BE_UPDATED")
+            }
+            CredentialAccountNotFound => {
+                (StatusCode::BAD_REQUEST, "CREDENTIAL_ACCOUNT_NOT_FOUND", "CREDENTIAL_ACCOUNT_NOT_FOUND")
+            }
+            InvalidCredentials => {
+                (StatusCode::UNAUTHORIZED, "INVALID_EMAIL_OR_PASSWORD", "INVALID_CREDENTIALS")
+            }
             Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "UNAUTHORIZED"),
-            EmailNotVerified => (
-                StatusCode::FORBIDDEN,
-                "EMAIL_NOT_VERIFIED",
-                "EMAIL_NOT_VERIFIED",
-            ),
+            EmailNotVerified => (StatusCode::FORBIDDEN, "EMAIL_NOT_VERIFIED", "EMAIL_NOT_VERIFIED"),
             InvalidOrigin => (StatusCode::FORBIDDEN, "INVALID_ORIGIN", "INVALID_ORIGIN"),
-            MissingOrNullOrigin => (
-                StatusCode::FORBIDDEN,
-                "MISSING_OR_NULL_ORIGIN",
-                "MISSING_OR_NULL_ORIGIN",
-            ),
-            InvalidCallbackUrl => (
-                StatusCode::FORBIDDEN,
-                "INVALID_CALLBACK_URL",
-                "INVALID_CALLBACK_URL",
-            ),
-            SessionNotFresh => (
-                StatusCode::FORBIDDEN,
-                "SESSION_NOT_FRESH",
-                "SESSION_NOT_FRESH",
-            ),
-            UserExists => (
-                StatusCode::CONFLICT,
-                "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
-                "USER_EXISTS",
-            ),
-            PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                "PAYLOAD_TOO_LARGE",
-            ),
-            UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
-                "UNSUPPORTED_MEDIA_TYPE",
-            ),
-            ServiceUnavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "SERVICE_UNAVAILABLE",
-                "SERVICE_UNAVAILABLE",
-            ),
-            Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_SERVER_ERROR",
-                "INTERNAL_SERVER_ERROR",
-            ),
+            MissingOrNullOrigin => {
+                (StatusCode::FORBIDDEN, "MISSING_OR_NULL_ORIGIN", "MISSING_OR_NULL_ORIGIN")
+            }
+            InvalidCallbackUrl => (StatusCode::FORBIDDEN, "INVALID_CALLBACK_URL", "INVALID_CALLBACK_URL"),
+            SessionNotFresh => (StatusCode::FORBIDDEN, "SESSION_NOT_FRESH", "SESSION_NOT_FRESH"),
+            UserExists => (StatusCode::CONFLICT, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", "USER_EXISTS"),
+            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "PAYLOAD_TOO_LARGE"),
+            UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", "UNSUPPORTED_MEDIA_TYPE")
+            }
+            ServiceUnavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "SERVICE_UNAVAILABLE")
+            }
+            Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "INTERNAL_SERVER_ERROR")
+            }
         }
     }
 }
@@ -157,11 +107,7 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        (
-            status,
-            Json(json!({ "code": code, "error": error, "message": message })),
-        )
-            .into_response()
+        (status, Json(json!({ "code": code, "error": error, "message": message }))).into_response()
     }
 }
 

@@ -30,9 +30,7 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     );
     let sweeper = tokio::spawn(sweep_expired_sessions(state.clone()));
     let app = crate::app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     sweeper.abort();
     store.close().await;
     tracing::info!("gatehouse stopped");
@@ -44,11 +42,7 @@ async fn sweep_expired_sessions(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        match state
-            .store
-            .delete_expired_sessions(state.clock.now_ms())
-            .await
-        {
+        match state.store.delete_expired_sessions(state.clock.now_ms()).await {
             Ok(n) if n > 0 => tracing::info!(deleted = n, "expired sessions removed"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "expired-session sweep failed"),
@@ -62,8 +56,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

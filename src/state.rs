@@ -34,34 +34,22 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// Builds the state; `settings.secret` must be resolved first.
     pub fn new(settings: Settings, store: Arc<dyn Store>, clock: Clock) -> anyhow::Result<Self> {
-        let secret = settings
-            .secret
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("BETTER_AUTH_SECRET: not resolved"))?;
+        let secret =
+            settings.secret.as_ref().ok_or_else(|| anyhow::anyhow!("BETTER_AUTH_SECRET: not resolved"))?;
         let cookie_key = keys::cookie_key(secret.expose());
         let hasher = PasswordHasher::new(settings.argon2, settings.hash_concurrency)?;
         let origins = TrustedOrigins::new(&settings.base_url, &settings.trusted_origins);
         let session_cookie = settings.session_cookie_name();
-        Ok(Self(Arc::new(Services {
-            settings,
-            store,
-            hasher,
-            clock,
-            cookie_key,
-            origins,
-            session_cookie,
-        })))
+        Ok(Self(Arc::new(Services { settings, store, hasher, clock, cookie_key, origins, session_cookie })))
     }
 
     /// Name of the cookie that marks a `rememberMe: false` session (never refreshed).
     pub fn dont_remember_cookie(&self) -> String {
-        self.session_cookie
-            .replace(".session_token", ".dont_remember")
+        self.session_cookie.replace(".session_token", ".dont_remember")
     }
 
     /// Name of the optional cookie cache (cleared on sign-out).
     pub fn session_data_cookie(&self) -> String {
-        self.session_cookie
-            .replace(".session_token", ".session_data")
+        self.session_cookie.replace(".session_token", ".session_data")
     }
 }

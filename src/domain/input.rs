@@ -79,10 +79,7 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(
-            Email::parse("  Alice@Example.COM ").unwrap().as_str(),
-            "alice@example.com"
-        );
+        assert_eq!(Email::parse("  Alice@Example.COM ").unwrap().as_str(), "alice@example.com");
         for bad in ["", "nope", "a@", "@b.c", "a\0b@c.d", "a b@c.d"] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
@@ -92,19 +89,10 @@ mod tests {
 
     #[test]
     fn passwords() {
-        assert!(matches!(
-            NewPassword::parse("short"),
-            Err(ApiError::PasswordTooShort)
-        ));
-        assert!(matches!(
-            NewPassword::parse(&"x".repeat(129)),
-            Err(ApiError::PasswordTooLong)
-        ));
+        assert!(matches!(NewPassword::parse("short"), Err(ApiError::PasswordTooShort)));
+        assert!(matches!(NewPassword::parse(&"x".repeat(129)), Err(ApiError::PasswordTooLong)));
         assert!(NewPassword::parse(&"é".repeat(128)).is_ok());
-        assert_eq!(
-            format!("{:?}", NewPassword::parse("secret-password").unwrap()),
-            "NewPassword(***)"
-        );
+        assert_eq!(format!("{:?}", NewPassword::parse("secret-password").unwrap()), "NewPassword(***)");
     }
 
     #[test]

@@ -51,11 +51,6 @@ pub struct Subscription {
 impl Subscription {
     /// No subscription found (the subscriptions feature fills real ones in).
     pub fn none() -> Self {
-        Self {
-            is_subscribed: false,
-            product_id: None,
-            status: None,
-            period_end: None,
-        }
+        Self { is_subscribed: false, product_id: None, status: None, period_end: None }
     }
 }

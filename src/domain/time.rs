@@ -77,10 +77,7 @@ mod tests {
     fn three_fraction_digits_always() {
         assert_eq!(format_ms(1_795_321_795_200), "2026-11-22T04:29:55.200Z");
         assert_eq!(format_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            parse_ms("2026-11-22T04:29:55.227Z"),
-            Some(1_795_321_795_227)
-        );
+        assert_eq!(parse_ms("2026-11-22T04:29:55.227Z"), Some(1_795_321_795_227));
     }
 
     #[test]

@@ -46,15 +46,10 @@ impl FromRequestParts<AppState> for SignInContext {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let handle = session_handle(parts)?;
-        let cookies = Cookies::from_request_parts(parts, state)
-            .await
-            .map_err(|(_, msg)| ApiError::internal(msg))?;
+        let cookies =
+            Cookies::from_request_parts(parts, state).await.map_err(|(_, msg)| ApiError::internal(msg))?;
         let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
-        Ok(Self {
-            handle,
-            cookies,
-            client,
-        })
+        Ok(Self { handle, cookies, client })
     }
 }
 
@@ -117,28 +112,12 @@ async fn sign_up(
         Err(e) => return Err(e.into()),
     }
     if require_verification {
-        let answer = SignUpAnswer {
-            token: None,
-            user,
-            session: None,
-        };
+        let answer = SignUpAnswer { token: None, user, session: None };
         return Ok(no_store(JsonOut(answer).into_response()));
     }
     let remember = body.remember_me.unwrap_or(true);
-    let session = start_session(
-        &state,
-        &ctx.handle,
-        &ctx.cookies,
-        &user,
-        remember,
-        ctx.client,
-    )
-    .await?;
-    let answer = SignUpAnswer {
-        token: Some(session.token.clone()),
-        user,
-        session: Some(session),
-    };
+    let session = start_session(&state, &ctx.handle, &ctx.cookies, &user, remember, ctx.client).await?;
+    let answer = SignUpAnswer { token: Some(session.token.clone()), user, session: Some(session) };
     Ok(no_store(JsonOut(answer).into_response()))
 }
 
@@ -186,21 +165,10 @@ async fn sign_in(
     }
     if rehash {
         let fresh = state.hasher.hash(&body.password).await?;
-        state
-            .store
-            .set_password_hash(&user.id, &fresh, state.clock.now_ms())
-            .await?;
+        state.store.set_password_hash(&user.id, &fresh, state.clock.now_ms()).await?;
     }
     let remember = body.remember_me.unwrap_or(true);
-    let session = start_session(
-        &state,
-        &ctx.handle,
-        &ctx.cookies,
-        &user,
-        remember,
-        ctx.client,
-    )
-    .await?;
+    let session = start_session(&state, &ctx.handle, &ctx.cookies, &user, remember, ctx.client).await?;
     let answer = SignInAnswer {
         redirect: body.callback_url.is_some(),
         token: session.token.clone(),

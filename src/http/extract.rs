@@ -25,18 +25,14 @@ pub struct JsonOrForm<T>(pub T);
 impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        read_body(req, state.settings.max_body_bytes, false)
-            .await
-            .map(Json)
+        read_body(req, state.settings.max_body_bytes, false).await.map(Json)
     }
 }
 
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonOrForm<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        read_body(req, state.settings.max_body_bytes, true)
-            .await
-            .map(JsonOrForm)
+        read_body(req, state.settings.max_body_bytes, true).await.map(JsonOrForm)
     }
 }
 
@@ -47,12 +43,7 @@ enum Kind {
 
 fn kind_of(headers: &HeaderMap, allow_form: bool) -> Option<Kind> {
     let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    let mime = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match mime.as_str() {
         "application/json" => Some(Kind::Json),
         "application/x-www-form-urlencoded" if allow_form => Some(Kind::Form),
@@ -60,11 +51,7 @@ fn kind_of(headers: &HeaderMap, allow_form: bool) -> Option<Kind> {
     }
 }
 
-async fn read_body<T: DeserializeOwned>(
-    req: Request,
-    limit: usize,
-    allow_form: bool,
-) -> Result<T, ApiError> {
+async fn read_body<T: DeserializeOwned>(req: Request, limit: usize, allow_form: bool) -> Result<T, ApiError> {
     let (parts, body) = req.into_parts();
     let declared = parts
         .headers
@@ -79,9 +66,7 @@ async fn read_body<T: DeserializeOwned>(
     if has_type && kind.is_none() {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let bytes = axum::body::to_bytes(Body::new(body), limit)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge)?;
+    let bytes = axum::body::to_bytes(Body::new(body), limit).await.map_err(|_| ApiError::PayloadTooLarge)?;
     match kind {
         // No body at all: the same as `{}` (optional-field routes such as sign-out).
         None if bytes.iter().all(u8::is_ascii_whitespace) => parse_json(b"{}"),
@@ -109,28 +94,17 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             describe(e.path().to_string(), e.inner().to_string())
         }
     })?;
-    de.end()
-        .map_err(|_| ApiError::Validation("Invalid JSON body".into()))?;
+    de.end().map_err(|_| ApiError::Validation("Invalid JSON body".into()))?;
     Ok(value)
 }
 
 /// `[body.email] Required`-style messages, naming the field.
 fn describe(path: String, message: String) -> ApiError {
     let (field, text) = match message.strip_prefix("missing field `") {
-        Some(rest) => (
-            rest.split('`').next().unwrap_or("").to_string(),
-            "Required".to_string(),
-        ),
-        None => (
-            path,
-            message.split(" at line ").next().unwrap_or("").to_string(),
-        ),
+        Some(rest) => (rest.split('`').next().unwrap_or("").to_string(), "Required".to_string()),
+        None => (path, message.split(" at line ").next().unwrap_or("").to_string()),
     };
-    let field = if field == "." || field.is_empty() {
-        String::new()
-    } else {
-        format!(".{field}")
-    };
+    let field = if field == "." || field.is_empty() { String::new() } else { format!(".{field}") };
     ApiError::Validation(format!("[body{field}] {text}"))
 }
 
@@ -151,11 +125,7 @@ impl FromRequestParts<AppState> for MaybeAuthenticated {
         let session: Option<SessionRow> = handle.get(SESSION_KEY).await?;
         let user: Option<User> = handle.get(USER_KEY).await?;
         Ok(Self(match (session, user) {
-            (Some(session), Some(user)) => Some(Authenticated {
-                session,
-                user,
-                handle,
-            }),
+            (Some(session), Some(user)) => Some(Authenticated { session, user, handle }),
             _ => None,
         }))
     }
@@ -164,19 +134,12 @@ impl FromRequestParts<AppState> for MaybeAuthenticated {
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        MaybeAuthenticated::from_request_parts(parts, state)
-            .await?
-            .0
-            .ok_or(ApiError::Unauthorized)
+        MaybeAuthenticated::from_request_parts(parts, state).await?.0.ok_or(ApiError::Unauthorized)
     }
 }
 
 pub fn session_handle(parts: &Parts) -> Result<Session, ApiError> {
-    parts
-        .extensions
-        .get::<Session>()
-        .cloned()
-        .ok_or_else(|| ApiError::internal("session layer missing"))
+    parts.extensions.get::<Session>().cloned().ok_or_else(|| ApiError::internal("session layer missing"))
 }
 
 /// Who is asking: the peer address and user agent, recorded on new sessions.
@@ -188,10 +151,8 @@ pub struct ClientInfo {
 impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_canonical().to_string());
+        let ip =
+            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical().to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

@@ -14,9 +14,7 @@ use serde_json::json;
 use crate::{domain::time::format_ms, state::AppState};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/ok", get(ok))
-        .route("/health", get(health))
+    Router::new().route("/ok", get(ok)).route("/health", get(health))
 }
 
 pub fn root_router() -> Router<AppState> {
@@ -28,10 +26,8 @@ async fn ok() -> Json<serde_json::Value> {
 }
 
 async fn health(State(state): State<AppState>) -> Response {
-    let reachable = matches!(
-        tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await,
-        Ok(Ok(()))
-    );
+    let reachable =
+        matches!(tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await, Ok(Ok(())));
     let (status, word, db) = if reachable {
         (StatusCode::OK, "healthy", "connected")
     } else {

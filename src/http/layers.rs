@@ -15,18 +15,10 @@ const SET_AUTH_TOKEN: &str = "set-auth-token";
 /// `Authorization: Bearer <token>` (raw or signed) authenticates exactly like the cookie: it is
 /// turned into the signed session cookie before the session layer reads cookies. On the way out,
 /// a response that sets the session cookie also carries `set-auth-token`.
-pub async fn bearer_and_auth_token(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub async fn bearer_and_auth_token(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     if let Some(signed) = bearer_cookie_value(&state, &req) {
         let cookie = format!("{}={signed}", state.session_cookie);
-        let merged = match req
-            .headers()
-            .get(header::COOKIE)
-            .and_then(|v| v.to_str().ok())
-        {
+        let merged = match req.headers().get(header::COOKIE).and_then(|v| v.to_str().ok()) {
             // The cookie, when present, wins; Bearer fills in only when it is absent.
             Some(existing) if has_cookie(existing, &state.session_cookie) => None,
             Some(existing) => Some(format!("{existing}; {cookie}")),
@@ -49,18 +41,14 @@ pub async fn bearer_and_auth_token(
         .and_then(|v| HeaderValue::from_str(v).ok());
     if let Some(token) = token {
         res.headers_mut().insert(SET_AUTH_TOKEN, token);
-        res.headers_mut().append(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static(SET_AUTH_TOKEN),
-        );
+        res.headers_mut()
+            .append(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(SET_AUTH_TOKEN));
     }
     res
 }
 
 fn has_cookie(header_value: &str, name: &str) -> bool {
-    header_value
-        .split(';')
-        .any(|pair| pair.trim().split_once('=').is_some_and(|(n, _)| n == name))
+    header_value.split(';').any(|pair| pair.trim().split_once('=').is_some_and(|(n, _)| n == name))
 }
 
 /// The signed cookie value for the request's Bearer token, if it has a well-formed one.
@@ -71,21 +59,13 @@ fn bearer_cookie_value(state: &AppState, req: &Request) -> Option<String> {
         return None;
     }
     let token = token.trim();
-    if !token
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_=+/".contains(c))
-        || token.len() > 256
-    {
+    if !token.chars().all(|c| c.is_ascii_alphanumeric() || "-_=+/".contains(c)) || token.len() > 256 {
         return None;
     }
     if keys::verify_cookie_value(&state.cookie_key, &state.session_cookie, token).is_some() {
         return Some(token.to_string());
     }
-    Some(keys::sign_cookie_value(
-        &state.cookie_key,
-        &state.session_cookie,
-        token,
-    ))
+    Some(keys::sign_cookie_value(&state.cookie_key, &state.session_cookie, token))
 }
 
 /// CSRF: a state-changing request that carries cookies must come from a trusted origin. Sign-in
@@ -142,7 +122,6 @@ pub async fn contract_errors(req: Request, next: Next) -> Response {
 
 /// `Cache-Control: no-store` for answers carrying sessions, tokens or personal data.
 pub fn no_store(mut res: Response) -> Response {
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }

@@ -16,31 +16,23 @@ use crate::{state::AppState, store::session_store::RowSessionStore};
 
 /// The whole server: routes under the base path, `/health` at the root, and every layer.
 pub fn app(state: AppState) -> Router {
-    let sessions = SessionManagerLayer::new(RowSessionStore::new(
-        state.store.clone(),
-        state.clock.clone(),
-    ))
-    .with_name(state.session_cookie.clone())
-    .with_http_only(true)
-    .with_same_site(SameSite::Lax)
-    .with_secure(state.settings.secure_cookies())
-    .with_path("/")
-    .with_signed(state.cookie_key.clone());
+    let sessions = SessionManagerLayer::new(RowSessionStore::new(state.store.clone(), state.clock.clone()))
+        .with_name(state.session_cookie.clone())
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.settings.secure_cookies())
+        .with_path("/")
+        .with_signed(state.cookie_key.clone());
 
     let api = Router::new()
         .merge(auth::router())
         .merge(session::router())
         .merge(user::router())
         .merge(health::router())
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            layers::origin_check,
-        ))
         .layer(sessions)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            layers::bearer_and_auth_token,
-        ));
+        .layer(middleware::from_fn_with_state(state.clone(), layers::bearer_and_auth_token))
+        // Outside the Bearer layer: the check sees the cookies the client really sent.
+        .layer(middleware::from_fn_with_state(state.clone(), layers::origin_check));
 
     Router::new()
         .nest(&state.settings.base_path, api)

@@ -51,11 +51,8 @@ pub async fn start_session(
         handle.cycle_id().await?;
     }
     let now = state.clock.now_ms();
-    let lifetime = if remember_me {
-        state.settings.session_expires_in
-    } else {
-        std::time::Duration::from_secs(86_400)
-    };
+    let lifetime =
+        if remember_me { state.settings.session_expires_in } else { std::time::Duration::from_secs(86_400) };
     let mut row = SessionRow {
         id: random_id(),
         token: String::new(),
@@ -75,10 +72,7 @@ pub async fn start_session(
         Expiry::OnSessionEnd
     }));
     handle.save().await?;
-    row.token = handle
-        .id()
-        .ok_or_else(|| ApiError::internal("session saved without an id"))?
-        .to_string();
+    row.token = handle.id().ok_or_else(|| ApiError::internal("session saved without an id"))?.to_string();
 
     let marker = state.dont_remember_cookie();
     let signed = cookies.signed(&state.cookie_key);
@@ -141,23 +135,13 @@ async fn get_session(
     cookies: Cookies,
     current: MaybeAuthenticated,
 ) -> ApiResult<Response> {
-    let Some(Authenticated {
-        mut session,
-        user,
-        handle,
-    }) = current.0
-    else {
+    let Some(Authenticated { mut session, user, handle }) = current.0 else {
         return Ok(no_store(JsonOut(serde_json::Value::Null).into_response()));
     };
-    let query: GetSessionQuery = query
-        .and_then(|q| serde_urlencoded::from_str(&q).ok())
-        .unwrap_or_default();
+    let query: GetSessionQuery = query.and_then(|q| serde_urlencoded::from_str(&q).ok()).unwrap_or_default();
     let now = state.clock.now_ms();
     let settings = &state.settings;
-    let remembered = cookies
-        .signed(&state.cookie_key)
-        .get(&state.dont_remember_cookie())
-        .is_none();
+    let remembered = cookies.signed(&state.cookie_key).get(&state.dont_remember_cookie()).is_none();
     if remembered
         && !query.disable_refresh
         && now - session.updated_at >= duration_ms(settings.session_update_age)
@@ -168,11 +152,7 @@ async fn get_session(
         handle.insert(SESSION_KEY, &session).await?;
         handle.set_expiry(Some(Expiry::AtDateTime(to_datetime(session.expires_at))));
     }
-    let answer = SessionAnswer {
-        session: &session,
-        user: &user,
-        subscription: Subscription::none(),
-    };
+    let answer = SessionAnswer { session: &session, user: &user, subscription: Subscription::none() };
     Ok(no_store(JsonOut(answer).into_response()))
 }
 
@@ -202,10 +182,7 @@ async fn revoke_session(
     if token == auth.session.token {
         auth.handle.flush().await?;
     } else {
-        state
-            .store
-            .delete_user_session(&auth.user.id, &token)
-            .await?;
+        state.store.delete_user_session(&auth.user.id, &token).await?;
     }
     Ok(JsonOut(json!({ "status": true })))
 }
@@ -215,10 +192,7 @@ async fn revoke_sessions(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
-    state
-        .store
-        .delete_user_sessions(&auth.user.id, None)
-        .await?;
+    state.store.delete_user_sessions(&auth.user.id, None).await?;
     auth.handle.flush().await?;
     Ok(JsonOut(json!({ "status": true })))
 }
@@ -228,9 +202,6 @@ async fn revoke_other_sessions(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
-    state
-        .store
-        .delete_user_sessions(&auth.user.id, Some(&auth.session.token))
-        .await?;
+    state.store.delete_user_sessions(&auth.user.id, Some(&auth.session.token)).await?;
     Ok(JsonOut(json!({ "status": true })))
 }

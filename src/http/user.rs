@@ -26,9 +26,7 @@ struct UpdateUserBody {
 }
 
 /// Wraps a present field (even `null`) in `Some`, so absent and `null` differ.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -52,12 +50,7 @@ async fn update_user(
     let now = state.clock.now_ms();
     state
         .store
-        .update_user(
-            &auth.user.id,
-            name.as_deref(),
-            image.as_ref().map(Option::as_deref),
-            now,
-        )
+        .update_user(&auth.user.id, name.as_deref(), image.as_ref().map(Option::as_deref), now)
         .await?;
     Ok(JsonOut(json!({ "status": true })))
 }

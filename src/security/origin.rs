@@ -48,8 +48,7 @@ impl OriginPattern {
         };
         let host = host.to_ascii_lowercase();
         let host_ok = if self.wildcard {
-            host.strip_suffix(&self.host)
-                .is_some_and(|head| head.ends_with('.') && head.len() > 1)
+            host.strip_suffix(&self.host).is_some_and(|head| head.ends_with('.') && head.len() > 1)
         } else {
             host == self.host
         };
@@ -66,8 +65,7 @@ pub struct TrustedOrigins {
 
 impl TrustedOrigins {
     pub fn new(base_url: &Url, extra: &[OriginPattern]) -> Self {
-        let mut patterns: Vec<OriginPattern> =
-            OriginPattern::from_url(base_url).into_iter().collect();
+        let mut patterns: Vec<OriginPattern> = OriginPattern::from_url(base_url).into_iter().collect();
         if let (Some(host), Some(port)) = (base_url.host_str(), base_url.port_or_known_default()) {
             let twin = match host {
                 "localhost" => Some("127.0.0.1"),
@@ -75,10 +73,7 @@ impl TrustedOrigins {
                 _ => None,
             };
             if let Some(twin) = twin {
-                patterns.extend(OriginPattern::parse(&format!(
-                    "{}://{twin}:{port}",
-                    base_url.scheme()
-                )));
+                patterns.extend(OriginPattern::parse(&format!("{}://{twin}:{port}", base_url.scheme())));
             }
         }
         patterns.extend(extra.iter().cloned());
@@ -109,10 +104,7 @@ mod tests {
 
     fn trusted() -> TrustedOrigins {
         let base = Url::parse("http://127.0.0.1:3000").unwrap();
-        TrustedOrigins::new(
-            &base,
-            &[OriginPattern::parse("https://*.example.com").unwrap()],
-        )
+        TrustedOrigins::new(&base, &[OriginPattern::parse("https://*.example.com").unwrap()])
     }
 
     #[test]

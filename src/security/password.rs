@@ -37,13 +37,8 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(params: Argon2Params, concurrency: usize) -> anyhow::Result<Self> {
-        let params = Params::new(
-            params.memory_kib,
-            params.iterations,
-            params.parallelism,
-            None,
-        )
-        .map_err(|e| anyhow::anyhow!("ARGON2_*: invalid argon2 parameters: {e}"))?;
+        let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
+            .map_err(|e| anyhow::anyhow!("ARGON2_*: invalid argon2 parameters: {e}"))?;
         let dummy_hash = hash_blocking(&params, "gatehouse-dummy-password-for-equal-timing")?;
         Ok(Self {
             params,
@@ -56,8 +51,7 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &str) -> ApiResult<String> {
         let params = self.params.clone();
         let password = password.to_string();
-        self.run(move || hash_blocking(&params, &password).map_err(ApiError::internal))
-            .await
+        self.run(move || hash_blocking(&params, &password).map_err(ApiError::internal)).await
     }
 
     /// Verifies `password` against `stored`; with `None`, against a dummy hash so an unknown user
@@ -79,9 +73,7 @@ impl PasswordHasher {
         f: impl FnOnce() -> ApiResult<T> + Send + 'static,
     ) -> ApiResult<T> {
         let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(ApiError::internal)?
+        tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
     }
 }
 
@@ -102,10 +94,7 @@ fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verified {
         let Ok(parsed) = PasswordHash::new(stored) else {
             return Verified::No;
         };
-        if argon2(params)
-            .verify_password(password.as_bytes(), &parsed)
-            .is_err()
-        {
+        if argon2(params).verify_password(password.as_bytes(), &parsed).is_err() {
             return Verified::No;
         }
         let current = parsed.algorithm.as_str() == "argon2id"
@@ -116,11 +105,7 @@ fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verified {
             });
         return Verified::Yes { rehash: !current };
     }
-    if verify_better_auth_scrypt(password, stored) {
-        Verified::Yes { rehash: true }
-    } else {
-        Verified::No
-    }
+    if verify_better_auth_scrypt(password, stored) { Verified::Yes { rehash: true } } else { Verified::No }
 }
 
 /// Better Auth's default hash: `saltHex:keyHex`, scrypt(N=16384, r=16, p=1, dkLen=64) over the
@@ -138,27 +123,17 @@ fn verify_better_auth_scrypt(password: &str, stored: &str) -> bool {
     let params = scrypt::Params::new(14, 16, 1, 64).expect("valid scrypt parameters");
     let normalized: String = password.nfkc().collect();
     let mut derived = [0u8; 64];
-    if scrypt::scrypt(
-        normalized.as_bytes(),
-        salt_hex.as_bytes(),
-        &params,
-        &mut derived,
-    )
-    .is_err()
-    {
+    if scrypt::scrypt(normalized.as_bytes(), salt_hex.as_bytes(), &params, &mut derived).is_err() {
         return false;
     }
     constant_time_eq(&derived, &expected)
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
 }
 
 #[cfg(test)]
@@ -170,23 +145,13 @@ mod tests {
     const SCRYPT_VECTOR: &str = "357f3bb7eaa15359f555bb0f5a4327af:1d2628b2de84535f92cadb2150c86bb6cea0a6c2f57fe5bccccded9207aa09b43f40e84afb27aa0888877b61378201977dd359fb54f7b5558ef559405124eb5e";
 
     fn cheap() -> Argon2Params {
-        Argon2Params {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        }
+        Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 }
     }
 
     #[test]
     fn better_auth_scrypt_vector_verifies() {
-        assert!(verify_better_auth_scrypt(
-            "correct horse battery staple",
-            SCRYPT_VECTOR
-        ));
-        assert!(!verify_better_auth_scrypt(
-            "correct horse battery stapler",
-            SCRYPT_VECTOR
-        ));
+        assert!(verify_better_auth_scrypt("correct horse battery staple", SCRYPT_VECTOR));
+        assert!(!verify_better_auth_scrypt("correct horse battery stapler", SCRYPT_VECTOR));
         assert!(!verify_better_auth_scrypt("x", "zz:zz"));
         assert!(!verify_better_auth_scrypt("x", "no-colon"));
     }
@@ -200,34 +165,15 @@ mod tests {
             hasher.verify("hunter2hunter2", Some(&hash)).await.unwrap(),
             Verified::Yes { rehash: false }
         );
+        assert_eq!(hasher.verify("wrong-password", Some(&hash)).await.unwrap(), Verified::No);
+        assert_eq!(hasher.verify("hunter2hunter2", None).await.unwrap(), Verified::No);
+        let stronger = PasswordHasher::new(Argon2Params { memory_kib: 128, ..cheap() }, 1).unwrap();
         assert_eq!(
-            hasher.verify("wrong-password", Some(&hash)).await.unwrap(),
-            Verified::No
-        );
-        assert_eq!(
-            hasher.verify("hunter2hunter2", None).await.unwrap(),
-            Verified::No
-        );
-        let stronger = PasswordHasher::new(
-            Argon2Params {
-                memory_kib: 128,
-                ..cheap()
-            },
-            1,
-        )
-        .unwrap();
-        assert_eq!(
-            stronger
-                .verify("hunter2hunter2", Some(&hash))
-                .await
-                .unwrap(),
+            stronger.verify("hunter2hunter2", Some(&hash)).await.unwrap(),
             Verified::Yes { rehash: true }
         );
         assert_eq!(
-            hasher
-                .verify("correct horse battery staple", Some(SCRYPT_VECTOR))
-                .await
-                .unwrap(),
+            hasher.verify("correct horse battery staple", Some(SCRYPT_VECTOR)).await.unwrap(),
             Verified::Yes { rehash: true }
         );
     }
@@ -235,9 +181,6 @@ mod tests {
     #[test]
     fn default_parameters_are_owasp() {
         let hash = hash_blocking(&Params::new(19_456, 2, 1, None).unwrap(), "pw").unwrap();
-        assert!(
-            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{hash}"
-        );
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
     }
 }

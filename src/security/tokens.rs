@@ -31,10 +31,7 @@ mod tests {
     fn ids_are_unique_and_url_safe() {
         let a = random_id();
         assert_eq!(a.len(), 24);
-        assert!(
-            a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        );
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_ne!(a, random_id());
         assert_eq!(random_hex(32).len(), 64);
     }

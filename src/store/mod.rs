@@ -70,11 +70,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn update_session(&self, session: &SessionRow) -> StoreResult<()>;
     /// The live session with this token and its user, in one round trip. An expired row is
     /// treated as absent and deleted.
-    async fn session_with_user(
-        &self,
-        token: &str,
-        now: i64,
-    ) -> StoreResult<Option<(SessionRow, User)>>;
+    async fn session_with_user(&self, token: &str, now: i64) -> StoreResult<Option<(SessionRow, User)>>;
     async fn delete_session(&self, token: &str) -> StoreResult<()>;
     /// Deletes one of the user's sessions by token; false when the user has no such session.
     async fn delete_user_session(&self, user_id: &str, token: &str) -> StoreResult<bool>;
@@ -89,9 +85,7 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn 
     if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(
-            PostgresStore::connect(url, max_connections).await?,
-        ))
+        Ok(Arc::new(PostgresStore::connect(url, max_connections).await?))
     } else {
         anyhow::bail!("DATABASE_URL: unsupported scheme (use sqlite: or postgres://)")
     }

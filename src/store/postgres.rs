@@ -15,15 +15,11 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
-        let options =
-            PgConnectOptions::from_str(url).context("DATABASE_URL: not a valid PostgreSQL URL")?;
+        let options = PgConnectOptions::from_str(url).context("DATABASE_URL: not a valid PostgreSQL URL")?;
         Self::connect_with(options, max_connections).await
     }
 
-    pub async fn connect_with(
-        options: PgConnectOptions,
-        max_connections: u32,
-    ) -> anyhow::Result<Self> {
+    pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> anyhow::Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))

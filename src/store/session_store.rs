@@ -38,9 +38,11 @@ impl RowSessionStore {
 }
 
 fn row_of(record: &Record) -> session_store::Result<SessionRow> {
-    let value = record.data.get(SESSION_KEY).cloned().ok_or_else(|| {
-        session_store::Error::Encode("session record without a session row".into())
-    })?;
+    let value = record
+        .data
+        .get(SESSION_KEY)
+        .cloned()
+        .ok_or_else(|| session_store::Error::Encode("session record without a session row".into()))?;
     let mut row: SessionRow =
         serde_json::from_value(value).map_err(|e| session_store::Error::Encode(e.to_string()))?;
     row.token = record.id.to_string();
@@ -55,25 +57,15 @@ fn backend(err: StoreError) -> session_store::Error {
 pub fn record_of(session: &SessionRow, user: &User, id: Id) -> session_store::Result<Record> {
     let encode = |e: serde_json::Error| session_store::Error::Encode(e.to_string());
     let data = [
-        (
-            SESSION_KEY.to_string(),
-            serde_json::to_value(session).map_err(encode)?,
-        ),
-        (
-            USER_KEY.to_string(),
-            serde_json::to_value(user).map_err(encode)?,
-        ),
+        (SESSION_KEY.to_string(), serde_json::to_value(session).map_err(encode)?),
+        (USER_KEY.to_string(), serde_json::to_value(user).map_err(encode)?),
     ]
     .into_iter()
     .collect::<std::collections::HashMap<String, Value>>();
     let expiry_date =
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(session.expires_at) * 1_000_000)
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
-    Ok(Record {
-        id,
-        data,
-        expiry_date,
-    })
+    Ok(Record { id, data, expiry_date })
 }
 
 #[async_trait]
@@ -94,33 +86,20 @@ impl SessionStore for RowSessionStore {
                 Err(e) => return Err(backend(e)),
             }
         }
-        Err(session_store::Error::Backend(
-            "could not draw a unique session token".into(),
-        ))
+        Err(session_store::Error::Backend("could not draw a unique session token".into()))
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        self.store
-            .update_session(&row_of(record)?)
-            .await
-            .map_err(backend)
+        self.store.update_session(&row_of(record)?).await.map_err(backend)
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let found = self
-            .store
-            .session_with_user(&id.to_string(), self.clock.now_ms())
-            .await
-            .map_err(backend)?;
-        found
-            .map(|(session, user)| record_of(&session, &user, *id))
-            .transpose()
+        let found =
+            self.store.session_with_user(&id.to_string(), self.clock.now_ms()).await.map_err(backend)?;
+        found.map(|(session, user)| record_of(&session, &user, *id)).transpose()
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.store
-            .delete_session(&id.to_string())
-            .await
-            .map_err(backend)
+        self.store.delete_session(&id.to_string()).await.map_err(backend)
     }
 }

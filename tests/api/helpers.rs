@@ -1,0 +1,249 @@
+//! Test harness: a fresh Gatehouse (router in-process) on a fresh database per test, on SQLite
+//! always and on PostgreSQL when `TEST_DATABASE_URL` is set (a new schema per test).
+
+use std::{collections::HashMap, path::PathBuf, str::FromStr, sync::Arc};
+
+use axum::{
+    Router,
+    body::Body,
+    http::{HeaderMap, Method, Request, StatusCode, header},
+};
+use gatehouse::{
+    AppState,
+    config::{Argon2Params, Secret, Settings},
+    domain::time::Clock,
+    store::{PostgresStore, SqliteStore, Store},
+};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub const BASE: &str = "http://127.0.0.1:3000";
+pub const ORIGIN: &str = "http://127.0.0.1:3000";
+pub const PASSWORD: &str = "correct-horse-battery";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub state: AppState,
+    pub router: Router,
+    sqlite_file: Option<PathBuf>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(file) = &self.sqlite_file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+            }
+        }
+    }
+}
+
+/// Settings for tests: cheap argon2 (the default parameters have a test of their own).
+pub fn test_settings() -> Settings {
+    let mut s = Settings::for_base_url(BASE);
+    s.secret = Some(Secret::new("test-secret-test-secret-test-secret-0123"));
+    s.argon2 = Argon2Params { memory_kib: 256, iterations: 1, parallelism: 1 };
+    s
+}
+
+impl TestApp {
+    /// A fresh app, or `None` (with a message) when the backend is not configured here.
+    pub async fn new(backend: Backend) -> Option<Self> {
+        Self::with(backend, |_| {}).await
+    }
+
+    pub async fn with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<Self> {
+        let mut settings = test_settings();
+        tweak(&mut settings);
+        let (store, sqlite_file) = match backend {
+            Backend::Sqlite => {
+                let file = std::env::temp_dir()
+                    .join(format!("gatehouse-test-{}.db", gatehouse::security::tokens::random_hex(8)));
+                let store =
+                    SqliteStore::connect(&format!("sqlite://{}", file.display()), 4).await.expect("sqlite");
+                (Arc::new(store) as Arc<dyn Store>, Some(file))
+            }
+            Backend::Postgres => {
+                let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+                    eprintln!(
+                        "skipped: TEST_DATABASE_URL is not set, so the PostgreSQL run of this test is skipped"
+                    );
+                    return None;
+                };
+                (Arc::new(fresh_pg_schema(&url).await) as Arc<dyn Store>, None)
+            }
+        };
+        store.migrate().await.expect("migrations");
+        let state = AppState::new(settings, store, Clock::default()).expect("state");
+        let router = gatehouse::app(state.clone());
+        Some(Self { state, router, sqlite_file })
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.state.clock
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> TestResponse {
+        let res = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.expect("body").to_bytes().to_vec();
+        TestResponse { status, headers, body }
+    }
+
+    /// A request under the base path; `path` like `/sign-in/email`.
+    pub fn req(&self, method: Method, path: &str) -> axum::http::request::Builder {
+        Request::builder().method(method).uri(format!("{}{path}", self.state.settings.base_path))
+    }
+
+    pub async fn get(&self, path: &str, cookie: Option<&str>) -> TestResponse {
+        let mut b = self.req(Method::GET, path);
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, c);
+        }
+        self.send(b.body(Body::empty()).unwrap()).await
+    }
+
+    /// A browser-like JSON POST: same-origin `Origin` header, and the cookie if given.
+    pub async fn post(&self, path: &str, body: Value, cookie: Option<&str>) -> TestResponse {
+        let mut b = self
+            .req(Method::POST, path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ORIGIN, ORIGIN);
+        if let Some(c) = cookie {
+            b = b.header(header::COOKIE, c);
+        }
+        self.send(b.body(Body::from(body.to_string())).unwrap()).await
+    }
+
+    pub async fn sign_up(&self, email: &str) -> TestResponse {
+        self.post(
+            "/sign-up/email",
+            serde_json::json!({"name": "Test User", "email": email, "password": PASSWORD}),
+            None,
+        )
+        .await
+    }
+
+    /// Signs up a new user and returns the `Cookie` header value for their session.
+    pub async fn signed_up_cookie(&self, email: &str) -> String {
+        let res = self.sign_up(email).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        res.session_cookie(&self.state.session_cookie).expect("session cookie")
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> TestResponse {
+        self.post("/sign-in/email", serde_json::json!({"email": email, "password": password}), None).await
+    }
+}
+
+async fn fresh_pg_schema(url: &str) -> PostgresStore {
+    use sqlx::{Connection, postgres::PgConnectOptions};
+    let schema = format!("gh_test_{}", gatehouse::security::tokens::random_hex(8));
+    let mut admin = sqlx::PgConnection::connect(url).await.expect("TEST_DATABASE_URL reachable");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+        .execute(&mut admin)
+        .await
+        .expect("schema");
+    let options = PgConnectOptions::from_str(url).expect("url").options([("search_path", schema.as_str())]);
+    PostgresStore::connect_with(options, 4).await.expect("postgres")
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Every `Set-Cookie` as name → (value, attributes lowercased).
+    pub fn set_cookies(&self) -> HashMap<String, (String, Vec<String>)> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|line| {
+                let mut parts = line.split(';').map(str::trim);
+                let (name, value) = parts.next()?.split_once('=')?;
+                Some((name.to_string(), (value.to_string(), parts.map(str::to_ascii_lowercase).collect())))
+            })
+            .collect()
+    }
+
+    /// `name=value` for the session cookie when this response sets a non-empty one.
+    pub fn session_cookie(&self, name: &str) -> Option<String> {
+        let (value, _) = self.set_cookies().remove(name)?;
+        (!value.is_empty()).then(|| format!("{name}={value}"))
+    }
+
+    /// Asserts the contract's error shape and returns the body.
+    pub fn assert_error(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text());
+        let body = self.json();
+        assert_eq!(body["code"], code, "body: {body}");
+        assert!(body["error"].is_string() && body["message"].is_string(), "body: {body}");
+        body
+    }
+}
+
+/// Runs each named async test fn (taking a `Backend`) once per backend.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// `let app = app!(backend);` — a fresh app, or return early (skip) if the backend is absent.
+#[macro_export]
+macro_rules! app {
+    ($backend:expr) => {
+        match $crate::helpers::TestApp::new($backend).await {
+            Some(app) => app,
+            None => return,
+        }
+    };
+    ($backend:expr, $tweak:expr) => {
+        match $crate::helpers::TestApp::with($backend, $tweak).await {
+            Some(app) => app,
+            None => return,
+        }
+    };
+}
+
+pub fn unique_email() -> String {
+    format!("user-{}@example.com", gatehouse::security::tokens::random_hex(6))
+}

@@ -1,0 +1,10 @@
+//! The HTTP-level suite: every test runs on SQLite, and on PostgreSQL when `TEST_DATABASE_URL`
+//! is set. One test binary, one module per concern.
+
+mod helpers;
+
+mod auth;
+mod health;
+mod input;
+mod origin;
+mod sessions;

@@ -1,0 +1,206 @@
+//! Sessions over time (sliding refresh, expiry, absolute cap) and listing / revocation.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use gatehouse::domain::time::parse_ms;
+use serde_json::{Value, json};
+
+use crate::{app, backend_tests, helpers::*};
+
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn ms(v: &Value) -> i64 {
+    parse_ms(v.as_str().unwrap_or_else(|| panic!("not a timestamp: {v}"))).unwrap()
+}
+
+async fn get_session_without_a_session_is_null(backend: Backend) {
+    let app = app!(backend);
+    let res = app.get("/get-session", None).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.text(), "null");
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+}
+
+async fn get_session_answers_session_user_and_subscription(backend: Backend) {
+    let app = app!(backend);
+    let email = unique_email();
+    let cookie = app.signed_up_cookie(&email).await;
+    let res = app.get("/get-session", Some(&cookie)).await;
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+    assert!(res.set_cookies().is_empty(), "no refresh right after sign-up");
+    let body = res.json();
+    assert_eq!(body["user"]["email"], email.as_str());
+    assert_eq!(body["session"]["userId"], body["user"]["id"]);
+    assert_eq!(body["subscription"]["isSubscribed"], false);
+}
+
+async fn session_slides_after_the_update_age(backend: Backend) {
+    let app = app!(backend);
+    let cookie = app.signed_up_cookie(&unique_email()).await;
+    let first = app.get("/get-session", Some(&cookie)).await.json();
+
+    // Within a day: no refresh, no cookie.
+    app.clock().advance(20 * HOUR);
+    let res = app.get("/get-session", Some(&cookie)).await;
+    assert!(res.set_cookies().is_empty());
+    assert_eq!(res.json()["session"]["expiresAt"], first["session"]["expiresAt"]);
+
+    // `disableRefresh` holds it back even when due.
+    app.clock().advance(10 * HOUR);
+    let res = app.get("/get-session?disableRefresh=true", Some(&cookie)).await;
+    assert!(res.set_cookies().is_empty());
+    assert_eq!(res.json()["session"]["expiresAt"], first["session"]["expiresAt"]);
+
+    // Past a day: pushed out to now + 7 days, and the cookie is re-set.
+    let res = app.get("/get-session", Some(&cookie)).await;
+    let body = res.json();
+    let now = app.clock().now_ms();
+    let expires = ms(&body["session"]["expiresAt"]);
+    assert!((expires - (now + 7 * 86_400_000)).abs() < 5_000, "expires {expires} now {now}");
+    assert_eq!(ms(&body["session"]["updatedAt"]) / 1000, now / 1000);
+    assert!(res.session_cookie(&app.state.session_cookie).is_some(), "cookie re-set");
+    // The refresh is stored, not just answered.
+    let again = app.get("/get-session", Some(&cookie)).await.json();
+    assert_eq!(again["session"]["expiresAt"], body["session"]["expiresAt"]);
+}
+
+async fn expired_session_is_absent_and_deleted(backend: Backend) {
+    let app = app!(backend);
+    let cookie = app.signed_up_cookie(&unique_email()).await;
+    let token =
+        app.get("/get-session", Some(&cookie)).await.json()["session"]["token"].as_str().unwrap().to_string();
+    app.clock().advance(7 * DAY + HOUR);
+    let res = app.get("/get-session", Some(&cookie)).await;
+    assert!(res.json().is_null());
+    let cleared = res.set_cookies();
+    let (value, attrs) = cleared.get("better-auth.session_token").expect("stale cookie cleared");
+    assert!(value.is_empty() && attrs.contains(&"max-age=0".to_string()));
+    // The row is gone: even a clock moved back cannot revive it.
+    assert!(app.state.store.session_with_user(&token, 0).await.unwrap().is_none());
+}
+
+async fn sweep_deletes_expired_rows(backend: Backend) {
+    let app = app!(backend);
+    let email = unique_email();
+    app.signed_up_cookie(&email).await;
+    let user_id = app.state.store.credential_by_email(&email).await.unwrap().unwrap().user.id;
+    let later = app.clock().now_ms() + 8 * 86_400_000;
+    assert_eq!(app.state.store.delete_expired_sessions(later).await.unwrap(), 1);
+    assert!(app.state.store.list_sessions(&user_id, 0).await.unwrap().is_empty());
+}
+
+async fn absolute_lifetime_caps_sliding(backend: Backend) {
+    let app = app!(backend);
+    let cookie = app.signed_up_cookie(&unique_email()).await;
+    let created = ms(&app.get("/get-session", Some(&cookie)).await.json()["session"]["createdAt"]);
+    let cap = created + 30 * 86_400_000;
+    // Keep the session busy every 5 days: it slides, but never past created + 30 days.
+    for _ in 0..5 {
+        app.clock().advance(5 * DAY);
+        let body = app.get("/get-session", Some(&cookie)).await.json();
+        assert!(body["session"].is_object(), "still alive at {}", app.clock().now_ms());
+        assert!(ms(&body["session"]["expiresAt"]) <= cap);
+    }
+    app.clock().advance(5 * DAY + HOUR);
+    assert!(app.get("/get-session", Some(&cookie)).await.json().is_null(), "dead after 30 days");
+}
+
+async fn remember_me_false_is_never_extended(backend: Backend) {
+    let app = app!(backend, |s| s.session_update_age = Duration::from_secs(3600));
+    let email = unique_email();
+    app.sign_up(&email).await;
+    let res = app
+        .post("/sign-in/email", json!({"email": email, "password": PASSWORD, "rememberMe": false}), None)
+        .await;
+    let session_cookie = res.session_cookie(&app.state.session_cookie).unwrap();
+    let marker =
+        res.set_cookies().into_iter().find(|(n, _)| n.ends_with(".dont_remember")).expect("marker cookie");
+    let cookie = format!("{session_cookie}; {}={}", marker.0, marker.1.0);
+    let expires = res.json()["session"]["expiresAt"].clone();
+    app.clock().advance(2 * HOUR);
+    let body = app.get("/get-session", Some(&cookie)).await.json();
+    assert_eq!(body["session"]["expiresAt"], expires);
+    app.clock().advance(23 * HOUR);
+    assert!(app.get("/get-session", Some(&cookie)).await.json().is_null());
+}
+
+async fn list_sessions_needs_a_fresh_session(backend: Backend) {
+    let app = app!(backend);
+    let email = unique_email();
+    let first = app.signed_up_cookie(&email).await;
+    let second = app.sign_in(&email, PASSWORD).await.session_cookie(&app.state.session_cookie).unwrap();
+    let other_user = app.signed_up_cookie(&unique_email()).await;
+    let res = app.get("/list-sessions", Some(&second)).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+    let list = res.json();
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    let mine = app.get("/get-session", Some(&first)).await.json()["session"]["token"].clone();
+    assert!(list.as_array().unwrap().iter().any(|s| s["token"] == mine));
+    let theirs = app.get("/get-session", Some(&other_user)).await.json()["session"]["token"].clone();
+    assert!(!list.as_array().unwrap().iter().any(|s| s["token"] == theirs));
+
+    app.clock().advance(DAY + HOUR);
+    app.get("/list-sessions", Some(&second)).await.assert_error(403, "SESSION_NOT_FRESH");
+}
+
+async fn revoke_session_ends_only_the_callers_own(backend: Backend) {
+    let app = app!(backend);
+    let email = unique_email();
+    let a = app.signed_up_cookie(&email).await;
+    let b = app.sign_in(&email, PASSWORD).await.session_cookie(&app.state.session_cookie).unwrap();
+    let stranger = app.signed_up_cookie(&unique_email()).await;
+    let b_token = app.get("/get-session", Some(&b)).await.json()["session"]["token"].clone();
+    let stranger_token = app.get("/get-session", Some(&stranger)).await.json()["session"]["token"].clone();
+
+    let res = app.post("/revoke-session", json!({"token": stranger_token}), Some(&a)).await;
+    assert_eq!(res.json(), json!({"status": true}));
+    assert!(app.get("/get-session", Some(&stranger)).await.json()["session"].is_object(), "not the caller's");
+
+    let res = app.post("/revoke-session", json!({"token": b_token}), Some(&a)).await;
+    assert_eq!(res.json(), json!({"status": true}));
+    assert!(app.get("/get-session", Some(&b)).await.json().is_null());
+    assert!(app.get("/get-session", Some(&a)).await.json()["session"].is_object());
+
+    app.post("/revoke-session", json!({}), Some(&a)).await.assert_error(400, "VALIDATION_ERROR");
+}
+
+async fn revoke_sessions_ends_all_including_this_one(backend: Backend) {
+    let app = app!(backend);
+    let email = unique_email();
+    let a = app.signed_up_cookie(&email).await;
+    let b = app.sign_in(&email, PASSWORD).await.session_cookie(&app.state.session_cookie).unwrap();
+    let res = app.post("/revoke-sessions", json!({}), Some(&a)).await;
+    assert_eq!(res.json(), json!({"status": true}));
+    assert!(app.get("/get-session", Some(&a)).await.json().is_null());
+    assert!(app.get("/get-session", Some(&b)).await.json().is_null());
+}
+
+async fn revoke_other_sessions_keeps_this_one(backend: Backend) {
+    let app = app!(backend);
+    let email = unique_email();
+    let a = app.signed_up_cookie(&email).await;
+    let b = app.sign_in(&email, PASSWORD).await.session_cookie(&app.state.session_cookie).unwrap();
+    let c = app.sign_in(&email, PASSWORD).await.session_cookie(&app.state.session_cookie).unwrap();
+    let res = app.post("/revoke-other-sessions", json!({}), Some(&b)).await;
+    assert_eq!(res.json(), json!({"status": true}));
+    assert!(app.get("/get-session", Some(&a)).await.json().is_null());
+    assert!(app.get("/get-session", Some(&c)).await.json().is_null());
+    assert!(app.get("/get-session", Some(&b)).await.json()["session"].is_object());
+}
+
+backend_tests!(
+    get_session_without_a_session_is_null,
+    get_session_answers_session_user_and_subscription,
+    session_slides_after_the_update_age,
+    expired_session_is_absent_and_deleted,
+    sweep_deletes_expired_rows,
+    absolute_lifetime_caps_sliding,
+    remember_me_false_is_never_extended,
+    list_sessions_needs_a_fresh_session,
+    revoke_session_ends_only_the_callers_own,
+    revoke_sessions_ends_all_including_this_one,
+    revoke_other_sessions_keeps_this_one,
+);
