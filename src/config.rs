@@ -64,6 +64,8 @@ pub struct Settings {
     pub hash_concurrency: usize,
     pub max_body_bytes: usize,
     pub db_max_connections: u32,
+    /// Cache live sessions in process (invalidated on every change; see `store/cache.rs`).
+    pub session_cache: bool,
 }
 
 impl Settings {
@@ -89,6 +91,7 @@ impl Settings {
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_body_bytes: 64 * 1024,
             db_max_connections: 16,
+            session_cache: true,
         }
     }
 

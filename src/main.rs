@@ -25,8 +25,11 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    gatehouse::server::tune_allocator();
+    // tower-sessions opens an info-level span per request; keep it (and its cost) out by default.
+    let default_filter = "info,tower_sessions=warn,tower_sessions_core=warn";
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
         .init();
     let cli = Cli::parse();
     let result = async {

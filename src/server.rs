@@ -9,7 +9,9 @@ use crate::{config::Settings, domain::time::Clock, state::AppState, store};
 
 /// Connects to the configured database and applies migrations.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<std::sync::Arc<dyn store::Store>> {
-    let store = store::connect(settings.database_url.expose(), settings.db_max_connections).await?;
+    let store =
+        store::connect(settings.database_url.expose(), settings.db_max_connections, settings.session_cache)
+            .await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -67,4 +69,16 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// Each argon2 hash takes ~19 MiB. glibc raises its mmap threshold after the first such block is
+/// freed and then keeps later ones in per-thread arenas, so RSS grows to hundreds of MiB under
+/// sign-in load. Pinning the threshold makes every large block a fresh mapping that is returned
+/// to the OS when the hash is done.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called once at start-up before other threads.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024);
+    }
 }

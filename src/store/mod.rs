@@ -1,6 +1,7 @@
 //! Storage: one trait, one implementation per backend (SQLite, PostgreSQL), picked once at
 //! start-up from `DATABASE_URL`'s scheme. The SQL lives in `sql.rs`, written once for both.
 
+pub mod cache;
 mod postgres;
 pub mod session_store;
 mod sql;
@@ -80,12 +81,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn delete_expired_sessions(&self, now: i64) -> StoreResult<u64>;
 }
 
+/// How long a cached session may be served without being read again (a safety net: changes
+/// made through Gatehouse invalidate at once).
+const CACHE_TTL_MS: i64 = 30_000;
+
 /// Connects to the database `DATABASE_URL` names and returns its store (not yet migrated).
-pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn connect(url: &str, max_connections: u32, session_cache: bool) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
+        Ok(Arc::new(SqliteStore::connect(url, max_connections, session_cache).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect(url, max_connections).await?))
+        Ok(Arc::new(PostgresStore::connect(url, max_connections, session_cache).await?))
     } else {
         anyhow::bail!("DATABASE_URL: unsupported scheme (use sqlite: or postgres://)")
     }

@@ -1,35 +1,97 @@
 //! PostgreSQL: for production and for several instances sharing one database.
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use sqlx::{
     PgPool, Postgres,
-    postgres::{PgConnectOptions, PgPoolOptions},
+    postgres::{PgConnectOptions, PgListener, PgPoolOptions},
+};
+
+use super::{
+    CACHE_TTL_MS,
+    cache::{CHANNEL, Invalidation, SessionCache},
 };
 
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    cache: Arc<SessionCache>,
 }
 
 impl PostgresStore {
-    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, max_connections: u32, session_cache: bool) -> anyhow::Result<Self> {
         let options = PgConnectOptions::from_str(url).context("DATABASE_URL: not a valid PostgreSQL URL")?;
-        Self::connect_with(options, max_connections).await
+        Self::connect_with(options, max_connections, session_cache).await
     }
 
-    pub async fn connect_with(options: PgConnectOptions, max_connections: u32) -> anyhow::Result<Self> {
+    /// With `session_cache`, live sessions are cached in process while this instance listens
+    /// for the other instances' invalidations (see `cache.rs`).
+    pub async fn connect_with(
+        options: PgConnectOptions,
+        max_connections: u32,
+        session_cache: bool,
+    ) -> anyhow::Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await
             .context("connecting to PostgreSQL")?;
-        Ok(Self { pool })
+        let cache = Arc::new(SessionCache::new(false, CACHE_TTL_MS));
+        if session_cache {
+            tokio::spawn(listen_for_invalidations(pool.clone(), cache.clone()));
+        }
+        Ok(Self { pool, cache })
+    }
+
+    /// Tells every instance (this one included) what changed; delivered after commit.
+    async fn publish(&self, what: &Invalidation) {
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(what.payload())
+            .execute(&self.pool)
+            .await;
+        if let Err(e) = sent {
+            tracing::error!(error = %e, "could not notify other instances of a session change; their caches expire it within the TTL");
+        }
     }
 }
 
-use super::sql::{session_columns, user_columns};
+/// Keeps the cache on only while this instance hears every invalidation. A lost connection
+/// clears it (notifications may have been missed); the pool closing ends the task.
+async fn listen_for_invalidations(pool: PgPool, cache: Arc<SessionCache>) {
+    loop {
+        if pool.is_closed() {
+            return;
+        }
+        let listener = async {
+            let mut l = PgListener::connect_with(&pool).await?;
+            l.listen(CHANNEL).await?;
+            Ok::<_, sqlx::Error>(l)
+        };
+        match listener.await {
+            Ok(mut listener) => {
+                cache.set_enabled(true);
+                loop {
+                    match listener.try_recv().await {
+                        Ok(Some(n)) => cache.invalidate(&Invalidation::from_payload(n.payload())),
+                        // Reconnected: anything sent meanwhile is lost, so start afresh.
+                        Ok(None) => cache.set_enabled(true),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "session cache listener stopped; cache off until it is back");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "session cache listener could not connect; cache off"),
+        }
+        cache.set_enabled(false);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+use super::sql::session_columns;
 
 super::sql::impl_store!(PostgresStore, Postgres, "migrations/postgres");

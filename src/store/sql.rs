@@ -4,12 +4,6 @@
 
 use crate::domain::model::{SessionRow, User};
 
-macro_rules! user_columns {
-    () => {
-        r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt""#
-    };
-}
-
 macro_rules! session_columns {
     () => {
         r#""id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent", "activeOrganizationId""#
@@ -43,6 +37,19 @@ impl SessionUserRow {
         (self.session, user)
     }
 }
+
+/// A user and their credential account's hash (if any): one row, one round trip.
+#[derive(sqlx::FromRow)]
+pub(super) struct CredentialRow {
+    #[sqlx(flatten)]
+    pub user: User,
+    pub password: Option<String>,
+}
+
+pub(super) const CREDENTIAL_BY_EMAIL: &str = r#"SELECT u."id", u."name", u."email", u."emailVerified", u."image", u."createdAt", u."updatedAt",
+       a."password"
+  FROM "user" u LEFT JOIN "account" a ON a."userId" = u."id" AND a."providerId" = 'credential'
+ WHERE u."email" = $1"#;
 
 pub(super) const SESSION_WITH_USER: &str = r#"SELECT s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt",
        s."ipAddress", s."userAgent", s."activeOrganizationId",
@@ -108,22 +115,12 @@ macro_rules! impl_store {
                 &self,
                 email: &str,
             ) -> $crate::store::StoreResult<Option<$crate::store::Credential>> {
-                let user: Option<$crate::domain::model::User> = sqlx::query_as(concat!(
-                    "SELECT ",
-                    user_columns!(),
-                    r#" FROM "user" WHERE "email" = $1"#
-                ))
-                .bind(email)
-                .fetch_optional(&self.pool)
-                .await?;
-                let Some(user) = user else { return Ok(None) };
-                let password_hash: Option<Option<String>> = sqlx::query_scalar(
-                    r#"SELECT "password" FROM "account" WHERE "userId" = $1 AND "providerId" = 'credential'"#,
-                )
-                .bind(&user.id)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(Some($crate::store::Credential { user, password_hash: password_hash.flatten() }))
+                let row: Option<$crate::store::sql::CredentialRow> =
+                    sqlx::query_as($crate::store::sql::CREDENTIAL_BY_EMAIL)
+                        .bind(email)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(|r| $crate::store::Credential { user: r.user, password_hash: r.password }))
             }
 
             async fn set_password_hash(&self, user_id: &str, hash: &str, now: i64) -> $crate::store::StoreResult<()> {
@@ -159,6 +156,7 @@ macro_rules! impl_store {
                 .bind(now)
                 .execute(&self.pool)
                 .await?;
+                self.invalidate($crate::store::cache::Invalidation::User(user_id.to_string())).await;
                 Ok(())
             }
 
@@ -194,6 +192,7 @@ macro_rules! impl_store {
                 .bind(&s.active_organization_id)
                 .execute(&self.pool)
                 .await?;
+                self.invalidate($crate::store::cache::Invalidation::token(&s.token)).await;
                 Ok(())
             }
 
@@ -204,13 +203,21 @@ macro_rules! impl_store {
             ) -> $crate::store::StoreResult<
                 Option<($crate::domain::model::SessionRow, $crate::domain::model::User)>,
             > {
+                if let Some(hit) = self.cache.get(token, now) {
+                    return Ok(Some(hit));
+                }
+                let epoch = self.cache.epoch();
                 let row: Option<$crate::store::sql::SessionUserRow> =
                     sqlx::query_as($crate::store::sql::SESSION_WITH_USER)
                         .bind(token)
                         .fetch_optional(&self.pool)
                         .await?;
                 match row {
-                    Some(row) if row.session.expires_at > now => Ok(Some(row.split())),
+                    Some(row) if row.session.expires_at > now => {
+                        let (session, user) = row.split();
+                        self.cache.put(epoch, &session, &user, now);
+                        Ok(Some((session, user)))
+                    }
                     Some(_) => {
                         self.delete_session(token).await?;
                         Ok(None)
@@ -221,6 +228,7 @@ macro_rules! impl_store {
 
             async fn delete_session(&self, token: &str) -> $crate::store::StoreResult<()> {
                 sqlx::query(r#"DELETE FROM "session" WHERE "token" = $1"#).bind(token).execute(&self.pool).await?;
+                self.invalidate($crate::store::cache::Invalidation::token(token)).await;
                 Ok(())
             }
 
@@ -230,6 +238,7 @@ macro_rules! impl_store {
                     .bind(token)
                     .execute(&self.pool)
                     .await?;
+                self.invalidate($crate::store::cache::Invalidation::token(token)).await;
                 Ok(done.rows_affected() > 0)
             }
 
@@ -241,6 +250,7 @@ macro_rules! impl_store {
                 .bind(keep)
                 .execute(&self.pool)
                 .await?;
+                self.invalidate($crate::store::cache::Invalidation::User(user_id.to_string())).await;
                 Ok(done.rows_affected())
             }
 
@@ -269,9 +279,17 @@ macro_rules! impl_store {
             }
         }
 
+        impl $store {
+            /// Drops the affected cache entries here and tells the other instances.
+            async fn invalidate(&self, what: $crate::store::cache::Invalidation) {
+                self.cache.invalidate(&what);
+                self.publish(&what).await;
+            }
+        }
+
         // Keep the backend's database type named in one place for readers.
         const _: fn(&sqlx::Pool<$db>) = |_| {};
     };
 }
 
-pub(super) use {impl_store, session_columns, user_columns};
+pub(super) use {impl_store, session_columns};

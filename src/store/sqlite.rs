@@ -1,7 +1,11 @@
 //! SQLite: WAL mode, a busy timeout, foreign keys on; the file is created on first start.
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
+use super::{
+    CACHE_TTL_MS,
+    cache::{Invalidation, SessionCache},
+};
 use anyhow::Context;
 use sqlx::{
     Sqlite, SqlitePool,
@@ -11,10 +15,13 @@ use sqlx::{
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    cache: Arc<SessionCache>,
 }
 
 impl SqliteStore {
-    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+    /// With `session_cache`, live sessions are cached in process: safe because one server process
+    /// owns a SQLite file and every write goes through this store.
+    pub async fn connect(url: &str, max_connections: u32, session_cache: bool) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .context("DATABASE_URL: not a valid SQLite URL")?
             .create_if_missing(true)
@@ -28,10 +35,13 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .context("opening the SQLite database")?;
-        Ok(Self { pool })
+        Ok(Self { pool, cache: Arc::new(SessionCache::new(session_cache, CACHE_TTL_MS)) })
     }
+
+    /// One process per file: nobody else to tell.
+    async fn publish(&self, _what: &Invalidation) {}
 }
 
-use super::sql::{session_columns, user_columns};
+use super::sql::session_columns;
 
 super::sql::impl_store!(SqliteStore, Sqlite, "migrations/sqlite");

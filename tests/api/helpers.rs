@@ -32,6 +32,7 @@ pub struct TestApp {
     pub state: AppState,
     pub router: Router,
     sqlite_file: Option<PathBuf>,
+    pg_schema: Option<String>,
 }
 
 impl Drop for TestApp {
@@ -61,13 +62,14 @@ impl TestApp {
     pub async fn with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<Self> {
         let mut settings = test_settings();
         tweak(&mut settings);
-        let (store, sqlite_file) = match backend {
+        let (store, sqlite_file, pg_schema) = match backend {
             Backend::Sqlite => {
                 let file = std::env::temp_dir()
                     .join(format!("gatehouse-test-{}.db", gatehouse::security::tokens::random_hex(8)));
-                let store =
-                    SqliteStore::connect(&format!("sqlite://{}", file.display()), 4).await.expect("sqlite");
-                (Arc::new(store) as Arc<dyn Store>, Some(file))
+                let store = SqliteStore::connect(&format!("sqlite://{}", file.display()), 4, true)
+                    .await
+                    .expect("sqlite");
+                (Arc::new(store) as Arc<dyn Store>, Some(file), None)
             }
             Backend::Postgres => {
                 let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
@@ -76,13 +78,14 @@ impl TestApp {
                     );
                     return None;
                 };
-                (Arc::new(fresh_pg_schema(&url).await) as Arc<dyn Store>, None)
+                let (store, schema) = fresh_pg_schema(&url).await;
+                (Arc::new(store) as Arc<dyn Store>, None, Some(schema))
             }
         };
         store.migrate().await.expect("migrations");
         let state = AppState::new(settings, store, Clock::default()).expect("state");
         let router = gatehouse::app(state.clone());
-        Some(Self { state, router, sqlite_file })
+        Some(Self { state, router, sqlite_file, pg_schema })
     }
 
     pub fn clock(&self) -> &Clock {
@@ -143,16 +146,33 @@ impl TestApp {
     }
 }
 
-async fn fresh_pg_schema(url: &str) -> PostgresStore {
-    use sqlx::{Connection, postgres::PgConnectOptions};
+async fn fresh_pg_schema(url: &str) -> (PostgresStore, String) {
+    use sqlx::Connection;
     let schema = format!("gh_test_{}", gatehouse::security::tokens::random_hex(8));
     let mut admin = sqlx::PgConnection::connect(url).await.expect("TEST_DATABASE_URL reachable");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
         .execute(&mut admin)
         .await
         .expect("schema");
-    let options = PgConnectOptions::from_str(url).expect("url").options([("search_path", schema.as_str())]);
-    PostgresStore::connect_with(options, 4).await.expect("postgres")
+    (pg_store_in(url, &schema).await, schema)
+}
+
+async fn pg_store_in(url: &str, schema: &str) -> PostgresStore {
+    let options =
+        sqlx::postgres::PgConnectOptions::from_str(url).expect("url").options([("search_path", schema)]);
+    PostgresStore::connect_with(options, 4, true).await.expect("postgres")
+}
+
+/// Two server instances (separate stores and caches) on one PostgreSQL database, or `None`
+/// (with a message) without `TEST_DATABASE_URL`.
+pub async fn two_instances() -> Option<(TestApp, TestApp)> {
+    let first = TestApp::new(Backend::Postgres).await?;
+    let url = std::env::var("TEST_DATABASE_URL").ok()?;
+    let schema = first.pg_schema.clone()?;
+    let store: Arc<dyn Store> = Arc::new(pg_store_in(&url, &schema).await);
+    let state = AppState::new(first.state.settings.clone(), store, Clock::default()).expect("state");
+    let router = gatehouse::app(state.clone());
+    Some((first, TestApp { state, router, sqlite_file: None, pg_schema: Some(schema) }))
 }
 
 pub struct TestResponse {

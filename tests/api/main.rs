@@ -6,5 +6,6 @@ mod helpers;
 mod auth;
 mod health;
 mod input;
+mod instances;
 mod origin;
 mod sessions;

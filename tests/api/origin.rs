@@ -43,12 +43,30 @@ async fn user_exists(app: &TestApp, email: &str) -> bool {
 async fn cookie_with_untrusted_origin_is_invalid_origin(backend: Backend) {
     let app = app!(backend);
     let cookie = app.signed_up_cookie(&unique_email()).await;
-    for origin in [EVIL, "http://127.0.0.1:3001", "https://127.0.0.1:3000", "http://127.0.0.1.evil.org:3000", "not a url"] {
-        let res = post_with(&app, "/update-user", json!({"name": "Hacked"}), &[("cookie", &cookie), ("origin", origin)]).await;
+    for origin in [
+        EVIL,
+        "http://127.0.0.1:3001",
+        "https://127.0.0.1:3000",
+        "http://127.0.0.1.evil.org:3000",
+        "not a url",
+    ] {
+        let res = post_with(
+            &app,
+            "/update-user",
+            json!({"name": "Hacked"}),
+            &[("cookie", &cookie), ("origin", origin)],
+        )
+        .await;
         assert_forbidden(&res, "INVALID_ORIGIN");
     }
     // An untrusted Referer (with no Origin) is as bad.
-    let res = post_with(&app, "/update-user", json!({"name": "Hacked"}), &[("cookie", &cookie), ("referer", "https://evil.example.org/page")]).await;
+    let res = post_with(
+        &app,
+        "/update-user",
+        json!({"name": "Hacked"}),
+        &[("cookie", &cookie), ("referer", "https://evil.example.org/page")],
+    )
+    .await;
     assert_forbidden(&res, "INVALID_ORIGIN");
     // A trusted Referer does not rescue an untrusted Origin: Origin wins.
     let res = post_with(
@@ -104,7 +122,13 @@ async fn trusted_referer_is_accepted_without_origin(backend: Backend) {
 async fn trusted_origin_with_cookie_passes(backend: Backend) {
     let app = app!(backend);
     let cookie = app.signed_up_cookie(&unique_email()).await;
-    let res = post_with(&app, "/update-user", json!({"name": "Same Origin"}), &[("cookie", &cookie), ("origin", ORIGIN)]).await;
+    let res = post_with(
+        &app,
+        "/update-user",
+        json!({"name": "Same Origin"}),
+        &[("cookie", &cookie), ("origin", ORIGIN)],
+    )
+    .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     assert_eq!(current_name(&app, &cookie).await, "Same Origin");
 }
@@ -117,7 +141,9 @@ async fn login_csrf_without_cookie_is_rejected(backend: Backend) {
     let sign_in = json!({"email": email, "password": PASSWORD});
     let res = post_with(&app, "/sign-in/email", sign_in.clone(), &[("origin", EVIL)]).await;
     assert_forbidden(&res, "INVALID_ORIGIN");
-    let res = post_with(&app, "/sign-in/email", sign_in.clone(), &[("referer", "https://evil.example.org/login")]).await;
+    let res =
+        post_with(&app, "/sign-in/email", sign_in.clone(), &[("referer", "https://evil.example.org/login")])
+            .await;
     assert_forbidden(&res, "INVALID_ORIGIN");
     let res = post_with(&app, "/sign-in/email", sign_in.clone(), &[("origin", "null")]).await;
     assert_forbidden(&res, "MISSING_OR_NULL_ORIGIN");
@@ -141,10 +167,18 @@ async fn login_csrf_without_cookie_is_rejected(backend: Backend) {
 async fn plain_http_client_passes(backend: Backend) {
     let app = app!(backend);
     let email = unique_email();
-    let res = post_with(&app, "/sign-up/email", json!({"name": "Curl", "email": email, "password": PASSWORD}), &[]).await;
+    let res =
+        post_with(&app, "/sign-up/email", json!({"name": "Curl", "email": email, "password": PASSWORD}), &[])
+            .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     assert!(res.session_cookie(&app.state.session_cookie).is_some());
-    let res = post_with(&app, "/sign-in/email", json!({"email": email, "password": PASSWORD}), &[("user-agent", "curl/8.5.0")]).await;
+    let res = post_with(
+        &app,
+        "/sign-in/email",
+        json!({"email": email, "password": PASSWORD}),
+        &[("user-agent", "curl/8.5.0")],
+    )
+    .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     assert_eq!(res.json()["user"]["email"], email);
     // Same-site browser sign-in passes too.
@@ -171,7 +205,12 @@ async fn get_with_cookie_and_evil_origin_passes(backend: Backend) {
     let res = app.send(req).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     assert_eq!(res.json()["user"]["name"], "Test User");
-    let req = app.req(Method::GET, "/ok").header(header::COOKIE, &cookie).header(header::ORIGIN, "null").body(Body::empty()).unwrap();
+    let req = app
+        .req(Method::GET, "/ok")
+        .header(header::COOKIE, &cookie)
+        .header(header::ORIGIN, "null")
+        .body(Body::empty())
+        .unwrap();
     assert_eq!(app.send(req).await.status, StatusCode::OK);
 }
 
@@ -180,7 +219,9 @@ async fn wildcard_trusted_origin(backend: Backend) {
         vec![OriginPattern::parse("https://*.example.com").unwrap()]);
     let cookie = app.signed_up_cookie(&unique_email()).await;
     for good in ["https://app.example.com", "https://a.b.example.com", ORIGIN] {
-        let res = post_with(&app, "/update-user", json!({"name": good}), &[("cookie", &cookie), ("origin", good)]).await;
+        let res =
+            post_with(&app, "/update-user", json!({"name": good}), &[("cookie", &cookie), ("origin", good)])
+                .await;
         assert_eq!(res.status, StatusCode::OK, "{good}: {}", res.text());
         assert_eq!(current_name(&app, &cookie).await, good);
     }
@@ -192,7 +233,13 @@ async fn wildcard_trusted_origin(backend: Backend) {
         "https://app.example.com:8443",
         "https://app.example.com.evil.org",
     ] {
-        let res = post_with(&app, "/update-user", json!({"name": "Hacked"}), &[("cookie", &cookie), ("origin", bad)]).await;
+        let res = post_with(
+            &app,
+            "/update-user",
+            json!({"name": "Hacked"}),
+            &[("cookie", &cookie), ("origin", bad)],
+        )
+        .await;
         assert_forbidden(&res, "INVALID_ORIGIN");
     }
     assert_eq!(current_name(&app, &cookie).await, ORIGIN);
@@ -201,7 +248,11 @@ async fn wildcard_trusted_origin(backend: Backend) {
     let email = unique_email();
     assert_eq!(app.sign_up(&email).await.status, StatusCode::OK);
     let ok = app
-        .post("/sign-in/email", json!({"email": email, "password": PASSWORD, "callbackURL": "https://app.example.com/welcome"}), None)
+        .post(
+            "/sign-in/email",
+            json!({"email": email, "password": PASSWORD, "callbackURL": "https://app.example.com/welcome"}),
+            None,
+        )
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
     assert_eq!(ok.json()["url"], "https://app.example.com/welcome");
@@ -214,12 +265,24 @@ async fn wildcard_trusted_origin(backend: Backend) {
 async fn localhost_twin_of_loopback_base_is_trusted(backend: Backend) {
     let app = app!(backend);
     let cookie = app.signed_up_cookie(&unique_email()).await;
-    let res = post_with(&app, "/update-user", json!({"name": "Twin"}), &[("cookie", &cookie), ("origin", "http://localhost:3000")]).await;
+    let res = post_with(
+        &app,
+        "/update-user",
+        json!({"name": "Twin"}),
+        &[("cookie", &cookie), ("origin", "http://localhost:3000")],
+    )
+    .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     assert_eq!(current_name(&app, &cookie).await, "Twin");
     // Same host, other port or scheme: not the twin.
     for bad in ["http://localhost:3001", "https://localhost:3000", "http://localhost"] {
-        let res = post_with(&app, "/update-user", json!({"name": "Hacked"}), &[("cookie", &cookie), ("origin", bad)]).await;
+        let res = post_with(
+            &app,
+            "/update-user",
+            json!({"name": "Hacked"}),
+            &[("cookie", &cookie), ("origin", bad)],
+        )
+        .await;
         assert_forbidden(&res, "INVALID_ORIGIN");
     }
     assert_eq!(current_name(&app, &cookie).await, "Twin");
@@ -229,10 +292,20 @@ async fn relative_callback_url_redirects(backend: Backend) {
     let app = app!(backend);
     let email = unique_email();
     let res = app
-        .post("/sign-up/email", json!({"name": "Cb", "email": email, "password": PASSWORD, "callbackURL": "/dashboard"}), None)
+        .post(
+            "/sign-up/email",
+            json!({"name": "Cb", "email": email, "password": PASSWORD, "callbackURL": "/dashboard"}),
+            None,
+        )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-    let res = app.post("/sign-in/email", json!({"email": email, "password": PASSWORD, "callbackURL": "/dashboard"}), None).await;
+    let res = app
+        .post(
+            "/sign-in/email",
+            json!({"email": email, "password": PASSWORD, "callbackURL": "/dashboard"}),
+            None,
+        )
+        .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     let body = res.json();
     assert_eq!(body["redirect"], true, "{body}");
@@ -246,7 +319,9 @@ async fn relative_callback_url_redirects(backend: Backend) {
 
     // An absolute URL on the base origin is trusted.
     let abs = "http://127.0.0.1:3000/dashboard?tab=billing";
-    let res = app.post("/sign-in/email", json!({"email": email, "password": PASSWORD, "callbackURL": abs}), None).await;
+    let res = app
+        .post("/sign-in/email", json!({"email": email, "password": PASSWORD, "callbackURL": abs}), None)
+        .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     assert_eq!(res.json()["url"], abs);
     assert_eq!(res.json()["redirect"], true);
@@ -265,15 +340,27 @@ async fn unsafe_callback_urls_are_rejected(backend: Backend) {
         "http://127.0.0.1:3001/x",
         "https://127.0.0.1.evil.com/x",
     ] {
-        let res = app.post("/sign-in/email", json!({"email": email, "password": PASSWORD, "callbackURL": bad}), None).await;
+        let res = app
+            .post("/sign-in/email", json!({"email": email, "password": PASSWORD, "callbackURL": bad}), None)
+            .await;
         assert_forbidden(&res, "INVALID_CALLBACK_URL");
 
         let fresh = unique_email();
         let res = app
-            .post("/sign-up/email", json!({"name": "Cb", "email": fresh, "password": PASSWORD, "callbackURL": bad}), None)
+            .post(
+                "/sign-up/email",
+                json!({"name": "Cb", "email": fresh, "password": PASSWORD, "callbackURL": bad}),
+                None,
+            )
             .await;
         assert_forbidden(&res, "INVALID_CALLBACK_URL");
         assert!(!user_exists(&app, &fresh).await, "{bad}: rejected sign-up created a user");
+    }
+    for bad in ["https://127.0.0.1:3000@evil.com/", "HTTPS://EVIL.COM/"] {
+        let res = app
+            .post("/sign-in/email", json!({"email": email, "password": PASSWORD, "callbackURL": bad}), None)
+            .await;
+        assert_forbidden(&res, "INVALID_CALLBACK_URL");
     }
     let user = app.state.store.credential_by_email(&email).await.unwrap().unwrap().user;
     let sessions = app.state.store.list_sessions(&user.id, app.clock().now_ms()).await.unwrap();
