@@ -173,6 +173,7 @@ impl Settings {
             parse(&get, "HASH_CONCURRENCY", &cores, |v| v.parse().ok().filter(|n| *n >= 1))?;
         settings.max_body_bytes =
             parse(&get, "MAX_BODY_BYTES", "65536", |v| v.parse().ok().filter(|n| *n >= 1024))?;
+        settings.session_cache = parse(&get, "SESSION_CACHE", "true", parse_bool)?;
         settings.db_max_connections =
             parse(&get, "DB_MAX_CONNECTIONS", "16", |v| v.parse().ok().filter(|n| *n >= 1))?;
         Ok(settings)
@@ -293,6 +294,8 @@ mod tests {
         assert_eq!(s.session_cookie_name(), "better-auth.session_token");
         assert_eq!(s.argon2, Argon2Params::default());
         assert!(s.base_url_is_loopback());
+        assert!(s.session_cache);
+        assert!(!load(&[("SESSION_CACHE", "false")]).unwrap().session_cache);
     }
 
     #[test]
@@ -305,6 +308,7 @@ mod tests {
             ("BETTER_AUTH_SECRET", "short"),
             ("DATABASE_URL", "mysql://x"),
             ("TRUSTED_ORIGINS", "not a url"),
+            ("SESSION_CACHE", "sometimes"),
         ] {
             let err = load(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");
