@@ -42,6 +42,19 @@ impl Drop for TestApp {
                 let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
             }
         }
+        if let (Some(schema), Ok(url)) = (self.pg_schema.take(), std::env::var("TEST_DATABASE_URL")) {
+            // Drop is synchronous: use a small runtime on a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                rt.block_on(async {
+                    use sqlx::Connection;
+                    let mut conn = sqlx::PgConnection::connect(&url).await.ok()?;
+                    let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.ok()
+                })
+            })
+            .join();
+        }
     }
 }
 

@@ -1,0 +1,152 @@
+//! The `gatehouse` binary as an operator meets it: `--help`, start-up refusals, `migrate`, and a
+//! real server on a TCP port that stops cleanly on SIGTERM.
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+fn temp_dir() -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("gatehouse-cli-{}", gatehouse::security::tokens::random_hex(6)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs the binary in `dir` with a clean environment plus `env`.
+fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.env("NO_COLOR", "1").env("RUST_LOG", "info");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    command(dir, args, env).output().expect("binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn help_explains_both_commands() {
+    let out = run(&temp_dir(), &["--help"], &[]);
+    assert!(out.status.success());
+    let help = text(&out);
+    assert!(help.contains("serve") && help.contains("migrate"), "{help}");
+}
+
+#[test]
+fn bad_setting_stops_start_up_naming_it() {
+    let dir = temp_dir();
+    for (key, value) in
+        [("SESSION_EXPIRES_IN", "soon"), ("BIND", "not-an-address"), ("DATABASE_URL", "mysql://x")]
+    {
+        let out = run(&dir, &["serve"], &[(key, value)]);
+        assert!(!out.status.success(), "{key} accepted");
+        assert!(text(&out).contains(key), "{key}: {}", text(&out));
+    }
+}
+
+#[test]
+fn public_base_url_without_secret_refuses_to_start() {
+    let dir = temp_dir();
+    let out = run(&dir, &["serve"], &[("BASE_URL", "https://auth.example.com")]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("BETTER_AUTH_SECRET"), "{}", text(&out));
+    assert!(!dir.join("gatehouse.db").exists(), "nothing created before refusing");
+}
+
+#[test]
+fn migrate_creates_the_sqlite_database() {
+    let dir = temp_dir();
+    let out = run(&dir, &["migrate"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(dir.join("gatehouse.db").exists());
+    // Idempotent.
+    assert!(run(&dir, &["migrate"], &[]).status.success());
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn http(port: u16, request: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
+}
+
+#[test]
+fn serves_over_tcp_with_a_generated_dev_secret_and_stops_on_sigterm() {
+    let dir = temp_dir();
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let child =
+        command(&dir, &[], &[("BIND", &bind)]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut server = Server(child);
+    let start = Instant::now();
+    let health = loop {
+        if let Some(r) = http(port, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") {
+            break r;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "server did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(health.contains("\"database\":\"connected\""), "{health}");
+    assert!(dir.join("gatehouse.db").exists(), "SQLite created on first start");
+    let secret = std::fs::read_to_string(dir.join(".gatehouse-secret")).expect("dev secret kept");
+    assert!(secret.trim().len() >= 32);
+
+    let body = r#"{"name":"Cli","email":"cli@example.com","password":"correct-horse-battery"}"#;
+    let signup = http(
+        port,
+        &format!(
+            "POST /api/auth/sign-up/email HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .unwrap();
+    assert!(signup.starts_with("HTTP/1.1 200"), "{signup}");
+    assert!(signup.contains("\"ipAddress\":\"127.0.0.1\""), "peer address recorded: {signup}");
+
+    // SIGTERM: graceful shutdown, exit code 0.
+    let pid = i32::try_from(server.0.id()).unwrap();
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut log = String::new();
+    server.0.stdout.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(status.success(), "exit {status:?}: {log}");
+    assert!(log.contains("BETTER_AUTH_SECRET is not set"), "dev secret warning: {log}");
+    assert!(log.contains("gatehouse stopped"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
