@@ -8,7 +8,7 @@ use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 use anyhow::{Context, bail};
 use url::Url;
 
-use crate::security::origin::OriginPattern;
+use crate::{jwt::keys::SigningAlg, security::origin::OriginPattern};
 
 /// A secret string whose `Debug` and `Display` never show the value.
 #[derive(Clone)]
@@ -66,12 +66,18 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// Cache live sessions in process (invalidated on every change; see `store/cache.rs`).
     pub session_cache: bool,
+    pub jwt_expiration: Duration,
+    pub jwt_algorithm: SigningAlg,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub jwt_on_get_session: bool,
 }
 
 impl Settings {
     /// Defaults for tests and embedding: SQLite in memory is *not* assumed; callers set the URL.
     pub fn for_base_url(base_url: &str) -> Self {
         let base_url = Url::parse(base_url).expect("valid base URL");
+        let origin = base_url.origin().ascii_serialization();
         Self {
             database_url: Secret::new("sqlite://gatehouse.db"),
             secret: None,
@@ -92,6 +98,11 @@ impl Settings {
             max_body_bytes: 64 * 1024,
             db_max_connections: 16,
             session_cache: true,
+            jwt_expiration: Duration::from_secs(3600),
+            jwt_algorithm: SigningAlg::EdDsa,
+            jwt_issuer: origin.clone(),
+            jwt_audience: origin,
+            jwt_on_get_session: true,
         }
     }
 
@@ -174,6 +185,12 @@ impl Settings {
         settings.max_body_bytes =
             parse(&get, "MAX_BODY_BYTES", "65536", |v| v.parse().ok().filter(|n| *n >= 1024))?;
         settings.session_cache = parse(&get, "SESSION_CACHE", "true", parse_bool)?;
+        settings.jwt_expiration = parse(&get, "JWT_EXPIRATION", "1h", parse_duration)?;
+        settings.jwt_algorithm = parse(&get, "JWT_ALGORITHM", "EdDSA", SigningAlg::parse)?;
+        let origin = settings.base_url.origin().ascii_serialization();
+        settings.jwt_issuer = get("JWT_ISSUER").unwrap_or_else(|| origin.clone());
+        settings.jwt_audience = get("JWT_AUDIENCE").unwrap_or(origin);
+        settings.jwt_on_get_session = parse(&get, "JWT_ON_GET_SESSION", "true", parse_bool)?;
         settings.db_max_connections =
             parse(&get, "DB_MAX_CONNECTIONS", "16", |v| v.parse().ok().filter(|n| *n >= 1))?;
         Ok(settings)
@@ -295,6 +312,9 @@ mod tests {
         assert_eq!(s.argon2, Argon2Params::default());
         assert!(s.base_url_is_loopback());
         assert!(s.session_cache);
+        assert_eq!(s.jwt_issuer, "http://127.0.0.1:3000");
+        assert_eq!(s.jwt_expiration, Duration::from_secs(3600));
+        assert_eq!(s.jwt_algorithm, SigningAlg::EdDsa);
         assert!(!load(&[("SESSION_CACHE", "false")]).unwrap().session_cache);
     }
 
@@ -309,6 +329,8 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("TRUSTED_ORIGINS", "not a url"),
             ("SESSION_CACHE", "sometimes"),
+            ("JWT_ALGORITHM", "HS256"),
+            ("JWT_EXPIRATION", "soon"),
         ] {
             let err = load(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");

@@ -21,6 +21,10 @@ pub enum ApiError {
     PasswordTooLong,
     #[error("Invalid password")]
     InvalidPassword,
+    #[error("Invalid token")]
+    InvalidToken,
+    #[error("Token expired")]
+    TokenExpired,
     #[error("Email can not be updated")]
     EmailCanNotBeUpdated,
     #[error("Credential account not found")]
@@ -65,6 +69,9 @@ impl ApiError {
             PasswordTooShort => (StatusCode::BAD_REQUEST, "PASSWORD_TOO_SHORT", "PASSWORD_TOO_SHORT"),
             PasswordTooLong => (StatusCode::BAD_REQUEST, "PASSWORD_TOO_LONG", "PASSWORD_TOO_LONG"),
             InvalidPassword => (StatusCode::BAD_REQUEST, "INVALID_PASSWORD", "INVALID_PASSWORD"),
+            // JWT verification answers these with 401 (`verify-token`).
+            InvalidToken => (StatusCode::UNAUTHORIZED, "INVALID_TOKEN", "INVALID_TOKEN"),
+            TokenExpired => (StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED", "TOKEN_EXPIRED"),
             EmailCanNotBeUpdated => {
                 (StatusCode::BAD_REQUEST, "EMAIL_CAN_NOT_BE_UPDATED", "EMAIL_CAN_NOT_BE_UPDATED")
             }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod jwt;
 pub mod security;
 pub mod server;
 pub mod state;

@@ -21,6 +21,20 @@ enum Command {
     Serve,
     /// Apply pending database migrations to DATABASE_URL and exit.
     Migrate,
+    /// Manage the JWT signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Make a new signing key current. The old key stays in /jwks until every token it signed
+    /// has expired (JWT_EXPIRATION); running servers switch within a minute.
+    Rotate,
+    /// List the signing keys: id, algorithm, created, and whether current or until when valid.
+    List,
 }
 
 #[tokio::main]
@@ -39,6 +53,17 @@ async fn main() -> std::process::ExitCode {
             Command::Migrate => {
                 server::open_store(&settings).await?;
                 tracing::info!("migrations applied");
+                Ok(())
+            }
+            Command::Keys { action: KeysAction::Rotate } => {
+                let kid = server::rotate_signing_key(settings).await?;
+                println!("new signing key: {kid}");
+                Ok(())
+            }
+            Command::Keys { action: KeysAction::List } => {
+                for line in server::list_signing_keys(settings).await? {
+                    println!("{line}");
+                }
                 Ok(())
             }
         }

@@ -5,7 +5,12 @@ use std::{net::SocketAddr, time::Duration};
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::{config::Settings, domain::time::Clock, state::AppState, store};
+use crate::{
+    config::Settings,
+    domain::time::{Clock, format_ms},
+    state::AppState,
+    store,
+};
 
 /// Connects to the configured database and applies migrations.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<std::sync::Arc<dyn store::Store>> {
@@ -14,6 +19,36 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<std::sync::Arc<dy
             .await?;
     store.migrate().await?;
     Ok(store)
+}
+
+/// `gatehouse keys rotate`: returns the new key's id.
+pub async fn rotate_signing_key(mut settings: Settings) -> anyhow::Result<String> {
+    settings.resolve_secret()?;
+    let store = open_store(&settings).await?;
+    let secret = settings.secret.clone().expect("resolved above");
+    let jwt = crate::jwt::JwtService::new(&settings, secret.expose());
+    let kid = jwt.rotate(store.as_ref(), Clock::default().now_ms()).await?;
+    store.close().await;
+    Ok(kid)
+}
+
+/// `gatehouse keys list`: one line per key, newest first (private keys are never shown).
+pub async fn list_signing_keys(settings: Settings) -> anyhow::Result<Vec<String>> {
+    let store = open_store(&settings).await?;
+    let keys = store.jwks_valid_after(i64::MIN).await?;
+    store.close().await;
+    let now = Clock::default().now_ms();
+    Ok(keys
+        .iter()
+        .map(|k| {
+            let status = match k.expires_at {
+                None => "current".to_string(),
+                Some(t) if t > now => format!("retired, in /jwks until {}", format_ms(t)),
+                Some(t) => format!("expired {}", format_ms(t)),
+            };
+            format!("{}  {:<5}  created {}  {status}", k.id, k.alg, format_ms(k.created_at))
+        })
+        .collect())
 }
 
 /// Serves until SIGINT or SIGTERM, then finishes in-flight requests and closes the pool.

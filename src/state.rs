@@ -7,6 +7,7 @@ use tower_cookies::Key;
 use crate::{
     config::Settings,
     domain::time::Clock,
+    jwt::JwtService,
     security::{keys, origin::TrustedOrigins, password::PasswordHasher},
     store::Store,
 };
@@ -22,6 +23,7 @@ pub struct Services {
     pub cookie_key: Key,
     pub origins: TrustedOrigins,
     pub session_cookie: String,
+    pub jwt: JwtService,
 }
 
 impl std::ops::Deref for AppState {
@@ -40,7 +42,17 @@ impl AppState {
         let hasher = PasswordHasher::new(settings.argon2, settings.hash_concurrency)?;
         let origins = TrustedOrigins::new(&settings.base_url, &settings.trusted_origins);
         let session_cookie = settings.session_cookie_name();
-        Ok(Self(Arc::new(Services { settings, store, hasher, clock, cookie_key, origins, session_cookie })))
+        let jwt = JwtService::new(&settings, secret.expose());
+        Ok(Self(Arc::new(Services {
+            settings,
+            store,
+            hasher,
+            clock,
+            cookie_key,
+            origins,
+            session_cookie,
+            jwt,
+        })))
     }
 
     /// Name of the cookie that marks a `rememberMe: false` session (never refreshed).

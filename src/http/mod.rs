@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod extract;
 pub mod health;
+pub mod jwt;
 pub mod layers;
 pub mod session;
 pub mod user;
@@ -29,6 +30,7 @@ pub fn app(state: AppState) -> Router {
         .merge(session::router())
         .merge(user::router())
         .merge(health::router())
+        .merge(jwt::router())
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), layers::bearer_and_auth_token))
         // Outside the Bearer layer: the check sees the cookies the client really sent.

@@ -4,6 +4,7 @@
 use axum::{
     Json as JsonOut, Router,
     extract::{RawQuery, State},
+    http::{HeaderValue, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -153,7 +154,23 @@ async fn get_session(
         handle.set_expiry(Some(Expiry::AtDateTime(to_datetime(session.expires_at))));
     }
     let answer = SessionAnswer { session: &session, user: &user, subscription: Subscription::none() };
-    Ok(no_store(JsonOut(answer).into_response()))
+    let mut res = no_store(JsonOut(answer).into_response());
+    if settings.jwt_on_get_session {
+        // A JWT for services rides along; failing to mint one must not fail get-session.
+        match state.jwt.mint(state.store.as_ref(), &session, &user, None, now).await {
+            Ok(jwt) => {
+                if let Ok(v) = HeaderValue::from_str(&jwt) {
+                    res.headers_mut().insert("set-auth-jwt", v);
+                    res.headers_mut().append(
+                        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                        HeaderValue::from_static("set-auth-jwt"),
+                    );
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not mint the get-session JWT"),
+        }
+    }
+    Ok(res)
 }
 
 /// `GET /list-sessions` (fresh session required): the user's live sessions.

@@ -36,6 +36,19 @@ impl From<StoreError> for crate::error::ApiError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A JWT signing key as stored: public JWK (JSON), private key (sealed), `expiresAt` NULL while
+/// current.
+#[derive(Debug, Clone, sqlx::FromRow)]
+#[sqlx(rename_all = "camelCase")]
+pub struct JwkRow {
+    pub id: String,
+    pub public_key: String,
+    pub private_key: String,
+    pub alg: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}
+
 /// A user together with the hash of their credential account, if they have one.
 #[derive(Debug, Clone)]
 pub struct Credential {
@@ -79,6 +92,18 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64>;
     async fn list_sessions(&self, user_id: &str, now: i64) -> StoreResult<Vec<SessionRow>>;
     async fn delete_expired_sessions(&self, now: i64) -> StoreResult<u64>;
+    /// A live session and its user by the session's id (the JWT's `sid`).
+    async fn session_by_id(&self, id: &str, now: i64) -> StoreResult<Option<(SessionRow, User)>>;
+
+    /// The current signing key, if any.
+    async fn current_jwk(&self) -> StoreResult<Option<JwkRow>>;
+    /// Adds the first current key; `Conflict` when another instance already did.
+    async fn insert_jwk(&self, key: &JwkRow) -> StoreResult<()>;
+    /// Retires the current key (valid until `retire_at`) and makes `key` current, atomically.
+    async fn rotate_jwk(&self, key: &JwkRow, retire_at: i64) -> StoreResult<()>;
+    /// Keys still able to verify tokens: the current one and those retired after `now`,
+    /// newest first.
+    async fn jwks_valid_after(&self, now: i64) -> StoreResult<Vec<JwkRow>>;
 }
 
 /// How long a cached session may be served without being read again (a safety net: changes

@@ -51,12 +51,23 @@ pub(super) const CREDENTIAL_BY_EMAIL: &str = r#"SELECT u."id", u."name", u."emai
   FROM "user" u LEFT JOIN "account" a ON a."userId" = u."id" AND a."providerId" = 'credential'
  WHERE u."email" = $1"#;
 
-pub(super) const SESSION_WITH_USER: &str = r#"SELECT s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt",
+macro_rules! session_with_user {
+    ($key:literal) => {
+        concat!(
+            r#"SELECT s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt",
        s."ipAddress", s."userAgent", s."activeOrganizationId",
        u."name" AS u_name, u."email" AS u_email, u."emailVerified" AS u_email_verified,
        u."image" AS u_image, u."createdAt" AS u_created_at, u."updatedAt" AS u_updated_at
   FROM "session" s JOIN "user" u ON u."id" = s."userId"
- WHERE s."token" = $1"#;
+ WHERE s.""#,
+            $key,
+            r#"" = $1"#
+        )
+    };
+}
+
+pub(super) const SESSION_WITH_USER: &str = session_with_user!("token");
+pub(super) const SESSION_BY_ID: &str = session_with_user!("id");
 
 /// Implements `Store` for a backend struct with a `pool` field.
 macro_rules! impl_store {
@@ -270,6 +281,53 @@ macro_rules! impl_store {
                 .await?)
             }
 
+            async fn session_by_id(
+                &self,
+                id: &str,
+                now: i64,
+            ) -> $crate::store::StoreResult<
+                Option<($crate::domain::model::SessionRow, $crate::domain::model::User)>,
+            > {
+                let row: Option<$crate::store::sql::SessionUserRow> =
+                    sqlx::query_as($crate::store::sql::SESSION_BY_ID).bind(id).fetch_optional(&self.pool).await?;
+                Ok(row.filter(|r| r.session.expires_at > now).map($crate::store::sql::SessionUserRow::split))
+            }
+
+            async fn current_jwk(&self) -> $crate::store::StoreResult<Option<$crate::store::JwkRow>> {
+                Ok(sqlx::query_as(
+                    r#"SELECT "id", "publicKey", "privateKey", "alg", "createdAt", "expiresAt"
+                         FROM "jwks" WHERE "expiresAt" IS NULL"#,
+                )
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn insert_jwk(&self, key: &$crate::store::JwkRow) -> $crate::store::StoreResult<()> {
+                insert_jwk(&self.pool, key).await
+            }
+
+            async fn rotate_jwk(&self, key: &$crate::store::JwkRow, retire_at: i64) -> $crate::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(r#"UPDATE "jwks" SET "expiresAt" = $1 WHERE "expiresAt" IS NULL"#)
+                    .bind(retire_at)
+                    .execute(&mut *tx)
+                    .await?;
+                insert_jwk(&mut *tx, key).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn jwks_valid_after(&self, now: i64) -> $crate::store::StoreResult<Vec<$crate::store::JwkRow>> {
+                Ok(sqlx::query_as(
+                    r#"SELECT "id", "publicKey", "privateKey", "alg", "createdAt", "expiresAt"
+                         FROM "jwks" WHERE "expiresAt" IS NULL OR "expiresAt" > $1
+                        ORDER BY "createdAt" DESC"#,
+                )
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             async fn delete_expired_sessions(&self, now: i64) -> $crate::store::StoreResult<u64> {
                 let done = sqlx::query(r#"DELETE FROM "session" WHERE "expiresAt" <= $1"#)
                     .bind(now)
@@ -277,6 +335,26 @@ macro_rules! impl_store {
                     .await?;
                 Ok(done.rows_affected())
             }
+        }
+
+        async fn insert_jwk<'e, E>(executor: E, key: &$crate::store::JwkRow) -> $crate::store::StoreResult<()>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query(
+                r#"INSERT INTO "jwks" ("id", "publicKey", "privateKey", "alg", "createdAt", "expiresAt")
+                   VALUES ($1, $2, $3, $4, $5, $6)"#,
+            )
+            .bind(&key.id)
+            .bind(&key.public_key)
+            .bind(&key.private_key)
+            .bind(&key.alg)
+            .bind(key.created_at)
+            .bind(key.expires_at)
+            .execute(executor)
+            .await
+            .map_err($crate::store::classify)?;
+            Ok(())
         }
 
         impl $store {

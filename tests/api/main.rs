@@ -9,3 +9,4 @@ mod input;
 mod instances;
 mod origin;
 mod sessions;
+mod jwt;

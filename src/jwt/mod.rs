@@ -1,0 +1,222 @@
+//! JWTs for services: minting from a session, the published key set, verification, rotation.
+//!
+//! Keys live in the `jwks` table (private halves encrypted). The database decides which key is
+//! current (a unique index admits one), so instances racing on first use end up with the same
+//! key; each instance re-reads the current key every minute, so a rotation made elsewhere (the
+//! CLI, another instance) is picked up without a restart.
+
+pub mod keys;
+
+use std::sync::{Arc, RwLock};
+
+use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation, jwk::Jwk};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    config::Settings,
+    domain::{
+        model::{SessionRow, User},
+        time::duration_ms,
+    },
+    error::{ApiError, ApiResult},
+    security::tokens::random_id,
+    store::{JwkRow, Store, StoreError},
+};
+use keys::{KeyVault, SigningAlg};
+
+/// How long an instance trusts its idea of the current key before asking the database again.
+const RECHECK_MS: i64 = 60_000;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Claims {
+    pub sub: String,
+    pub email: String,
+    pub name: String,
+    #[serde(rename = "emailVerified")]
+    pub email_verified: bool,
+    pub sid: String,
+    pub org: Option<String>,
+    pub plan: Option<String>,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Invalid,
+    Expired,
+}
+
+struct CurrentKey {
+    kid: String,
+    alg: SigningAlg,
+    key: EncodingKey,
+    checked_at: i64,
+}
+
+pub struct JwtService {
+    alg: SigningAlg,
+    lifetime_ms: i64,
+    issuer: String,
+    audience: String,
+    vault: KeyVault,
+    current: RwLock<Option<Arc<CurrentKey>>>,
+    refresh: tokio::sync::Mutex<()>,
+}
+
+impl JwtService {
+    pub fn new(settings: &Settings, secret: &str) -> Self {
+        Self {
+            alg: settings.jwt_algorithm,
+            lifetime_ms: duration_ms(settings.jwt_expiration),
+            issuer: settings.jwt_issuer.clone(),
+            audience: settings.jwt_audience.clone(),
+            vault: KeyVault::new(secret),
+            current: RwLock::new(None),
+            refresh: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn lifetime_ms(&self) -> i64 {
+        self.lifetime_ms
+    }
+
+    /// A signed JWT for this session, valid from `now` for `JWT_EXPIRATION`.
+    pub async fn mint(
+        &self,
+        store: &dyn Store,
+        session: &SessionRow,
+        user: &User,
+        plan: Option<String>,
+        now_ms: i64,
+    ) -> ApiResult<String> {
+        let key = self.current_key(store, now_ms).await?;
+        let iat = now_ms / 1000;
+        let claims = Claims {
+            sub: user.id.clone(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+            email_verified: user.email_verified,
+            sid: session.id.clone(),
+            org: session.active_organization_id.clone(),
+            plan,
+            iat,
+            nbf: iat,
+            exp: iat + self.lifetime_ms / 1000,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        };
+        let mut header = Header::new(key.alg.jwt_algorithm());
+        header.kid = Some(key.kid.clone());
+        header.typ = Some("JWT".into());
+        jsonwebtoken::encode(&header, &claims, &key.key).map_err(ApiError::internal)
+    }
+
+    /// The public keys verifiers may meet: the current one and retired ones whose tokens may
+    /// still be valid.
+    pub async fn published(&self, store: &dyn Store, now_ms: i64) -> ApiResult<Vec<Jwk>> {
+        self.current_key(store, now_ms).await?;
+        let rows = store.jwks_valid_after(now_ms).await?;
+        rows.iter().map(|r| serde_json::from_str(&r.public_key).map_err(ApiError::internal)).collect()
+    }
+
+    /// Checks a token's signature (against our published keys only, with the key's own
+    /// algorithm), issuer, audience, `nbf` and `exp`.
+    pub async fn verify(&self, store: &dyn Store, token: &str, now_ms: i64) -> Result<Claims, Refusal> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Refusal::Invalid)?;
+        let kid = header.kid.ok_or(Refusal::Invalid)?;
+        let keys = store.jwks_valid_after(now_ms).await.map_err(|_| Refusal::Invalid)?;
+        let row = keys.iter().find(|r| r.id == kid).ok_or(Refusal::Invalid)?;
+        let alg = SigningAlg::parse(&row.alg).ok_or(Refusal::Invalid)?;
+        if header.alg != alg.jwt_algorithm() {
+            return Err(Refusal::Invalid);
+        }
+        let jwk: Jwk = serde_json::from_str(&row.public_key).map_err(|_| Refusal::Invalid)?;
+        let key = DecodingKey::from_jwk(&jwk).map_err(|_| Refusal::Invalid)?;
+        let mut validation = Validation::new(alg.jwt_algorithm());
+        validation.algorithms = vec![alg.jwt_algorithm()];
+        // Time is checked below against the server's clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.required_spec_claims = ["exp", "nbf", "iat", "iss", "aud", "sub"].map(String::from).into();
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        let claims =
+            jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|_| Refusal::Invalid)?.claims;
+        let now = now_ms / 1000;
+        if claims.nbf > now {
+            return Err(Refusal::Invalid);
+        }
+        if claims.exp <= now {
+            return Err(Refusal::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// Makes a new signing key current; the old one stays published until its tokens expire.
+    pub async fn rotate(&self, store: &dyn Store, now_ms: i64) -> anyhow::Result<String> {
+        let row = self.new_key_row(now_ms)?;
+        store.rotate_jwk(&row, now_ms + self.lifetime_ms).await?;
+        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        Ok(row.id)
+    }
+
+    fn new_key_row(&self, now_ms: i64) -> anyhow::Result<JwkRow> {
+        let kid = random_id();
+        let der = self.alg.generate()?;
+        let public = serde_json::to_string(&self.alg.public_jwk(&der, &kid)?)?;
+        let private = self.vault.seal(&kid, &der)?;
+        Ok(JwkRow {
+            id: kid,
+            public_key: public,
+            private_key: private,
+            alg: self.alg.name().to_string(),
+            created_at: now_ms,
+            expires_at: None,
+        })
+    }
+
+    /// The current signing key: cached for a minute, created on first use (the database
+    /// decides between racing instances), rotated when `JWT_ALGORITHM` changed.
+    async fn current_key(&self, store: &dyn Store, now_ms: i64) -> ApiResult<Arc<CurrentKey>> {
+        let fresh = |k: &Arc<CurrentKey>| now_ms - k.checked_at < RECHECK_MS;
+        if let Some(k) = self.cached().filter(fresh) {
+            return Ok(k);
+        }
+        let _guard = self.refresh.lock().await;
+        if let Some(k) = self.cached().filter(fresh) {
+            return Ok(k);
+        }
+        let row = match store.current_jwk().await? {
+            Some(row) if SigningAlg::parse(&row.alg) == Some(self.alg) => row,
+            existing => {
+                let row = self.new_key_row(now_ms).map_err(ApiError::internal)?;
+                let created = match existing {
+                    None => store.insert_jwk(&row).await,
+                    Some(_) => store.rotate_jwk(&row, now_ms + self.lifetime_ms).await,
+                };
+                match created {
+                    Ok(()) => row,
+                    // Another instance won the race: use its key.
+                    Err(StoreError::Conflict) => {
+                        store.current_jwk().await?.ok_or_else(|| ApiError::internal("no current key"))?
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        let alg = SigningAlg::parse(&row.alg).ok_or_else(|| ApiError::internal("unknown key algorithm"))?;
+        let der = self.vault.open(&row.id, &row.private_key).map_err(ApiError::internal)?;
+        let key = Arc::new(CurrentKey { kid: row.id, alg, key: alg.encoding_key(&der), checked_at: now_ms });
+        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key.clone());
+        Ok(key)
+    }
+
+    fn cached(&self) -> Option<Arc<CurrentKey>> {
+        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
