@@ -157,7 +157,7 @@ async fn get_session(
     let mut res = no_store(JsonOut(answer).into_response());
     if settings.jwt_on_get_session {
         // A JWT for services rides along; failing to mint one must not fail get-session.
-        match state.jwt.mint(state.store.as_ref(), &session, &user, None, now).await {
+        match state.jwt.session_jwt(state.store.as_ref(), &session, &user, None, now).await {
             Ok(jwt) => {
                 if let Ok(v) = HeaderValue::from_str(&jwt) {
                     res.headers_mut().insert("set-auth-jwt", v);

@@ -6,6 +6,7 @@
 //! CLI, another instance) is picked up without a restart.
 
 pub mod keys;
+mod signer;
 
 use std::sync::{Arc, RwLock};
 
@@ -26,6 +27,10 @@ use keys::{KeyVault, SigningAlg};
 
 /// How long an instance trusts its idea of the current key before asking the database again.
 const RECHECK_MS: i64 = 60_000;
+/// `get-session` hands out the same JWT for this long (at most a tenth of the lifetime) while
+/// nothing in it but the times would change; `/token` always mints afresh.
+const REUSE_MS: i64 = 60_000;
+const MAX_RECENT: usize = 100_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Claims {
@@ -51,6 +56,41 @@ pub enum Refusal {
     Expired,
 }
 
+/// The JWT last handed out for a session by `get-session`.
+struct Recent {
+    kid: String,
+    claims: Claims,
+    token: String,
+    minted_at: i64,
+}
+
+impl Claims {
+    /// Equal but for the times.
+    fn same_content(&self, other: &Claims) -> bool {
+        (
+            &self.sub,
+            &self.email,
+            &self.name,
+            self.email_verified,
+            &self.sid,
+            &self.org,
+            &self.plan,
+            &self.iss,
+            &self.aud,
+        ) == (
+            &other.sub,
+            &other.email,
+            &other.name,
+            other.email_verified,
+            &other.sid,
+            &other.org,
+            &other.plan,
+            &other.iss,
+            &other.aud,
+        )
+    }
+}
+
 struct CurrentKey {
     kid: String,
     alg: SigningAlg,
@@ -66,10 +106,12 @@ pub struct JwtService {
     vault: KeyVault,
     current: RwLock<Option<Arc<CurrentKey>>>,
     refresh: tokio::sync::Mutex<()>,
+    recent: std::sync::Mutex<std::collections::HashMap<String, Recent>>,
 }
 
 impl JwtService {
     pub fn new(settings: &Settings, secret: &str) -> Self {
+        signer::install();
         Self {
             alg: settings.jwt_algorithm,
             lifetime_ms: duration_ms(settings.jwt_expiration),
@@ -78,6 +120,7 @@ impl JwtService {
             vault: KeyVault::new(secret),
             current: RwLock::new(None),
             refresh: tokio::sync::Mutex::new(()),
+            recent: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -95,8 +138,51 @@ impl JwtService {
         now_ms: i64,
     ) -> ApiResult<String> {
         let key = self.current_key(store, now_ms).await?;
+        let claims = self.claims(session, user, plan, now_ms);
+        self.sign(&key, &claims)
+    }
+
+    /// The JWT `get-session` hands out: the one it gave this session less than a minute ago if
+    /// its content would not change, else a new one. Signing is the costly part of the hot path.
+    pub async fn session_jwt(
+        &self,
+        store: &dyn Store,
+        session: &SessionRow,
+        user: &User,
+        plan: Option<String>,
+        now_ms: i64,
+    ) -> ApiResult<String> {
+        let key = self.current_key(store, now_ms).await?;
+        let claims = self.claims(session, user, plan, now_ms);
+        let reuse_ms = REUSE_MS.min(self.lifetime_ms / 10);
+        let lock = || self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(r) = lock().get(&session.id)
+            && r.kid == key.kid
+            && now_ms - r.minted_at < reuse_ms
+            && r.claims.same_content(&claims)
+        {
+            return Ok(r.token.clone());
+        }
+        let token = self.sign(&key, &claims)?;
+        let mut recent = lock();
+        if recent.len() >= MAX_RECENT {
+            recent.clear();
+        }
+        let entry = Recent { kid: key.kid.clone(), claims, token: token.clone(), minted_at: now_ms };
+        recent.insert(session.id.clone(), entry);
+        Ok(token)
+    }
+
+    fn sign(&self, key: &CurrentKey, claims: &Claims) -> ApiResult<String> {
+        let mut header = Header::new(key.alg.jwt_algorithm());
+        header.kid = Some(key.kid.clone());
+        header.typ = Some("JWT".into());
+        jsonwebtoken::encode(&header, claims, &key.key).map_err(ApiError::internal)
+    }
+
+    fn claims(&self, session: &SessionRow, user: &User, plan: Option<String>, now_ms: i64) -> Claims {
         let iat = now_ms / 1000;
-        let claims = Claims {
+        Claims {
             sub: user.id.clone(),
             email: user.email.clone(),
             name: user.name.clone(),
@@ -109,11 +195,7 @@ impl JwtService {
             exp: iat + self.lifetime_ms / 1000,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-        };
-        let mut header = Header::new(key.alg.jwt_algorithm());
-        header.kid = Some(key.kid.clone());
-        header.typ = Some("JWT".into());
-        jsonwebtoken::encode(&header, &claims, &key.key).map_err(ApiError::internal)
+        }
     }
 
     /// The public keys verifiers may meet: the current one and retired ones whose tokens may

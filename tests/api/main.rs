@@ -7,6 +7,6 @@ mod auth;
 mod health;
 mod input;
 mod instances;
+mod jwt;
 mod origin;
 mod sessions;
-mod jwt;
