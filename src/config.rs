@@ -71,6 +71,15 @@ pub struct Settings {
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub jwt_on_get_session: bool,
+    /// `smtp://user:pass@host:587` (STARTTLS) or `smtps://…` (TLS); `None`: the outbox.
+    pub smtp_url: Option<Secret>,
+    pub email_from: String,
+    pub outbox_path: PathBuf,
+    pub email_templates_dir: PathBuf,
+    /// Whether `EMAIL_TEMPLATES_DIR` was set (then the folder must exist).
+    pub email_templates_explicit: bool,
+    /// The product name mail and pages show.
+    pub app_name: String,
 }
 
 impl Settings {
@@ -103,6 +112,12 @@ impl Settings {
             jwt_issuer: origin.clone(),
             jwt_audience: origin,
             jwt_on_get_session: true,
+            smtp_url: None,
+            email_from: "Gatehouse <no-reply@localhost>".into(),
+            outbox_path: PathBuf::from("outbox.jsonl"),
+            email_templates_dir: PathBuf::from("email-templates"),
+            email_templates_explicit: false,
+            app_name: "Gatehouse".into(),
         }
     }
 
@@ -191,6 +206,30 @@ impl Settings {
         settings.jwt_issuer = get("JWT_ISSUER").unwrap_or_else(|| origin.clone());
         settings.jwt_audience = get("JWT_AUDIENCE").unwrap_or(origin);
         settings.jwt_on_get_session = parse(&get, "JWT_ON_GET_SESSION", "true", parse_bool)?;
+        if let Some(url) = get("SMTP_URL") {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                bail!("SMTP_URL: must start with smtp:// or smtps://");
+            }
+            settings.smtp_url = Some(Secret::new(url));
+        }
+        let host = settings.base_url.host_str().unwrap_or("localhost").to_string();
+        settings.email_from = get("EMAIL_FROM").unwrap_or_else(|| format!("Gatehouse <no-reply@{host}>"));
+        if settings.email_from.parse::<lettre::message::Mailbox>().is_err() {
+            bail!(
+                "EMAIL_FROM: {:?} is not an email address (e.g. `Acme <no-reply@acme.com>`)",
+                settings.email_from
+            );
+        }
+        if let Some(p) = get("OUTBOX_PATH") {
+            settings.outbox_path = PathBuf::from(p);
+        }
+        if let Some(p) = get("EMAIL_TEMPLATES_DIR") {
+            settings.email_templates_dir = PathBuf::from(p);
+            settings.email_templates_explicit = true;
+        }
+        if let Some(name) = get("APP_NAME") {
+            settings.app_name = name;
+        }
         settings.db_max_connections =
             parse(&get, "DB_MAX_CONNECTIONS", "16", |v| v.parse().ok().filter(|n| *n >= 1))?;
         Ok(settings)
@@ -331,6 +370,8 @@ mod tests {
             ("SESSION_CACHE", "sometimes"),
             ("JWT_ALGORITHM", "HS256"),
             ("JWT_EXPIRATION", "soon"),
+            ("SMTP_URL", "http://mail"),
+            ("EMAIL_FROM", "not an address"),
         ] {
             let err = load(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");

@@ -21,10 +21,19 @@ pub enum ApiError {
     PasswordTooLong,
     #[error("Invalid password")]
     InvalidPassword,
+    /// 400 for reset tokens, 401 for `verify-email` links and JWTs.
     #[error("Invalid token")]
-    InvalidToken,
+    InvalidToken(StatusCode),
     #[error("Token expired")]
-    TokenExpired,
+    TokenExpired(StatusCode),
+    #[error("Invalid OTP")]
+    InvalidOtp,
+    #[error("OTP expired")]
+    OtpExpired,
+    #[error("Too many attempts")]
+    TooManyAttempts,
+    #[error("Email already verified")]
+    EmailAlreadyVerified,
     #[error("Email can not be updated")]
     EmailCanNotBeUpdated,
     #[error("Credential account not found")]
@@ -60,6 +69,12 @@ impl ApiError {
         Self::Internal(err.to_string())
     }
 
+    /// The contract code of a client error (for `?error=CODE` redirects); `None` for 5xx.
+    pub fn code(&self) -> Option<&'static str> {
+        let (status, code, _) = self.parts();
+        (!status.is_server_error()).then_some(code)
+    }
+
     /// Status, Better Auth `code`, plain-API `error`.
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         use ApiError::*;
@@ -69,9 +84,14 @@ impl ApiError {
             PasswordTooShort => (StatusCode::BAD_REQUEST, "PASSWORD_TOO_SHORT", "PASSWORD_TOO_SHORT"),
             PasswordTooLong => (StatusCode::BAD_REQUEST, "PASSWORD_TOO_LONG", "PASSWORD_TOO_LONG"),
             InvalidPassword => (StatusCode::BAD_REQUEST, "INVALID_PASSWORD", "INVALID_PASSWORD"),
-            // JWT verification answers these with 401 (`verify-token`).
-            InvalidToken => (StatusCode::UNAUTHORIZED, "INVALID_TOKEN", "INVALID_TOKEN"),
-            TokenExpired => (StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED", "TOKEN_EXPIRED"),
+            InvalidToken(status) => (*status, "INVALID_TOKEN", "INVALID_TOKEN"),
+            TokenExpired(status) => (*status, "TOKEN_EXPIRED", "TOKEN_EXPIRED"),
+            InvalidOtp => (StatusCode::BAD_REQUEST, "INVALID_OTP", "INVALID_OTP"),
+            OtpExpired => (StatusCode::BAD_REQUEST, "OTP_EXPIRED", "OTP_EXPIRED"),
+            TooManyAttempts => (StatusCode::FORBIDDEN, "TOO_MANY_ATTEMPTS", "TOO_MANY_ATTEMPTS"),
+            EmailAlreadyVerified => {
+                (StatusCode::BAD_REQUEST, "EMAIL_ALREADY_VERIFIED", "EMAIL_ALREADY_VERIFIED")
+            }
             EmailCanNotBeUpdated => {
                 (StatusCode::BAD_REQUEST, "EMAIL_CAN_NOT_BE_UPDATED", "EMAIL_CAN_NOT_BE_UPDATED")
             }

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod jwt;
+pub mod mail;
 pub mod security;
 pub mod server;
 pub mod state;

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use tower_cookies::Key;
 
 use crate::{
-    config::Settings,
+    config::{Secret, Settings},
     domain::time::Clock,
     jwt::JwtService,
+    mail::{Mailer, Templates},
     security::{keys, origin::TrustedOrigins, password::PasswordHasher},
     store::Store,
 };
@@ -24,6 +25,9 @@ pub struct Services {
     pub origins: TrustedOrigins,
     pub session_cookie: String,
     pub jwt: JwtService,
+    pub mailer: Mailer,
+    /// Keys the HMAC that stores verification tokens and codes.
+    pub token_key: [u8; 32],
 }
 
 impl std::ops::Deref for AppState {
@@ -43,6 +47,15 @@ impl AppState {
         let origins = TrustedOrigins::new(&settings.base_url, &settings.trusted_origins);
         let session_cookie = settings.session_cookie_name();
         let jwt = JwtService::new(&settings, secret.expose());
+        let templates =
+            Templates::load_or_builtin(&settings.email_templates_dir, settings.email_templates_explicit)?;
+        let mailer = Mailer::new(
+            templates,
+            settings.smtp_url.as_ref().map(Secret::expose),
+            &settings.email_from,
+            &settings.outbox_path,
+        )?;
+        let token_key = keys::derive(secret.expose(), b"gatehouse/verification-token/v1");
         Ok(Self(Arc::new(Services {
             settings,
             store,
@@ -52,6 +65,8 @@ impl AppState {
             origins,
             session_cookie,
             jwt,
+            mailer,
+            token_key,
         })))
     }
 

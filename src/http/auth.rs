@@ -21,6 +21,7 @@ use crate::{
         extract::{ClientInfo, Json, JsonOrForm, session_handle},
         layers::no_store,
         session::{base_cookie, start_session},
+        verification::{Purpose, check_callback, in_background, mail_vars, send_verification},
     },
     security::{password::Verified, tokens::random_id},
     state::AppState,
@@ -53,10 +54,10 @@ impl FromRequestParts<AppState> for SignInContext {
     }
 }
 
-fn check_callback(state: &AppState, url: Option<&str>) -> ApiResult<()> {
-    match url {
-        Some(u) if !state.origins.is_safe_callback(u) => Err(ApiError::InvalidCallbackUrl),
-        _ => Ok(()),
+impl SignInContext {
+    /// Starts a new session for `user` on this request.
+    pub async fn start(self, state: &AppState, user: &User, remember_me: bool) -> ApiResult<SessionRow> {
+        start_session(state, &self.handle, &self.cookies, user, remember_me, self.client).await
     }
 }
 
@@ -105,9 +106,31 @@ async fn sign_up(
         updated_at: now,
     };
     let require_verification = state.settings.require_email_verification;
+    let callback = body.callback_url.clone();
     match state.store.create_user(&user, &hash).await {
+        Ok(()) if state.settings.send_verification_on_sign_up || require_verification => {
+            let (st, new_user) = (state.clone(), user.clone());
+            in_background(async move { send_verification(&st, &new_user, callback.as_deref()).await });
+        }
         Ok(()) => {}
-        Err(StoreError::Conflict) if require_verification => {}
+        Err(StoreError::Conflict) if require_verification => {
+            // Looks like a new sign-up to the client; the owner is told.
+            let (st, email) = (state.clone(), user.email.clone());
+            in_background(async move {
+                let Some(owner) = st.store.credential_by_email(&email).await? else { return Ok(()) };
+                let vars = mail_vars(&st, &owner.user);
+                st.mailer.send_template(
+                    "existing-account",
+                    "verify",
+                    &email,
+                    None,
+                    None,
+                    vars,
+                    st.clock.now_ms(),
+                );
+                Ok(())
+            });
+        }
         Err(StoreError::Conflict) => return Err(ApiError::UserExists),
         Err(e) => return Err(e.into()),
     }
@@ -116,7 +139,7 @@ async fn sign_up(
         return Ok(no_store(JsonOut(answer).into_response()));
     }
     let remember = body.remember_me.unwrap_or(true);
-    let session = start_session(&state, &ctx.handle, &ctx.cookies, &user, remember, ctx.client).await?;
+    let session = ctx.start(&state, &user, remember).await?;
     let answer = SignUpAnswer { token: Some(session.token.clone()), user, session: Some(session) };
     Ok(no_store(JsonOut(answer).into_response()))
 }
@@ -161,6 +184,12 @@ async fn sign_in(
     };
     let user = credential.user;
     if state.settings.require_email_verification && !user.email_verified {
+        // A fresh link, at most one a minute per user.
+        let since = state.clock.now_ms() - 60_000;
+        if !state.store.verification_created_since(Purpose::Verify.prefix(), &user.id, since).await? {
+            let (st, cb) = (state.clone(), body.callback_url.clone());
+            in_background(async move { send_verification(&st, &user, cb.as_deref()).await });
+        }
         return Err(ApiError::EmailNotVerified);
     }
     if rehash {
@@ -168,7 +197,7 @@ async fn sign_in(
         state.store.set_password_hash(&user.id, &fresh, state.clock.now_ms()).await?;
     }
     let remember = body.remember_me.unwrap_or(true);
-    let session = start_session(&state, &ctx.handle, &ctx.cookies, &user, remember, ctx.client).await?;
+    let session = ctx.start(&state, &user, remember).await?;
     let answer = SignInAnswer {
         redirect: body.callback_url.is_some(),
         token: session.token.clone(),

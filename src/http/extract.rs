@@ -108,6 +108,11 @@ fn describe(path: String, message: String) -> ApiError {
     ApiError::Validation(format!("[body{field}] {text}"))
 }
 
+/// A query string as `T`; missing or malformed parameters give `T::default()`'s values.
+pub fn lenient_query<T: DeserializeOwned + Default>(raw: Option<String>) -> T {
+    raw.and_then(|q| serde_urlencoded::from_str(&q).ok()).unwrap_or_default()
+}
+
 /// The signed-in user and session (protected routes: otherwise 401 `UNAUTHORIZED`).
 pub struct Authenticated {
     pub session: SessionRow,

@@ -54,12 +54,12 @@ async fn verify_token(State(state): State<AppState>, headers: HeaderMap) -> ApiR
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim().to_string());
-    let Some(token) = bearer else { return Err(ApiError::InvalidToken) };
+    let Some(token) = bearer else { return Err(ApiError::InvalidToken(StatusCode::UNAUTHORIZED)) };
     let now = state.clock.now_ms();
     let claims = match state.jwt.verify(state.store.as_ref(), &token, now).await {
         Ok(claims) => claims,
-        Err(Refusal::Expired) => return Err(ApiError::TokenExpired),
-        Err(Refusal::Invalid) => return Err(ApiError::InvalidToken),
+        Err(Refusal::Expired) => return Err(ApiError::TokenExpired(StatusCode::UNAUTHORIZED)),
+        Err(Refusal::Invalid) => return Err(ApiError::InvalidToken(StatusCode::UNAUTHORIZED)),
     };
     let Some((_, user)) = state.store.session_by_id(&claims.sid, now).await? else {
         let body = json!({

@@ -81,7 +81,9 @@ pub async fn origin_check(State(state): State<AppState>, req: Request, next: Nex
         || headers.contains_key(header::REFERER)
         || headers.keys().any(|k| k.as_str().starts_with("sec-fetch-"));
     let path = req.uri().path();
-    let is_login = path.ends_with("/sign-in/email") || path.ends_with("/sign-up/email");
+    let is_login = path.ends_with("/sign-in/email")
+        || path.ends_with("/sign-up/email")
+        || path.ends_with("/sign-in/email-otp");
     if !(has_cookie || (is_login && browserish)) {
         return next.run(req).await;
     }

@@ -1,12 +1,17 @@
 //! HTTP: one module per feature, each exposing `router()`; `app` merges them and adds layers.
 
+pub mod account;
 pub mod auth;
 pub mod extract;
 pub mod health;
 pub mod jwt;
 pub mod layers;
+pub mod otp;
+pub mod pages;
+pub mod password;
 pub mod session;
 pub mod user;
+pub mod verification;
 
 use axum::{Router, middleware};
 use tower_cookies::cookie::SameSite;
@@ -31,6 +36,10 @@ pub fn app(state: AppState) -> Router {
         .merge(user::router())
         .merge(health::router())
         .merge(jwt::router())
+        .merge(verification::router())
+        .merge(password::router())
+        .merge(account::router())
+        .merge(otp::router())
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), layers::bearer_and_auth_token))
         // Outside the Bearer layer: the check sees the cookies the client really sent.

@@ -14,6 +14,15 @@ pub fn cookie_key(secret: &str) -> Key {
     Key::from(&mac.finalize().into_bytes())
 }
 
+/// A 32-byte key for one purpose, derived from the secret (HMAC-SHA512, first half).
+pub fn derive(secret: &str, purpose: &[u8]) -> [u8; 32] {
+    let mut mac = Hmac::<Sha512>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(purpose);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&mac.finalize().into_bytes()[..32]);
+    out
+}
+
 /// The value a signed cookie `name=token` carries: what `set-auth-token` sends and Bearer accepts.
 pub fn sign_cookie_value(key: &Key, name: &str, value: &str) -> String {
     let mut jar = CookieJar::new();

@@ -95,6 +95,34 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// A live session and its user by the session's id (the JWT's `sid`).
     async fn session_by_id(&self, id: &str, now: i64) -> StoreResult<Option<(SessionRow, User)>>;
 
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn set_email_verified(&self, user_id: &str, now: i64) -> StoreResult<()>;
+    /// Moves the user to a new (verified) email; `Conflict` when it is taken.
+    async fn change_email(&self, user_id: &str, email: &str, now: i64) -> StoreResult<()>;
+    /// Deletes the user with their sessions and accounts (cascade) and their pending tokens.
+    async fn delete_user(&self, user_id: &str) -> StoreResult<()>;
+
+    /// Stores a single-use token (by its hash) for `value` (a user id, or `userId|newEmail`).
+    async fn insert_verification(
+        &self,
+        identifier: &str,
+        value: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Consumes a token: deletes and returns `(value, expiresAt)` in one statement, so of two
+    /// concurrent uses exactly one gets it.
+    async fn take_verification(&self, identifier: &str) -> StoreResult<Option<(String, i64)>>;
+    /// Reads a token without consuming it.
+    async fn peek_verification(&self, identifier: &str) -> StoreResult<Option<(String, i64)>>;
+    /// Replaces a token's value only if it still is `old` (compare-and-set); false otherwise.
+    async fn swap_verification(&self, identifier: &str, old: &str, new: &str, now: i64) -> StoreResult<bool>;
+    /// Deletes every token whose identifier starts with `prefix` and whose value is `value`
+    /// (a newer request makes older links useless).
+    async fn delete_verifications(&self, prefix: &str, value: &str) -> StoreResult<u64>;
+    /// Whether a token with this prefix and value was created after `since`.
+    async fn verification_created_since(&self, prefix: &str, value: &str, since: i64) -> StoreResult<bool>;
+
     /// The current signing key, if any.
     async fn current_jwk(&self) -> StoreResult<Option<JwkRow>>;
     /// Adds the first current key; `Conflict` when another instance already did.

@@ -293,6 +293,135 @@ macro_rules! impl_store {
                 Ok(row.filter(|r| r.session.expires_at > now).map($crate::store::sql::SessionUserRow::split))
             }
 
+            async fn user_by_id(&self, id: &str) -> $crate::store::StoreResult<Option<$crate::domain::model::User>> {
+                Ok(sqlx::query_as(
+                    r#"SELECT "id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt"
+                         FROM "user" WHERE "id" = $1"#,
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn set_email_verified(&self, user_id: &str, now: i64) -> $crate::store::StoreResult<()> {
+                sqlx::query(r#"UPDATE "user" SET "emailVerified" = TRUE, "updatedAt" = $2 WHERE "id" = $1"#)
+                    .bind(user_id)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                self.invalidate($crate::store::cache::Invalidation::User(user_id.to_string())).await;
+                Ok(())
+            }
+
+            async fn change_email(&self, user_id: &str, email: &str, now: i64) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    r#"UPDATE "user" SET "email" = $2, "emailVerified" = TRUE, "updatedAt" = $3 WHERE "id" = $1"#,
+                )
+                .bind(user_id)
+                .bind(email)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::classify)?;
+                self.invalidate($crate::store::cache::Invalidation::User(user_id.to_string())).await;
+                Ok(())
+            }
+
+            async fn delete_user(&self, user_id: &str) -> $crate::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(r#"DELETE FROM "verification" WHERE "value" = $1 OR substr("value", 1, length($1) + 1) = $1 || '|'"#)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(r#"DELETE FROM "user" WHERE "id" = $1"#).bind(user_id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                self.invalidate($crate::store::cache::Invalidation::User(user_id.to_string())).await;
+                Ok(())
+            }
+
+            async fn insert_verification(
+                &self,
+                identifier: &str,
+                value: &str,
+                expires_at: i64,
+                now: i64,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt")
+                       VALUES ($1, $2, $3, $4, $5, $5)"#,
+                )
+                .bind($crate::security::tokens::random_id())
+                .bind(identifier)
+                .bind(value)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::classify)?;
+                Ok(())
+            }
+
+            async fn take_verification(&self, identifier: &str) -> $crate::store::StoreResult<Option<(String, i64)>> {
+                Ok(sqlx::query_as(
+                    r#"DELETE FROM "verification" WHERE "identifier" = $1 RETURNING "value", "expiresAt""#,
+                )
+                .bind(identifier)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn peek_verification(&self, identifier: &str) -> $crate::store::StoreResult<Option<(String, i64)>> {
+                Ok(sqlx::query_as(r#"SELECT "value", "expiresAt" FROM "verification" WHERE "identifier" = $1"#)
+                    .bind(identifier)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn swap_verification(
+                &self,
+                identifier: &str,
+                old: &str,
+                new: &str,
+                now: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query(
+                    r#"UPDATE "verification" SET "value" = $3, "updatedAt" = $4 WHERE "identifier" = $1 AND "value" = $2"#,
+                )
+                .bind(identifier)
+                .bind(old)
+                .bind(new)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_verifications(&self, prefix: &str, value: &str) -> $crate::store::StoreResult<u64> {
+                let done = sqlx::query(r#"DELETE FROM "verification" WHERE "identifier" LIKE $1 || '%' AND "value" = $2"#)
+                    .bind(prefix)
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn verification_created_since(
+                &self,
+                prefix: &str,
+                value: &str,
+                since: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                let found: Option<i32> = sqlx::query_scalar(
+                    r#"SELECT 1 FROM "verification" WHERE "identifier" LIKE $1 || '%' AND "value" = $2 AND "createdAt" > $3 LIMIT 1"#,
+                )
+                .bind(prefix)
+                .bind(value)
+                .bind(since)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(found.is_some())
+            }
+
             async fn current_jwk(&self) -> $crate::store::StoreResult<Option<$crate::store::JwkRow>> {
                 Ok(sqlx::query_as(
                     r#"SELECT "id", "publicKey", "privateKey", "alg", "createdAt", "expiresAt"

@@ -37,6 +37,7 @@ pub struct TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.state.settings.outbox_path);
         if let Some(file) = &self.sqlite_file {
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
@@ -63,6 +64,9 @@ pub fn test_settings() -> Settings {
     let mut s = Settings::for_base_url(BASE);
     s.secret = Some(Secret::new("test-secret-test-secret-test-secret-0123"));
     s.argon2 = Argon2Params { memory_kib: 256, iterations: 1, parallelism: 1 };
+    s.email_templates_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("email-templates");
+    s.outbox_path = std::env::temp_dir()
+        .join(format!("gatehouse-outbox-{}.jsonl", gatehouse::security::tokens::random_hex(8)));
     s
 }
 
@@ -103,6 +107,37 @@ impl TestApp {
 
     pub fn clock(&self) -> &Clock {
         &self.state.clock
+    }
+
+    /// Every message in this app's development outbox, oldest first.
+    pub fn outbox(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.state.settings.outbox_path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("outbox line is JSON"))
+            .collect()
+    }
+
+    /// The newest message of `kind` to `to`, waiting for it (mail for no-enumeration routes is
+    /// composed after the answer, in the background): polls up to 5 s, then fails.
+    pub async fn mail(&self, to: &str, kind: &str) -> Value {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(m) = self.outbox().into_iter().rev().find(|m| m["to"] == to && m["kind"] == kind) {
+                return m;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(5),
+                "no {kind} mail to {to}: {:?}",
+                self.outbox()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// How many messages of `kind` went to `to` so far.
+    pub fn mail_count(&self, to: &str, kind: &str) -> usize {
+        self.outbox().iter().filter(|m| m["to"] == to && m["kind"] == kind).count()
     }
 
     pub async fn send(&self, req: Request<Body>) -> TestResponse {

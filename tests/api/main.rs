@@ -10,3 +10,4 @@ mod instances;
 mod jwt;
 mod origin;
 mod sessions;
+mod email;

@@ -1,0 +1,105 @@
+//! Account changes that need a session: `change-email` and `delete-user`.
+
+use axum::{Json as JsonOut, Router, extract::State, routing::post};
+use serde::Deserialize;
+use serde_json::json;
+use tower_cookies::Cookies;
+
+use crate::{
+    domain::{input::Email, time::duration_ms},
+    error::{ApiError, ApiResult},
+    http::{
+        extract::{Authenticated, Json},
+        password::check_current_password,
+        session::base_cookie,
+        verification::{HOUR_MS, Purpose, check_callback, in_background, issue, link, mail_vars},
+    },
+    state::AppState,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/change-email", post(change_email)).route("/delete-user", post(delete_user))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangeEmailBody {
+    new_email: String,
+    #[serde(rename = "callbackURL")]
+    callback_url: Option<String>,
+}
+
+/// `POST /change-email` (sensitive): a confirmation link goes to the new address and a notice to
+/// the old one; the email changes only when the link is followed. If the new address belongs to
+/// another account nothing is sent, and the answer is the same.
+async fn change_email(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<ChangeEmailBody>,
+) -> ApiResult<JsonOut<serde_json::Value>> {
+    check_callback(&state, body.callback_url.as_deref())?;
+    let new_email = Email::parse(&body.new_email)?;
+    if new_email.as_str() == auth.user.email {
+        return Err(ApiError::Validation("[body.newEmail] Email is the same".into()));
+    }
+    let st = state.clone();
+    let user = auth.user;
+    in_background(async move {
+        if st.store.credential_by_email(new_email.as_str()).await?.is_some() {
+            return Ok(());
+        }
+        let value = format!("{}|{}", user.id, new_email.as_str());
+        let token = issue(&st, Purpose::ChangeEmail, &value, HOUR_MS).await?;
+        let mut query = vec![("token", token.as_str())];
+        if let Some(cb) = body.callback_url.as_deref() {
+            query.push(("callbackURL", cb));
+        }
+        let url = link(&st, "/verify-email", &query);
+        let now = st.clock.now_ms();
+        let vars = || minijinja::context! { new_email => new_email.as_str(), ..mail_vars(&st, &user) };
+        st.mailer.send_template(
+            "change-email",
+            "change-email",
+            new_email.as_str(),
+            Some(url),
+            Some(token),
+            vars(),
+            now,
+        );
+        st.mailer.send_template("change-email-notice", "change-email", &user.email, None, None, vars(), now);
+        Ok(())
+    });
+    Ok(JsonOut(json!({ "status": true })))
+}
+
+#[derive(Deserialize, Default)]
+struct DeleteUserBody {
+    password: Option<String>,
+}
+
+/// `POST /delete-user` (sensitive): needs the password, or a fresh session; removes the user,
+/// their sessions, accounts and pending tokens, and clears the cookies.
+async fn delete_user(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    cookies: Cookies,
+    Json(body): Json<DeleteUserBody>,
+) -> ApiResult<JsonOut<serde_json::Value>> {
+    match body.password.as_deref() {
+        Some(password) => check_current_password(&state, &auth.user, password).await?,
+        None => {
+            let age = state.clock.now_ms() - auth.session.created_at;
+            if age > duration_ms(state.settings.session_fresh_age) {
+                return Err(ApiError::SessionNotFresh);
+            }
+        }
+    }
+    state.store.delete_user(&auth.user.id).await?;
+    auth.handle.flush().await?;
+    for name in [state.dont_remember_cookie(), state.session_data_cookie()] {
+        if cookies.get(&name).is_some() {
+            cookies.remove(base_cookie(&state, name));
+        }
+    }
+    Ok(JsonOut(json!({ "success": true, "message": "User deleted" })))
+}

@@ -1,0 +1,171 @@
+//! Email OTP (Better Auth's emailOTP plugin): 6-digit codes instead of links, for verifying an
+//! email, signing in, or resetting a password. A code lives 5 minutes, is stored as an HMAC,
+//! and burns after 3 wrong tries; of two concurrent correct uses exactly one wins.
+
+use axum::{
+    Json as JsonOut, Router,
+    extract::State,
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{
+    domain::{
+        input::{Email, NewPassword},
+        model::User,
+    },
+    error::{ApiError, ApiResult},
+    http::{
+        auth::SignInContext,
+        extract::Json,
+        layers::no_store,
+        password::replace_password,
+        verification::{in_background, mail_vars},
+    },
+    security::tokens::{constant_time_eq, random_digits, token_hash},
+    state::AppState,
+};
+
+const OTP_TTL_MS: i64 = 5 * 60_000;
+const MAX_ATTEMPTS: u32 = 3;
+const TYPES: &[&str] = &["email-verification", "sign-in", "forget-password"];
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/email-otp/send-verification-otp", post(send_otp))
+        .route("/email-otp/verify-email", post(verify_email))
+        .route("/sign-in/email-otp", post(sign_in))
+        .route("/email-otp/reset-password", post(reset_password))
+}
+
+fn identifier(kind: &str, email: &str) -> String {
+    format!("otp:{kind}:{email}")
+}
+
+#[derive(Deserialize)]
+struct SendBody {
+    email: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// `POST /email-otp/send-verification-otp {email, type}`: `{success: true}` whether or not the
+/// email exists; a new code replaces the previous one.
+async fn send_otp(
+    State(state): State<AppState>,
+    Json(body): Json<SendBody>,
+) -> ApiResult<JsonOut<serde_json::Value>> {
+    let email = Email::parse(&body.email)?;
+    let Some(kind) = TYPES.iter().find(|t| **t == body.kind) else {
+        return Err(ApiError::Validation(format!("[body.type] must be one of {}", TYPES.join(", "))));
+    };
+    let st = state.clone();
+    in_background(async move {
+        let Some(found) = st.store.credential_by_email(email.as_str()).await? else { return Ok(()) };
+        let id = identifier(kind, email.as_str());
+        let otp = random_digits(6);
+        let now = st.clock.now_ms();
+        st.store.take_verification(&id).await?;
+        st.store
+            .insert_verification(
+                &id,
+                &format!("{}:0", token_hash(&st.token_key, &otp)),
+                now + OTP_TTL_MS,
+                now,
+            )
+            .await?;
+        let vars = minijinja::context! { otp => otp.clone(), expires_in => "5 minutes", ..mail_vars(&st, &found.user) };
+        st.mailer.send_template("otp", "otp", email.as_str(), None, Some(otp), vars, now);
+        Ok(())
+    });
+    Ok(JsonOut(json!({ "success": true })))
+}
+
+/// Checks a code and consumes it; wrong codes count against it.
+async fn check_otp(state: &AppState, kind: &str, email: &Email, otp: &str) -> ApiResult<User> {
+    let id = identifier(kind, email.as_str());
+    let Some((value, expires_at)) = state.store.peek_verification(&id).await? else {
+        return Err(ApiError::InvalidOtp);
+    };
+    let now = state.clock.now_ms();
+    if expires_at <= now {
+        state.store.take_verification(&id).await?;
+        return Err(ApiError::OtpExpired);
+    }
+    let (hash, attempts) = value.split_once(':').ok_or_else(|| ApiError::internal("malformed OTP row"))?;
+    let attempts: u32 = attempts.parse().map_err(ApiError::internal)?;
+    if attempts >= MAX_ATTEMPTS {
+        state.store.take_verification(&id).await?;
+        return Err(ApiError::TooManyAttempts);
+    }
+    if !constant_time_eq(token_hash(&state.token_key, otp.trim()).as_bytes(), hash.as_bytes()) {
+        let tried = attempts + 1;
+        if tried >= MAX_ATTEMPTS {
+            state.store.take_verification(&id).await?;
+            return Err(ApiError::TooManyAttempts);
+        }
+        state.store.swap_verification(&id, &value, &format!("{hash}:{tried}"), now).await?;
+        return Err(ApiError::InvalidOtp);
+    }
+    // Consume: of two concurrent correct uses, one deletes the row and the other finds none.
+    if state.store.take_verification(&id).await?.is_none() {
+        return Err(ApiError::InvalidOtp);
+    }
+    let found = state.store.credential_by_email(email.as_str()).await?;
+    found.map(|c| c.user).ok_or(ApiError::InvalidOtp)
+}
+
+#[derive(Deserialize)]
+struct OtpBody {
+    email: String,
+    otp: String,
+}
+
+/// `POST /email-otp/verify-email {email, otp}`: `{status: true, token: null, user}`.
+async fn verify_email(State(state): State<AppState>, Json(body): Json<OtpBody>) -> ApiResult<Response> {
+    let email = Email::parse(&body.email)?;
+    let mut user = check_otp(&state, "email-verification", &email, &body.otp).await?;
+    let now = state.clock.now_ms();
+    state.store.set_email_verified(&user.id, now).await?;
+    user.email_verified = true;
+    user.updated_at = now;
+    Ok(no_store(JsonOut(json!({ "status": true, "token": null, "user": user })).into_response()))
+}
+
+/// `POST /sign-in/email-otp {email, otp}`: a new session, `{token, user}`.
+async fn sign_in(
+    State(state): State<AppState>,
+    ctx: SignInContext,
+    Json(body): Json<OtpBody>,
+) -> ApiResult<Response> {
+    let email = Email::parse(&body.email)?;
+    let mut user = check_otp(&state, "sign-in", &email, &body.otp).await?;
+    if !user.email_verified {
+        // Receiving the code proves the address.
+        state.store.set_email_verified(&user.id, state.clock.now_ms()).await?;
+        user.email_verified = true;
+    }
+    let session = ctx.start(&state, &user, true).await?;
+    Ok(no_store(JsonOut(json!({ "token": session.token, "user": user })).into_response()))
+}
+
+#[derive(Deserialize)]
+struct ResetBody {
+    email: String,
+    otp: String,
+    password: String,
+}
+
+/// `POST /email-otp/reset-password {email, otp, password}`: `{success: true}`; every session ends.
+async fn reset_password(
+    State(state): State<AppState>,
+    Json(body): Json<ResetBody>,
+) -> ApiResult<JsonOut<serde_json::Value>> {
+    let email = Email::parse(&body.email)?;
+    let password = NewPassword::parse(&body.password)?;
+    let user = check_otp(&state, "forget-password", &email, &body.otp).await?;
+    replace_password(&state, &user.id, &password).await?;
+    Ok(JsonOut(json!({ "success": true })))
+}

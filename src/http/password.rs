@@ -1,0 +1,216 @@
+//! Passwords: reset by emailed link (`request-password-reset` / `forget-password`,
+//! `GET /reset-password/:token`, `POST /reset-password`) and `change-password`.
+
+use axum::{
+    Json as JsonOut, Router,
+    extract::{Path, RawQuery, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::{
+    domain::{
+        input::{Email, NewPassword},
+        model::User,
+    },
+    error::{ApiError, ApiResult},
+    http::{
+        extract::{Authenticated, Json, JsonOrForm, lenient_query},
+        layers::no_store,
+        pages,
+        verification::{
+            HOUR_MS, Purpose, check_callback, consume, in_background, issue, link, mail_vars, peek,
+            with_param,
+        },
+    },
+    security::password::Verified,
+    state::AppState,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/request-password-reset", post(request_reset))
+        .route("/forget-password", post(request_reset))
+        .route("/reset-password/{token}", get(reset_link))
+        .route("/reset-password", post(reset_password))
+        .route("/change-password", post(change_password))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResetRequest {
+    email: String,
+    redirect_to: Option<String>,
+}
+
+/// Sets a new password for `user`, ends all their sessions (and, with the lockout feature,
+/// lifts a lockout).
+pub async fn replace_password(state: &AppState, user_id: &str, password: &NewPassword) -> ApiResult<()> {
+    let hash = state.hasher.hash(password.as_str()).await?;
+    state.store.set_password_hash(user_id, &hash, state.clock.now_ms()).await?;
+    state.store.delete_user_sessions(user_id, None).await?;
+    Ok(())
+}
+
+/// Emails a reset link; the answer is the same, and as fast, whether or not the email exists.
+async fn request_reset(
+    State(state): State<AppState>,
+    Json(body): Json<ResetRequest>,
+) -> ApiResult<JsonOut<serde_json::Value>> {
+    check_callback(&state, body.redirect_to.as_deref())?;
+    let email = Email::parse(&body.email)?;
+    let st = state.clone();
+    in_background(async move {
+        let Some(found) = st.store.credential_by_email(email.as_str()).await? else { return Ok(()) };
+        send_reset(&st, &found.user, body.redirect_to.as_deref()).await
+    });
+    Ok(JsonOut(json!({
+        "status": true,
+        "message": "If this email exists in our system, check your email for the reset link",
+    })))
+}
+
+async fn send_reset(state: &AppState, user: &User, redirect_to: Option<&str>) -> ApiResult<()> {
+    // A newer request makes older links useless.
+    state.store.delete_verifications(Purpose::Reset.prefix(), &user.id).await?;
+    let token = issue(state, Purpose::Reset, &user.id, HOUR_MS).await?;
+    let query: Vec<(&str, &str)> = redirect_to.map(|r| ("callbackURL", r)).into_iter().collect();
+    let url = link(state, &format!("/reset-password/{token}"), &query);
+    let vars = mail_vars(state, user);
+    state.mailer.send_template(
+        "reset",
+        "reset",
+        &user.email,
+        Some(url),
+        Some(token),
+        vars,
+        state.clock.now_ms(),
+    );
+    Ok(())
+}
+
+#[derive(Deserialize, Default)]
+struct LinkQuery {
+    #[serde(rename = "callbackURL")]
+    callback_url: Option<String>,
+}
+
+/// `GET /reset-password/:token`: to the app's page (`callbackURL?token=…`, or `?error=…`), or
+/// the built-in form when there is no `callbackURL`. The token is not consumed here.
+async fn reset_link(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let query: LinkQuery = lenient_query(query);
+    let callback = query.callback_url.filter(|c| !c.is_empty());
+    check_callback(&state, callback.as_deref())?;
+    let valid = peek(&state, Purpose::Reset, &token, StatusCode::BAD_REQUEST).await;
+    Ok(match (valid, callback) {
+        (Ok(_), Some(cb)) => Redirect::to(&with_param(&cb, "token", &token)).into_response(),
+        (Err(_), Some(cb)) => Redirect::to(&with_param(&cb, "error", "INVALID_TOKEN")).into_response(),
+        (Ok(_), None) => pages::reset_form(&state, &token),
+        (Err(_), None) => pages::message(
+            &state,
+            "Link not valid",
+            "This password reset link is invalid, used or expired. Ask for a new one.",
+        ),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResetBody {
+    #[serde(default)]
+    token: String,
+    new_password: Option<String>,
+    password: Option<String>,
+}
+
+/// `POST /reset-password {token, newPassword}` (JSON, or the built-in form): consumes the token
+/// (of two concurrent uses one wins), sets the password, ends every session.
+async fn reset_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonOrForm(body): JsonOrForm<ResetBody>,
+) -> ApiResult<Response> {
+    let from_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let raw = body
+        .new_password
+        .or(body.password)
+        .ok_or_else(|| ApiError::Validation("[body.newPassword] Required".into()))?;
+    let password = NewPassword::parse(&raw)?;
+    let result = async {
+        let user_id = consume(&state, Purpose::Reset, &body.token, StatusCode::BAD_REQUEST).await?;
+        replace_password(&state, &user_id, &password).await
+    }
+    .await;
+    match (result, from_form) {
+        (Ok(()), false) => Ok(JsonOut(json!({ "status": true })).into_response()),
+        (Ok(()), true) => Ok(pages::message(
+            &state,
+            "Password changed",
+            "Your password is changed and you were signed out everywhere. Sign in with the new one.",
+        )),
+        (Err(e), true) if e.code().is_some() => {
+            let mut page = pages::message(&state, "Link not valid", "This link is invalid, used or expired.");
+            *page.status_mut() = StatusCode::BAD_REQUEST;
+            Ok(page)
+        }
+        (Err(e), _) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangePasswordBody {
+    current_password: String,
+    new_password: String,
+    #[serde(default)]
+    revoke_other_sessions: bool,
+}
+
+#[derive(Serialize)]
+struct ChangePasswordAnswer {
+    token: Option<String>,
+    user: User,
+}
+
+/// Verifies the current password, then hashes the new one and checks it against the user's
+/// credential account.
+pub async fn check_current_password(state: &AppState, user: &User, password: &str) -> ApiResult<()> {
+    let credential = state.store.credential_by_email(&user.email).await?;
+    let Some(hash) = credential.and_then(|c| c.password_hash) else {
+        return Err(ApiError::CredentialAccountNotFound);
+    };
+    match state.hasher.verify(password, Some(&hash)).await? {
+        Verified::Yes { .. } => Ok(()),
+        Verified::No => Err(ApiError::InvalidPassword),
+    }
+}
+
+/// `POST /change-password` (sensitive): `{token, user}`; `token` is this session's when other
+/// sessions were revoked, else null.
+async fn change_password(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<ChangePasswordBody>,
+) -> ApiResult<Response> {
+    let password = NewPassword::parse(&body.new_password)?;
+    check_current_password(&state, &auth.user, &body.current_password).await?;
+    let hash = state.hasher.hash(password.as_str()).await?;
+    state.store.set_password_hash(&auth.user.id, &hash, state.clock.now_ms()).await?;
+    let token = if body.revoke_other_sessions {
+        state.store.delete_user_sessions(&auth.user.id, Some(&auth.session.token)).await?;
+        Some(auth.session.token.clone())
+    } else {
+        None
+    };
+    Ok(no_store(JsonOut(ChangePasswordAnswer { token, user: auth.user }).into_response()))
+}

@@ -1,0 +1,253 @@
+//! Single-use tokens in links (email verification, password reset, email change) and the
+//! `verify-email` / `send-verification-email` routes.
+//!
+//! A token is 256 random bits; only its HMAC is stored (`verification.identifier` is
+//! `purpose:hmac`), it expires, and it is consumed with one `DELETE … RETURNING`, so of two
+//! concurrent uses exactly one succeeds.
+
+use axum::{
+    Json as JsonOut, Router,
+    extract::{RawQuery, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{
+    domain::{input::Email, model::User},
+    error::{ApiError, ApiResult},
+    http::{
+        extract::{Json, MaybeAuthenticated, lenient_query},
+        pages,
+    },
+    security::tokens::{random_hex, token_hash},
+    state::AppState,
+    store::StoreError,
+};
+
+pub const HOUR_MS: i64 = 3_600_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Verify,
+    Reset,
+    ChangeEmail,
+}
+
+impl Purpose {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Verify => "verify:",
+            Self::Reset => "reset:",
+            Self::ChangeEmail => "change-email:",
+        }
+    }
+}
+
+fn identifier(state: &AppState, purpose: Purpose, raw: &str) -> String {
+    format!("{}{}", purpose.prefix(), token_hash(&state.token_key, raw))
+}
+
+/// Stores a new token for `value` and returns the raw token (it exists only in the link).
+pub async fn issue(state: &AppState, purpose: Purpose, value: &str, ttl_ms: i64) -> ApiResult<String> {
+    let raw = random_hex(32);
+    let now = state.clock.now_ms();
+    state.store.insert_verification(&identifier(state, purpose, &raw), value, now + ttl_ms, now).await?;
+    Ok(raw)
+}
+
+/// Consumes a token: its value, or `INVALID_TOKEN` / `TOKEN_EXPIRED` with `status`.
+pub async fn consume(state: &AppState, purpose: Purpose, raw: &str, status: StatusCode) -> ApiResult<String> {
+    if raw.is_empty() || raw.len() > 256 {
+        return Err(ApiError::InvalidToken(status));
+    }
+    let taken = state.store.take_verification(&identifier(state, purpose, raw)).await?;
+    check(state, taken, status)
+}
+
+/// Reads a token without consuming it (to show a form for it).
+pub async fn peek(state: &AppState, purpose: Purpose, raw: &str, status: StatusCode) -> ApiResult<String> {
+    if raw.is_empty() || raw.len() > 256 {
+        return Err(ApiError::InvalidToken(status));
+    }
+    let found = state.store.peek_verification(&identifier(state, purpose, raw)).await?;
+    check(state, found, status)
+}
+
+fn check(state: &AppState, found: Option<(String, i64)>, status: StatusCode) -> ApiResult<String> {
+    match found {
+        None => Err(ApiError::InvalidToken(status)),
+        Some((_, expires_at)) if expires_at <= state.clock.now_ms() => Err(ApiError::TokenExpired(status)),
+        Some((value, _)) => Ok(value),
+    }
+}
+
+/// An absolute link under the configured base URL (never the request's Host).
+pub fn link(state: &AppState, path: &str, query: &[(&str, &str)]) -> String {
+    let base = state.settings.base_url.as_str().trim_end_matches('/');
+    let mut url = format!("{base}{}{path}", state.settings.base_path);
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(&serde_urlencoded::to_string(query).unwrap_or_default());
+    }
+    url
+}
+
+/// Adds `key=value` to a (trusted) callback URL, relative or absolute.
+pub fn with_param(callback: &str, key: &str, value: &str) -> String {
+    let sep = if callback.contains('?') { '&' } else { '?' };
+    format!("{callback}{sep}{}", serde_urlencoded::to_string([(key, value)]).unwrap_or_default())
+}
+
+pub fn check_callback(state: &AppState, url: Option<&str>) -> ApiResult<()> {
+    match url {
+        Some(u) if !u.is_empty() && !state.origins.is_safe_callback(u) => Err(ApiError::InvalidCallbackUrl),
+        _ => Ok(()),
+    }
+}
+
+pub fn mail_vars(state: &AppState, user: &User) -> minijinja::Value {
+    minijinja::context! {
+        app_name => state.settings.app_name.clone(),
+        name => user.name.clone(),
+        email => user.email.clone(),
+        expires_in => "1 hour",
+    }
+}
+
+/// Sends the verification link for `user`.
+pub async fn send_verification(state: &AppState, user: &User, callback: Option<&str>) -> ApiResult<()> {
+    let token = issue(state, Purpose::Verify, &user.id, HOUR_MS).await?;
+    let mut query = vec![("token", token.as_str())];
+    if let Some(cb) = callback {
+        query.push(("callbackURL", cb));
+    }
+    let url = link(state, "/verify-email", &query);
+    let vars = mail_vars(state, user);
+    state.mailer.send_template(
+        "verify",
+        "verify",
+        &user.email,
+        Some(url),
+        Some(token),
+        vars,
+        state.clock.now_ms(),
+    );
+    Ok(())
+}
+
+/// Runs mail work after the answer is decided, so the answer's timing cannot tell whether an
+/// email exists; failures are logged.
+pub fn in_background<F>(work: F)
+where
+    F: std::future::Future<Output = ApiResult<()>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(e) = work.await {
+            tracing::error!(error = %e, "background mail work failed");
+        }
+    });
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/verify-email", get(verify_email))
+        .route("/send-verification-email", post(send_verification_email))
+}
+
+#[derive(Deserialize, Default)]
+struct VerifyQuery {
+    #[serde(default)]
+    token: String,
+    #[serde(rename = "callbackURL")]
+    callback_url: Option<String>,
+}
+
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
+}
+
+/// `GET /verify-email?token=&callbackURL=`: verifies the email (or completes an email change).
+/// With `callbackURL`: 302 there (`?error=CODE` on failure). Without: JSON, or a small page for
+/// browsers.
+async fn verify_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let q: VerifyQuery = lenient_query(query);
+    check_callback(&state, q.callback_url.as_deref())?;
+    let outcome = apply_verification(&state, &q.token).await;
+    let callback = q.callback_url.filter(|c| !c.is_empty());
+    match (outcome, callback) {
+        (Ok(()), Some(cb)) => Ok(Redirect::to(&cb).into_response()),
+        (Err(e), Some(cb)) => match e.code() {
+            Some(code) => Ok(Redirect::to(&with_param(&cb, "error", code)).into_response()),
+            None => Err(e),
+        },
+        (Ok(()), None) if wants_html(&headers) => Ok(pages::message(
+            &state,
+            "Email verified",
+            "Your email address is verified. You can close this page.",
+        )),
+        (Ok(()), None) => Ok(JsonOut(json!({ "status": true })).into_response()),
+        (Err(e), None) if wants_html(&headers) && e.code().is_some() => Ok(pages::message(
+            &state,
+            "Link not valid",
+            "This verification link is invalid, used or expired. Ask for a new one.",
+        )),
+        (Err(e), None) => Err(e),
+    }
+}
+
+async fn apply_verification(state: &AppState, raw: &str) -> ApiResult<()> {
+    let unauthorized = StatusCode::UNAUTHORIZED;
+    match consume(state, Purpose::Verify, raw, unauthorized).await {
+        Ok(user_id) => {
+            return state.store.set_email_verified(&user_id, state.clock.now_ms()).await.map_err(Into::into);
+        }
+        Err(ApiError::InvalidToken(_)) => {}
+        Err(e) => return Err(e),
+    }
+    let value = consume(state, Purpose::ChangeEmail, raw, unauthorized).await?;
+    let (user_id, new_email) = value.split_once('|').ok_or(ApiError::InvalidToken(unauthorized))?;
+    match state.store.change_email(user_id, new_email, state.clock.now_ms()).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::Conflict) => Err(ApiError::UserExists),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct SendVerificationBody {
+    email: String,
+    #[serde(rename = "callbackURL")]
+    callback_url: Option<String>,
+}
+
+/// `POST /send-verification-email`: the same answer whether or not the email exists.
+async fn send_verification_email(
+    State(state): State<AppState>,
+    current: MaybeAuthenticated,
+    Json(body): Json<SendVerificationBody>,
+) -> ApiResult<JsonOut<serde_json::Value>> {
+    check_callback(&state, body.callback_url.as_deref())?;
+    let email = Email::parse(&body.email)?;
+    if let Some(auth) = current.0
+        && auth.user.email == email.as_str()
+        && auth.user.email_verified
+    {
+        return Err(ApiError::EmailAlreadyVerified);
+    }
+    let st = state.clone();
+    in_background(async move {
+        let Some(found) = st.store.credential_by_email(email.as_str()).await? else { return Ok(()) };
+        if !found.user.email_verified {
+            send_verification(&st, &found.user, body.callback_url.as_deref()).await?;
+        }
+        Ok(())
+    });
+    Ok(JsonOut(json!({ "status": true })))
+}

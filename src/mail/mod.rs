@@ -1,0 +1,163 @@
+//! Mail: messages rendered from `email-templates/` and delivered by SMTP (lettre) or, in
+//! development, to an outbox file and the log.
+//!
+//! Delivery never holds up a request: the outbox line is written at once (a local append), and
+//! SMTP sends run in the background with a time limit, their failures logged. So a slow or
+//! failing SMTP server cannot change what a client is told.
+
+mod templates;
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use anyhow::Context;
+use lettre::{
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    message::{Mailbox, MultiPart},
+};
+use serde::Serialize;
+
+use crate::domain::time::format_ms;
+pub use templates::Templates;
+
+/// How long one SMTP delivery may take before it is abandoned (and logged).
+const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A rendered message.
+#[derive(Debug, Clone, Serialize)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    /// `verify`, `reset`, `change-email`, `otp` or `invite`.
+    pub kind: &'static str,
+    /// The link the message carries, if any.
+    pub url: Option<String>,
+    /// The raw token or code the message carries, if any (outbox only; never logged).
+    pub token: Option<String>,
+    pub text: String,
+    pub html: String,
+}
+
+enum Transport {
+    Outbox { path: PathBuf, lock: Mutex<()> },
+    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox },
+}
+
+pub struct Mailer {
+    templates: Templates,
+    transport: Arc<Transport>,
+}
+
+impl Mailer {
+    /// SMTP when `smtp_url` is set, else the development outbox.
+    pub fn new(
+        templates: Templates,
+        smtp_url: Option<&str>,
+        from: &str,
+        outbox: &Path,
+    ) -> anyhow::Result<Self> {
+        let transport = match smtp_url {
+            Some(url) => {
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .context("SMTP_URL: not a valid smtp:// or smtps:// URL")?
+                    .timeout(Some(SMTP_TIMEOUT))
+                    .build();
+                let from = from.parse().with_context(|| format!("EMAIL_FROM: {from:?} is not a mailbox"))?;
+                Transport::Smtp { transport, from }
+            }
+            None => Transport::Outbox { path: outbox.to_path_buf(), lock: Mutex::new(()) },
+        };
+        Ok(Self { templates, transport: Arc::new(transport) })
+    }
+
+    /// Renders `template` for `to`; `kind` is what the outbox and logs call it.
+    pub fn compose(
+        &self,
+        template: &str,
+        kind: &'static str,
+        to: &str,
+        url: Option<String>,
+        token: Option<String>,
+        vars: minijinja::Value,
+    ) -> anyhow::Result<Mail> {
+        let ctx = minijinja::context! { url => url.clone(), ..vars };
+        let (subject, text, html) = self.templates.render(template, ctx)?;
+        Ok(Mail { to: to.to_string(), subject, kind, url, token, text, html })
+    }
+
+    /// Composes and sends; a failure is logged, never returned (callers answer the same either
+    /// way).
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_template(
+        &self,
+        template: &str,
+        kind: &'static str,
+        to: &str,
+        url: Option<String>,
+        token: Option<String>,
+        vars: minijinja::Value,
+        now_ms: i64,
+    ) {
+        match self.compose(template, kind, to, url, token, vars) {
+            Ok(mail) => self.send(mail, now_ms),
+            Err(e) => tracing::error!(template, error = %e, "could not render an email"),
+        }
+    }
+
+    pub fn send(&self, mail: Mail, now_ms: i64) {
+        match self.transport.as_ref() {
+            Transport::Outbox { path, lock } => {
+                tracing::info!(to = %mail.to, subject = %mail.subject, kind = mail.kind, url = ?mail.url, "email (development outbox)");
+                let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Err(e) = append_outbox(path, &mail, now_ms) {
+                    tracing::error!(path = %path.display(), error = %e, "could not write the outbox");
+                }
+            }
+            Transport::Smtp { .. } => {
+                let transport = self.transport.clone();
+                tokio::spawn(async move {
+                    let Transport::Smtp { transport, from } = transport.as_ref() else { return };
+                    let (to, kind) = (mail.to.clone(), mail.kind);
+                    let sent = async {
+                        let message = build_message(from, &mail)?;
+                        tokio::time::timeout(SMTP_TIMEOUT, transport.send(message))
+                            .await
+                            .map_err(|_| anyhow::anyhow!("timed out after {SMTP_TIMEOUT:?}"))??;
+                        anyhow::Ok(())
+                    };
+                    match sent.await {
+                        Ok(()) => tracing::info!(%to, kind, "email sent"),
+                        Err(e) => tracing::error!(%to, kind, error = %e, "email not sent"),
+                    }
+                });
+            }
+        }
+    }
+}
+
+fn build_message(from: &Mailbox, mail: &Mail) -> anyhow::Result<Message> {
+    Ok(Message::builder()
+        .from(from.clone())
+        .to(mail.to.parse()?)
+        .subject(mail.subject.clone())
+        .multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()))?)
+}
+
+fn append_outbox(path: &Path, mail: &Mail, now_ms: i64) -> anyhow::Result<()> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Line<'a> {
+        #[serde(flatten)]
+        mail: &'a Mail,
+        sent_at: String,
+    }
+    let mut line = serde_json::to_vec(&Line { mail, sent_at: format_ms(now_ms) })?;
+    line.push(b'\n');
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(&line)?;
+    Ok(())
+}
