@@ -62,7 +62,8 @@ impl Mailer {
     ) -> anyhow::Result<Self> {
         let transport = match smtp_url {
             Some(url) => {
-                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                let url = smtp_url_with_tls_policy(url)?;
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
                     .context("SMTP_URL: not a valid smtp:// or smtps:// URL")?
                     .timeout(Some(SMTP_TIMEOUT))
                     .build();
@@ -139,12 +140,65 @@ impl Mailer {
     }
 }
 
+/// `smtp://` means STARTTLS, required, unless the URL says `?tls=opportunistic`, or `?tls=none`
+/// for a plaintext relay on a trusted network (local test servers); `smtps://` is implicit TLS.
+fn smtp_url_with_tls_policy(raw: &str) -> anyhow::Result<String> {
+    let mut url = url::Url::parse(raw).context("SMTP_URL: not a URL")?;
+    if url.scheme() != "smtp" {
+        return Ok(raw.to_string());
+    }
+    let tls = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
+    let others: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "tls")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut query = url.query_pairs_mut();
+    query.clear().extend_pairs(others);
+    match tls.as_deref() {
+        None | Some("required") => {
+            query.append_pair("tls", "required");
+        }
+        Some("opportunistic") => {
+            query.append_pair("tls", "opportunistic");
+        }
+        Some("none") => {}
+        Some(other) => anyhow::bail!("SMTP_URL: tls={other} (use required, opportunistic or none)"),
+    }
+    drop(query);
+    let mut s = url.to_string();
+    if s.ends_with('?') {
+        s.pop();
+    }
+    Ok(s)
+}
+
 fn build_message(from: &Mailbox, mail: &Mail) -> anyhow::Result<Message> {
     Ok(Message::builder()
         .from(from.clone())
         .to(mail.to.parse()?)
         .subject(mail.subject.clone())
         .multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::smtp_url_with_tls_policy as policy;
+
+    #[test]
+    fn smtp_defaults_to_required_starttls() {
+        assert_eq!(
+            policy("smtp://u:p@mail.example:587").unwrap(),
+            "smtp://u:p@mail.example:587?tls=required"
+        );
+        assert_eq!(
+            policy("smtp://mail.example?tls=opportunistic").unwrap(),
+            "smtp://mail.example?tls=opportunistic"
+        );
+        assert_eq!(policy("smtp://127.0.0.1:2525?tls=none").unwrap(), "smtp://127.0.0.1:2525");
+        assert_eq!(policy("smtps://mail.example").unwrap(), "smtps://mail.example");
+        assert!(policy("smtp://mail.example?tls=maybe").is_err());
+    }
 }
 
 fn append_outbox(path: &Path, mail: &Mail, now_ms: i64) -> anyhow::Result<()> {

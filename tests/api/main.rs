@@ -4,10 +4,11 @@
 mod helpers;
 
 mod auth;
+mod email;
 mod health;
 mod input;
 mod instances;
 mod jwt;
 mod origin;
 mod sessions;
-mod email;
+mod smtp;
