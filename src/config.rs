@@ -8,7 +8,14 @@ use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 use anyhow::{Context, bail};
 use url::Url;
 
-use crate::{jwt::keys::SigningAlg, security::origin::OriginPattern};
+use crate::{
+    jwt::keys::SigningAlg,
+    security::{
+        client_ip::TrustedProxies,
+        origin::OriginPattern,
+        ratelimit::{Rule, Rules},
+    },
+};
 
 /// A secret string whose `Debug` and `Display` never show the value.
 #[derive(Clone)]
@@ -80,6 +87,17 @@ pub struct Settings {
     pub email_templates_explicit: bool,
     /// The product name mail and pages show.
     pub app_name: String,
+    pub rate_limit_enabled: bool,
+    pub rate_limit_window: Duration,
+    pub rate_limit_max_attempts: u64,
+    pub rate_limit_rules: Vec<(String, Rule)>,
+    pub lockout_max_failed_attempts: u64,
+    pub lockout_duration: Duration,
+    /// Redis for shared counters (`REDIS_URL`, unless `REDIS_ENABLED=false`).
+    pub redis_url: Option<Secret>,
+    pub trusted_proxies: TrustedProxies,
+    /// Prefix of every Redis key (`REDIS_KEY_PREFIX`), so deployments can share a Redis.
+    pub redis_key_prefix: String,
 }
 
 impl Settings {
@@ -118,6 +136,15 @@ impl Settings {
             email_templates_dir: PathBuf::from("email-templates"),
             email_templates_explicit: false,
             app_name: "Gatehouse".into(),
+            rate_limit_enabled: true,
+            rate_limit_window: Duration::from_secs(15 * 60),
+            rate_limit_max_attempts: 20,
+            rate_limit_rules: Vec::new(),
+            lockout_max_failed_attempts: 10,
+            lockout_duration: Duration::from_secs(30 * 60),
+            redis_url: None,
+            trusted_proxies: TrustedProxies::default(),
+            redis_key_prefix: "gatehouse:".into(),
         }
     }
 
@@ -229,6 +256,26 @@ impl Settings {
         }
         if let Some(name) = get("APP_NAME") {
             settings.app_name = name;
+        }
+        settings.rate_limit_enabled = parse(&get, "RATE_LIMIT_ENABLED", "true", parse_bool)?;
+        let minutes = |v: &str| v.parse::<u64>().ok().filter(|m| *m > 0).map(|m| Duration::from_secs(m * 60));
+        settings.rate_limit_window = parse(&get, "RATE_LIMIT_WINDOW_MINUTES", "15", minutes)?;
+        settings.rate_limit_max_attempts =
+            parse(&get, "RATE_LIMIT_MAX_ATTEMPTS", "20", |v| v.parse().ok().filter(|n| *n > 0))?;
+        settings.rate_limit_rules = parse(&get, "RATE_LIMIT_RULES", "", Rules::parse_custom)?;
+        settings.lockout_max_failed_attempts =
+            parse(&get, "LOCKOUT_MAX_FAILED_ATTEMPTS", "10", |v| v.parse().ok().filter(|n| *n > 0))?;
+        settings.lockout_duration = parse(&get, "LOCKOUT_DURATION_MINUTES", "30", minutes)?;
+        let redis_enabled = parse(&get, "REDIS_ENABLED", "true", parse_bool)?;
+        if let Some(url) = get("REDIS_URL").filter(|_| redis_enabled) {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                bail!("REDIS_URL: must start with redis:// or rediss://");
+            }
+            settings.redis_url = Some(Secret::new(url));
+        }
+        settings.trusted_proxies = parse(&get, "TRUSTED_PROXIES", "", TrustedProxies::parse)?;
+        if let Some(prefix) = get("REDIS_KEY_PREFIX") {
+            settings.redis_key_prefix = prefix;
         }
         settings.db_max_connections =
             parse(&get, "DB_MAX_CONNECTIONS", "16", |v| v.parse().ok().filter(|n| *n >= 1))?;
@@ -372,6 +419,11 @@ mod tests {
             ("JWT_EXPIRATION", "soon"),
             ("SMTP_URL", "http://mail"),
             ("EMAIL_FROM", "not an address"),
+            ("RATE_LIMIT_MAX_ATTEMPTS", "0"),
+            ("RATE_LIMIT_RULES", "/x=oops"),
+            ("TRUSTED_PROXIES", "proxy.example"),
+            ("REDIS_URL", "http://redis"),
+            ("LOCKOUT_DURATION_MINUTES", "-1"),
         ] {
             let err = load(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");

@@ -54,6 +54,10 @@ pub enum ApiError {
     SessionNotFresh,
     #[error("User already exists. Use another email.")]
     UserExists,
+    #[error("Too many requests. Try again later.")]
+    RateLimited,
+    #[error("Account locked after too many failed sign-ins. Try again later or reset your password.")]
+    AccountLocked,
     #[error("Payload too large")]
     PayloadTooLarge,
     #[error("Unsupported media type: use application/json")]
@@ -110,6 +114,8 @@ impl ApiError {
             InvalidCallbackUrl => (StatusCode::FORBIDDEN, "INVALID_CALLBACK_URL", "INVALID_CALLBACK_URL"),
             SessionNotFresh => (StatusCode::FORBIDDEN, "SESSION_NOT_FRESH", "SESSION_NOT_FRESH"),
             UserExists => (StatusCode::CONFLICT, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", "USER_EXISTS"),
+            RateLimited => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED", "RATE_LIMIT_EXCEEDED"),
+            AccountLocked => (StatusCode::FORBIDDEN, "ACCOUNT_LOCKED", "ACCOUNT_LOCKED"),
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "PAYLOAD_TOO_LARGE"),
             UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", "UNSUPPORTED_MEDIA_TYPE")

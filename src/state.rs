@@ -6,10 +6,17 @@ use tower_cookies::Key;
 
 use crate::{
     config::{Secret, Settings},
-    domain::time::Clock,
+    domain::time::{Clock, duration_ms},
     jwt::JwtService,
     mail::{Mailer, Templates},
-    security::{keys, origin::TrustedOrigins, password::PasswordHasher},
+    security::{
+        counters::Counters,
+        keys,
+        lockout::Lockout,
+        origin::TrustedOrigins,
+        password::PasswordHasher,
+        ratelimit::{Rule, Rules},
+    },
     store::Store,
 };
 
@@ -28,6 +35,9 @@ pub struct Services {
     pub mailer: Mailer,
     /// Keys the HMAC that stores verification tokens and codes.
     pub token_key: [u8; 32],
+    pub counters: Arc<Counters>,
+    pub rules: Rules,
+    pub lockout: Lockout,
 }
 
 impl std::ops::Deref for AppState {
@@ -56,6 +66,20 @@ impl AppState {
             &settings.outbox_path,
         )?;
         let token_key = keys::derive(secret.expose(), b"gatehouse/verification-token/v1");
+        let counters = match &settings.redis_url {
+            Some(url) => Counters::redis(url.expose(), &settings.redis_key_prefix)?,
+            None => Arc::new(Counters::memory()),
+        };
+        let login = Rule {
+            max: settings.rate_limit_max_attempts,
+            window_ms: duration_ms(settings.rate_limit_window),
+        };
+        let mut rules = Rules::new(login);
+        rules.custom = settings.rate_limit_rules.clone();
+        let lockout = Lockout {
+            max_failures: settings.lockout_max_failed_attempts,
+            duration_ms: duration_ms(settings.lockout_duration),
+        };
         Ok(Self(Arc::new(Services {
             settings,
             store,
@@ -67,6 +91,9 @@ impl AppState {
             jwt,
             mailer,
             token_key,
+            counters,
+            rules,
+            lockout,
         })))
     }
 

@@ -21,7 +21,9 @@ use crate::{
         extract::{ClientInfo, Json, JsonOrForm, session_handle},
         layers::no_store,
         session::{base_cookie, start_session},
-        verification::{Purpose, check_callback, in_background, mail_vars, send_verification},
+        verification::{
+            HOUR_MS, Purpose, check_callback, in_background, issue, link, mail_vars, send_verification,
+        },
     },
     security::{password::Verified, tokens::random_id},
     state::AppState,
@@ -176,13 +178,22 @@ async fn sign_in(
     if body.password.chars().count() > MAX_PASSWORD_LEN {
         return Err(ApiError::InvalidCredentials);
     }
+    let now = state.clock.now_ms();
+    if state.lockout.is_locked(&state.counters, email.as_str(), now).await {
+        return Err(ApiError::AccountLocked);
+    }
     let credential = state.store.credential_by_email(email.as_str()).await?;
     let stored = credential.as_ref().and_then(|c| c.password_hash.as_deref());
     let verified = state.hasher.verify(&body.password, stored).await?;
     let (Verified::Yes { rehash }, Some(credential)) = (verified, credential) else {
+        if state.lockout.failed(&state.counters, email.as_str(), now).await {
+            let st = state.clone();
+            in_background(async move { send_lock_notice(&st, email.as_str()).await });
+        }
         return Err(ApiError::InvalidCredentials);
     };
     let user = credential.user;
+    state.lockout.clear(&state.counters, &user.email, now).await;
     if state.settings.require_email_verification && !user.email_verified {
         // A fresh link, at most one a minute per user.
         let since = state.clock.now_ms() - 60_000;
@@ -207,6 +218,17 @@ async fn sign_in(
         subscription: Subscription::none(),
     };
     Ok(no_store(JsonOut(answer).into_response()))
+}
+
+/// Tells the owner (if the email has an account) that it is locked, with a reset link.
+async fn send_lock_notice(state: &AppState, email: &str) -> ApiResult<()> {
+    let Some(found) = state.store.credential_by_email(email).await? else { return Ok(()) };
+    let token = issue(state, Purpose::Reset, &found.user.id, HOUR_MS).await?;
+    let url = link(state, &format!("/reset-password/{token}"), &[]);
+    let minutes = state.lockout.duration_ms / 60_000;
+    let vars = minijinja::context! { lock_minutes => minutes, ..mail_vars(state, &found.user) };
+    state.mailer.send_template("locked", "reset", email, Some(url), Some(token), vars, state.clock.now_ms());
+    Ok(())
 }
 
 #[derive(Deserialize)]

@@ -11,7 +11,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{domain::time::format_ms, state::AppState};
+use crate::{domain::time::format_ms, security::counters::Mode, state::AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/ok", get(ok)).route("/health", get(health))
@@ -33,11 +33,17 @@ async fn health(State(state): State<AppState>) -> Response {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "unhealthy", "disconnected")
     };
+    let rate_limit = match state.counters.mode() {
+        Mode::Memory => "memory",
+        Mode::Redis => "redis",
+        Mode::Degraded => "degraded",
+    };
     let body = json!({
         "status": word,
         "timestamp": format_ms(state.clock.now_ms()),
         "service": "gatehouse",
         "database": db,
+        "rateLimit": rate_limit,
     });
     (status, Json(body)).into_response()
 }

@@ -18,7 +18,7 @@ use tower_cookies::cookie::SameSite;
 use tower_http::trace::TraceLayer;
 use tower_sessions::SessionManagerLayer;
 
-use crate::{state::AppState, store::session_store::RowSessionStore};
+use crate::{security::ratelimit, state::AppState, store::session_store::RowSessionStore};
 
 /// The whole server: routes under the base path, `/health` at the root, and every layer.
 pub fn app(state: AppState) -> Router {
@@ -48,6 +48,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest(&state.settings.base_path, api)
         .merge(health::root_router())
+        .layer(middleware::from_fn_with_state(state.clone(), ratelimit::rate_limit))
         .layer(middleware::from_fn(layers::contract_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -46,12 +46,15 @@ struct ResetRequest {
     redirect_to: Option<String>,
 }
 
-/// Sets a new password for `user`, ends all their sessions (and, with the lockout feature,
-/// lifts a lockout).
+/// Sets a new password for the user, ends all their sessions and lifts a lockout.
 pub async fn replace_password(state: &AppState, user_id: &str, password: &NewPassword) -> ApiResult<()> {
     let hash = state.hasher.hash(password.as_str()).await?;
-    state.store.set_password_hash(user_id, &hash, state.clock.now_ms()).await?;
+    let now = state.clock.now_ms();
+    state.store.set_password_hash(user_id, &hash, now).await?;
     state.store.delete_user_sessions(user_id, None).await?;
+    if let Some(user) = state.store.user_by_id(user_id).await? {
+        state.lockout.clear(&state.counters, &user.email, now).await;
+    }
     Ok(())
 }
 

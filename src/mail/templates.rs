@@ -7,8 +7,16 @@ use anyhow::Context;
 use minijinja::{Environment, Value};
 
 /// The messages Gatehouse sends; each is a folder of the templates directory.
-pub const MESSAGES: &[&str] =
-    &["verify", "reset", "change-email", "change-email-notice", "existing-account", "otp", "invite"];
+pub const MESSAGES: &[&str] = &[
+    "verify",
+    "reset",
+    "change-email",
+    "change-email-notice",
+    "existing-account",
+    "otp",
+    "invite",
+    "locked",
+];
 const PARTS: &[&str] = &["subject.txt", "body.txt", "body.html"];
 
 /// The shipped templates, built in: used when no templates folder is configured or present.
@@ -21,8 +29,16 @@ macro_rules! builtin {
         )*]
     };
 }
-const BUILTIN: &[(&str, &str, &str)] =
-    builtin!("verify", "reset", "change-email", "change-email-notice", "existing-account", "otp", "invite");
+const BUILTIN: &[(&str, &str, &str)] = builtin!(
+    "verify",
+    "reset",
+    "change-email",
+    "change-email-notice",
+    "existing-account",
+    "otp",
+    "invite",
+    "locked"
+);
 
 pub struct Templates {
     env: Environment<'static>,

@@ -9,6 +9,7 @@ mod health;
 mod input;
 mod instances;
 mod jwt;
+mod limits;
 mod origin;
 mod sessions;
 mod smtp;

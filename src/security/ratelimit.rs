@@ -1,0 +1,166 @@
+//! Rate limits per client and route: a general rule (100 requests per 10 s), a stricter one for
+//! sign-in and sign-up, a strict one for routes that send mail, and custom rules from settings.
+//! Paths are normalised first (percent-decoding, case, repeated and trailing slashes), so
+//! spelling a path differently does not dodge its rule.
+
+use axum::{
+    extract::{ConnectInfo, Request, State},
+    http::HeaderValue,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+use crate::{error::ApiError, security::client_ip::limit_key, state::AppState};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub max: u64,
+    pub window_ms: i64,
+}
+
+const LOGIN_PATHS: &[&str] = &["/sign-in/email", "/sign-up/email", "/sign-in/email-otp"];
+const MAIL_PATHS: &[&str] = &[
+    "/send-verification-email",
+    "/request-password-reset",
+    "/forget-password",
+    "/email-otp/send-verification-otp",
+    "/change-email",
+];
+
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub general: Rule,
+    pub login: Rule,
+    pub mail: Rule,
+    /// Exact (normalised) paths under the base path, e.g. `/get-session`.
+    pub custom: Vec<(String, Rule)>,
+}
+
+impl Rules {
+    pub fn new(login: Rule) -> Self {
+        Self {
+            general: Rule { max: 100, window_ms: 10_000 },
+            login,
+            mail: Rule { max: 3, window_ms: 60_000 },
+            custom: Vec::new(),
+        }
+    }
+
+    /// `/path=MAX/SECONDS, …` (`RATE_LIMIT_RULES`).
+    pub fn parse_custom(list: &str) -> Option<Vec<(String, Rule)>> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|item| {
+                let (path, limit) = item.split_once('=')?;
+                let (max, secs) = limit.split_once('/')?;
+                let rule = Rule {
+                    max: max.trim().parse().ok()?,
+                    window_ms: secs.trim().parse::<i64>().ok()? * 1000,
+                };
+                (rule.window_ms > 0 && path.trim().starts_with('/'))
+                    .then(|| (normalize(path.trim(), ""), rule))
+            })
+            .collect()
+    }
+
+    pub fn for_path(&self, path: &str) -> Rule {
+        if let Some((_, rule)) = self.custom.iter().find(|(p, _)| p == path) {
+            return *rule;
+        }
+        if LOGIN_PATHS.contains(&path) {
+            self.login
+        } else if MAIL_PATHS.contains(&path) {
+            self.mail
+        } else {
+            self.general
+        }
+    }
+}
+
+/// The path a rule is looked up by: percent-decoded, lowercased, repeated slashes collapsed,
+/// no trailing slash, relative to the base path.
+pub fn normalize(path: &str, base_path: &str) -> String {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy().to_lowercase();
+    let mut out = String::with_capacity(decoded.len());
+    for segment in decoded.split('/').filter(|s| !s.is_empty()) {
+        out.push('/');
+        out.push_str(segment);
+    }
+    let base = base_path.to_lowercase();
+    match out.strip_prefix(base.as_str()) {
+        Some(rest) if !base.is_empty() && (rest.is_empty() || rest.starts_with('/')) => {
+            if rest.is_empty() {
+                "/".into()
+            } else {
+                rest.to_string()
+            }
+        }
+        _ if out.is_empty() => "/".into(),
+        _ => out,
+    }
+}
+
+/// Middleware: counts the request against its rule; over the limit, 429 `RATE_LIMIT_EXCEEDED`
+/// with `Retry-After` and `X-Retry-After` (seconds).
+pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !state.settings.rate_limit_enabled {
+        return next.run(req).await;
+    }
+    let path = normalize(req.uri().path(), &state.settings.base_path);
+    let rule = state.rules.for_path(&path);
+    let client = match req.extensions().get::<ConnectInfo<std::net::SocketAddr>>() {
+        Some(ConnectInfo(peer)) => {
+            let forwarded: Vec<&str> =
+                req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+            limit_key(state.settings.trusted_proxies.client_ip(peer.ip(), &forwarded))
+        }
+        None => "unknown".to_string(),
+    };
+    let now = state.clock.now_ms();
+    let window = state.counters.hit(&format!("rl:{path}:{client}"), rule.window_ms, now).await;
+    if window.count <= rule.max {
+        return next.run(req).await;
+    }
+    let retry_after = ((window.ends_at - now + 999) / 1000).max(1);
+    let mut res = ApiError::RateLimited.into_response();
+    let value = HeaderValue::from(retry_after);
+    res.headers_mut().insert("retry-after", value.clone());
+    res.headers_mut().insert("x-retry-after", value);
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_normalise_to_one_path() {
+        for p in [
+            "/api/auth/sign-in/email",
+            "/api/auth//sign-in/email",
+            "/api/auth/sign-in/email/",
+            "/API/AUTH/Sign-In/Email",
+            "/api/auth/sign-in%2Femail",
+            "/api/auth/%73ign-in/email",
+            "//api/auth/sign-in/email",
+        ] {
+            assert_eq!(normalize(p, "/api/auth"), "/sign-in/email", "{p}");
+        }
+        assert_eq!(normalize("/health", "/api/auth"), "/health");
+        assert_eq!(normalize("/api/authx/ok", "/api/auth"), "/api/authx/ok");
+    }
+
+    #[test]
+    fn rules() {
+        let mut rules = Rules::new(Rule { max: 20, window_ms: 900_000 });
+        rules.custom = Rules::parse_custom("/get-session=1000/10, /OK/=5/1").unwrap();
+        assert_eq!(rules.for_path("/sign-in/email").max, 20);
+        assert_eq!(rules.for_path("/forget-password").max, 3);
+        assert_eq!(rules.for_path("/get-session"), Rule { max: 1000, window_ms: 10_000 });
+        assert_eq!(rules.for_path("/ok"), Rule { max: 5, window_ms: 1000 });
+        assert_eq!(rules.for_path("/list-sessions").max, 100);
+        assert!(Rules::parse_custom("/x=1").is_none());
+        assert!(Rules::parse_custom("x=1/1").is_none());
+    }
+}
