@@ -5,7 +5,7 @@ use axum::{
     Json as JsonOut, Router,
     extract::{Path, RawQuery, State},
     http::{HeaderMap, StatusCode, header},
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ use crate::{
         layers::no_store,
         pages,
         verification::{
-            HOUR_MS, Purpose, check_callback, consume, in_background, issue, link, mail_vars, peek,
+            HOUR_MS, Purpose, check_callback, consume, found, in_background, issue, link, mail_vars, peek,
             with_param,
         },
     },
@@ -113,8 +113,8 @@ async fn reset_link(
     check_callback(&state, callback.as_deref())?;
     let valid = peek(&state, Purpose::Reset, &token, StatusCode::BAD_REQUEST).await;
     Ok(match (valid, callback) {
-        (Ok(_), Some(cb)) => Redirect::to(&with_param(&cb, "token", &token)).into_response(),
-        (Err(_), Some(cb)) => Redirect::to(&with_param(&cb, "error", "INVALID_TOKEN")).into_response(),
+        (Ok(_), Some(cb)) => found(&with_param(&cb, "token", &token)),
+        (Err(_), Some(cb)) => found(&with_param(&cb, "error", "INVALID_TOKEN")),
         (Ok(_), None) => pages::reset_form(&state, &token),
         (Err(_), None) => pages::message(
             &state,

@@ -9,7 +9,7 @@ use axum::{
     Json as JsonOut, Router,
     extract::{RawQuery, State},
     http::{HeaderMap, StatusCode, header},
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use serde::Deserialize;
@@ -101,6 +101,14 @@ pub fn with_param(callback: &str, key: &str, value: &str) -> String {
     format!("{callback}{sep}{}", serde_urlencoded::to_string([(key, value)]).unwrap_or_default())
 }
 
+/// `302 Found` to `url` (what Better Auth answers; axum's `Redirect::to` would say 303).
+pub fn found(url: &str) -> Response {
+    match axum::http::HeaderValue::from_str(url) {
+        Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
+        Err(_) => ApiError::InvalidCallbackUrl.into_response(),
+    }
+}
+
 pub fn check_callback(state: &AppState, url: Option<&str>) -> ApiResult<()> {
     match url {
         Some(u) if !u.is_empty() && !state.origins.is_safe_callback(u) => Err(ApiError::InvalidCallbackUrl),
@@ -182,9 +190,9 @@ async fn verify_email(
     let outcome = apply_verification(&state, &q.token).await;
     let callback = q.callback_url.filter(|c| !c.is_empty());
     match (outcome, callback) {
-        (Ok(()), Some(cb)) => Ok(Redirect::to(&cb).into_response()),
+        (Ok(()), Some(cb)) => Ok(found(&cb)),
         (Err(e), Some(cb)) => match e.code() {
-            Some(code) => Ok(Redirect::to(&with_param(&cb, "error", code)).into_response()),
+            Some(code) => Ok(found(&with_param(&cb, "error", code))),
             None => Err(e),
         },
         (Ok(()), None) if wants_html(&headers) => Ok(pages::message(

@@ -181,6 +181,21 @@ fn build_message(from: &Mailbox, mail: &Mail) -> anyhow::Result<Message> {
         .multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()))?)
 }
 
+fn append_outbox(path: &Path, mail: &Mail, now_ms: i64) -> anyhow::Result<()> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Line<'a> {
+        #[serde(flatten)]
+        mail: &'a Mail,
+        sent_at: String,
+    }
+    let mut line = serde_json::to_vec(&Line { mail, sent_at: format_ms(now_ms) })?;
+    line.push(b'\n');
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(&line)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::smtp_url_with_tls_policy as policy;
@@ -199,19 +214,4 @@ mod tests {
         assert_eq!(policy("smtps://mail.example").unwrap(), "smtps://mail.example");
         assert!(policy("smtp://mail.example?tls=maybe").is_err());
     }
-}
-
-fn append_outbox(path: &Path, mail: &Mail, now_ms: i64) -> anyhow::Result<()> {
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Line<'a> {
-        #[serde(flatten)]
-        mail: &'a Mail,
-        sent_at: String,
-    }
-    let mut line = serde_json::to_vec(&Line { mail, sent_at: format_ms(now_ms) })?;
-    line.push(b'\n');
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-    file.write_all(&line)?;
-    Ok(())
 }
