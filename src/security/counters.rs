@@ -67,13 +67,23 @@ impl Memory {
 }
 
 const INCR_SCRIPT: &str = r"
-local c = redis.call('INCR', KEYS[1])
-if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local c = redis.call('INCRBY', KEYS[1], ARGV[2])
+if c == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return c";
+
+/// Rules this generous are counted in Redis in chunks ("leases") of a twentieth of the limit,
+/// handed out locally: one Redis call per chunk instead of per request. No instance ever grants
+/// more than the limit in total; an instance's unused lease only makes others stop earlier.
+/// Stricter rules (sign-in, mail) are counted one by one, exactly.
+const LEASE_FROM: u64 = 100;
 
 pub struct Counters {
     prefix: String,
     memory: Memory,
+    /// key → (window index, requests still granted locally)
+    leases: Mutex<HashMap<String, (i64, u64)>>,
+    /// One lease refill at a time, so a burst neither over-asks Redis nor strands quota.
+    refill: tokio::sync::Mutex<()>,
     redis: RwLock<Option<ConnectionManager>>,
     redis_url: Option<String>,
     degraded: AtomicBool,
@@ -110,6 +120,8 @@ impl Counters {
         Self {
             prefix: prefix.to_string(),
             memory: Memory::default(),
+            leases: Mutex::new(HashMap::new()),
+            refill: tokio::sync::Mutex::new(()),
             redis: RwLock::new(None),
             redis_url,
             degraded: AtomicBool::new(false),
@@ -180,21 +192,76 @@ impl Counters {
 
     /// Counts a hit on `key` in the window of `window_ms` that `now` falls in.
     pub async fn hit(&self, key: &str, window_ms: i64, now: i64) -> Window {
-        let index = now.div_euclid(window_ms.max(1));
-        let ends_at = (index + 1) * window_ms;
-        let full = format!("{}{key}:{index}", self.prefix);
-        if let Some(mut con) = self.connection(now).await {
-            let ttl = ends_at - now + 1_000;
-            let result: redis::RedisResult<i64> = self.incr.key(&full).arg(ttl).invoke_async(&mut con).await;
-            match result {
-                Ok(count) => {
-                    self.redis_ok();
-                    return Window { count: count.max(0) as u64, ends_at };
-                }
-                Err(e) => self.redis_failed(now, &e),
-            }
+        let (full, _, ends_at) = self.window_key(key, window_ms, now);
+        if let Some(count) = self.redis_add(&full, 1, ends_at, now).await {
+            return Window { count, ends_at };
         }
         Window { count: self.memory.incr(full, ends_at, now).max(0) as u64, ends_at }
+    }
+
+    /// Whether one more request fits under `max` in this window (rate limits); in Redis,
+    /// generous rules are granted from local leases.
+    pub async fn take(&self, key: &str, max: u64, window_ms: i64, now: i64) -> (bool, i64) {
+        let (full, index, ends_at) = self.window_key(key, window_ms, now);
+        if max < LEASE_FROM || self.redis_url.is_none() {
+            return (self.hit(key, window_ms, now).await.count <= max, ends_at);
+        }
+        if self.take_leased(&full, index) {
+            return (true, ends_at);
+        }
+        let _refill = self.refill.lock().await;
+        if self.take_leased(&full, index) {
+            return (true, ends_at);
+        }
+        let chunk = max / 20;
+        let Some(total) = self.redis_add(&full, chunk, ends_at, now).await else {
+            return (self.memory.incr(full, ends_at, now).max(0) as u64 <= max, ends_at);
+        };
+        // This chunk's share of what is still under the limit.
+        let granted = max.saturating_sub(total - chunk).min(chunk);
+        if granted == 0 {
+            return (false, ends_at);
+        }
+        let mut leases = self.leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if leases.len() >= MAX_MEMORY_KEYS {
+            leases.retain(|_, (i, _)| *i >= index);
+        }
+        leases.insert(full, (index, granted - 1));
+        (true, ends_at)
+    }
+
+    fn take_leased(&self, full: &str, index: i64) -> bool {
+        let mut leases = self.leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match leases.get_mut(full) {
+            Some((i, left)) if *i == index && *left > 0 => {
+                *left -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn window_key(&self, key: &str, window_ms: i64, now: i64) -> (String, i64, i64) {
+        let index = now.div_euclid(window_ms.max(1));
+        (format!("{}{key}:{index}", self.prefix), index, (index + 1) * window_ms)
+    }
+
+    /// Adds `by` to a window counter in Redis; `None` when Redis is not in use or failed.
+    async fn redis_add(&self, full: &str, by: u64, ends_at: i64, now: i64) -> Option<u64> {
+        let mut con = self.connection(now).await?;
+        let ttl = ends_at - now + 1_000;
+        let result: redis::RedisResult<i64> =
+            self.incr.key(full).arg(ttl).arg(by).invoke_async(&mut con).await;
+        match result {
+            Ok(count) => {
+                self.redis_ok();
+                Some(count.max(0) as u64)
+            }
+            Err(e) => {
+                self.redis_failed(now, &e);
+                None
+            }
+        }
     }
 
     /// Stores a timestamp under `key` until `until`.

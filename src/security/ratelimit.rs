@@ -118,11 +118,12 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
         None => "unknown".to_string(),
     };
     let now = state.clock.now_ms();
-    let window = state.counters.hit(&format!("rl:{path}:{client}"), rule.window_ms, now).await;
-    if window.count <= rule.max {
+    let (allowed, ends_at) =
+        state.counters.take(&format!("rl:{path}:{client}"), rule.max, rule.window_ms, now).await;
+    if allowed {
         return next.run(req).await;
     }
-    let retry_after = ((window.ends_at - now + 999) / 1000).max(1);
+    let retry_after = ((ends_at - now + 999) / 1000).max(1);
     let mut res = ApiError::RateLimited.into_response();
     let value = HeaderValue::from(retry_after);
     res.headers_mut().insert("retry-after", value.clone());

@@ -245,6 +245,30 @@ async fn parallel_requests_at_the_boundary(counting: Counting) {
     assert_eq!(passed, 20, "exactly the allowed number get through");
 }
 
+async fn parallel_requests_on_a_generous_rule(counting: Counting) {
+    // In Redis, rules of 100 and more are granted from local leases: still never more than the limit.
+    let Some(app) = limited(counting, |s| s.rate_limit_rules = vec![("/ok".into(), rule(100, 60))]).await
+    else {
+        return;
+    };
+    let now = app.clock().now_ms();
+    app.clock().advance(Duration::from_millis((60_000 - now.rem_euclid(60_000)) as u64));
+    let app = Arc::new(app);
+    let tasks: Vec<_> = (0..130)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { ok_from(&app, "203.0.113.99").await.status })
+        })
+        .collect();
+    let mut passed = 0;
+    for t in tasks {
+        if t.await.unwrap() == StatusCode::OK {
+            passed += 1;
+        }
+    }
+    assert_eq!(passed, 100);
+}
+
 async fn lockout_counts_across_addresses(counting: Counting) {
     let Some(app) = limited(counting, |s| s.rate_limit_enabled = false).await else { return };
     let email = unique_email();
@@ -384,6 +408,7 @@ counting_tests!(
     mail_routes_allow_three_a_minute,
     general_rule_is_100_per_10_seconds,
     parallel_requests_at_the_boundary,
+    parallel_requests_on_a_generous_rule,
     lockout_counts_across_addresses,
     success_resets_the_count_and_reset_unlocks,
     unknown_emails_lock_the_same_way,
