@@ -64,6 +64,7 @@ impl AppState {
             settings.smtp_url.as_ref().map(Secret::expose),
             &settings.email_from,
             &settings.outbox_path,
+            settings.base_url_is_loopback(),
         )?;
         let token_key = keys::derive(secret.expose(), b"gatehouse/verification-token/v1");
         let counters = match &settings.redis_url {

@@ -18,7 +18,7 @@ use crate::{
     },
     error::{ApiError, ApiResult},
     http::{
-        extract::{ClientInfo, Json, JsonOrForm, session_handle},
+        extract::{ClientInfo, Json, JsonOrForm, NoBody, session_handle},
         layers::no_store,
         session::{base_cookie, start_session},
         verification::{
@@ -231,15 +231,12 @@ async fn send_lock_notice(state: &AppState, email: &str) -> ApiResult<()> {
     Ok(())
 }
 
-#[derive(Deserialize)]
-struct Empty {}
-
 /// `POST /sign-out`: deletes the session row and clears every auth cookie. Without a session
 /// it still answers `{success: true}`.
 async fn sign_out(
     State(state): State<AppState>,
     ctx: SignInContext,
-    Json(_): Json<Empty>,
+    Json(_): Json<NoBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     if ctx.handle.id().is_some() {
         ctx.handle.flush().await?;

@@ -19,6 +19,10 @@ use crate::{
 
 /// A JSON body.
 pub struct Json<T>(pub T);
+
+/// The body of a route without input: still read, so the size and content-type rules apply.
+#[derive(serde::Deserialize)]
+pub struct NoBody {}
 /// A JSON or `application/x-www-form-urlencoded` body (sign-in and sign-up).
 pub struct JsonOrForm<T>(pub T);
 
@@ -105,6 +109,11 @@ fn describe(path: String, message: String) -> ApiError {
         None => (path, message.split(" at line ").next().unwrap_or("").to_string()),
     };
     let field = if field == "." || field.is_empty() { String::new() } else { format!(".{field}") };
+    // serde names the Rust type it expected at the top level; say what the client must send.
+    let text = match text.split_once(", expected struct ") {
+        Some((head, _)) => format!("{head}, expected a JSON object"),
+        None => text,
+    };
     ApiError::Validation(format!("[body{field}] {text}"))
 }
 
@@ -153,11 +162,16 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip =
-            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical().to_string());
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // Behind a trusted proxy, the client's own address (as for rate limits).
+        let forwarded: Vec<&str> =
+            parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| state.settings.trusted_proxies.client_ip(c.0.ip(), &forwarded).to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

@@ -86,27 +86,37 @@ async fn send_otp(
 /// Checks a code and consumes it; wrong codes count against it.
 async fn check_otp(state: &AppState, kind: &str, email: &Email, otp: &str) -> ApiResult<User> {
     let id = identifier(kind, email.as_str());
-    let Some((value, expires_at)) = state.store.peek_verification(&id).await? else {
-        return Err(ApiError::InvalidOtp);
-    };
-    let now = state.clock.now_ms();
-    if expires_at <= now {
-        state.store.take_verification(&id).await?;
-        return Err(ApiError::OtpExpired);
+    // Every try uses up an attempt *before* the comparison, by compare-and-set on the stored
+    // counter, so parallel guesses cannot share one attempt.
+    let mut claimed = None;
+    for _ in 0..8 {
+        let Some((value, expires_at)) = state.store.peek_verification(&id).await? else {
+            return Err(ApiError::InvalidOtp);
+        };
+        let now = state.clock.now_ms();
+        if expires_at <= now {
+            state.store.take_verification(&id).await?;
+            return Err(ApiError::OtpExpired);
+        }
+        let (hash, attempts) =
+            value.split_once(':').ok_or_else(|| ApiError::internal("malformed OTP row"))?;
+        let attempts: u32 = attempts.parse().map_err(ApiError::internal)?;
+        if attempts >= MAX_ATTEMPTS {
+            state.store.take_verification(&id).await?;
+            return Err(ApiError::TooManyAttempts);
+        }
+        let next = format!("{hash}:{}", attempts + 1);
+        if state.store.swap_verification(&id, &value, &next, now).await? {
+            claimed = Some((hash.to_string(), attempts + 1));
+            break;
+        }
     }
-    let (hash, attempts) = value.split_once(':').ok_or_else(|| ApiError::internal("malformed OTP row"))?;
-    let attempts: u32 = attempts.parse().map_err(ApiError::internal)?;
-    if attempts >= MAX_ATTEMPTS {
-        state.store.take_verification(&id).await?;
-        return Err(ApiError::TooManyAttempts);
-    }
+    let Some((hash, tried)) = claimed else { return Err(ApiError::InvalidOtp) };
     if !constant_time_eq(token_hash(&state.token_key, otp.trim()).as_bytes(), hash.as_bytes()) {
-        let tried = attempts + 1;
         if tried >= MAX_ATTEMPTS {
             state.store.take_verification(&id).await?;
             return Err(ApiError::TooManyAttempts);
         }
-        state.store.swap_verification(&id, &value, &format!("{hash}:{tried}"), now).await?;
         return Err(ApiError::InvalidOtp);
     }
     // Consume: of two concurrent correct uses, one deletes the row and the other finds none.

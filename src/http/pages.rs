@@ -24,7 +24,7 @@ fn page(state: &AppState, title: &str, body: &str) -> Response {
     let html = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>{title} · {app}</title>
+<meta name="referrer" content="same-origin"><title>{title} · {app}</title>
 <style>
 body{{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;background:#f6f7f9;color:#1f2328;margin:0;padding:48px 16px}}
 main{{max-width:420px;margin:auto;background:#fff;border:1px solid #e3e6ea;border-radius:10px;padding:28px 32px}}

@@ -28,6 +28,7 @@ use crate::{
     },
     security::password::Verified,
     state::AppState,
+    store::EndSessions,
 };
 
 pub fn router() -> Router<AppState> {
@@ -48,13 +49,13 @@ struct ResetRequest {
 
 /// Sets a new password for the user, ends all their sessions and lifts a lockout.
 pub async fn replace_password(state: &AppState, user_id: &str, password: &NewPassword) -> ApiResult<()> {
+    let Some(user) = state.store.user_by_id(user_id).await? else {
+        return Err(ApiError::InvalidToken(StatusCode::BAD_REQUEST));
+    };
     let hash = state.hasher.hash(password.as_str()).await?;
     let now = state.clock.now_ms();
-    state.store.set_password_hash(user_id, &hash, now).await?;
-    state.store.delete_user_sessions(user_id, None).await?;
-    if let Some(user) = state.store.user_by_id(user_id).await? {
-        state.lockout.clear(&state.counters, &user.email, now).await;
-    }
+    state.store.replace_credentials(&user.id, &user.email, &hash, EndSessions::All, now).await?;
+    state.lockout.clear(&state.counters, &user.email, now).await;
     Ok(())
 }
 
@@ -105,9 +106,11 @@ struct LinkQuery {
 /// the built-in form when there is no `callbackURL`. The token is not consumed here.
 async fn reset_link(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    token: Result<Path<String>, axum::extract::rejection::PathRejection>,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
+    // A token that does not even decode is just an invalid token.
+    let token = token.map(|Path(t)| t).unwrap_or_default();
     let query: LinkQuery = lenient_query(query);
     let callback = query.callback_url.filter(|c| !c.is_empty());
     check_callback(&state, callback.as_deref())?;
@@ -208,12 +211,12 @@ async fn change_password(
     let password = NewPassword::parse(&body.new_password)?;
     check_current_password(&state, &auth.user, &body.current_password).await?;
     let hash = state.hasher.hash(password.as_str()).await?;
-    state.store.set_password_hash(&auth.user.id, &hash, state.clock.now_ms()).await?;
-    let token = if body.revoke_other_sessions {
-        state.store.delete_user_sessions(&auth.user.id, Some(&auth.session.token)).await?;
-        Some(auth.session.token.clone())
+    let (end, token) = if body.revoke_other_sessions {
+        (EndSessions::AllBut(&auth.session.token), Some(auth.session.token.clone()))
     } else {
-        None
+        (EndSessions::None, None)
     };
+    let now = state.clock.now_ms();
+    state.store.replace_credentials(&auth.user.id, &auth.user.email, &hash, end, now).await?;
     Ok(no_store(JsonOut(ChangePasswordAnswer { token, user: auth.user }).into_response()))
 }

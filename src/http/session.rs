@@ -20,7 +20,7 @@ use crate::{
     },
     error::{ApiError, ApiResult},
     http::{
-        extract::{Authenticated, ClientInfo, Json, MaybeAuthenticated},
+        extract::{Authenticated, ClientInfo, Json, MaybeAuthenticated, NoBody},
         layers::no_store,
     },
     security::{keys, tokens::random_id},
@@ -208,6 +208,7 @@ async fn revoke_session(
 async fn revoke_sessions(
     State(state): State<AppState>,
     auth: Authenticated,
+    Json(_): Json<NoBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     state.store.delete_user_sessions(&auth.user.id, None).await?;
     auth.handle.flush().await?;
@@ -218,6 +219,7 @@ async fn revoke_sessions(
 async fn revoke_other_sessions(
     State(state): State<AppState>,
     auth: Authenticated,
+    Json(_): Json<NoBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     state.store.delete_user_sessions(&auth.user.id, Some(&auth.session.token)).await?;
     Ok(JsonOut(json!({ "status": true })))

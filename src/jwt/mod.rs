@@ -128,6 +128,12 @@ impl JwtService {
         self.lifetime_ms
     }
 
+    /// How long a retired key stays published: instances may sign with it for up to
+    /// `RECHECK_MS` after a rotation, and those tokens live `JWT_EXPIRATION`.
+    fn retire_after_ms(&self) -> i64 {
+        self.lifetime_ms + RECHECK_MS
+    }
+
     /// A signed JWT for this session, valid from `now` for `JWT_EXPIRATION`.
     pub async fn mint(
         &self,
@@ -242,7 +248,7 @@ impl JwtService {
     /// Makes a new signing key current; the old one stays published until its tokens expire.
     pub async fn rotate(&self, store: &dyn Store, now_ms: i64) -> anyhow::Result<String> {
         let row = self.new_key_row(now_ms)?;
-        store.rotate_jwk(&row, now_ms + self.lifetime_ms).await?;
+        store.rotate_jwk(&row, now_ms + self.retire_after_ms()).await?;
         *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         Ok(row.id)
     }
@@ -279,7 +285,7 @@ impl JwtService {
                 let row = self.new_key_row(now_ms).map_err(ApiError::internal)?;
                 let created = match existing {
                     None => store.insert_jwk(&row).await,
-                    Some(_) => store.rotate_jwk(&row, now_ms + self.lifetime_ms).await,
+                    Some(_) => store.rotate_jwk(&row, now_ms + self.retire_after_ms()).await,
                 };
                 match created {
                     Ok(()) => row,

@@ -43,8 +43,16 @@ pub struct Mail {
 }
 
 enum Transport {
-    Outbox { path: PathBuf, lock: Mutex<()> },
-    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox },
+    /// `log_links`: links carry tokens, so they are logged only for a loopback base URL.
+    Outbox {
+        path: PathBuf,
+        lock: Mutex<()>,
+        log_links: bool,
+    },
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        from: Mailbox,
+    },
 }
 
 pub struct Mailer {
@@ -59,6 +67,7 @@ impl Mailer {
         smtp_url: Option<&str>,
         from: &str,
         outbox: &Path,
+        log_links: bool,
     ) -> anyhow::Result<Self> {
         let transport = match smtp_url {
             Some(url) => {
@@ -70,7 +79,12 @@ impl Mailer {
                 let from = from.parse().with_context(|| format!("EMAIL_FROM: {from:?} is not a mailbox"))?;
                 Transport::Smtp { transport, from }
             }
-            None => Transport::Outbox { path: outbox.to_path_buf(), lock: Mutex::new(()) },
+            None => {
+                if !log_links {
+                    tracing::warn!(path = %outbox.display(), "SMTP_URL is not set: mail goes to the outbox file only");
+                }
+                Transport::Outbox { path: outbox.to_path_buf(), lock: Mutex::new(()), log_links }
+            }
         };
         Ok(Self { templates, transport: Arc::new(transport) })
     }
@@ -111,8 +125,12 @@ impl Mailer {
 
     pub fn send(&self, mail: Mail, now_ms: i64) {
         match self.transport.as_ref() {
-            Transport::Outbox { path, lock } => {
-                tracing::info!(to = %mail.to, subject = %mail.subject, kind = mail.kind, url = ?mail.url, "email (development outbox)");
+            Transport::Outbox { path, lock, log_links } => {
+                if *log_links {
+                    tracing::info!(to = %mail.to, subject = %mail.subject, kind = mail.kind, url = ?mail.url, "email (development outbox)");
+                } else {
+                    tracing::info!(to = %mail.to, subject = %mail.subject, kind = mail.kind, "email (outbox; link not logged)");
+                }
                 let _guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if let Err(e) = append_outbox(path, &mail, now_ms) {
                     tracing::error!(path = %path.display(), error = %e, "could not write the outbox");

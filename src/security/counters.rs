@@ -44,10 +44,26 @@ impl Memory {
         let mut map = self.lock();
         if map.len() >= MAX_MEMORY_KEYS {
             map.retain(|_, (_, exp)| *exp > now);
+            // Still full of live keys (a flood of distinct keys): start afresh rather than scan
+            // on every request.
+            if map.len() >= MAX_MEMORY_KEYS / 2 {
+                map.clear();
+            }
         }
         let entry = map.entry(key).or_insert((0, expires_at));
         entry.0 += 1;
         entry.0
+    }
+
+    /// Counts in a window that starts at the first hit.
+    fn incr_anchored(&self, key: String, window_ms: i64, now: i64) -> (i64, i64) {
+        let mut map = self.lock();
+        let entry = map.entry(key).or_insert((0, now + window_ms));
+        if entry.1 <= now {
+            *entry = (0, now + window_ms);
+        }
+        entry.0 += 1;
+        *entry
     }
 
     fn set(&self, key: String, value: i64, expires_at: i64) {
@@ -199,6 +215,17 @@ impl Counters {
         Window { count: self.memory.incr(full, ends_at, now).max(0) as u64, ends_at }
     }
 
+    /// Counts a hit on `key` in a window of `window_ms` that starts at its first hit (lockout:
+    /// no clock-aligned edge to straddle). In Redis the window is the key's TTL.
+    pub async fn hit_anchored(&self, key: &str, window_ms: i64, now: i64) -> Window {
+        let full = format!("{}{key}", self.prefix);
+        if let Some(count) = self.redis_add(&full, 1, now + window_ms, now).await {
+            return Window { count, ends_at: now + window_ms };
+        }
+        let (count, ends_at) = self.memory.incr_anchored(full, window_ms, now);
+        Window { count: count.max(0) as u64, ends_at }
+    }
+
     /// Whether one more request fits under `max` in this window (rate limits); in Redis,
     /// generous rules are granted from local leases.
     pub async fn take(&self, key: &str, max: u64, window_ms: i64, now: i64) -> (bool, i64) {
@@ -224,7 +251,7 @@ impl Counters {
         }
         let mut leases = self.leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if leases.len() >= MAX_MEMORY_KEYS {
-            leases.retain(|_, (i, _)| *i >= index);
+            leases.clear();
         }
         leases.insert(full, (index, granted - 1));
         (true, ends_at)
@@ -296,10 +323,9 @@ impl Counters {
         self.memory.get(&full, now).filter(|until| *until > now)
     }
 
-    /// Forgets `key` (a plain key) and the current window of `windowed` (a counter key).
-    pub async fn clear(&self, key: &str, windowed: &str, window_ms: i64, now: i64) {
-        let index = now.div_euclid(window_ms.max(1));
-        let keys = [format!("{}{key}", self.prefix), format!("{}{windowed}:{index}", self.prefix)];
+    /// Forgets plain (not windowed) keys.
+    pub async fn clear(&self, keys: &[&str], now: i64) {
+        let keys: Vec<String> = keys.iter().map(|k| format!("{}{k}", self.prefix)).collect();
         self.memory.delete(&keys);
         if let Some(mut con) = self.connection(now).await {
             let result: redis::RedisResult<()> = redis::cmd("DEL").arg(&keys[..]).query_async(&mut con).await;
@@ -324,9 +350,12 @@ mod tests {
         c.set_until("lock", 5000, 100).await;
         assert_eq!(c.get_until("lock", 4999).await, Some(5000));
         assert_eq!(c.get_until("lock", 5000).await, None);
-        c.clear("lock", "k", 1000, 1500).await;
+        assert_eq!(c.hit_anchored("a", 1000, 500).await, Window { count: 1, ends_at: 1500 });
+        assert_eq!(c.hit_anchored("a", 1000, 1400).await.count, 2);
+        assert_eq!(c.hit_anchored("a", 1000, 1500).await, Window { count: 1, ends_at: 2500 });
+        c.clear(&["lock", "a"], 1600).await;
         assert_eq!(c.get_until("lock", 200).await, None);
-        assert_eq!(c.hit("k", 1000, 1500).await.count, 1);
+        assert_eq!(c.hit_anchored("a", 1000, 1600).await.count, 1);
         assert_eq!(c.mode(), Mode::Memory);
     }
 }

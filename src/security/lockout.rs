@@ -1,5 +1,5 @@
 //! Account lockout: `LOCKOUT_MAX_FAILED_ATTEMPTS` failed sign-ins for one email (from any
-//! address) within `LOCKOUT_DURATION_MINUTES` lock it for that long: 403 `ACCOUNT_LOCKED` even
+//! address) within `LOCKOUT_DURATION_MINUTES` of the first failure lock it for that long: 403 `ACCOUNT_LOCKED` even
 //! with the right password. Unknown emails are counted and locked alike, so lockouts tell
 //! nothing about which emails exist. A successful sign-in resets the count; a password reset
 //! lifts the lock.
@@ -23,7 +23,7 @@ impl Lockout {
     /// Counts a failure; true exactly when this failure locks the account.
     pub async fn failed(&self, counters: &Counters, email: &str, now: i64) -> bool {
         let (lock, fails) = Self::keys(email);
-        let window = counters.hit(&fails, self.duration_ms, now).await;
+        let window = counters.hit_anchored(&fails, self.duration_ms, now).await;
         if window.count >= self.max_failures {
             counters.set_until(&lock, now + self.duration_ms, now).await;
         }
@@ -32,6 +32,6 @@ impl Lockout {
 
     pub async fn clear(&self, counters: &Counters, email: &str, now: i64) {
         let (lock, fails) = Self::keys(email);
-        counters.clear(&lock, &fails, self.duration_ms, now).await;
+        counters.clear(&[&lock, &fails], now).await;
     }
 }

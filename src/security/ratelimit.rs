@@ -18,7 +18,14 @@ pub struct Rule {
     pub window_ms: i64,
 }
 
-const LOGIN_PATHS: &[&str] = &["/sign-in/email", "/sign-up/email", "/sign-in/email-otp"];
+/// Routes that check a password or a one-time code: the strict sign-in rule.
+const LOGIN_PATHS: &[&str] = &[
+    "/sign-in/email",
+    "/sign-up/email",
+    "/sign-in/email-otp",
+    "/email-otp/verify-email",
+    "/email-otp/reset-password",
+];
 const MAIL_PATHS: &[&str] = &[
     "/send-verification-email",
     "/request-password-reset",

@@ -49,6 +49,14 @@ pub struct JwkRow {
     pub expires_at: Option<i64>,
 }
 
+/// Which sessions a credential change ends.
+#[derive(Debug, Clone, Copy)]
+pub enum EndSessions<'a> {
+    None,
+    All,
+    AllBut(&'a str),
+}
+
 /// A user together with the hash of their credential account, if they have one.
 #[derive(Debug, Clone)]
 pub struct Credential {
@@ -70,6 +78,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn create_user(&self, user: &User, password_hash: &str) -> StoreResult<()>;
     async fn credential_by_email(&self, email: &str) -> StoreResult<Option<Credential>>;
     async fn set_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()>;
+    /// A new password, in one transaction with ending sessions and dropping every pending reset,
+    /// email-change and one-time-code token of the user (so a link obtained before the change
+    /// cannot undo it).
+    async fn replace_credentials(
+        &self,
+        user_id: &str,
+        email: &str,
+        hash: &str,
+        end: EndSessions<'_>,
+        now: i64,
+    ) -> StoreResult<()>;
     /// Updates the given fields; `image: Some(None)` clears the image.
     async fn update_user(
         &self,

@@ -147,6 +147,53 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn replace_credentials(
+                &self,
+                user_id: &str,
+                email: &str,
+                hash: &str,
+                end: $crate::store::EndSessions<'_>,
+                now: i64,
+            ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    r#"UPDATE "account" SET "password" = $2, "updatedAt" = $3
+                        WHERE "userId" = $1 AND "providerId" = 'credential'"#,
+                )
+                .bind(user_id)
+                .bind(hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let keep = match end {
+                    $crate::store::EndSessions::None => None,
+                    $crate::store::EndSessions::All => Some(None),
+                    $crate::store::EndSessions::AllBut(token) => Some(Some(token)),
+                };
+                if let Some(keep) = keep {
+                    sqlx::query(r#"DELETE FROM "session" WHERE "userId" = $1 AND ($2 IS NULL OR "token" <> $2)"#)
+                        .bind(user_id)
+                        .bind(keep)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                sqlx::query(
+                    r#"DELETE FROM "verification"
+                        WHERE substr("identifier", 1, 7) <> 'verify:'
+                          AND ("value" = $1
+                               OR substr("value", 1, length($1) + 1) = $1 || '|'
+                               OR "identifier" IN ('otp:email-verification:' || $2, 'otp:sign-in:' || $2,
+                                                   'otp:forget-password:' || $2))"#,
+                )
+                .bind(user_id)
+                .bind(email)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                self.invalidate($crate::store::cache::Invalidation::User(user_id.to_string())).await;
+                Ok(())
+            }
+
             async fn update_user(
                 &self,
                 user_id: &str,
