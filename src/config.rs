@@ -98,6 +98,7 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     /// Prefix of every Redis key (`REDIS_KEY_PREFIX`), so deployments can share a Redis.
     pub redis_key_prefix: String,
+    pub stripe_webhook_secret: Option<Secret>,
 }
 
 impl Settings {
@@ -145,6 +146,7 @@ impl Settings {
             redis_url: None,
             trusted_proxies: TrustedProxies::default(),
             redis_key_prefix: "gatehouse:".into(),
+            stripe_webhook_secret: None,
         }
     }
 
@@ -277,6 +279,7 @@ impl Settings {
         if let Some(prefix) = get("REDIS_KEY_PREFIX") {
             settings.redis_key_prefix = prefix;
         }
+        settings.stripe_webhook_secret = get("STRIPE_WEBHOOK_SECRET").map(Secret::new);
         settings.db_max_connections =
             parse(&get, "DB_MAX_CONNECTIONS", "16", |v| v.parse().ok().filter(|n| *n >= 1))?;
         Ok(settings)

@@ -58,6 +58,8 @@ pub enum ApiError {
     RateLimited,
     #[error("Account locked after too many failed sign-ins. Try again later or reset your password.")]
     AccountLocked,
+    #[error("Invalid Stripe signature")]
+    InvalidSignature,
     #[error("Payload too large")]
     PayloadTooLarge,
     #[error("Unsupported media type: use application/json")]
@@ -116,6 +118,7 @@ impl ApiError {
             UserExists => (StatusCode::CONFLICT, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", "USER_EXISTS"),
             RateLimited => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED", "RATE_LIMIT_EXCEEDED"),
             AccountLocked => (StatusCode::FORBIDDEN, "ACCOUNT_LOCKED", "ACCOUNT_LOCKED"),
+            InvalidSignature => (StatusCode::BAD_REQUEST, "INVALID_SIGNATURE", "INVALID_SIGNATURE"),
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "PAYLOAD_TOO_LARGE"),
             UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", "UNSUPPORTED_MEDIA_TYPE")

@@ -21,10 +21,39 @@ enum Command {
     Serve,
     /// Apply pending database migrations to DATABASE_URL and exit.
     Migrate,
+    /// Grant or inspect subscriptions by hand (outside Stripe).
+    Subscription {
+        #[command(subcommand)]
+        action: SubscriptionAction,
+    },
     /// Manage the JWT signing keys.
     Keys {
         #[command(subcommand)]
         action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum SubscriptionAction {
+    /// Create or replace the manual subscription of a user or organization.
+    Set {
+        /// User or organization id.
+        #[arg(long)]
+        reference: String,
+        /// Plan (product) id, e.g. `pro`.
+        #[arg(long)]
+        plan: String,
+        /// `active`, `trialing`, `canceled`, `past_due`, ...
+        #[arg(long, default_value = "active")]
+        status: String,
+        /// End of the period: `2027-01-31` or an RFC 3339 time; omit for no end.
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Show the subscription lookup for a user or organization (as get-session reports it).
+    Show {
+        #[arg(long)]
+        reference: String,
     },
 }
 
@@ -53,6 +82,16 @@ async fn main() -> std::process::ExitCode {
             Command::Migrate => {
                 server::open_store(&settings).await?;
                 tracing::info!("migrations applied");
+                Ok(())
+            }
+            Command::Subscription { action: SubscriptionAction::Set { reference, plan, status, until } } => {
+                let shown =
+                    server::set_subscription(settings, &reference, &plan, &status, until.as_deref()).await?;
+                println!("{shown}");
+                Ok(())
+            }
+            Command::Subscription { action: SubscriptionAction::Show { reference } } => {
+                println!("{}", server::show_subscription(settings, &reference).await?);
                 Ok(())
             }
             Command::Keys { action: KeysAction::Rotate } => {

@@ -7,7 +7,10 @@ use tokio::net::TcpListener;
 
 use crate::{
     config::Settings,
-    domain::time::{Clock, format_ms},
+    domain::{
+        model::{Subscription, SubscriptionRow},
+        time::{Clock, format_ms, parse_ms},
+    },
     state::AppState,
     store,
 };
@@ -49,6 +52,55 @@ pub async fn list_signing_keys(settings: Settings) -> anyhow::Result<Vec<String>
             format!("{}  {:<5}  created {}  {status}", k.id, k.alg, format_ms(k.created_at))
         })
         .collect())
+}
+
+/// `gatehouse subscription set`: a manual grant (id `manual:<reference>`), shown as get-session
+/// would report it.
+pub async fn set_subscription(
+    settings: Settings,
+    reference: &str,
+    plan: &str,
+    status: &str,
+    until: Option<&str>,
+) -> anyhow::Result<String> {
+    let period_end = until
+        .map(|u| {
+            parse_ms(u).or_else(|| parse_ms(&format!("{u}T00:00:00.000Z"))).context("--until: not a date")
+        })
+        .transpose()?;
+    let store = open_store(&settings).await?;
+    let now = Clock::default().now_ms();
+    let row = SubscriptionRow {
+        id: format!("manual:{reference}"),
+        plan: plan.to_string(),
+        reference_id: reference.to_string(),
+        status: status.to_string(),
+        period_start: Some(now),
+        period_end,
+        cancel_at_period_end: false,
+        seats: None,
+        stripe_customer_id: None,
+        stripe_subscription_id: None,
+        created_at: now,
+        updated_at: now,
+    };
+    store.put_subscription(&row).await?;
+    let shown =
+        serde_json::to_string(&Subscription::of(store.subscription_for(reference).await?.as_ref(), now))?;
+    store.close().await;
+    Ok(shown)
+}
+
+/// `gatehouse subscription show`.
+pub async fn show_subscription(settings: Settings, reference: &str) -> anyhow::Result<String> {
+    let store = open_store(&settings).await?;
+    let row = store.subscription_for(reference).await?;
+    store.close().await;
+    let now = Clock::default().now_ms();
+    Ok(serde_json::to_string_pretty(&serde_json::json!({
+        "subscription": Subscription::of(row.as_ref(), now),
+        "row": row,
+    }))?)
 }
 
 /// Serves until SIGINT or SIGTERM, then finishes in-flight requests and closes the pool.

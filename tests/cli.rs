@@ -150,3 +150,31 @@ fn serves_over_tcp_with_a_generated_dev_secret_and_stops_on_sigterm() {
     assert!(log.contains("gatehouse stopped"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn subscription_set_and_show() {
+    let dir = temp_dir();
+    let out = run(
+        &dir,
+        &["subscription", "set", "--reference", "user-1", "--plan", "pro", "--until", "2999-01-31"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["isSubscribed"], true);
+    assert_eq!(shown["productId"], "pro");
+    assert_eq!(shown["periodEnd"], "2999-01-31T00:00:00.000Z");
+    let out = run(
+        &dir,
+        &["subscription", "set", "--reference", "user-1", "--plan", "pro", "--status", "canceled"],
+        &[],
+    );
+    assert!(out.status.success());
+    let out = run(&dir, &["subscription", "show", "--reference", "user-1"], &[]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["subscription"]["isSubscribed"], false);
+    assert_eq!(shown["subscription"]["status"], "canceled");
+    let out =
+        run(&dir, &["subscription", "set", "--reference", "u", "--plan", "p", "--until", "someday"], &[]);
+    assert!(!out.status.success() && text(&out).contains("--until"), "{}", text(&out));
+}

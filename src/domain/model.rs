@@ -49,8 +49,41 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// No subscription found (the subscriptions feature fills real ones in).
+    /// No subscription found.
     pub fn none() -> Self {
         Self { is_subscribed: false, product_id: None, status: None, period_end: None }
     }
+
+    /// The lookup for a stored row: subscribed while `active` or `trialing` and the period has
+    /// not ended (no end: open-ended).
+    pub fn of(row: Option<&SubscriptionRow>, now: i64) -> Self {
+        let Some(row) = row else { return Self::none() };
+        let live = matches!(row.status.as_str(), "active" | "trialing")
+            && row.period_end.is_none_or(|end| end > now);
+        Self {
+            is_subscribed: live,
+            product_id: Some(row.plan.clone()),
+            status: Some(row.status.clone()),
+            period_end: row.period_end.map(crate::domain::time::format_ms),
+        }
+    }
+}
+
+/// A row of the `subscription` table. `referenceId` is a user id or an organization id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+#[sqlx(rename_all = "camelCase")]
+pub struct SubscriptionRow {
+    pub id: String,
+    pub plan: String,
+    pub reference_id: String,
+    pub status: String,
+    pub period_start: Option<i64>,
+    pub period_end: Option<i64>,
+    pub cancel_at_period_end: bool,
+    pub seats: Option<i64>,
+    pub stripe_customer_id: Option<String>,
+    pub stripe_subscription_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
 }

@@ -209,13 +209,14 @@ async fn sign_in(
     }
     let remember = body.remember_me.unwrap_or(true);
     let session = ctx.start(&state, &user, remember).await?;
+    let subscription = state.store.subscription_for(&user.id).await?;
     let answer = SignInAnswer {
         redirect: body.callback_url.is_some(),
         token: session.token.clone(),
         url: body.callback_url,
         user,
         session,
-        subscription: Subscription::none(),
+        subscription: Subscription::of(subscription.as_ref(), state.clock.now_ms()),
     };
     Ok(no_store(JsonOut(answer).into_response()))
 }

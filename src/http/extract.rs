@@ -11,10 +11,10 @@ use std::net::SocketAddr;
 use tower_sessions::Session;
 
 use crate::{
-    domain::model::{SessionRow, User},
+    domain::model::{SessionRow, SubscriptionRow, User},
     error::ApiError,
     state::AppState,
-    store::session_store::{SESSION_KEY, USER_KEY},
+    store::session_store::{SESSION_KEY, SUBSCRIPTION_KEY, USER_KEY},
 };
 
 /// A JSON body.
@@ -126,6 +126,8 @@ pub fn lenient_query<T: DeserializeOwned + Default>(raw: Option<String>) -> T {
 pub struct Authenticated {
     pub session: SessionRow,
     pub user: User,
+    /// The subscription of the active organization, else of the user.
+    pub subscription: Option<SubscriptionRow>,
     pub handle: Session,
 }
 
@@ -138,8 +140,10 @@ impl FromRequestParts<AppState> for MaybeAuthenticated {
         let handle = session_handle(parts)?;
         let session: Option<SessionRow> = handle.get(SESSION_KEY).await?;
         let user: Option<User> = handle.get(USER_KEY).await?;
+        let subscription: Option<SubscriptionRow> =
+            handle.get::<Option<SubscriptionRow>>(SUBSCRIPTION_KEY).await?.flatten();
         Ok(Self(match (session, user) {
-            (Some(session), Some(user)) => Some(Authenticated { session, user, handle }),
+            (Some(session), Some(user)) => Some(Authenticated { session, user, subscription, handle }),
             _ => None,
         }))
     }

@@ -10,6 +10,7 @@ use axum::{
 use serde_json::json;
 
 use crate::{
+    domain::model::Subscription,
     error::{ApiError, ApiResult},
     http::{extract::Authenticated, layers::no_store},
     jwt::Refusal,
@@ -30,7 +31,9 @@ pub fn router() -> Router<AppState> {
 /// `GET /token`: a JWT for the current session.
 async fn token(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
     let now = state.clock.now_ms();
-    let token = state.jwt.mint(state.store.as_ref(), &auth.session, &auth.user, None, now).await?;
+    let subscription = Subscription::of(auth.subscription.as_ref(), now);
+    let plan = subscription.is_subscribed.then_some(subscription.product_id).flatten();
+    let token = state.jwt.mint(state.store.as_ref(), &auth.session, &auth.user, plan, now).await?;
     Ok(no_store(JsonOut(json!({ "token": token })).into_response()))
 }
 

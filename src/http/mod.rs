@@ -10,6 +10,7 @@ pub mod otp;
 pub mod pages;
 pub mod password;
 pub mod session;
+pub mod stripe;
 pub mod user;
 pub mod verification;
 
@@ -40,6 +41,7 @@ pub fn app(state: AppState) -> Router {
         .merge(password::router())
         .merge(account::router())
         .merge(otp::router())
+        .merge(stripe::router())
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), layers::bearer_and_auth_token))
         // Outside the Bearer layer: the check sees the cookies the client really sent.

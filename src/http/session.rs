@@ -136,7 +136,7 @@ async fn get_session(
     cookies: Cookies,
     current: MaybeAuthenticated,
 ) -> ApiResult<Response> {
-    let Some(Authenticated { mut session, user, handle }) = current.0 else {
+    let Some(Authenticated { mut session, user, subscription, handle }) = current.0 else {
         return Ok(no_store(JsonOut(serde_json::Value::Null).into_response()));
     };
     let query: GetSessionQuery = query.and_then(|q| serde_urlencoded::from_str(&q).ok()).unwrap_or_default();
@@ -153,11 +153,13 @@ async fn get_session(
         handle.insert(SESSION_KEY, &session).await?;
         handle.set_expiry(Some(Expiry::AtDateTime(to_datetime(session.expires_at))));
     }
-    let answer = SessionAnswer { session: &session, user: &user, subscription: Subscription::none() };
+    let subscription = Subscription::of(subscription.as_ref(), now);
+    let plan = subscription.is_subscribed.then(|| subscription.product_id.clone()).flatten();
+    let answer = SessionAnswer { session: &session, user: &user, subscription };
     let mut res = no_store(JsonOut(answer).into_response());
     if settings.jwt_on_get_session {
         // A JWT for services rides along; failing to mint one must not fail get-session.
-        match state.jwt.session_jwt(state.store.as_ref(), &session, &user, None, now).await {
+        match state.jwt.session_jwt(state.store.as_ref(), &session, &user, plan, now).await {
             Ok(jwt) => {
                 if let Ok(v) = HeaderValue::from_str(&jwt) {
                     res.headers_mut().insert("set-auth-jwt", v);

@@ -17,7 +17,7 @@ use std::{
     },
 };
 
-use crate::domain::model::{SessionRow, User};
+use crate::domain::model::{SessionRow, SubscriptionRow, User};
 
 const SHARDS: usize = 16;
 const MAX_PER_SHARD: usize = 8192;
@@ -64,6 +64,7 @@ impl Invalidation {
 struct Entry {
     session: SessionRow,
     user: User,
+    subscription: Option<SubscriptionRow>,
     cached_at: i64,
 }
 
@@ -104,7 +105,7 @@ impl SessionCache {
         self.epoch.load(Ordering::Acquire)
     }
 
-    pub fn get(&self, token: &str, now: i64) -> Option<(SessionRow, User)> {
+    pub fn get(&self, token: &str, now: i64) -> Option<super::SessionBundle> {
         if !self.enabled.load(Ordering::Acquire) {
             return None;
         }
@@ -112,11 +113,18 @@ impl SessionCache {
         let shard = Self::lock(self.shard(&key));
         let e = shard.get(&key)?;
         (e.session.expires_at > now && now - e.cached_at < self.ttl_ms)
-            .then(|| (e.session.clone(), e.user.clone()))
+            .then(|| (e.session.clone(), e.user.clone(), e.subscription.clone()))
     }
 
     /// Caches a row read from the database, unless anything was invalidated since `epoch`.
-    pub fn put(&self, epoch: u64, session: &SessionRow, user: &User, now: i64) {
+    pub fn put(
+        &self,
+        epoch: u64,
+        session: &SessionRow,
+        user: &User,
+        subscription: Option<&SubscriptionRow>,
+        now: i64,
+    ) {
         if !self.enabled.load(Ordering::Acquire) {
             return;
         }
@@ -131,7 +139,12 @@ impl SessionCache {
                 shard.clear();
             }
         }
-        let entry = Entry { session: session.clone(), user: user.clone(), cached_at: now };
+        let entry = Entry {
+            session: session.clone(),
+            user: user.clone(),
+            subscription: subscription.cloned(),
+            cached_at: now,
+        };
         shard.insert(key, entry);
     }
 
@@ -141,9 +154,12 @@ impl SessionCache {
             Invalidation::Session(k) => {
                 Self::lock(self.shard(k)).remove(k);
             }
+            // A user, or an organization (sessions whose active organization it is).
             Invalidation::User(u) => {
                 for shard in &self.shards {
-                    Self::lock(shard).retain(|_, e| &e.user.id != u);
+                    Self::lock(shard).retain(|_, e| {
+                        &e.user.id != u && e.session.active_organization_id.as_ref() != Some(u)
+                    });
                 }
             }
             Invalidation::All => {
@@ -193,12 +209,12 @@ mod tests {
     fn hit_miss_expiry_ttl() {
         let c = SessionCache::new(true, 100);
         let (s, u) = rows("t1", "u1");
-        c.put(c.epoch(), &s, &u, 10);
+        c.put(c.epoch(), &s, &u, None, 10);
         assert!(c.get("t1", 50).is_some());
         assert!(c.get("t1", 110).is_none(), "ttl");
         assert!(c.get("t2", 50).is_none());
         let c = SessionCache::new(true, 10_000);
-        c.put(c.epoch(), &s, &u, 10);
+        c.put(c.epoch(), &s, &u, None, 10);
         assert!(c.get("t1", 1_000).is_none(), "session expired");
     }
 
@@ -207,8 +223,8 @@ mod tests {
         let c = SessionCache::new(true, 10_000);
         let (s1, u1) = rows("t1", "u1");
         let (s2, u2) = rows("t2", "u2");
-        c.put(c.epoch(), &s1, &u1, 0);
-        c.put(c.epoch(), &s2, &u2, 0);
+        c.put(c.epoch(), &s1, &u1, None, 0);
+        c.put(c.epoch(), &s2, &u2, None, 0);
         c.invalidate(&Invalidation::User("u1".into()));
         assert!(c.get("t1", 1).is_none());
         assert!(c.get("t2", 1).is_some());
@@ -217,7 +233,7 @@ mod tests {
         // A read that started before an invalidation must not cache its (stale) row.
         let before = c.epoch();
         c.invalidate(&Invalidation::token("t1"));
-        c.put(before, &s1, &u1, 2);
+        c.put(before, &s1, &u1, None, 2);
         assert!(c.get("t1", 3).is_none());
     }
 
@@ -225,10 +241,10 @@ mod tests {
     fn disabled_cache_answers_nothing() {
         let c = SessionCache::new(false, 10_000);
         let (s, u) = rows("t", "u");
-        c.put(c.epoch(), &s, &u, 0);
+        c.put(c.epoch(), &s, &u, None, 0);
         assert!(c.get("t", 1).is_none());
         c.set_enabled(true);
-        c.put(c.epoch(), &s, &u, 0);
+        c.put(c.epoch(), &s, &u, None, 0);
         assert!(c.get("t", 1).is_some());
         c.set_enabled(false);
         assert!(c.get("t", 1).is_none());

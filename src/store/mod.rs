@@ -11,7 +11,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::model::{SessionRow, User};
+use crate::domain::model::{SessionRow, SubscriptionRow, User};
+
+/// A live session, its user, and the subscription of its active organization (else of the user).
+pub type SessionBundle = (SessionRow, User, Option<SubscriptionRow>);
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -103,7 +106,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn update_session(&self, session: &SessionRow) -> StoreResult<()>;
     /// The live session with this token and its user, in one round trip. An expired row is
     /// treated as absent and deleted.
-    async fn session_with_user(&self, token: &str, now: i64) -> StoreResult<Option<(SessionRow, User)>>;
+    async fn session_with_user(&self, token: &str, now: i64) -> StoreResult<Option<SessionBundle>>;
     async fn delete_session(&self, token: &str) -> StoreResult<()>;
     /// Deletes one of the user's sessions by token; false when the user has no such session.
     async fn delete_user_session(&self, user_id: &str, token: &str) -> StoreResult<bool>;
@@ -141,6 +144,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn delete_verifications(&self, prefix: &str, value: &str) -> StoreResult<u64>;
     /// Whether a token with this prefix and value was created after `since`.
     async fn verification_created_since(&self, prefix: &str, value: &str, since: i64) -> StoreResult<bool>;
+
+    /// The subscription that counts for `reference_id` (a user or organization): a live one
+    /// first, then the one ending last.
+    async fn subscription_for(&self, reference_id: &str) -> StoreResult<Option<SubscriptionRow>>;
+    /// Creates or replaces a subscription by its id.
+    async fn put_subscription(&self, row: &SubscriptionRow) -> StoreResult<()>;
+    /// Applies a Stripe event once: records `event_id` and stores `row` in one transaction;
+    /// false (and nothing changed) when the event was seen before.
+    async fn apply_stripe_event(
+        &self,
+        event_id: &str,
+        kind: &str,
+        row: &SubscriptionRow,
+        now: i64,
+    ) -> StoreResult<bool>;
 
     /// The current signing key, if any.
     async fn current_jwk(&self) -> StoreResult<Option<JwkRow>>;

@@ -16,7 +16,7 @@ use tower_sessions::{
 };
 
 use crate::{
-    domain::model::{SessionRow, User},
+    domain::model::{SessionRow, SubscriptionRow, User},
     store::{Store, StoreError},
 };
 
@@ -24,6 +24,7 @@ use crate::domain::time::Clock;
 
 pub const SESSION_KEY: &str = "session";
 pub const USER_KEY: &str = "user";
+pub const SUBSCRIPTION_KEY: &str = "subscription";
 
 #[derive(Debug, Clone)]
 pub struct RowSessionStore {
@@ -54,11 +55,17 @@ fn backend(err: StoreError) -> session_store::Error {
 }
 
 /// Builds the record a handler sees for a session row and its user.
-pub fn record_of(session: &SessionRow, user: &User, id: Id) -> session_store::Result<Record> {
+pub fn record_of(
+    session: &SessionRow,
+    user: &User,
+    subscription: Option<&SubscriptionRow>,
+    id: Id,
+) -> session_store::Result<Record> {
     let encode = |e: serde_json::Error| session_store::Error::Encode(e.to_string());
     let data = [
         (SESSION_KEY.to_string(), serde_json::to_value(session).map_err(encode)?),
         (USER_KEY.to_string(), serde_json::to_value(user).map_err(encode)?),
+        (SUBSCRIPTION_KEY.to_string(), serde_json::to_value(subscription).map_err(encode)?),
     ]
     .into_iter()
     .collect::<std::collections::HashMap<String, Value>>();
@@ -96,7 +103,9 @@ impl SessionStore for RowSessionStore {
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let found =
             self.store.session_with_user(&id.to_string(), self.clock.now_ms()).await.map_err(backend)?;
-        found.map(|(session, user)| record_of(&session, &user, *id)).transpose()
+        found
+            .map(|(session, user, subscription)| record_of(&session, &user, subscription.as_ref(), *id))
+            .transpose()
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {

@@ -4,6 +4,12 @@
 
 use crate::domain::model::{SessionRow, User};
 
+macro_rules! subscription_columns {
+    () => {
+        r#""id", "plan", "referenceId", "status", "periodStart", "periodEnd", "cancelAtPeriodEnd", "seats", "stripeCustomerId", "stripeSubscriptionId", "createdAt", "updatedAt""#
+    };
+}
+
 macro_rules! session_columns {
     () => {
         r#""id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent", "activeOrganizationId""#
@@ -258,9 +264,7 @@ macro_rules! impl_store {
                 &self,
                 token: &str,
                 now: i64,
-            ) -> $crate::store::StoreResult<
-                Option<($crate::domain::model::SessionRow, $crate::domain::model::User)>,
-            > {
+            ) -> $crate::store::StoreResult<Option<$crate::store::SessionBundle>> {
                 if let Some(hit) = self.cache.get(token, now) {
                     return Ok(Some(hit));
                 }
@@ -273,8 +277,10 @@ macro_rules! impl_store {
                 match row {
                     Some(row) if row.session.expires_at > now => {
                         let (session, user) = row.split();
-                        self.cache.put(epoch, &session, &user, now);
-                        Ok(Some((session, user)))
+                        let reference = session.active_organization_id.as_deref().unwrap_or(&user.id);
+                        let subscription = self.subscription_for(reference).await?;
+                        self.cache.put(epoch, &session, &user, subscription.as_ref(), now);
+                        Ok(Some((session, user, subscription)))
                     }
                     Some(_) => {
                         self.delete_session(token).await?;
@@ -469,6 +475,58 @@ macro_rules! impl_store {
                 Ok(found.is_some())
             }
 
+            async fn subscription_for(
+                &self,
+                reference_id: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::model::SubscriptionRow>> {
+                Ok(sqlx::query_as(concat!(
+                    "SELECT ",
+                    subscription_columns!(),
+                    r#" FROM "subscription" WHERE "referenceId" = $1
+                        ORDER BY CASE WHEN "status" IN ('active', 'trialing') THEN 0 ELSE 1 END,
+                                 COALESCE("periodEnd", 9223372036854775807) DESC, "updatedAt" DESC
+                        LIMIT 1"#
+                ))
+                .bind(reference_id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn put_subscription(&self, row: &$crate::domain::model::SubscriptionRow) -> $crate::store::StoreResult<()> {
+                put_subscription(&self.pool, row).await?;
+                self.invalidate($crate::store::cache::Invalidation::User(row.reference_id.clone())).await;
+                Ok(())
+            }
+
+            async fn apply_stripe_event(
+                &self,
+                event_id: &str,
+                kind: &str,
+                row: &$crate::domain::model::SubscriptionRow,
+                now: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                let fresh = sqlx::query(
+                    r#"INSERT INTO "stripe_event" ("id", "type", "receivedAt") VALUES ($1, $2, $3)
+                       ON CONFLICT ("id") DO NOTHING"#,
+                )
+                .bind(event_id)
+                .bind(kind)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if fresh {
+                    put_subscription(&mut *tx, row).await?;
+                }
+                tx.commit().await?;
+                if fresh {
+                    self.invalidate($crate::store::cache::Invalidation::User(row.reference_id.clone())).await;
+                }
+                Ok(fresh)
+            }
+
             async fn current_jwk(&self) -> $crate::store::StoreResult<Option<$crate::store::JwkRow>> {
                 Ok(sqlx::query_as(
                     r#"SELECT "id", "publicKey", "privateKey", "alg", "createdAt", "expiresAt"
@@ -513,6 +571,37 @@ macro_rules! impl_store {
             }
         }
 
+        async fn put_subscription<'e, E>(executor: E, row: &$crate::domain::model::SubscriptionRow) -> $crate::store::StoreResult<()>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query(concat!(
+                r#"INSERT INTO "subscription" ("#,
+                subscription_columns!(),
+                r#") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                   ON CONFLICT ("id") DO UPDATE SET "plan" = excluded."plan", "referenceId" = excluded."referenceId",
+                       "status" = excluded."status", "periodStart" = excluded."periodStart",
+                       "periodEnd" = excluded."periodEnd", "cancelAtPeriodEnd" = excluded."cancelAtPeriodEnd",
+                       "seats" = excluded."seats", "stripeCustomerId" = excluded."stripeCustomerId",
+                       "stripeSubscriptionId" = excluded."stripeSubscriptionId", "updatedAt" = excluded."updatedAt""#
+            ))
+            .bind(&row.id)
+            .bind(&row.plan)
+            .bind(&row.reference_id)
+            .bind(&row.status)
+            .bind(row.period_start)
+            .bind(row.period_end)
+            .bind(row.cancel_at_period_end)
+            .bind(row.seats)
+            .bind(&row.stripe_customer_id)
+            .bind(&row.stripe_subscription_id)
+            .bind(row.created_at)
+            .bind(row.updated_at)
+            .execute(executor)
+            .await?;
+            Ok(())
+        }
+
         async fn insert_jwk<'e, E>(executor: E, key: &$crate::store::JwkRow) -> $crate::store::StoreResult<()>
         where
             E: sqlx::Executor<'e, Database = $db>,
@@ -546,4 +635,4 @@ macro_rules! impl_store {
     };
 }
 
-pub(super) use {impl_store, session_columns};
+pub(super) use {impl_store, session_columns, subscription_columns};

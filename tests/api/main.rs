@@ -14,3 +14,4 @@ mod limits;
 mod origin;
 mod sessions;
 mod smtp;
+mod stripe;
