@@ -12,7 +12,7 @@ use crate::{
         extract::{Authenticated, Json},
         password::check_current_password,
         session::base_cookie,
-        verification::{HOUR_MS, Purpose, check_callback, in_background, issue, link, mail_vars},
+        verification::{Purpose, check_callback, in_background, link, mail_vars, send_link},
     },
     state::AppState,
 };
@@ -49,23 +49,15 @@ async fn change_email(
             return Ok(());
         }
         let value = format!("{}|{}", user.id, new_email.as_str());
-        let token = issue(&st, Purpose::ChangeEmail, &value, HOUR_MS).await?;
-        let mut query = vec![("token", token.as_str())];
-        if let Some(cb) = body.callback_url.as_deref() {
-            query.push(("callbackURL", cb));
-        }
-        let url = link(&st, "/verify-email", &query);
-        let now = st.clock.now_ms();
         let vars = || minijinja::context! { new_email => new_email.as_str(), ..mail_vars(&st, &user) };
-        st.mailer.send_template(
-            "change-email",
-            "change-email",
-            new_email.as_str(),
-            Some(url),
-            Some(token),
-            vars(),
-            now,
-        );
+        let message = ("change-email", "change-email");
+        send_link(&st, Purpose::ChangeEmail, &value, new_email.as_str(), message, vars(), |token| {
+            let mut query = vec![("token", token)];
+            query.extend(body.callback_url.as_deref().map(|cb| ("callbackURL", cb)));
+            link(&st, "/verify-email", &query)
+        })
+        .await?;
+        let now = st.clock.now_ms();
         st.mailer.send_template("change-email-notice", "change-email", &user.email, None, None, vars(), now);
         Ok(())
     });

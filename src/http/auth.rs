@@ -22,7 +22,7 @@ use crate::{
         layers::no_store,
         session::{base_cookie, start_session},
         verification::{
-            HOUR_MS, Purpose, check_callback, in_background, issue, link, mail_vars, send_verification,
+            Purpose, check_callback, in_background, link, mail_vars, send_link, send_verification,
         },
     },
     security::{password::Verified, tokens::random_id},
@@ -224,12 +224,12 @@ async fn sign_in(
 /// Tells the owner (if the email has an account) that it is locked, with a reset link.
 async fn send_lock_notice(state: &AppState, email: &str) -> ApiResult<()> {
     let Some(found) = state.store.credential_by_email(email).await? else { return Ok(()) };
-    let token = issue(state, Purpose::Reset, &found.user.id, HOUR_MS).await?;
-    let url = link(state, &format!("/reset-password/{token}"), &[]);
     let minutes = state.lockout.duration_ms / 60_000;
     let vars = minijinja::context! { lock_minutes => minutes, ..mail_vars(state, &found.user) };
-    state.mailer.send_template("locked", "reset", email, Some(url), Some(token), vars, state.clock.now_ms());
-    Ok(())
+    send_link(state, Purpose::Reset, &found.user.id, email, ("locked", "reset"), vars, |token| {
+        link(state, &format!("/reset-password/{token}"), &[])
+    })
+    .await
 }
 
 /// `POST /sign-out`: deletes the session row and clears every auth cookie. Without a session

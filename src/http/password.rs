@@ -22,7 +22,7 @@ use crate::{
         layers::no_store,
         pages,
         verification::{
-            HOUR_MS, Purpose, check_callback, consume, found, in_background, issue, link, mail_vars, peek,
+            Purpose, check_callback, consume, found, in_background, link, mail_vars, peek, send_link,
             with_param,
         },
     },
@@ -80,20 +80,12 @@ async fn request_reset(
 async fn send_reset(state: &AppState, user: &User, redirect_to: Option<&str>) -> ApiResult<()> {
     // A newer request makes older links useless.
     state.store.delete_verifications(Purpose::Reset.prefix(), &user.id).await?;
-    let token = issue(state, Purpose::Reset, &user.id, HOUR_MS).await?;
     let query: Vec<(&str, &str)> = redirect_to.map(|r| ("callbackURL", r)).into_iter().collect();
-    let url = link(state, &format!("/reset-password/{token}"), &query);
     let vars = mail_vars(state, user);
-    state.mailer.send_template(
-        "reset",
-        "reset",
-        &user.email,
-        Some(url),
-        Some(token),
-        vars,
-        state.clock.now_ms(),
-    );
-    Ok(())
+    send_link(state, Purpose::Reset, &user.id, &user.email, ("reset", "reset"), vars, |token| {
+        link(state, &format!("/reset-password/{token}"), &query)
+    })
+    .await
 }
 
 #[derive(Deserialize, Default)]

@@ -127,22 +127,29 @@ pub fn mail_vars(state: &AppState, user: &User) -> minijinja::Value {
 
 /// Sends the verification link for `user`.
 pub async fn send_verification(state: &AppState, user: &User, callback: Option<&str>) -> ApiResult<()> {
-    let token = issue(state, Purpose::Verify, &user.id, HOUR_MS).await?;
-    let mut query = vec![("token", token.as_str())];
-    if let Some(cb) = callback {
-        query.push(("callbackURL", cb));
-    }
-    let url = link(state, "/verify-email", &query);
     let vars = mail_vars(state, user);
-    state.mailer.send_template(
-        "verify",
-        "verify",
-        &user.email,
-        Some(url),
-        Some(token),
-        vars,
-        state.clock.now_ms(),
-    );
+    send_link(state, Purpose::Verify, &user.id, &user.email, ("verify", "verify"), vars, |token| {
+        let mut query = vec![("token", token)];
+        query.extend(callback.map(|cb| ("callbackURL", cb)));
+        link(state, "/verify-email", &query)
+    })
+    .await
+}
+
+/// Issues a one-hour `purpose` token for `value` and mails `to` the link `link_for` builds from
+/// it, with `message` = (template, outbox kind).
+pub async fn send_link(
+    state: &AppState,
+    purpose: Purpose,
+    value: &str,
+    to: &str,
+    message: (&str, &'static str),
+    vars: minijinja::Value,
+    link_for: impl FnOnce(&str) -> String,
+) -> ApiResult<()> {
+    let token = issue(state, purpose, value, HOUR_MS).await?;
+    let url = link_for(&token);
+    state.mailer.send_template(message.0, message.1, to, Some(url), Some(token), vars, state.clock.now_ms());
     Ok(())
 }
 
