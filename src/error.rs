@@ -58,6 +58,9 @@ pub enum ApiError {
     RateLimited,
     #[error("Account locked after too many failed sign-ins. Try again later or reset your password.")]
     AccountLocked,
+    /// The organization plugin's errors: status, code, message.
+    #[error("{2}")]
+    Org(StatusCode, &'static str, &'static str),
     #[error("Invalid Stripe signature")]
     InvalidSignature,
     #[error("Payload too large")]
@@ -119,6 +122,7 @@ impl ApiError {
             RateLimited => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED", "RATE_LIMIT_EXCEEDED"),
             AccountLocked => (StatusCode::FORBIDDEN, "ACCOUNT_LOCKED", "ACCOUNT_LOCKED"),
             InvalidSignature => (StatusCode::BAD_REQUEST, "INVALID_SIGNATURE", "INVALID_SIGNATURE"),
+            Org(status, code, _) => (*status, code, code),
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "PAYLOAD_TOO_LARGE"),
             UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", "UNSUPPORTED_MEDIA_TYPE")

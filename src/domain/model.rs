@@ -38,6 +38,33 @@ pub struct SessionRow {
     pub active_organization_id: Option<String>,
 }
 
+/// An organization as stored; `metadata` is JSON text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+#[sqlx(rename_all = "camelCase")]
+pub struct OrganizationRow {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub logo: Option<String>,
+    pub metadata: Option<String>,
+    #[serde(with = "crate::domain::time::iso")]
+    pub created_at: i64,
+}
+
+/// A membership: `role` is `owner`, `admin` or `member`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+#[sqlx(rename_all = "camelCase")]
+pub struct MemberRow {
+    pub id: String,
+    pub organization_id: String,
+    pub user_id: String,
+    pub role: String,
+    #[serde(with = "crate::domain::time::iso")]
+    pub created_at: i64,
+}
+
 /// `Sub`: the subscription lookup every session answer carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

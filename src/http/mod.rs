@@ -6,6 +6,7 @@ pub mod extract;
 pub mod health;
 pub mod jwt;
 pub mod layers;
+pub mod organization;
 pub mod otp;
 pub mod pages;
 pub mod password;
@@ -42,6 +43,7 @@ pub fn app(state: AppState) -> Router {
         .merge(account::router())
         .merge(otp::router())
         .merge(stripe::router())
+        .merge(organization::router())
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), layers::bearer_and_auth_token))
         // Outside the Bearer layer: the check sees the cookies the client really sent.

@@ -20,7 +20,7 @@ use crate::{
     },
     error::{ApiError, ApiResult},
     http::{
-        extract::{Authenticated, ClientInfo, Json, MaybeAuthenticated, NoBody},
+        extract::{Authenticated, ClientInfo, Json, MaybeAuthenticated, NoBody, lenient_query},
         layers::no_store,
     },
     security::{keys, tokens::random_id},
@@ -99,6 +99,29 @@ pub fn base_cookie(state: &AppState, name: String) -> Cookie<'static> {
         .build()
 }
 
+/// False for a `rememberMe: false` session (its browser holds the signed marker cookie).
+pub fn is_remembered(state: &AppState, cookies: &Cookies) -> bool {
+    cookies.signed(&state.cookie_key).get(&state.dont_remember_cookie()).is_none()
+}
+
+/// Writes a changed session row back (saved, and its cookie re-set, when the response goes out),
+/// keeping the cookie's lifetime: `Max-Age` for remembered sessions, none otherwise.
+pub async fn store_session(
+    state: &AppState,
+    cookies: &Cookies,
+    handle: &Session,
+    session: &SessionRow,
+) -> ApiResult<()> {
+    handle.insert(SESSION_KEY, session).await?;
+    let expiry = if is_remembered(state, cookies) {
+        Expiry::AtDateTime(to_datetime(session.expires_at))
+    } else {
+        Expiry::OnSessionEnd
+    };
+    handle.set_expiry(Some(expiry));
+    Ok(())
+}
+
 fn to_datetime(ms: i64) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
@@ -139,10 +162,10 @@ async fn get_session(
     let Some(Authenticated { mut session, user, subscription, handle }) = current.0 else {
         return Ok(no_store(JsonOut(serde_json::Value::Null).into_response()));
     };
-    let query: GetSessionQuery = query.and_then(|q| serde_urlencoded::from_str(&q).ok()).unwrap_or_default();
+    let query: GetSessionQuery = lenient_query(query);
     let now = state.clock.now_ms();
     let settings = &state.settings;
-    let remembered = cookies.signed(&state.cookie_key).get(&state.dont_remember_cookie()).is_none();
+    let remembered = is_remembered(&state, &cookies);
     if remembered
         && !query.disable_refresh
         && now - session.updated_at >= duration_ms(settings.session_update_age)
@@ -150,8 +173,7 @@ async fn get_session(
         let cap = session.created_at + duration_ms(settings.session_absolute_lifetime);
         session.expires_at = (now + duration_ms(settings.session_expires_in)).min(cap);
         session.updated_at = now;
-        handle.insert(SESSION_KEY, &session).await?;
-        handle.set_expiry(Some(Expiry::AtDateTime(to_datetime(session.expires_at))));
+        store_session(&state, &cookies, &handle, &session).await?;
     }
     let subscription = Subscription::of(subscription.as_ref(), now);
     let plan = subscription.is_subscribed.then(|| subscription.product_id.clone()).flatten();

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::model::{SessionRow, SubscriptionRow, User};
+use crate::domain::model::{MemberRow, OrganizationRow, SessionRow, SubscriptionRow, User};
 
 /// A live session, its user, and the subscription of its active organization (else of the user).
 pub type SessionBundle = (SessionRow, User, Option<SubscriptionRow>);
@@ -159,6 +159,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         row: &SubscriptionRow,
         now: i64,
     ) -> StoreResult<bool>;
+
+    /// Creates an organization with its first member (the owner) in one transaction;
+    /// `Conflict` when the slug is taken.
+    async fn create_organization(&self, org: &OrganizationRow, owner: &MemberRow) -> StoreResult<()>;
+    /// An organization by id or by slug.
+    async fn organization(&self, id_or_slug: &str) -> StoreResult<Option<OrganizationRow>>;
+    async fn organizations_of(&self, user_id: &str) -> StoreResult<Vec<OrganizationRow>>;
+    async fn membership(&self, organization_id: &str, user_id: &str) -> StoreResult<Option<MemberRow>>;
+    /// The members of an organization, each with their user, oldest first.
+    async fn members(&self, organization_id: &str) -> StoreResult<Vec<(MemberRow, User)>>;
 
     /// The current signing key, if any.
     async fn current_jwk(&self) -> StoreResult<Option<JwkRow>>;

@@ -44,6 +44,34 @@ impl SessionUserRow {
     }
 }
 
+/// A member joined with their user.
+#[derive(sqlx::FromRow)]
+pub(super) struct MemberUserRow {
+    #[sqlx(flatten)]
+    pub member: crate::domain::model::MemberRow,
+    pub u_name: String,
+    pub u_email: String,
+    pub u_email_verified: bool,
+    pub u_image: Option<String>,
+    pub u_created_at: i64,
+    pub u_updated_at: i64,
+}
+
+impl MemberUserRow {
+    pub fn split(self) -> (crate::domain::model::MemberRow, User) {
+        let user = User {
+            id: self.member.user_id.clone(),
+            name: self.u_name,
+            email: self.u_email,
+            email_verified: self.u_email_verified,
+            image: self.u_image,
+            created_at: self.u_created_at,
+            updated_at: self.u_updated_at,
+        };
+        (self.member, user)
+    }
+}
+
 /// A user and their credential account's hash (if any): one row, one round trip.
 #[derive(sqlx::FromRow)]
 pub(super) struct CredentialRow {
@@ -525,6 +553,100 @@ macro_rules! impl_store {
                     self.invalidate($crate::store::cache::Invalidation::User(row.reference_id.clone())).await;
                 }
                 Ok(fresh)
+            }
+
+            async fn create_organization(
+                &self,
+                org: &$crate::domain::model::OrganizationRow,
+                owner: &$crate::domain::model::MemberRow,
+            ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    r#"INSERT INTO "organization" ("id", "name", "slug", "logo", "metadata", "createdAt")
+                       VALUES ($1, $2, $3, $4, $5, $6)"#,
+                )
+                .bind(&org.id)
+                .bind(&org.name)
+                .bind(&org.slug)
+                .bind(&org.logo)
+                .bind(&org.metadata)
+                .bind(org.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::store::classify)?;
+                sqlx::query(
+                    r#"INSERT INTO "member" ("id", "organizationId", "userId", "role", "createdAt")
+                       VALUES ($1, $2, $3, $4, $5)"#,
+                )
+                .bind(&owner.id)
+                .bind(&owner.organization_id)
+                .bind(&owner.user_id)
+                .bind(&owner.role)
+                .bind(owner.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::store::classify)?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn organization(
+                &self,
+                id_or_slug: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::model::OrganizationRow>> {
+                Ok(sqlx::query_as(
+                    r#"SELECT "id", "name", "slug", "logo", "metadata", "createdAt" FROM "organization"
+                        WHERE "id" = $1 OR "slug" = $1 ORDER BY CASE WHEN "id" = $1 THEN 0 ELSE 1 END LIMIT 1"#,
+                )
+                .bind(id_or_slug)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn organizations_of(
+                &self,
+                user_id: &str,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::model::OrganizationRow>> {
+                Ok(sqlx::query_as(
+                    r#"SELECT o."id", o."name", o."slug", o."logo", o."metadata", o."createdAt"
+                         FROM "organization" o JOIN "member" m ON m."organizationId" = o."id"
+                        WHERE m."userId" = $1 ORDER BY o."createdAt""#,
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn membership(
+                &self,
+                organization_id: &str,
+                user_id: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::model::MemberRow>> {
+                Ok(sqlx::query_as(
+                    r#"SELECT "id", "organizationId", "userId", "role", "createdAt" FROM "member"
+                        WHERE "organizationId" = $1 AND "userId" = $2"#,
+                )
+                .bind(organization_id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn members(
+                &self,
+                organization_id: &str,
+            ) -> $crate::store::StoreResult<Vec<($crate::domain::model::MemberRow, $crate::domain::model::User)>> {
+                let rows: Vec<$crate::store::sql::MemberUserRow> = sqlx::query_as(
+                    r#"SELECT m."id", m."organizationId", m."userId", m."role", m."createdAt",
+                              u."name" AS u_name, u."email" AS u_email, u."emailVerified" AS u_email_verified,
+                              u."image" AS u_image, u."createdAt" AS u_created_at, u."updatedAt" AS u_updated_at
+                         FROM "member" m JOIN "user" u ON u."id" = m."userId"
+                        WHERE m."organizationId" = $1 ORDER BY m."createdAt""#,
+                )
+                .bind(organization_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map($crate::store::sql::MemberUserRow::split).collect())
             }
 
             async fn current_jwk(&self) -> $crate::store::StoreResult<Option<$crate::store::JwkRow>> {

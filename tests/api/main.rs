@@ -11,6 +11,7 @@ mod input;
 mod instances;
 mod jwt;
 mod limits;
+mod organization;
 mod origin;
 mod sessions;
 mod smtp;
