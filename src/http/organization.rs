@@ -15,19 +15,17 @@ use serde_json::{Value, json};
 use crate::{
     domain::{
         input::parse_name,
-        model::{MemberRow, OrganizationRow, SessionRow, User},
+        model::{MemberRow, OrganizationRow, User},
     },
     error::{ApiError, ApiResult},
     http::{
         extract::{Authenticated, Json, lenient_query},
         layers::no_store,
-        session::store_session,
     },
     security::tokens::random_id,
     state::AppState,
     store::StoreError,
 };
-use tower_cookies::Cookies;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -77,16 +75,14 @@ fn parse_slug(raw: &str) -> ApiResult<String> {
     if ok { Ok(slug) } else { Err(ApiError::Validation("[body.slug] Invalid slug".into())) }
 }
 
-/// Points the session at `organization_id` (or none); saved when the response goes out.
+/// Points the session at `organization_id` (or none).
 async fn set_active_org(
     state: &AppState,
-    cookies: &Cookies,
     auth: &Authenticated,
-    organization_id: Option<String>,
+    organization_id: Option<&str>,
 ) -> ApiResult<()> {
-    let mut session: SessionRow = auth.session.clone();
-    session.active_organization_id = organization_id;
-    store_session(state, cookies, &auth.handle, &session).await
+    state.store.set_active_organization(&auth.session.token, organization_id).await?;
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -105,7 +101,6 @@ struct CreateBody {
 async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
-    cookies: Cookies,
     Json(body): Json<CreateBody>,
 ) -> ApiResult<Response> {
     if state.settings.require_email_verification && !auth.user.email_verified {
@@ -145,7 +140,7 @@ async fn create(
         Err(e) => return Err(e.into()),
     }
     if !body.keep_current_active_organization {
-        set_active_org(&state, &cookies, &auth, Some(org.id.clone())).await?;
+        set_active_org(&state, &auth, Some(&org.id)).await?;
     }
     let mut answer = org_json(&org);
     answer["members"] = json!([member_json(&owner, &auth.user)]);
@@ -172,16 +167,15 @@ struct SetActiveBody {
 async fn set_active(
     State(state): State<AppState>,
     auth: Authenticated,
-    cookies: Cookies,
     Json(body): Json<SetActiveBody>,
 ) -> ApiResult<Response> {
     let Some(key) = body.organization_id.or(body.organization_slug) else {
-        set_active_org(&state, &cookies, &auth, None).await?;
+        set_active_org(&state, &auth, None).await?;
         return Ok(no_store(JsonOut(Value::Null).into_response()));
     };
     let org = state.store.organization(&key).await?.ok_or(NOT_FOUND)?;
     state.store.membership(&org.id, &auth.user.id).await?.ok_or(NOT_A_MEMBER)?;
-    set_active_org(&state, &cookies, &auth, Some(org.id.clone())).await?;
+    set_active_org(&state, &auth, Some(&org.id)).await?;
     Ok(no_store(JsonOut(full(&state, &org).await?).into_response()))
 }
 

@@ -42,7 +42,7 @@ pub fn signature_ok(secret: &Secret, header: &str, payload: &[u8], now_secs: i64
         }
     }
     let Some(t) = timestamp else { return false };
-    if (now_secs - t).abs() > TOLERANCE_SECS {
+    if now_secs.abs_diff(t) > TOLERANCE_SECS.unsigned_abs() {
         return false;
     }
     let mut mac =
@@ -78,7 +78,10 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Body) 
     ) {
         return Ok(JsonOut(json!({ "received": true })));
     }
-    let Some(row) = subscription_row(&event["data"]["object"], kind, now) else {
+    // Stripe may deliver out of order or retry days later: an event counts from when it was
+    // created, and an older one never overwrites a newer state (nor revives a canceled one).
+    let created = event["created"].as_i64().map_or(now, |s| s * 1000);
+    let Some(row) = subscription_row(&event["data"]["object"], kind, created) else {
         tracing::warn!(
             event = id,
             "subscription event without metadata.referenceId or id: acknowledged, not stored"

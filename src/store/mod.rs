@@ -103,7 +103,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// `Conflict` when the token is taken.
     async fn insert_session(&self, session: &SessionRow) -> StoreResult<()>;
+    /// Writes a session's lifetime (`expiresAt`, `updatedAt`).
     async fn update_session(&self, session: &SessionRow) -> StoreResult<()>;
+    async fn set_active_organization(&self, token: &str, organization_id: Option<&str>) -> StoreResult<()>;
     /// The live session with this token and its user, in one round trip. An expired row is
     /// treated as absent and deleted.
     async fn session_with_user(&self, token: &str, now: i64) -> StoreResult<Option<SessionBundle>>;

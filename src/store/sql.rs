@@ -274,17 +274,25 @@ macro_rules! impl_store {
             }
 
             async fn update_session(&self, s: &$crate::domain::model::SessionRow) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    r#"UPDATE "session" SET "expiresAt" = $2, "updatedAt" = $3, "activeOrganizationId" = $4
-                        WHERE "token" = $1"#,
-                )
-                .bind(&s.token)
-                .bind(s.expires_at)
-                .bind(s.updated_at)
-                .bind(&s.active_organization_id)
-                .execute(&self.pool)
-                .await?;
+                // Only the lifetime: the active organization has its own statement, so a refresh
+                // racing a set-active cannot write back a stale organization.
+                sqlx::query(r#"UPDATE "session" SET "expiresAt" = $2, "updatedAt" = $3 WHERE "token" = $1"#)
+                    .bind(&s.token)
+                    .bind(s.expires_at)
+                    .bind(s.updated_at)
+                    .execute(&self.pool)
+                    .await?;
                 self.invalidate($crate::store::cache::Invalidation::token(&s.token)).await;
+                Ok(())
+            }
+
+            async fn set_active_organization(&self, token: &str, organization_id: Option<&str>) -> $crate::store::StoreResult<()> {
+                sqlx::query(r#"UPDATE "session" SET "activeOrganizationId" = $2 WHERE "token" = $1"#)
+                    .bind(token)
+                    .bind(organization_id)
+                    .execute(&self.pool)
+                    .await?;
+                self.invalidate($crate::store::cache::Invalidation::token(token)).await;
                 Ok(())
             }
 
@@ -521,8 +529,11 @@ macro_rules! impl_store {
             }
 
             async fn put_subscription(&self, row: &$crate::domain::model::SubscriptionRow) -> $crate::store::StoreResult<()> {
-                put_subscription(&self.pool, row).await?;
-                self.invalidate($crate::store::cache::Invalidation::User(row.reference_id.clone())).await;
+                let mut tx = self.pool.begin().await?;
+                let previous = previous_reference(&mut *tx, &row.id).await?;
+                put_subscription(&mut *tx, row).await?;
+                tx.commit().await?;
+                self.invalidate_references(row, previous).await;
                 Ok(())
             }
 
@@ -545,12 +556,13 @@ macro_rules! impl_store {
                 .await?
                 .rows_affected()
                     == 1;
+                let previous = if fresh { previous_reference(&mut *tx, &row.id).await? } else { None };
                 if fresh {
                     put_subscription(&mut *tx, row).await?;
                 }
                 tx.commit().await?;
                 if fresh {
-                    self.invalidate($crate::store::cache::Invalidation::User(row.reference_id.clone())).await;
+                    self.invalidate_references(row, previous).await;
                 }
                 Ok(fresh)
             }
@@ -693,6 +705,17 @@ macro_rules! impl_store {
             }
         }
 
+        /// The owner a subscription had before an update (it may move to another owner).
+        async fn previous_reference<'e, E>(executor: E, id: &str) -> $crate::store::StoreResult<Option<String>>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            Ok(sqlx::query_scalar(r#"SELECT "referenceId" FROM "subscription" WHERE "id" = $1"#)
+                .bind(id)
+                .fetch_optional(executor)
+                .await?)
+        }
+
         async fn put_subscription<'e, E>(executor: E, row: &$crate::domain::model::SubscriptionRow) -> $crate::store::StoreResult<()>
         where
             E: sqlx::Executor<'e, Database = $db>,
@@ -705,7 +728,9 @@ macro_rules! impl_store {
                        "status" = excluded."status", "periodStart" = excluded."periodStart",
                        "periodEnd" = excluded."periodEnd", "cancelAtPeriodEnd" = excluded."cancelAtPeriodEnd",
                        "seats" = excluded."seats", "stripeCustomerId" = excluded."stripeCustomerId",
-                       "stripeSubscriptionId" = excluded."stripeSubscriptionId", "updatedAt" = excluded."updatedAt""#
+                       "stripeSubscriptionId" = excluded."stripeSubscriptionId", "updatedAt" = excluded."updatedAt"
+                   WHERE "subscription"."updatedAt" <= excluded."updatedAt"
+                     AND (excluded."stripeSubscriptionId" IS NULL OR "subscription"."status" <> 'canceled')"#
             ))
             .bind(&row.id)
             .bind(&row.plan)
@@ -745,6 +770,14 @@ macro_rules! impl_store {
         }
 
         impl $store {
+            /// Sessions of the subscription's owner, and of its previous owner, look it up afresh.
+            async fn invalidate_references(&self, row: &$crate::domain::model::SubscriptionRow, previous: Option<String>) {
+                self.invalidate($crate::store::cache::Invalidation::User(row.reference_id.clone())).await;
+                if let Some(old) = previous.filter(|old| *old != row.reference_id) {
+                    self.invalidate($crate::store::cache::Invalidation::User(old)).await;
+                }
+            }
+
             /// Drops the affected cache entries here and tells the other instances.
             async fn invalidate(&self, what: $crate::store::cache::Invalidation) {
                 self.cache.invalidate(&what);

@@ -166,6 +166,32 @@ async fn unknown_types_are_acknowledged_and_malformed_json_refused(backend: Back
     app.send(req).await.assert_error(400, "VALIDATION_ERROR");
 }
 
+async fn late_events_do_not_overwrite_newer_state(backend: Backend) {
+    let app = app!(backend, |s| s.stripe_webhook_secret = Some(Secret::new(SECRET)));
+    let cookie = app.signed_up_cookie(&unique_email()).await;
+    let user_id =
+        app.get("/get-session", Some(&cookie)).await.json()["user"]["id"].as_str().unwrap().to_string();
+    let t = app.clock().now_ms() / 1000;
+    let end = t + 30 * 86_400;
+    let at = |mut ev: Value, created: i64| {
+        ev["created"] = json!(created);
+        ev
+    };
+    let updated = at(event("evt_u", "customer.subscription.updated", &user_id, "active", end), t + 10);
+    assert_eq!(deliver(&app, &updated, None).await.status, StatusCode::OK);
+    // The `created` event arrives late: it must not take the customer back to `incomplete`.
+    let created = at(event("evt_c", "customer.subscription.created", &user_id, "incomplete", end), t);
+    assert_eq!(deliver(&app, &created, None).await.status, StatusCode::OK);
+    assert_eq!(subscription_of(&app, &cookie).await["status"], "active");
+    // Canceled is final for that subscription, even against a retried older or newer update.
+    let deleted = at(event("evt_d", "customer.subscription.deleted", &user_id, "active", end), t + 20);
+    deliver(&app, &deleted, None).await;
+    let retried = at(event("evt_r", "customer.subscription.updated", &user_id, "active", end), t + 30);
+    deliver(&app, &retried, None).await;
+    let sub = subscription_of(&app, &cookie).await;
+    assert_eq!((sub["status"].clone(), sub["isSubscribed"].clone()), (json!("canceled"), json!(false)));
+}
+
 async fn webhook_without_a_secret_refuses(backend: Backend) {
     let app = app!(backend);
     let res = deliver(&app, &json!({"id": "evt", "type": "customer.subscription.created"}), None).await;
@@ -177,5 +203,6 @@ backend_tests!(
     a_period_that_ended_is_not_subscribed,
     bad_signatures_store_nothing,
     unknown_types_are_acknowledged_and_malformed_json_refused,
+    late_events_do_not_overwrite_newer_state,
     webhook_without_a_secret_refuses,
 );
