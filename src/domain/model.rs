@@ -65,6 +65,23 @@ pub struct MemberRow {
     pub created_at: i64,
 }
 
+/// An invitation to an organization; `status`: pending, accepted, rejected, canceled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+#[sqlx(rename_all = "camelCase")]
+pub struct InvitationRow {
+    pub id: String,
+    pub organization_id: String,
+    pub email: String,
+    pub role: String,
+    pub status: String,
+    #[serde(with = "crate::domain::time::iso")]
+    pub expires_at: i64,
+    pub inviter_id: String,
+    #[serde(with = "crate::domain::time::iso")]
+    pub created_at: i64,
+}
+
 /// `Sub`: the subscription lookup every session answer carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::{
     domain::{
         input::parse_name,
-        model::{MemberRow, OrganizationRow, User},
+        model::{InvitationRow, MemberRow, OrganizationRow, User},
     },
     error::{ApiError, ApiResult},
     http::{
@@ -35,6 +35,22 @@ pub fn router() -> Router<AppState> {
         .route("/organization/get-full-organization", get(full_organization))
         .route("/organization/check-slug", post(check_slug))
         .route("/organization/get-active-member", get(active_member))
+        .route("/organization/list-members", get(list_members))
+        .route("/organization/invite-member", post(invite_member))
+        .route("/organization/accept-invitation", post(accept_invitation))
+        .route("/organization/reject-invitation", post(reject_invitation))
+        .route("/organization/cancel-invitation", post(cancel_invitation))
+        .route("/organization/list-invitations", get(list_invitations))
+}
+
+const INVITATION_TTL_MS: i64 = 48 * 3_600_000;
+const ROLES: &[&str] = &["owner", "admin", "member"];
+const INVITATION_NOT_FOUND: ApiError =
+    ApiError::Org(StatusCode::BAD_REQUEST, "INVITATION_NOT_FOUND", "Invitation not found");
+
+/// Owners and admins manage members and invitations; members only read.
+fn can_manage(member: &MemberRow) -> bool {
+    matches!(member.role.as_str(), "owner" | "admin")
 }
 
 const NOT_FOUND: ApiError =
@@ -183,7 +199,8 @@ async fn full(state: &AppState, org: &OrganizationRow) -> ApiResult<Value> {
     let members = state.store.members(&org.id).await?;
     let mut answer = org_json(org);
     answer["members"] = members.iter().map(|(m, u)| member_json(m, u)).collect();
-    answer["invitations"] = json!([]);
+    let invitations = state.store.invitations_of(&org.id).await?;
+    answer["invitations"] = invitations.iter().filter(|i| i.status == "pending").map(|i| json!(i)).collect();
     Ok(answer)
 }
 
@@ -202,9 +219,17 @@ async fn target(
     raw: Option<String>,
 ) -> ApiResult<Option<(OrganizationRow, MemberRow)>> {
     let q: OrgQuery = lenient_query(raw);
-    let Some(key) =
-        q.organization_id.or(q.organization_slug).or_else(|| auth.session.active_organization_id.clone())
-    else {
+    target_by(state, auth, q.organization_id.or(q.organization_slug)).await
+}
+
+/// The organization `key` (id or slug) names, else the active one, with the caller's
+/// membership (403 for non-members); `None` when there is neither.
+async fn target_by(
+    state: &AppState,
+    auth: &Authenticated,
+    key: Option<String>,
+) -> ApiResult<Option<(OrganizationRow, MemberRow)>> {
+    let Some(key) = key.or_else(|| auth.session.active_organization_id.clone()) else {
         return Ok(None);
     };
     let org = state.store.organization(&key).await?.ok_or(NOT_FOUND)?;
@@ -259,4 +284,212 @@ async fn active_member(State(state): State<AppState>, auth: Authenticated) -> Ap
         ));
     };
     Ok(no_store(JsonOut(member_json(&member, &auth.user)).into_response()))
+}
+
+/// `GET /organization/list-members`: `{members, total}` (members only).
+async fn list_members(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let (org, _) = target(&state, &auth, raw).await?.ok_or(NO_ACTIVE)?;
+    let members = state.store.members(&org.id).await?;
+    let list: Vec<Value> = members.iter().map(|(m, u)| member_json(m, u)).collect();
+    Ok(no_store(JsonOut(json!({ "total": list.len(), "members": list })).into_response()))
+}
+
+const NO_ACTIVE: ApiError =
+    ApiError::Org(StatusCode::BAD_REQUEST, "NO_ACTIVE_ORGANIZATION", "No active organization");
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InviteBody {
+    email: String,
+    role: String,
+    organization_id: Option<String>,
+    #[serde(default)]
+    resend: bool,
+}
+
+/// `POST /organization/invite-member`: owners and admins (only owners may invite owners);
+/// mails an accept link valid 48 hours; `resend` renews a pending invitation.
+async fn invite_member(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<InviteBody>,
+) -> ApiResult<Response> {
+    let (org, me) = target_by(&state, &auth, body.organization_id).await?.ok_or(NO_ACTIVE)?;
+    let email = crate::domain::input::Email::parse(&body.email)?;
+    if !ROLES.contains(&body.role.as_str()) {
+        return Err(ApiError::Validation("[body.role] must be owner, admin or member".into()));
+    }
+    if !can_manage(&me) || (body.role == "owner" && me.role != "owner") {
+        return Err(ApiError::Org(
+            StatusCode::FORBIDDEN,
+            "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION",
+            "You are not allowed to invite users to this organization",
+        ));
+    }
+    if let Some(found) = state.store.credential_by_email(email.as_str()).await?
+        && state.store.membership(&org.id, &found.user.id).await?.is_some()
+    {
+        return Err(ApiError::Org(
+            StatusCode::BAD_REQUEST,
+            "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
+            "User is already a member of this organization",
+        ));
+    }
+    let now = state.clock.now_ms();
+    let pending = state
+        .store
+        .invitations_of(&org.id)
+        .await?
+        .into_iter()
+        .find(|i| i.email == email.as_str() && i.status == "pending" && i.expires_at > now);
+    let invitation = match pending {
+        Some(mut existing) if body.resend => {
+            existing.expires_at = now + INVITATION_TTL_MS;
+            state.store.settle_invitation(&existing.id, "pending", Some(existing.expires_at)).await?;
+            existing
+        }
+        Some(_) => {
+            return Err(ApiError::Org(
+                StatusCode::BAD_REQUEST,
+                "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION",
+                "User is already invited to this organization",
+            ));
+        }
+        None => {
+            let invitation = InvitationRow {
+                id: random_id(),
+                organization_id: org.id.clone(),
+                email: email.as_str().to_string(),
+                role: body.role.clone(),
+                status: "pending".into(),
+                expires_at: now + INVITATION_TTL_MS,
+                inviter_id: auth.user.id.clone(),
+                created_at: now,
+            };
+            state.store.insert_invitation(&invitation).await?;
+            invitation
+        }
+    };
+    // The app's page for it (which signs the invitee in and calls accept-invitation).
+    let origin = state.settings.base_url.origin().ascii_serialization();
+    let url = format!("{origin}/accept-invitation/{}", invitation.id);
+    let vars = minijinja::context! {
+        app_name => state.settings.app_name.clone(), inviter => auth.user.name.clone(),
+        organization => org.name.clone(), role => invitation.role.clone(), expires_in => "48 hours",
+    };
+    state.mailer.send_template(
+        "invite",
+        "invite",
+        &invitation.email,
+        Some(url),
+        Some(invitation.id.clone()),
+        vars,
+        now,
+    );
+    Ok(no_store(JsonOut(json!(invitation)).into_response()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InvitationBody {
+    invitation_id: String,
+}
+
+/// A pending, unexpired invitation addressed to the caller.
+async fn own_invitation(state: &AppState, auth: &Authenticated, id: &str) -> ApiResult<InvitationRow> {
+    let invitation = state.store.invitation(id).await?.ok_or(INVITATION_NOT_FOUND)?;
+    if invitation.status != "pending" || invitation.expires_at <= state.clock.now_ms() {
+        return Err(INVITATION_NOT_FOUND);
+    }
+    if invitation.email != auth.user.email {
+        return Err(ApiError::Org(
+            StatusCode::FORBIDDEN,
+            "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION",
+            "You are not the recipient of the invitation",
+        ));
+    }
+    Ok(invitation)
+}
+
+/// `POST /organization/accept-invitation`: only the invited email; adds the member and makes
+/// the organization active. `{invitation, member}`.
+async fn accept_invitation(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<InvitationBody>,
+) -> ApiResult<Response> {
+    let mut invitation = own_invitation(&state, &auth, &body.invitation_id).await?;
+    let member = MemberRow {
+        id: random_id(),
+        organization_id: invitation.organization_id.clone(),
+        user_id: auth.user.id.clone(),
+        role: invitation.role.clone(),
+        created_at: state.clock.now_ms(),
+    };
+    match state.store.accept_invitation(&invitation.id, &member).await {
+        Ok(true) => {}
+        Ok(false) => return Err(INVITATION_NOT_FOUND),
+        Err(StoreError::Conflict) => {
+            return Err(ApiError::Org(
+                StatusCode::BAD_REQUEST,
+                "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
+                "User is already a member of this organization",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    set_active_org(&state, &auth, Some(&invitation.organization_id)).await?;
+    invitation.status = "accepted".into();
+    Ok(no_store(JsonOut(json!({ "invitation": invitation, "member": member })).into_response()))
+}
+
+/// `POST /organization/reject-invitation`: only the invited email. `{invitation, member: null}`.
+async fn reject_invitation(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<InvitationBody>,
+) -> ApiResult<Response> {
+    let mut invitation = own_invitation(&state, &auth, &body.invitation_id).await?;
+    if !state.store.settle_invitation(&invitation.id, "rejected", None).await? {
+        return Err(INVITATION_NOT_FOUND);
+    }
+    invitation.status = "rejected".into();
+    Ok(no_store(JsonOut(json!({ "invitation": invitation, "member": null })).into_response()))
+}
+
+/// `POST /organization/cancel-invitation`: owners and admins of the organization.
+async fn cancel_invitation(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<InvitationBody>,
+) -> ApiResult<Response> {
+    let mut invitation = state.store.invitation(&body.invitation_id).await?.ok_or(INVITATION_NOT_FOUND)?;
+    let me = state.store.membership(&invitation.organization_id, &auth.user.id).await?.ok_or(NOT_A_MEMBER)?;
+    if !can_manage(&me) {
+        return Err(ApiError::Org(
+            StatusCode::FORBIDDEN,
+            "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION",
+            "You are not allowed to cancel this invitation",
+        ));
+    }
+    if !state.store.settle_invitation(&invitation.id, "canceled", None).await? {
+        return Err(INVITATION_NOT_FOUND);
+    }
+    invitation.status = "canceled".into();
+    Ok(no_store(JsonOut(json!(invitation)).into_response()))
+}
+
+/// `GET /organization/list-invitations`: the organization's invitations (members only).
+async fn list_invitations(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let (org, _) = target(&state, &auth, raw).await?.ok_or(NO_ACTIVE)?;
+    let invitations = state.store.invitations_of(&org.id).await?;
+    Ok(no_store(JsonOut(json!(invitations)).into_response()))
 }

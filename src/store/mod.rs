@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::model::{MemberRow, OrganizationRow, SessionRow, SubscriptionRow, User};
+use crate::domain::model::{InvitationRow, MemberRow, OrganizationRow, SessionRow, SubscriptionRow, User};
 
 /// A live session, its user, and the subscription of its active organization (else of the user).
 pub type SessionBundle = (SessionRow, User, Option<SubscriptionRow>);
@@ -171,6 +171,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn membership(&self, organization_id: &str, user_id: &str) -> StoreResult<Option<MemberRow>>;
     /// The members of an organization, each with their user, oldest first.
     async fn members(&self, organization_id: &str) -> StoreResult<Vec<(MemberRow, User)>>;
+
+    async fn insert_invitation(&self, invitation: &InvitationRow) -> StoreResult<()>;
+    async fn invitation(&self, id: &str) -> StoreResult<Option<InvitationRow>>;
+    /// Invitations of an organization, newest first.
+    async fn invitations_of(&self, organization_id: &str) -> StoreResult<Vec<InvitationRow>>;
+    /// Moves a pending invitation to `status` (and a new expiry, for a resend); false when it is
+    /// no longer pending.
+    async fn settle_invitation(&self, id: &str, status: &str, expires_at: Option<i64>) -> StoreResult<bool>;
+    /// Accepts a pending invitation and adds the member, in one transaction: false when the
+    /// invitation was no longer pending; `Conflict` when already a member.
+    async fn accept_invitation(&self, id: &str, member: &MemberRow) -> StoreResult<bool>;
 
     /// The current signing key, if any.
     async fn current_jwk(&self) -> StoreResult<Option<JwkRow>>;

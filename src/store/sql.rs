@@ -10,6 +10,12 @@ macro_rules! subscription_columns {
     };
 }
 
+macro_rules! invitation_columns {
+    () => {
+        r#""id", "organizationId", "email", "role", "status", "expiresAt", "inviterId", "createdAt""#
+    };
+}
+
 macro_rules! session_columns {
     () => {
         r#""id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent", "activeOrganizationId""#
@@ -661,6 +667,93 @@ macro_rules! impl_store {
                 Ok(rows.into_iter().map($crate::store::sql::MemberUserRow::split).collect())
             }
 
+            async fn insert_invitation(&self, i: &$crate::domain::model::InvitationRow) -> $crate::store::StoreResult<()> {
+                sqlx::query(concat!(
+                    r#"INSERT INTO "invitation" ("#,
+                    invitation_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                ))
+                .bind(&i.id)
+                .bind(&i.organization_id)
+                .bind(&i.email)
+                .bind(&i.role)
+                .bind(&i.status)
+                .bind(i.expires_at)
+                .bind(&i.inviter_id)
+                .bind(i.created_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn invitation(&self, id: &str) -> $crate::store::StoreResult<Option<$crate::domain::model::InvitationRow>> {
+                Ok(sqlx::query_as(concat!("SELECT ", invitation_columns!(), r#" FROM "invitation" WHERE "id" = $1"#))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn invitations_of(
+                &self,
+                organization_id: &str,
+            ) -> $crate::store::StoreResult<Vec<$crate::domain::model::InvitationRow>> {
+                Ok(sqlx::query_as(concat!(
+                    "SELECT ",
+                    invitation_columns!(),
+                    r#" FROM "invitation" WHERE "organizationId" = $1 ORDER BY "createdAt" DESC"#
+                ))
+                .bind(organization_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn settle_invitation(
+                &self,
+                id: &str,
+                status: &str,
+                expires_at: Option<i64>,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query(
+                    r#"UPDATE "invitation" SET "status" = $2, "expiresAt" = COALESCE($3, "expiresAt")
+                        WHERE "id" = $1 AND "status" = 'pending'"#,
+                )
+                .bind(id)
+                .bind(status)
+                .bind(expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn accept_invitation(
+                &self,
+                id: &str,
+                member: &$crate::domain::model::MemberRow,
+            ) -> $crate::store::StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query(r#"UPDATE "invitation" SET "status" = 'accepted' WHERE "id" = $1 AND "status" = 'pending'"#)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    r#"INSERT INTO "member" ("id", "organizationId", "userId", "role", "createdAt")
+                       VALUES ($1, $2, $3, $4, $5)"#,
+                )
+                .bind(&member.id)
+                .bind(&member.organization_id)
+                .bind(&member.user_id)
+                .bind(&member.role)
+                .bind(member.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::store::classify)?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             async fn current_jwk(&self) -> $crate::store::StoreResult<Option<$crate::store::JwkRow>> {
                 Ok(sqlx::query_as(
                     r#"SELECT "id", "publicKey", "privateKey", "alg", "createdAt", "expiresAt"
@@ -790,4 +883,4 @@ macro_rules! impl_store {
     };
 }
 
-pub(super) use {impl_store, session_columns, subscription_columns};
+pub(super) use {impl_store, invitation_columns, session_columns, subscription_columns};
