@@ -211,11 +211,7 @@ macro_rules! impl_store {
                     $crate::store::EndSessions::AllBut(token) => Some(Some(token)),
                 };
                 if let Some(keep) = keep {
-                    sqlx::query(r#"DELETE FROM "session" WHERE "userId" = $1 AND ($2 IS NULL OR "token" <> $2)"#)
-                        .bind(user_id)
-                        .bind(keep)
-                        .execute(&mut *tx)
-                        .await?;
+                    delete_sessions(&mut *tx, user_id, keep).await?;
                 }
                 sqlx::query(
                     r#"DELETE FROM "verification"
@@ -349,15 +345,9 @@ macro_rules! impl_store {
             }
 
             async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> $crate::store::StoreResult<u64> {
-                let done = sqlx::query(
-                    r#"DELETE FROM "session" WHERE "userId" = $1 AND ($2 IS NULL OR "token" <> $2)"#,
-                )
-                .bind(user_id)
-                .bind(keep)
-                .execute(&self.pool)
-                .await?;
+                let deleted = delete_sessions(&self.pool, user_id, keep).await?;
                 self.invalidate($crate::store::cache::Invalidation::User(user_id.to_string())).await;
-                Ok(done.rows_affected())
+                Ok(deleted)
             }
 
             async fn list_sessions(
@@ -592,18 +582,7 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::store::classify)?;
-                sqlx::query(
-                    r#"INSERT INTO "member" ("id", "organizationId", "userId", "role", "createdAt")
-                       VALUES ($1, $2, $3, $4, $5)"#,
-                )
-                .bind(&owner.id)
-                .bind(&owner.organization_id)
-                .bind(&owner.user_id)
-                .bind(&owner.role)
-                .bind(owner.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::store::classify)?;
+                insert_member(&mut *tx, owner).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -738,18 +717,7 @@ macro_rules! impl_store {
                 if done.rows_affected() != 1 {
                     return Ok(false);
                 }
-                sqlx::query(
-                    r#"INSERT INTO "member" ("id", "organizationId", "userId", "role", "createdAt")
-                       VALUES ($1, $2, $3, $4, $5)"#,
-                )
-                .bind(&member.id)
-                .bind(&member.organization_id)
-                .bind(&member.user_id)
-                .bind(&member.role)
-                .bind(member.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::store::classify)?;
+                insert_member(&mut *tx, member).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -796,6 +764,39 @@ macro_rules! impl_store {
                     .await?;
                 Ok(done.rows_affected())
             }
+        }
+
+        /// Deletes a user's sessions, or all but `keep`; how many went.
+        async fn delete_sessions<'e, E>(executor: E, user_id: &str, keep: Option<&str>) -> $crate::store::StoreResult<u64>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            let done = sqlx::query(r#"DELETE FROM "session" WHERE "userId" = $1 AND ($2 IS NULL OR "token" <> $2)"#)
+                .bind(user_id)
+                .bind(keep)
+                .execute(executor)
+                .await?;
+            Ok(done.rows_affected())
+        }
+
+        /// `Conflict` when the user already is a member.
+        async fn insert_member<'e, E>(executor: E, m: &$crate::domain::model::MemberRow) -> $crate::store::StoreResult<()>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            sqlx::query(
+                r#"INSERT INTO "member" ("id", "organizationId", "userId", "role", "createdAt")
+                   VALUES ($1, $2, $3, $4, $5)"#,
+            )
+            .bind(&m.id)
+            .bind(&m.organization_id)
+            .bind(&m.user_id)
+            .bind(&m.role)
+            .bind(m.created_at)
+            .execute(executor)
+            .await
+            .map_err($crate::store::classify)?;
+            Ok(())
         }
 
         /// The owner a subscription had before an update (it may move to another owner).
