@@ -2,4 +2,5 @@
 
 pub mod input;
 pub mod model;
+pub mod roles;
 pub mod time;

@@ -1,6 +1,6 @@
 //! Account changes that need a session: `change-email` and `delete-user`.
 
-use axum::{Json as JsonOut, Router, extract::State, routing::post};
+use axum::{Json as JsonOut, Router, extract::State, http::StatusCode, routing::post};
 use serde::Deserialize;
 use serde_json::json;
 use tower_cookies::Cookies;
@@ -70,7 +70,9 @@ struct DeleteUserBody {
 }
 
 /// `POST /delete-user` (sensitive): needs the password, or a fresh session; removes the user,
-/// their sessions, accounts and pending tokens, and clears the cookies.
+/// their sessions, accounts, memberships and pending tokens, and the organizations they are the
+/// only member of, and clears the cookies. The only owner of an organization with other members
+/// must hand it over (or delete it) first.
 async fn delete_user(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -86,7 +88,13 @@ async fn delete_user(
             }
         }
     }
-    state.store.delete_user(&auth.user.id).await?;
+    if state.store.delete_user(&auth.user.id).await?.is_err() {
+        return Err(ApiError::Org(
+            StatusCode::BAD_REQUEST,
+            "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
+            "You are the only owner of an organization with other members: make another member an owner, or delete the organization, first",
+        ));
+    }
     auth.handle.flush().await?;
     for name in [state.dont_remember_cookie(), state.session_data_cookie()] {
         if cookies.get(&name).is_some() {

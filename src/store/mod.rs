@@ -11,7 +11,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::model::{InvitationRow, MemberRow, OrganizationRow, SessionRow, SubscriptionRow, User};
+use crate::domain::{
+    model::{InvitationRow, MemberRow, OrganizationRow, SessionRow, SubscriptionRow, User},
+    roles::{Denied, MemberChange},
+};
 
 /// A live session, its user, and the subscription of its active organization (else of the user).
 pub type SessionBundle = (SessionRow, User, Option<SubscriptionRow>);
@@ -58,6 +61,17 @@ pub enum EndSessions<'a> {
     None,
     All,
     AllBut(&'a str),
+}
+
+/// Which membership a change is aimed at.
+#[derive(Debug, Clone, Copy)]
+pub enum MemberTarget<'a> {
+    /// A member id.
+    Id(&'a str),
+    /// The member with this (normalised) email.
+    Email(&'a str),
+    /// The caller's own membership.
+    Caller,
 }
 
 /// A user together with the hash of their credential account, if they have one.
@@ -123,8 +137,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn set_email_verified(&self, user_id: &str, now: i64) -> StoreResult<()>;
     /// Moves the user to a new (verified) email; `Conflict` when it is taken.
     async fn change_email(&self, user_id: &str, email: &str, now: i64) -> StoreResult<()>;
-    /// Deletes the user with their sessions and accounts (cascade) and their pending tokens.
-    async fn delete_user(&self, user_id: &str) -> StoreResult<()>;
+    /// Deletes the user with their sessions, accounts and memberships (cascade), their pending
+    /// tokens, and the organizations they are the only member of. Refused (`LastOwner`, nothing
+    /// deleted) while they are the only owner of an organization that has other members.
+    async fn delete_user(&self, user_id: &str) -> StoreResult<Result<(), Denied>>;
 
     /// Stores a single-use token (by its hash) for `value` (a user id, or `userId|newEmail`).
     async fn insert_verification(
@@ -165,6 +181,24 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Creates an organization with its first member (the owner) in one transaction;
     /// `Conflict` when the slug is taken.
     async fn create_organization(&self, org: &OrganizationRow, owner: &MemberRow) -> StoreResult<()>;
+    /// Writes an organization's name, slug, logo and metadata; `Conflict` when the slug is taken.
+    async fn update_organization(&self, org: &OrganizationRow) -> StoreResult<()>;
+    /// Deletes an organization (members and invitations cascade) and clears it from every
+    /// session that has it active.
+    async fn delete_organization(&self, id: &str) -> StoreResult<()>;
+    /// Applies `change` to one membership of the organization, in one transaction that holds the
+    /// organization's row lock: the caller's and the target's memberships and the owner count are
+    /// read, [`check_member_change`](crate::domain::roles::check_member_change) decides, and the
+    /// change is made (so two owners leaving at once cannot both go). A member who goes stops
+    /// having the organization active in any session. Answers the member as it is afterwards
+    /// (as it was, when removed); `Ok(Err(_))` when refused, with nothing changed.
+    async fn change_member(
+        &self,
+        organization_id: &str,
+        actor_user_id: &str,
+        target: MemberTarget<'_>,
+        change: MemberChange,
+    ) -> StoreResult<Result<MemberRow, Denied>>;
     /// An organization by id or by slug.
     async fn organization(&self, id_or_slug: &str) -> StoreResult<Option<OrganizationRow>>;
     async fn organizations_of(&self, user_id: &str) -> StoreResult<Vec<OrganizationRow>>;

@@ -16,6 +16,14 @@ macro_rules! invitation_columns {
     };
 }
 
+/// Whether the `role` column of `$alias` holds `owner` (Better Auth may store several roles
+/// comma-joined).
+macro_rules! is_owner {
+    ($alias:literal) => {
+        concat!("(',' || REPLACE(", $alias, r#"."role", ' ', '') || ',') LIKE '%,owner,%'"#)
+    };
+}
+
 macro_rules! session_columns {
     () => {
         r#""id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent", "activeOrganizationId""#
@@ -76,6 +84,14 @@ impl MemberUserRow {
         };
         (self.member, user)
     }
+}
+
+/// A member with their user's email (to find a member by email).
+#[derive(sqlx::FromRow)]
+pub(super) struct MemberEmailRow {
+    #[sqlx(flatten)]
+    pub member: crate::domain::model::MemberRow,
+    pub email: String,
 }
 
 /// A user and their credential account's hash (if any): one row, one round trip.
@@ -412,8 +428,42 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn delete_user(&self, user_id: &str) -> $crate::store::StoreResult<()> {
+            async fn delete_user(
+                &self,
+                user_id: &str,
+            ) -> $crate::store::StoreResult<Result<(), $crate::domain::roles::Denied>> {
                 let mut tx = self.pool.begin().await?;
+                // Lock the organizations the user owns first: a co-owner leaving at the same time
+                // is decided after this, on the counts this transaction leaves.
+                sqlx::query(concat!(
+                    r#"UPDATE "organization" SET "name" = "name" WHERE "id" IN
+                         (SELECT "organizationId" FROM "member" m WHERE m."userId" = $1 AND "#,
+                    is_owner!("m"),
+                    ")"
+                ))
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+                let owned: Vec<(String, i64, i64)> = sqlx::query_as(concat!(
+                    r#"SELECT m."organizationId",
+                              (SELECT COUNT(*) FROM "member" o WHERE o."organizationId" = m."organizationId" AND "#,
+                    is_owner!("o"),
+                    r#"),
+                              (SELECT COUNT(*) FROM "member" o WHERE o."organizationId" = m."organizationId")
+                         FROM "member" m WHERE m."userId" = $1 AND "#,
+                    is_owner!("m")
+                ))
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                if owned.iter().any(|(_, owners, members)| *owners <= 1 && *members > 1) {
+                    return Ok(Err($crate::domain::roles::Denied::LastOwner));
+                }
+                let alone: Vec<String> =
+                    owned.into_iter().filter(|(_, _, members)| *members == 1).map(|(id, _, _)| id).collect();
+                for org in &alone {
+                    delete_organization(&mut *tx, org).await?;
+                }
                 sqlx::query(r#"DELETE FROM "verification" WHERE "value" = $1 OR substr("value", 1, length($1) + 1) = $1 || '|'"#)
                     .bind(user_id)
                     .execute(&mut *tx)
@@ -421,7 +471,10 @@ macro_rules! impl_store {
                 sqlx::query(r#"DELETE FROM "user" WHERE "id" = $1"#).bind(user_id).execute(&mut *tx).await?;
                 tx.commit().await?;
                 self.invalidate($crate::store::cache::Invalidation::User(user_id.to_string())).await;
-                Ok(())
+                for org in alone {
+                    self.invalidate($crate::store::cache::Invalidation::User(org)).await;
+                }
+                Ok(Ok(()))
             }
 
             async fn insert_verification(
@@ -585,6 +638,116 @@ macro_rules! impl_store {
                 insert_member(&mut *tx, owner).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn update_organization(
+                &self,
+                org: &$crate::domain::model::OrganizationRow,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    r#"UPDATE "organization" SET "name" = $2, "slug" = $3, "logo" = $4, "metadata" = $5
+                        WHERE "id" = $1"#,
+                )
+                .bind(&org.id)
+                .bind(&org.name)
+                .bind(&org.slug)
+                .bind(&org.logo)
+                .bind(&org.metadata)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::classify)?;
+                Ok(())
+            }
+
+            async fn delete_organization(&self, id: &str) -> $crate::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                delete_organization(&mut *tx, id).await?;
+                tx.commit().await?;
+                // Sessions whose active organization it was.
+                self.invalidate($crate::store::cache::Invalidation::User(id.to_string())).await;
+                Ok(())
+            }
+
+            async fn change_member(
+                &self,
+                organization_id: &str,
+                actor_user_id: &str,
+                target: $crate::store::MemberTarget<'_>,
+                change: $crate::domain::roles::MemberChange,
+            ) -> $crate::store::StoreResult<Result<$crate::domain::model::MemberRow, $crate::domain::roles::Denied>> {
+                use $crate::domain::roles::{Denied, MemberChange, Role, check_member_change};
+                use $crate::store::MemberTarget;
+                let mut tx = self.pool.begin().await?;
+                // The organization's row lock serialises membership changes (a write, so SQLite
+                // takes its write lock before reading anything).
+                let locked = sqlx::query(r#"UPDATE "organization" SET "name" = "name" WHERE "id" = $1"#)
+                    .bind(organization_id)
+                    .execute(&mut *tx)
+                    .await?;
+                if locked.rows_affected() == 0 {
+                    return Ok(Err(Denied::NotAMember));
+                }
+                let key = match target {
+                    MemberTarget::Id(key) | MemberTarget::Email(key) => key,
+                    MemberTarget::Caller => "",
+                };
+                // The caller, the target and every owner (a superset: roles are parsed below).
+                let rows: Vec<$crate::store::sql::MemberEmailRow> = sqlx::query_as(
+                    r#"SELECT m."id", m."organizationId", m."userId", m."role", m."createdAt", u."email"
+                         FROM "member" m JOIN "user" u ON u."id" = m."userId"
+                        WHERE m."organizationId" = $1
+                          AND (m."userId" = $2 OR m."id" = $3 OR u."email" = $3 OR m."role" LIKE '%owner%')"#,
+                )
+                .bind(organization_id)
+                .bind(actor_user_id)
+                .bind(key)
+                .fetch_all(&mut *tx)
+                .await?;
+                let owners = rows.iter().filter(|r| Role::of_stored(&r.member.role) == Role::Owner).count();
+                let Some(actor) = rows.iter().find(|r| r.member.user_id == actor_user_id) else {
+                    return Ok(Err(Denied::NotAMember));
+                };
+                let found = match target {
+                    MemberTarget::Id(id) => rows.iter().find(|r| r.member.id == id),
+                    MemberTarget::Email(email) => rows.iter().find(|r| r.email == email),
+                    MemberTarget::Caller => Some(actor),
+                };
+                let Some(found) = found else {
+                    return Ok(Err(Denied::MemberNotFound));
+                };
+                if let Err(denied) = check_member_change(&actor.member, &found.member, change, owners) {
+                    return Ok(Err(denied));
+                }
+                let mut member = found.member.clone();
+                match change {
+                    MemberChange::SetRole(role) => {
+                        sqlx::query(r#"UPDATE "member" SET "role" = $2 WHERE "id" = $1"#)
+                            .bind(&member.id)
+                            .bind(role.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                        member.role = role.as_str().to_string();
+                    }
+                    MemberChange::Remove | MemberChange::Leave => {
+                        sqlx::query(r#"DELETE FROM "member" WHERE "id" = $1"#)
+                            .bind(&member.id)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query(
+                            r#"UPDATE "session" SET "activeOrganizationId" = NULL
+                                WHERE "userId" = $1 AND "activeOrganizationId" = $2"#,
+                        )
+                        .bind(&member.user_id)
+                        .bind(organization_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                tx.commit().await?;
+                if !matches!(change, MemberChange::SetRole(_)) {
+                    self.invalidate($crate::store::cache::Invalidation::User(member.user_id.clone())).await;
+                }
+                Ok(Ok(member))
             }
 
             async fn organization(
@@ -799,6 +962,20 @@ macro_rules! impl_store {
             Ok(())
         }
 
+        /// Clears the organization from the sessions that have it active, then deletes it
+        /// (members and invitations cascade).
+        async fn delete_organization(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            id: &str,
+        ) -> $crate::store::StoreResult<()> {
+            sqlx::query(r#"UPDATE "session" SET "activeOrganizationId" = NULL WHERE "activeOrganizationId" = $1"#)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(r#"DELETE FROM "organization" WHERE "id" = $1"#).bind(id).execute(&mut *conn).await?;
+            Ok(())
+        }
+
         /// The owner a subscription had before an update (it may move to another owner).
         async fn previous_reference<'e, E>(executor: E, id: &str) -> $crate::store::StoreResult<Option<String>>
         where
@@ -884,4 +1061,4 @@ macro_rules! impl_store {
     };
 }
 
-pub(super) use {impl_store, invitation_columns, session_columns, subscription_columns};
+pub(super) use {impl_store, invitation_columns, is_owner, session_columns, subscription_columns};

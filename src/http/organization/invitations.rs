@@ -1,0 +1,216 @@
+//! Invitations: `invite-member` (mail with an accept link, 48 hours), `accept-invitation`,
+//! `reject-invitation` (the invited address only), `cancel-invitation`, `list-invitations`.
+
+use axum::{
+    Json as JsonOut,
+    extract::{RawQuery, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ALREADY_A_MEMBER, NO_ACTIVE, NOT_A_MEMBER, org_error, require, target, target_by};
+use crate::{
+    domain::{
+        input::Email,
+        model::{InvitationRow, MemberRow},
+        roles::{Permission, Role},
+    },
+    error::{ApiError, ApiResult},
+    http::{
+        extract::{Authenticated, Json},
+        layers::no_store,
+    },
+    security::tokens::random_id,
+    state::AppState,
+    store::StoreError,
+};
+
+const INVITATION_TTL_MS: i64 = 48 * 3_600_000;
+const INVITATION_NOT_FOUND: ApiError =
+    org_error(StatusCode::BAD_REQUEST, "INVITATION_NOT_FOUND", "Invitation not found");
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct InviteBody {
+    email: String,
+    role: String,
+    organization_id: Option<String>,
+    #[serde(default)]
+    resend: bool,
+}
+
+/// `POST /organization/invite-member`: owners and admins (only owners may invite owners);
+/// mails an accept link valid 48 hours; `resend` renews a pending invitation.
+pub(super) async fn invite_member(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<InviteBody>,
+) -> ApiResult<Response> {
+    let (org, me) = target_by(&state, &auth, body.organization_id).await?.ok_or(NO_ACTIVE)?;
+    let email = Email::parse(&body.email)?;
+    let role = Role::parse(&body.role)
+        .ok_or_else(|| ApiError::Validation("[body.role] must be owner, admin or member".into()))?;
+    let mine = Role::of_stored(&me.role);
+    if !mine.can(Permission::ManageMembers) || (role == Role::Owner && mine != Role::Owner) {
+        return Err(org_error(
+            StatusCode::FORBIDDEN,
+            "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION",
+            "You are not allowed to invite users to this organization",
+        ));
+    }
+    if let Some(found) = state.store.credential_by_email(email.as_str()).await?
+        && state.store.membership(&org.id, &found.user.id).await?.is_some()
+    {
+        return Err(ALREADY_A_MEMBER);
+    }
+    let now = state.clock.now_ms();
+    let pending = state
+        .store
+        .invitations_of(&org.id)
+        .await?
+        .into_iter()
+        .find(|i| i.email == email.as_str() && i.status == "pending" && i.expires_at > now);
+    let invitation = match pending {
+        Some(mut existing) if body.resend => {
+            existing.expires_at = now + INVITATION_TTL_MS;
+            state.store.settle_invitation(&existing.id, "pending", Some(existing.expires_at)).await?;
+            existing
+        }
+        Some(_) => {
+            return Err(org_error(
+                StatusCode::BAD_REQUEST,
+                "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION",
+                "User is already invited to this organization",
+            ));
+        }
+        None => {
+            let invitation = InvitationRow {
+                id: random_id(),
+                organization_id: org.id.clone(),
+                email: email.as_str().to_string(),
+                role: role.as_str().into(),
+                status: "pending".into(),
+                expires_at: now + INVITATION_TTL_MS,
+                inviter_id: auth.user.id.clone(),
+                created_at: now,
+            };
+            state.store.insert_invitation(&invitation).await?;
+            invitation
+        }
+    };
+    // The app's page for it (which signs the invitee in and calls accept-invitation).
+    let origin = state.settings.base_url.origin().ascii_serialization();
+    let url = format!("{origin}/accept-invitation/{}", invitation.id);
+    let vars = minijinja::context! {
+        app_name => state.settings.app_name.clone(), inviter => auth.user.name.clone(),
+        organization => org.name.clone(), role => invitation.role.clone(), expires_in => "48 hours",
+    };
+    state.mailer.send_template(
+        "invite",
+        "invite",
+        &invitation.email,
+        Some(url),
+        Some(invitation.id.clone()),
+        vars,
+        now,
+    );
+    Ok(no_store(JsonOut(json!(invitation)).into_response()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct InvitationBody {
+    invitation_id: String,
+}
+
+/// A pending, unexpired invitation addressed to the caller.
+async fn own_invitation(state: &AppState, auth: &Authenticated, id: &str) -> ApiResult<InvitationRow> {
+    let invitation = state.store.invitation(id).await?.ok_or(INVITATION_NOT_FOUND)?;
+    if invitation.status != "pending" || invitation.expires_at <= state.clock.now_ms() {
+        return Err(INVITATION_NOT_FOUND);
+    }
+    if invitation.email != auth.user.email {
+        return Err(org_error(
+            StatusCode::FORBIDDEN,
+            "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION",
+            "You are not the recipient of the invitation",
+        ));
+    }
+    Ok(invitation)
+}
+
+/// `POST /organization/accept-invitation`: only the invited email; adds the member and makes
+/// the organization active. `{invitation, member}`.
+pub(super) async fn accept_invitation(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<InvitationBody>,
+) -> ApiResult<Response> {
+    let mut invitation = own_invitation(&state, &auth, &body.invitation_id).await?;
+    let member = MemberRow {
+        id: random_id(),
+        organization_id: invitation.organization_id.clone(),
+        user_id: auth.user.id.clone(),
+        role: invitation.role.clone(),
+        created_at: state.clock.now_ms(),
+    };
+    match state.store.accept_invitation(&invitation.id, &member).await {
+        Ok(true) => {}
+        Ok(false) => return Err(INVITATION_NOT_FOUND),
+        Err(StoreError::Conflict) => {
+            return Err(ALREADY_A_MEMBER);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    state.store.set_active_organization(&auth.session.token, Some(&invitation.organization_id)).await?;
+    invitation.status = "accepted".into();
+    Ok(no_store(JsonOut(json!({ "invitation": invitation, "member": member })).into_response()))
+}
+
+/// `POST /organization/reject-invitation`: only the invited email. `{invitation, member: null}`.
+pub(super) async fn reject_invitation(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<InvitationBody>,
+) -> ApiResult<Response> {
+    let mut invitation = own_invitation(&state, &auth, &body.invitation_id).await?;
+    if !state.store.settle_invitation(&invitation.id, "rejected", None).await? {
+        return Err(INVITATION_NOT_FOUND);
+    }
+    invitation.status = "rejected".into();
+    Ok(no_store(JsonOut(json!({ "invitation": invitation, "member": null })).into_response()))
+}
+
+/// `POST /organization/cancel-invitation`: owners and admins of the organization.
+pub(super) async fn cancel_invitation(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<InvitationBody>,
+) -> ApiResult<Response> {
+    let mut invitation = state.store.invitation(&body.invitation_id).await?.ok_or(INVITATION_NOT_FOUND)?;
+    let me = state.store.membership(&invitation.organization_id, &auth.user.id).await?.ok_or(NOT_A_MEMBER)?;
+    let denied = org_error(
+        StatusCode::FORBIDDEN,
+        "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION",
+        "You are not allowed to cancel this invitation",
+    );
+    require(&me, Permission::CancelInvitation, denied)?;
+    if !state.store.settle_invitation(&invitation.id, "canceled", None).await? {
+        return Err(INVITATION_NOT_FOUND);
+    }
+    invitation.status = "canceled".into();
+    Ok(no_store(JsonOut(json!(invitation)).into_response()))
+}
+
+/// `GET /organization/list-invitations`: the organization's invitations (members only).
+pub(super) async fn list_invitations(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let (org, _) = target(&state, &auth, raw).await?.ok_or(NO_ACTIVE)?;
+    let invitations = state.store.invitations_of(&org.id).await?;
+    Ok(no_store(JsonOut(json!(invitations)).into_response()))
+}

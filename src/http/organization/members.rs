@@ -1,0 +1,171 @@
+//! Members: `get-active-member`, `list-members`, `update-member-role`, `remove-member`,
+//! `leave`. Changes go through `Store::change_member`, which applies `domain::roles`' rules in the
+//! transaction that makes them.
+
+use axum::{
+    Json as JsonOut,
+    extract::{RawQuery, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{NO_ACTIVE, NOT_A_MEMBER, crud::OrganizationIdBody, member_json, org_error, target, target_by};
+use crate::{
+    domain::{
+        input::Email,
+        model::MemberRow,
+        roles::{Denied, MemberChange, Role},
+    },
+    error::{ApiError, ApiResult},
+    http::{
+        extract::{Authenticated, Json},
+        layers::no_store,
+    },
+    state::AppState,
+    store::MemberTarget,
+};
+
+const MEMBER_NOT_FOUND: ApiError = org_error(StatusCode::BAD_REQUEST, "MEMBER_NOT_FOUND", "Member not found");
+const ONLY_OWNER: ApiError = org_error(
+    StatusCode::BAD_REQUEST,
+    "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
+    "You cannot leave the organization as the only owner",
+);
+
+/// `GET /organization/get-active-member`: the caller's membership in the active organization.
+pub(super) async fn active_member(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
+    let (_, member) = target(&state, &auth, None).await?.ok_or(NO_ACTIVE)?;
+    Ok(no_store(JsonOut(member_json(&member, &auth.user)).into_response()))
+}
+
+/// `GET /organization/list-members`: `{members, total}` (members only).
+pub(super) async fn list_members(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let (org, _) = target(&state, &auth, raw).await?.ok_or(NO_ACTIVE)?;
+    let members = state.store.members(&org.id).await?;
+    let list: Vec<_> = members.iter().map(|(m, u)| member_json(m, u)).collect();
+    Ok(no_store(JsonOut(json!({ "total": list.len(), "members": list })).into_response()))
+}
+
+/// Applies `change` to `who` in the organization `key` names (else the active one). `not_allowed`
+/// and `last_owner` are the route's own errors for those refusals.
+async fn change(
+    state: &AppState,
+    auth: &Authenticated,
+    key: Option<String>,
+    who: MemberTarget<'_>,
+    change: MemberChange,
+    (not_allowed, last_owner): (ApiError, ApiError),
+) -> ApiResult<MemberRow> {
+    let (org, _) = target_by(state, auth, key).await?.ok_or(NO_ACTIVE)?;
+    match state.store.change_member(&org.id, &auth.user.id, who, change).await? {
+        Ok(member) => Ok(member),
+        Err(Denied::NotAMember) => Err(NOT_A_MEMBER),
+        Err(Denied::MemberNotFound) => Err(MEMBER_NOT_FOUND),
+        Err(Denied::NotAllowed) => Err(not_allowed),
+        Err(Denied::LastOwner) => Err(last_owner),
+    }
+}
+
+/// One role, given as a string (or, as Better Auth's client may send it, a one-element list).
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum RoleInput {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl RoleInput {
+    fn parse(self) -> ApiResult<Role> {
+        let name = match self {
+            Self::One(name) => name,
+            Self::Many(mut names) if names.len() == 1 => names.remove(0),
+            Self::Many(_) => return Err(ApiError::Validation("[body.role] Give one role".into())),
+        };
+        Role::parse(&name).ok_or(org_error(StatusCode::BAD_REQUEST, "ROLE_NOT_FOUND", "Role not found"))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct UpdateRoleBody {
+    role: RoleInput,
+    member_id: String,
+    organization_id: Option<String>,
+}
+
+const NOT_ALLOWED_TO_UPDATE: ApiError = org_error(
+    StatusCode::FORBIDDEN,
+    "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER",
+    "You are not allowed to update this member",
+);
+
+/// `POST /organization/update-member-role {role, memberId, organizationId?}`: owners and admins;
+/// only owners make or change owners; the last owner cannot step down. The updated member.
+pub(super) async fn update_member_role(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<UpdateRoleBody>,
+) -> ApiResult<Response> {
+    let role = body.role.parse()?;
+    let without_owner = org_error(
+        StatusCode::BAD_REQUEST,
+        "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER",
+        "You cannot leave the organization without an owner",
+    );
+    let who = MemberTarget::Id(&body.member_id);
+    let errors = (NOT_ALLOWED_TO_UPDATE, without_owner);
+    let member =
+        change(&state, &auth, body.organization_id, who, MemberChange::SetRole(role), errors).await?;
+    Ok(no_store(JsonOut(json!(member)).into_response()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RemoveBody {
+    member_id_or_email: String,
+    organization_id: Option<String>,
+}
+
+/// `POST /organization/remove-member {memberIdOrEmail, organizationId?}`: owners and admins;
+/// only owners remove owners; never the last one. `{member}` as it was.
+pub(super) async fn remove_member(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<RemoveBody>,
+) -> ApiResult<Response> {
+    let email;
+    let who = if body.member_id_or_email.contains('@') {
+        email = Email::parse(&body.member_id_or_email)?;
+        MemberTarget::Email(email.as_str())
+    } else {
+        MemberTarget::Id(&body.member_id_or_email)
+    };
+    let not_allowed = org_error(
+        StatusCode::FORBIDDEN,
+        "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER",
+        "You are not allowed to delete this member",
+    );
+    let member =
+        change(&state, &auth, body.organization_id, who, MemberChange::Remove, (not_allowed, ONLY_OWNER))
+            .await?;
+    Ok(no_store(JsonOut(json!({ "member": member })).into_response()))
+}
+
+/// `POST /organization/leave {organizationId}`: any member but the last owner. The membership as
+/// it was.
+pub(super) async fn leave(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<OrganizationIdBody>,
+) -> ApiResult<Response> {
+    let key = Some(body.organization_id);
+    let errors = (NOT_A_MEMBER, ONLY_OWNER);
+    let member = change(&state, &auth, key, MemberTarget::Caller, MemberChange::Leave, errors).await?;
+    Ok(no_store(JsonOut(json!(member)).into_response()))
+}
