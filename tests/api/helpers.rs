@@ -111,6 +111,20 @@ impl TestApp {
         &self.state.clock
     }
 
+    /// Another server on this app's database and clock, with its settings tweaked (as when an
+    /// operator changes a setting and restarts). Its outbox is its own; the database stays this
+    /// app's to clean up.
+    pub fn sibling(&self, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = self.state.settings.clone();
+        settings.outbox_path = std::env::temp_dir()
+            .join(format!("gatehouse-outbox-{}.jsonl", gatehouse::security::tokens::random_hex(8)));
+        tweak(&mut settings);
+        let state =
+            AppState::new(settings, self.state.store.clone(), self.state.clock.clone()).expect("state");
+        let router = gatehouse::app(state.clone());
+        TestApp { state, router, sqlite_file: None, pg_schema: None }
+    }
+
     /// Every message in this app's development outbox, oldest first.
     pub fn outbox(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.state.settings.outbox_path)

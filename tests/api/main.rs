@@ -12,6 +12,7 @@ mod instances;
 mod jwt;
 mod limits;
 mod organization;
+mod organization_members;
 mod origin;
 mod sessions;
 mod smtp;

@@ -7,11 +7,11 @@ use serde_json::{Value, json};
 
 use crate::{app, backend_tests, helpers::*};
 
-fn slug() -> String {
+pub(crate) fn slug() -> String {
     format!("org-{}", gatehouse::security::tokens::random_hex(4))
 }
 
-async fn create(app: &TestApp, cookie: &str, slug: &str) -> TestResponse {
+pub(crate) async fn create(app: &TestApp, cookie: &str, slug: &str) -> TestResponse {
     app.post(
         "/organization/create",
         json!({"name": "Acme", "slug": slug, "metadata": {"tier": 1}}),
@@ -20,7 +20,7 @@ async fn create(app: &TestApp, cookie: &str, slug: &str) -> TestResponse {
     .await
 }
 
-async fn active_org(app: &TestApp, cookie: &str) -> Value {
+pub(crate) async fn active_org(app: &TestApp, cookie: &str) -> Value {
     app.get("/get-session", Some(cookie)).await.json()["session"]["activeOrganizationId"].clone()
 }
 
@@ -149,7 +149,7 @@ async fn the_active_organizations_subscription_counts(backend: Backend) {
     assert_eq!(sub["isSubscribed"], false, "the user has none of their own");
 }
 
-async fn invite(app: &TestApp, cookie: &str, email: &str, role: &str) -> TestResponse {
+pub(crate) async fn invite(app: &TestApp, cookie: &str, email: &str, role: &str) -> TestResponse {
     app.post("/organization/invite-member", json!({"email": email, "role": role}), Some(cookie)).await
 }
 
