@@ -73,6 +73,32 @@ pub fn parse_image(raw: &str) -> Result<String, ApiError> {
     Ok(raw.to_string())
 }
 
+/// An id a client sends back (organization, member, invitation): 1 to 255 characters, no
+/// control characters. Nothing else can name a row (and PostgreSQL refuses a NUL), so anything
+/// else is a 400 at the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Id(String);
+
+impl Id {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <String as serde::Deserialize>::deserialize(d)?;
+        if raw.is_empty() || raw.len() > 255 || raw.chars().any(char::is_control) {
+            return Err(serde::de::Error::custom("invalid id"));
+        }
+        Ok(Self(raw))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

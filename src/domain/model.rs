@@ -52,6 +52,16 @@ pub struct OrganizationRow {
     pub created_at: i64,
 }
 
+/// What `organization/update` changes: `None` keeps a field, `Some(None)` clears the logo or
+/// the metadata (JSON text).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrganizationChanges {
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    pub logo: Option<Option<String>>,
+    pub metadata: Option<Option<String>>,
+}
+
 /// A membership: `role` is `owner`, `admin` or `member`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]

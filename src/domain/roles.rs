@@ -25,8 +25,9 @@ pub enum Permission {
 impl Role {
     pub const NAMES: &'static [&'static str] = &["owner", "admin", "member"];
 
+    /// A role name, in any case.
     pub fn parse(name: &str) -> Option<Self> {
-        match name.trim() {
+        match name.trim().to_ascii_lowercase().as_str() {
             "owner" => Some(Self::Owner),
             "admin" => Some(Self::Admin),
             "member" => Some(Self::Member),
@@ -66,9 +67,11 @@ pub enum MemberChange {
     Leave,
 }
 
-/// Why a membership change was refused.
+/// Why a change to an organization or a membership was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denied {
+    /// The organization does not exist (any more).
+    OrganizationNotFound,
     /// The caller is not a member of the organization.
     NotAMember,
     /// The target is not a member of the organization.
@@ -126,6 +129,7 @@ mod tests {
         assert_eq!(Role::of_stored("admin,member"), Role::Admin);
         assert_eq!(Role::of_stored("owner"), Role::Owner);
         assert_eq!(Role::of_stored("custom"), Role::Member);
+        assert_eq!(Role::of_stored(" Owner "), Role::Owner);
         assert_eq!(Role::parse("superuser"), None);
     }
 

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::{
-    model::{InvitationRow, MemberRow, OrganizationRow, SessionRow, SubscriptionRow, User},
+    model::{
+        InvitationRow, MemberRow, OrganizationChanges, OrganizationRow, SessionRow, SubscriptionRow, User,
+    },
     roles::{Denied, MemberChange},
 };
 
@@ -119,7 +121,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn insert_session(&self, session: &SessionRow) -> StoreResult<()>;
     /// Writes a session's lifetime (`expiresAt`, `updatedAt`).
     async fn update_session(&self, session: &SessionRow) -> StoreResult<()>;
-    async fn set_active_organization(&self, token: &str, organization_id: Option<&str>) -> StoreResult<()>;
+    /// Points the session at `organization_id` if `user_id` (the session's user) is a member,
+    /// checked under the organization's row lock so a removal at the same time cannot be undone;
+    /// `None` clears it. False (nothing changed) when not a member or no such organization.
+    async fn set_active_organization(
+        &self,
+        token: &str,
+        user_id: &str,
+        organization_id: Option<&str>,
+    ) -> StoreResult<bool>;
     /// The live session with this token and its user, in one round trip. An expired row is
     /// treated as absent and deleted.
     async fn session_with_user(&self, token: &str, now: i64) -> StoreResult<Option<SessionBundle>>;
@@ -181,11 +191,22 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Creates an organization with its first member (the owner) in one transaction;
     /// `Conflict` when the slug is taken.
     async fn create_organization(&self, org: &OrganizationRow, owner: &MemberRow) -> StoreResult<()>;
-    /// Writes an organization's name, slug, logo and metadata; `Conflict` when the slug is taken.
-    async fn update_organization(&self, org: &OrganizationRow) -> StoreResult<()>;
-    /// Deletes an organization (members and invitations cascade) and clears it from every
-    /// session that has it active.
-    async fn delete_organization(&self, id: &str) -> StoreResult<()>;
+    /// Applies `changes` if `actor_user_id` may update the organization (checked under its row
+    /// lock); the organization as it is afterwards. `Conflict` when the slug is taken.
+    async fn update_organization(
+        &self,
+        id: &str,
+        actor_user_id: &str,
+        changes: &OrganizationChanges,
+    ) -> StoreResult<Result<OrganizationRow, Denied>>;
+    /// Deletes the organization if `actor_user_id` may (checked under its row lock): it is
+    /// cleared from every session that has it active, members and invitations cascade. The
+    /// organization as it was.
+    async fn delete_organization(
+        &self,
+        id: &str,
+        actor_user_id: &str,
+    ) -> StoreResult<Result<OrganizationRow, Denied>>;
     /// Applies `change` to one membership of the organization, in one transaction that holds the
     /// organization's row lock: the caller's and the target's memberships and the owner count are
     /// read, [`check_member_change`](crate::domain::roles::check_member_change) decides, and the
@@ -213,9 +234,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Moves a pending invitation to `status` (and a new expiry, for a resend); false when it is
     /// no longer pending.
     async fn settle_invitation(&self, id: &str, status: &str, expires_at: Option<i64>) -> StoreResult<bool>;
-    /// Accepts a pending invitation and adds the member, in one transaction: false when the
-    /// invitation was no longer pending; `Conflict` when already a member.
-    async fn accept_invitation(&self, id: &str, member: &MemberRow) -> StoreResult<bool>;
+    /// Accepts a pending invitation, adds the member and makes the organization the session's
+    /// active one, in one transaction under the organization's row lock: false when the
+    /// invitation was no longer pending (or its organization is gone); `Conflict` when already a
+    /// member.
+    async fn accept_invitation(&self, id: &str, member: &MemberRow, token: &str) -> StoreResult<bool>;
 
     /// The current signing key, if any.
     async fn current_jwk(&self) -> StoreResult<Option<JwkRow>>;

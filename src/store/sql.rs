@@ -16,14 +16,6 @@ macro_rules! invitation_columns {
     };
 }
 
-/// Whether the `role` column of `$alias` holds `owner` (Better Auth may store several roles
-/// comma-joined).
-macro_rules! is_owner {
-    ($alias:literal) => {
-        concat!("(',' || REPLACE(", $alias, r#"."role", ' ', '') || ',') LIKE '%,owner,%'"#)
-    };
-}
-
 macro_rules! session_columns {
     () => {
         r#""id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent", "activeOrganizationId""#
@@ -304,14 +296,26 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn set_active_organization(&self, token: &str, organization_id: Option<&str>) -> $crate::store::StoreResult<()> {
+            async fn set_active_organization(
+                &self,
+                token: &str,
+                user_id: &str,
+                organization_id: Option<&str>,
+            ) -> $crate::store::StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                if let Some(org) = organization_id
+                    && !(lock_organization(&mut *tx, org).await? && membership_in(&mut *tx, org, user_id).await?.is_some())
+                {
+                    return Ok(false);
+                }
                 sqlx::query(r#"UPDATE "session" SET "activeOrganizationId" = $2 WHERE "token" = $1"#)
                     .bind(token)
                     .bind(organization_id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 self.invalidate($crate::store::cache::Invalidation::token(token)).await;
-                Ok(())
+                Ok(true)
             }
 
             async fn session_with_user(
@@ -432,42 +436,52 @@ macro_rules! impl_store {
                 &self,
                 user_id: &str,
             ) -> $crate::store::StoreResult<Result<(), $crate::domain::roles::Denied>> {
+                use $crate::domain::roles::{Denied, Role};
                 let mut tx = self.pool.begin().await?;
-                // Lock the organizations the user owns first: a co-owner leaving at the same time
-                // is decided after this, on the counts this transaction leaves.
-                sqlx::query(concat!(
-                    r#"UPDATE "organization" SET "name" = "name" WHERE "id" IN
-                         (SELECT "organizationId" FROM "member" m WHERE m."userId" = $1 AND "#,
-                    is_owner!("m"),
-                    ")"
-                ))
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
-                let owned: Vec<(String, i64, i64)> = sqlx::query_as(concat!(
-                    r#"SELECT m."organizationId",
-                              (SELECT COUNT(*) FROM "member" o WHERE o."organizationId" = m."organizationId" AND "#,
-                    is_owner!("o"),
-                    r#"),
-                              (SELECT COUNT(*) FROM "member" o WHERE o."organizationId" = m."organizationId")
-                         FROM "member" m WHERE m."userId" = $1 AND "#,
-                    is_owner!("m")
-                ))
-                .bind(user_id)
-                .fetch_all(&mut *tx)
-                .await?;
-                if owned.iter().any(|(_, owners, members)| *owners <= 1 && *members > 1) {
-                    return Ok(Err($crate::domain::roles::Denied::LastOwner));
-                }
-                let alone: Vec<String> =
-                    owned.into_iter().filter(|(_, _, members)| *members == 1).map(|(id, _, _)| id).collect();
-                for org in &alone {
-                    delete_organization(&mut *tx, org).await?;
-                }
+                // A write first, so SQLite takes its write lock before anything is read.
                 sqlx::query(r#"DELETE FROM "verification" WHERE "value" = $1 OR substr("value", 1, length($1) + 1) = $1 || '|'"#)
                     .bind(user_id)
                     .execute(&mut *tx)
                     .await?;
+                // Lock every organization the user is in, in one order (no deadlocks between
+                // two such deletions), then count what the locks protect.
+                let orgs: Vec<String> = sqlx::query_scalar(
+                    r#"SELECT "organizationId" FROM "member" WHERE "userId" = $1 ORDER BY "organizationId""#,
+                )
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                for org in &orgs {
+                    lock_organization(&mut *tx, org).await?;
+                }
+                let counts: Vec<(String, String, i64)> = sqlx::query_as(
+                    r#"SELECT m."organizationId", m."role", COUNT(*) FROM "member" m
+                        WHERE m."organizationId" IN (SELECT "organizationId" FROM "member" WHERE "userId" = $1)
+                        GROUP BY m."organizationId", m."role""#,
+                )
+                .bind(user_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                let mine: Vec<(String, String)> =
+                    sqlx::query_as(r#"SELECT "organizationId", "role" FROM "member" WHERE "userId" = $1"#)
+                        .bind(user_id)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                let mut alone = Vec::new();
+                for (org, role) in mine {
+                    let of_org = counts.iter().filter(|(o, _, _)| *o == org);
+                    let members: i64 = of_org.clone().map(|(_, _, n)| n).sum();
+                    let owners: i64 =
+                        of_org.filter(|(_, r, _)| Role::of_stored(r) == Role::Owner).map(|(_, _, n)| n).sum();
+                    if members <= 1 {
+                        alone.push(org);
+                    } else if Role::of_stored(&role) == Role::Owner && owners <= 1 {
+                        return Ok(Err(Denied::LastOwner));
+                    }
+                }
+                for org in &alone {
+                    delete_organization(&mut *tx, org).await?;
+                }
                 sqlx::query(r#"DELETE FROM "user" WHERE "id" = $1"#).bind(user_id).execute(&mut *tx).await?;
                 tx.commit().await?;
                 self.invalidate($crate::store::cache::Invalidation::User(user_id.to_string())).await;
@@ -642,30 +656,55 @@ macro_rules! impl_store {
 
             async fn update_organization(
                 &self,
-                org: &$crate::domain::model::OrganizationRow,
-            ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    r#"UPDATE "organization" SET "name" = $2, "slug" = $3, "logo" = $4, "metadata" = $5
-                        WHERE "id" = $1"#,
+                id: &str,
+                actor_user_id: &str,
+                changes: &$crate::domain::model::OrganizationChanges,
+            ) -> $crate::store::StoreResult<
+                Result<$crate::domain::model::OrganizationRow, $crate::domain::roles::Denied>,
+            > {
+                use $crate::domain::roles::Permission;
+                let mut tx = self.pool.begin().await?;
+                if let Err(denied) = authorize(&mut *tx, id, actor_user_id, Permission::UpdateOrganization).await? {
+                    return Ok(Err(denied));
+                }
+                let org = sqlx::query_as(
+                    r#"UPDATE "organization" SET "name" = COALESCE($2, "name"), "slug" = COALESCE($3, "slug"),
+                              "logo" = CASE WHEN $4 THEN $5 ELSE "logo" END,
+                              "metadata" = CASE WHEN $6 THEN $7 ELSE "metadata" END
+                        WHERE "id" = $1
+                    RETURNING "id", "name", "slug", "logo", "metadata", "createdAt""#,
                 )
-                .bind(&org.id)
-                .bind(&org.name)
-                .bind(&org.slug)
-                .bind(&org.logo)
-                .bind(&org.metadata)
-                .execute(&self.pool)
+                .bind(id)
+                .bind(&changes.name)
+                .bind(&changes.slug)
+                .bind(changes.logo.is_some())
+                .bind(changes.logo.clone().flatten())
+                .bind(changes.metadata.is_some())
+                .bind(changes.metadata.clone().flatten())
+                .fetch_one(&mut *tx)
                 .await
                 .map_err($crate::store::classify)?;
-                Ok(())
+                tx.commit().await?;
+                Ok(Ok(org))
             }
 
-            async fn delete_organization(&self, id: &str) -> $crate::store::StoreResult<()> {
+            async fn delete_organization(
+                &self,
+                id: &str,
+                actor_user_id: &str,
+            ) -> $crate::store::StoreResult<
+                Result<$crate::domain::model::OrganizationRow, $crate::domain::roles::Denied>,
+            > {
+                use $crate::domain::roles::Permission;
                 let mut tx = self.pool.begin().await?;
-                delete_organization(&mut *tx, id).await?;
+                if let Err(denied) = authorize(&mut *tx, id, actor_user_id, Permission::DeleteOrganization).await? {
+                    return Ok(Err(denied));
+                }
+                let org = delete_organization(&mut *tx, id).await?;
                 tx.commit().await?;
                 // Sessions whose active organization it was.
                 self.invalidate($crate::store::cache::Invalidation::User(id.to_string())).await;
-                Ok(())
+                Ok(org.ok_or($crate::domain::roles::Denied::OrganizationNotFound))
             }
 
             async fn change_member(
@@ -678,14 +717,8 @@ macro_rules! impl_store {
                 use $crate::domain::roles::{Denied, MemberChange, Role, check_member_change};
                 use $crate::store::MemberTarget;
                 let mut tx = self.pool.begin().await?;
-                // The organization's row lock serialises membership changes (a write, so SQLite
-                // takes its write lock before reading anything).
-                let locked = sqlx::query(r#"UPDATE "organization" SET "name" = "name" WHERE "id" = $1"#)
-                    .bind(organization_id)
-                    .execute(&mut *tx)
-                    .await?;
-                if locked.rows_affected() == 0 {
-                    return Ok(Err(Denied::NotAMember));
+                if !lock_organization(&mut *tx, organization_id).await? {
+                    return Ok(Err(Denied::OrganizationNotFound));
                 }
                 let key = match target {
                     MemberTarget::Id(key) | MemberTarget::Email(key) => key,
@@ -696,7 +729,7 @@ macro_rules! impl_store {
                     r#"SELECT m."id", m."organizationId", m."userId", m."role", m."createdAt", u."email"
                          FROM "member" m JOIN "user" u ON u."id" = m."userId"
                         WHERE m."organizationId" = $1
-                          AND (m."userId" = $2 OR m."id" = $3 OR u."email" = $3 OR m."role" LIKE '%owner%')"#,
+                          AND (m."userId" = $2 OR m."id" = $3 OR u."email" = $3 OR LOWER(m."role") LIKE '%owner%')"#,
                 )
                 .bind(organization_id)
                 .bind(actor_user_id)
@@ -782,14 +815,7 @@ macro_rules! impl_store {
                 organization_id: &str,
                 user_id: &str,
             ) -> $crate::store::StoreResult<Option<$crate::domain::model::MemberRow>> {
-                Ok(sqlx::query_as(
-                    r#"SELECT "id", "organizationId", "userId", "role", "createdAt" FROM "member"
-                        WHERE "organizationId" = $1 AND "userId" = $2"#,
-                )
-                .bind(organization_id)
-                .bind(user_id)
-                .fetch_optional(&self.pool)
-                .await?)
+                membership_in(&self.pool, organization_id, user_id).await
             }
 
             async fn members(
@@ -871,8 +897,12 @@ macro_rules! impl_store {
                 &self,
                 id: &str,
                 member: &$crate::domain::model::MemberRow,
+                token: &str,
             ) -> $crate::store::StoreResult<bool> {
                 let mut tx = self.pool.begin().await?;
+                if !lock_organization(&mut *tx, &member.organization_id).await? {
+                    return Ok(false);
+                }
                 let done = sqlx::query(r#"UPDATE "invitation" SET "status" = 'accepted' WHERE "id" = $1 AND "status" = 'pending'"#)
                     .bind(id)
                     .execute(&mut *tx)
@@ -881,7 +911,13 @@ macro_rules! impl_store {
                     return Ok(false);
                 }
                 insert_member(&mut *tx, member).await?;
+                sqlx::query(r#"UPDATE "session" SET "activeOrganizationId" = $2 WHERE "token" = $1"#)
+                    .bind(token)
+                    .bind(&member.organization_id)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
+                self.invalidate($crate::store::cache::Invalidation::token(token)).await;
                 Ok(true)
             }
 
@@ -962,18 +998,73 @@ macro_rules! impl_store {
             Ok(())
         }
 
-        /// Clears the organization from the sessions that have it active, then deletes it
-        /// (members and invitations cascade).
+        /// Takes the organization's row lock, which serialises every change to it and its
+        /// memberships (on SQLite, a write: the database's write lock, taken before anything is
+        /// read). False when there is no such organization.
+        async fn lock_organization(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            id: &str,
+        ) -> $crate::store::StoreResult<bool> {
+            let done = sqlx::query(r#"UPDATE "organization" SET "name" = "name" WHERE "id" = $1"#)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn membership_in<'e, E>(
+            executor: E,
+            organization_id: &str,
+            user_id: &str,
+        ) -> $crate::store::StoreResult<Option<$crate::domain::model::MemberRow>>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            Ok(sqlx::query_as(
+                r#"SELECT "id", "organizationId", "userId", "role", "createdAt" FROM "member"
+                    WHERE "organizationId" = $1 AND "userId" = $2"#,
+            )
+            .bind(organization_id)
+            .bind(user_id)
+            .fetch_optional(executor)
+            .await?)
+        }
+
+        /// Locks the organization and checks that `user_id`'s role grants `permission`.
+        async fn authorize(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            organization_id: &str,
+            user_id: &str,
+            permission: $crate::domain::roles::Permission,
+        ) -> $crate::store::StoreResult<Result<(), $crate::domain::roles::Denied>> {
+            use $crate::domain::roles::{Denied, Role};
+            if !lock_organization(&mut *conn, organization_id).await? {
+                return Ok(Err(Denied::OrganizationNotFound));
+            }
+            Ok(match membership_in(&mut *conn, organization_id, user_id).await? {
+                None => Err(Denied::NotAMember),
+                Some(m) if !Role::of_stored(&m.role).can(permission) => Err(Denied::NotAllowed),
+                Some(_) => Ok(()),
+            })
+        }
+
+        /// Deletes the organization (members and invitations cascade) after clearing it from the
+        /// sessions that have it active; the row as it was. Callers hold its lock first.
         async fn delete_organization(
             conn: &mut <$db as sqlx::Database>::Connection,
             id: &str,
-        ) -> $crate::store::StoreResult<()> {
+        ) -> $crate::store::StoreResult<Option<$crate::domain::model::OrganizationRow>> {
             sqlx::query(r#"UPDATE "session" SET "activeOrganizationId" = NULL WHERE "activeOrganizationId" = $1"#)
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;
-            sqlx::query(r#"DELETE FROM "organization" WHERE "id" = $1"#).bind(id).execute(&mut *conn).await?;
-            Ok(())
+            Ok(sqlx::query_as(
+                r#"DELETE FROM "organization" WHERE "id" = $1
+                   RETURNING "id", "name", "slug", "logo", "metadata", "createdAt""#,
+            )
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?)
         }
 
         /// The owner a subscription had before an update (it may move to another owner).
@@ -1061,4 +1152,4 @@ macro_rules! impl_store {
     };
 }
 
-pub(super) use {impl_store, invitation_columns, is_owner, session_columns, subscription_columns};
+pub(super) use {impl_store, invitation_columns, session_columns, subscription_columns};

@@ -109,7 +109,7 @@ async fn verify(app: &TestApp, token: &str) -> TestResponse {
 }
 
 /// `GET /token` for this cookie; asserts success.
-async fn token(app: &TestApp, cookie: &str) -> String {
+pub(crate) async fn token(app: &TestApp, cookie: &str) -> String {
     let res = app.get("/token", Some(cookie)).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     res.json()["token"].as_str().expect("token").to_string()
@@ -120,7 +120,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// The JSON of a token's `i`th segment (0 header, 1 claims).
-fn segment(token: &str, i: usize) -> Value {
+pub(crate) fn segment(token: &str, i: usize) -> Value {
     let part = token.split('.').nth(i).unwrap_or_else(|| panic!("no segment {i} in {token}"));
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON segment")
 }

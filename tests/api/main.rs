@@ -13,6 +13,7 @@ mod jwt;
 mod limits;
 mod organization;
 mod organization_members;
+mod organization_state;
 mod origin;
 mod sessions;
 mod smtp;

@@ -25,7 +25,7 @@ const DELETE_MEMBER: &str = "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER";
 
 /// Asserts a 200 and returns the body.
 #[track_caller]
-fn ok(res: TestResponse) -> Value {
+pub(crate) fn ok(res: TestResponse) -> Value {
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     res.json()
 }
@@ -35,7 +35,7 @@ fn s(v: &Value) -> &str {
 }
 
 /// A fresh user with a fresh organization (active for them): (cookie, email, organization).
-async fn founder(app: &TestApp) -> (String, String, Value) {
+pub(crate) async fn founder(app: &TestApp) -> (String, String, Value) {
     let email = unique_email();
     let cookie = app.signed_up_cookie(&email).await;
     let org = ok(create(app, &cookie, &slug()).await);
@@ -43,13 +43,13 @@ async fn founder(app: &TestApp) -> (String, String, Value) {
 }
 
 /// The creator's member id, from create's answer.
-fn creator_member(org: &Value) -> Value {
+pub(crate) fn creator_member(org: &Value) -> Value {
     org["members"][0]["id"].clone()
 }
 
 /// Invites a fresh email with `role` into `owner`'s active organization, signs it up and accepts
 /// (which makes that organization active for it): (cookie, email, member id).
-async fn add_member(app: &TestApp, owner: &str, role: &str) -> (String, String, Value) {
+pub(crate) async fn add_member(app: &TestApp, owner: &str, role: &str) -> (String, String, Value) {
     let email = unique_email();
     let invitation = ok(invite(app, owner, &email, role).await);
     let cookie = app.signed_up_cookie(&email).await;
@@ -71,11 +71,11 @@ async fn update(app: &TestApp, cookie: &str, org_id: Option<&Value>, data: Value
     app.post("/organization/update", in_org(org_id, json!({"data": data})), Some(cookie)).await
 }
 
-async fn delete(app: &TestApp, cookie: &str, org_id: &Value) -> TestResponse {
+pub(crate) async fn delete(app: &TestApp, cookie: &str, org_id: &Value) -> TestResponse {
     app.post("/organization/delete", json!({"organizationId": org_id}), Some(cookie)).await
 }
 
-async fn set_role(
+pub(crate) async fn set_role(
     app: &TestApp,
     cookie: &str,
     org_id: Option<&Value>,
@@ -87,12 +87,12 @@ async fn set_role(
 }
 
 /// `who` is a member id or an email.
-async fn remove(app: &TestApp, cookie: &str, org_id: Option<&Value>, who: &Value) -> TestResponse {
+pub(crate) async fn remove(app: &TestApp, cookie: &str, org_id: Option<&Value>, who: &Value) -> TestResponse {
     let body = in_org(org_id, json!({"memberIdOrEmail": who}));
     app.post("/organization/remove-member", body, Some(cookie)).await
 }
 
-async fn leave(app: &TestApp, cookie: &str, org_id: &Value) -> TestResponse {
+pub(crate) async fn leave(app: &TestApp, cookie: &str, org_id: &Value) -> TestResponse {
     app.post("/organization/leave", json!({"organizationId": org_id}), Some(cookie)).await
 }
 
@@ -106,7 +106,7 @@ async fn list_members(app: &TestApp, cookie: &str, org_id: &Value) -> TestRespon
 }
 
 /// The organization's members as listed to `cookie` (`total` agreeing with the list).
-async fn members(app: &TestApp, cookie: &str, org_id: &Value) -> Vec<Value> {
+pub(crate) async fn members(app: &TestApp, cookie: &str, org_id: &Value) -> Vec<Value> {
     let list = ok(list_members(app, cookie, org_id).await);
     let members = list["members"].as_array().cloned().unwrap_or_default();
     assert_eq!(list["total"], members.len(), "{list}");
@@ -119,7 +119,7 @@ async fn role_of(app: &TestApp, cookie: &str, org_id: &Value, member_id: &Value)
     members.iter().find(|m| m["id"] == *member_id).and_then(|m| m["role"].as_str()).map(str::to_string)
 }
 
-async fn owners(app: &TestApp, cookie: &str, org_id: &Value) -> usize {
+pub(crate) async fn owners(app: &TestApp, cookie: &str, org_id: &Value) -> usize {
     members(app, cookie, org_id).await.iter().filter(|m| m["role"] == "owner").count()
 }
 
@@ -540,7 +540,7 @@ async fn the_last_owner_survives_a_race(backend: Backend) {
     }
 }
 
-async fn delete_account(app: &TestApp, cookie: &str) -> TestResponse {
+pub(crate) async fn delete_account(app: &TestApp, cookie: &str) -> TestResponse {
     app.post("/delete-user", json!({"password": PASSWORD}), Some(cookie)).await
 }
 
@@ -558,9 +558,11 @@ async fn delete_user_respects_the_last_owner(backend: Backend) {
     let (owner, owner_email, org) = founder(&app).await;
     let id = &org["id"];
     let (bob, _, bob_id) = add_member(&app, &owner, "admin").await;
+    let solo = ok(create(&app, &owner, &slug()).await);
     delete_account(&app, &owner).await.assert_error(400, ONLY_OWNER);
     ok(app.sign_in(&owner_email, PASSWORD).await);
     assert_eq!(members(&app, &owner, id).await.len(), 2);
+    assert!(!slug_is_free(&app, &witness, &solo["slug"]).await, "the refusal rolled back everything");
 
     // With another owner it goes through, and the organization stays with them.
     ok(set_role(&app, &owner, Some(id), &bob_id, "owner").await);
@@ -570,6 +572,7 @@ async fn delete_user_respects_the_last_owner(backend: Backend) {
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!((&left[0]["id"], &left[0]["role"]), (&bob_id, &json!("owner")));
     assert!(!slug_is_free(&app, &witness, &org["slug"]).await);
+    assert!(slug_is_free(&app, &witness, &solo["slug"]).await, "their own organization went with them");
 }
 
 async fn unverified_users_cannot_create_when_verification_is_required(backend: Backend) {

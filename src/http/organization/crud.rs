@@ -11,13 +11,13 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use super::{
-    NOT_A_MEMBER, NOT_FOUND, member_json, org_error, org_json, parse_slug, require, target, target_by,
+    NOT_A_MEMBER, NOT_FOUND, member_json, org_error, org_json, parse_slug, refusal, target, target_by,
 };
 use crate::{
     domain::{
-        input::{parse_image, parse_name},
-        model::{MemberRow, OrganizationRow},
-        roles::{Permission, Role},
+        input::{Id, parse_image, parse_name},
+        model::{MemberRow, OrganizationChanges, OrganizationRow},
+        roles::Role,
     },
     error::{ApiError, ApiResult},
     http::{
@@ -99,7 +99,7 @@ pub(super) async fn create(
         Err(e) => return Err(e.into()),
     }
     if !body.keep_current_active_organization {
-        state.store.set_active_organization(&auth.session.token, Some(&org.id)).await?;
+        state.store.set_active_organization(&auth.session.token, &auth.user.id, Some(&org.id)).await?;
     }
     let mut created = org_json(&org);
     created["members"] = json!([member_json(&owner, &auth.user)]);
@@ -126,7 +126,7 @@ pub(super) struct UpdateData {
 #[serde(rename_all = "camelCase")]
 pub(super) struct UpdateBody {
     data: UpdateData,
-    organization_id: Option<String>,
+    organization_id: Option<Id>,
 }
 
 /// `POST /organization/update {data: {name?, slug?, logo?, metadata?}, organizationId?}`:
@@ -136,28 +136,22 @@ pub(super) async fn update(
     auth: Authenticated,
     Json(body): Json<UpdateBody>,
 ) -> ApiResult<Response> {
-    let (mut org, me) = target_by(&state, &auth, body.organization_id).await?.ok_or(NOT_FOUND)?;
-    let denied = org_error(
+    let (org, _) = target_by(&state, &auth, body.organization_id).await?.ok_or(NOT_FOUND)?;
+    let data = body.data;
+    let changes = OrganizationChanges {
+        name: data.name.as_deref().map(required_name).transpose()?,
+        slug: data.slug.as_deref().map(parse_slug).transpose()?,
+        logo: data.logo.map(|logo| logo.as_deref().map(parse_image).transpose()).transpose()?,
+        metadata: data.metadata.map(metadata_text),
+    };
+    let not_allowed = org_error(
         StatusCode::FORBIDDEN,
         "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION",
         "You are not allowed to update this organization",
     );
-    require(&me, Permission::UpdateOrganization, denied)?;
-    let data = body.data;
-    if let Some(name) = data.name {
-        org.name = required_name(&name)?;
-    }
-    if let Some(slug) = data.slug {
-        org.slug = parse_slug(&slug)?;
-    }
-    if let Some(logo) = data.logo {
-        org.logo = logo.as_deref().map(parse_image).transpose()?;
-    }
-    if let Some(metadata) = data.metadata {
-        org.metadata = metadata_text(metadata);
-    }
-    match state.store.update_organization(&org).await {
-        Ok(()) => Ok(answer(org_json(&org))),
+    match state.store.update_organization(&org.id, &auth.user.id, &changes).await {
+        Ok(Ok(org)) => Ok(answer(org_json(&org))),
+        Ok(Err(denied)) => Err(refusal(denied, not_allowed)),
         Err(StoreError::Conflict) => Err(SLUG_TAKEN),
         Err(e) => Err(e.into()),
     }
@@ -166,7 +160,7 @@ pub(super) async fn update(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct OrganizationIdBody {
-    pub(super) organization_id: String,
+    pub(super) organization_id: Id,
 }
 
 /// `POST /organization/delete {organizationId}`: owners only. Members and invitations go with
@@ -176,15 +170,14 @@ pub(super) async fn delete(
     auth: Authenticated,
     Json(body): Json<OrganizationIdBody>,
 ) -> ApiResult<Response> {
-    let (org, me) = target_by(&state, &auth, Some(body.organization_id)).await?.ok_or(NOT_FOUND)?;
-    let denied = org_error(
+    let (org, _) = target_by(&state, &auth, Some(body.organization_id)).await?.ok_or(NOT_FOUND)?;
+    let not_allowed = org_error(
         StatusCode::FORBIDDEN,
         "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION",
         "You are not allowed to delete this organization",
     );
-    require(&me, Permission::DeleteOrganization, denied)?;
-    state.store.delete_organization(&org.id).await?;
-    Ok(answer(org_json(&org)))
+    let deleted = state.store.delete_organization(&org.id, &auth.user.id).await?;
+    Ok(answer(org_json(&deleted.map_err(|denied| refusal(denied, not_allowed))?)))
 }
 
 /// `GET /organization/list`: the caller's organizations.
@@ -197,9 +190,9 @@ pub(super) async fn list(State(state): State<AppState>, auth: Authenticated) -> 
 #[serde(rename_all = "camelCase")]
 pub(super) struct SetActiveBody {
     #[serde(default)]
-    organization_id: Option<String>,
+    organization_id: Option<Id>,
     #[serde(default)]
-    organization_slug: Option<String>,
+    organization_slug: Option<Id>,
 }
 
 /// `POST /organization/set-active {organizationId | organizationSlug | null}`: the full
@@ -210,12 +203,13 @@ pub(super) async fn set_active(
     Json(body): Json<SetActiveBody>,
 ) -> ApiResult<Response> {
     let Some(key) = body.organization_id.or(body.organization_slug) else {
-        state.store.set_active_organization(&auth.session.token, None).await?;
+        state.store.set_active_organization(&auth.session.token, &auth.user.id, None).await?;
         return Ok(answer(Value::Null));
     };
-    let org = state.store.organization(&key).await?.ok_or(NOT_FOUND)?;
-    state.store.membership(&org.id, &auth.user.id).await?.ok_or(NOT_A_MEMBER)?;
-    state.store.set_active_organization(&auth.session.token, Some(&org.id)).await?;
+    let org = state.store.organization(key.as_str()).await?.ok_or(NOT_FOUND)?;
+    if !state.store.set_active_organization(&auth.session.token, &auth.user.id, Some(&org.id)).await? {
+        return Err(NOT_A_MEMBER);
+    }
     Ok(answer(full(&state, &org).await?))
 }
 

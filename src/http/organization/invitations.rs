@@ -13,7 +13,7 @@ use serde_json::json;
 use super::{ALREADY_A_MEMBER, NO_ACTIVE, NOT_A_MEMBER, org_error, require, target, target_by};
 use crate::{
     domain::{
-        input::Email,
+        input::{Email, Id},
         model::{InvitationRow, MemberRow},
         roles::{Permission, Role},
     },
@@ -36,7 +36,7 @@ const INVITATION_NOT_FOUND: ApiError =
 pub(super) struct InviteBody {
     email: String,
     role: String,
-    organization_id: Option<String>,
+    organization_id: Option<Id>,
     #[serde(default)]
     resend: bool,
 }
@@ -122,7 +122,7 @@ pub(super) async fn invite_member(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct InvitationBody {
-    invitation_id: String,
+    invitation_id: Id,
 }
 
 /// A pending, unexpired invitation addressed to the caller.
@@ -148,7 +148,7 @@ pub(super) async fn accept_invitation(
     auth: Authenticated,
     Json(body): Json<InvitationBody>,
 ) -> ApiResult<Response> {
-    let mut invitation = own_invitation(&state, &auth, &body.invitation_id).await?;
+    let mut invitation = own_invitation(&state, &auth, body.invitation_id.as_str()).await?;
     let member = MemberRow {
         id: random_id(),
         organization_id: invitation.organization_id.clone(),
@@ -156,7 +156,7 @@ pub(super) async fn accept_invitation(
         role: invitation.role.clone(),
         created_at: state.clock.now_ms(),
     };
-    match state.store.accept_invitation(&invitation.id, &member).await {
+    match state.store.accept_invitation(&invitation.id, &member, &auth.session.token).await {
         Ok(true) => {}
         Ok(false) => return Err(INVITATION_NOT_FOUND),
         Err(StoreError::Conflict) => {
@@ -164,7 +164,6 @@ pub(super) async fn accept_invitation(
         }
         Err(e) => return Err(e.into()),
     }
-    state.store.set_active_organization(&auth.session.token, Some(&invitation.organization_id)).await?;
     invitation.status = "accepted".into();
     Ok(no_store(JsonOut(json!({ "invitation": invitation, "member": member })).into_response()))
 }
@@ -175,7 +174,7 @@ pub(super) async fn reject_invitation(
     auth: Authenticated,
     Json(body): Json<InvitationBody>,
 ) -> ApiResult<Response> {
-    let mut invitation = own_invitation(&state, &auth, &body.invitation_id).await?;
+    let mut invitation = own_invitation(&state, &auth, body.invitation_id.as_str()).await?;
     if !state.store.settle_invitation(&invitation.id, "rejected", None).await? {
         return Err(INVITATION_NOT_FOUND);
     }
@@ -189,7 +188,8 @@ pub(super) async fn cancel_invitation(
     auth: Authenticated,
     Json(body): Json<InvitationBody>,
 ) -> ApiResult<Response> {
-    let mut invitation = state.store.invitation(&body.invitation_id).await?.ok_or(INVITATION_NOT_FOUND)?;
+    let mut invitation =
+        state.store.invitation(body.invitation_id.as_str()).await?.ok_or(INVITATION_NOT_FOUND)?;
     let me = state.store.membership(&invitation.organization_id, &auth.user.id).await?.ok_or(NOT_A_MEMBER)?;
     let denied = org_error(
         StatusCode::FORBIDDEN,

@@ -11,10 +11,10 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{NO_ACTIVE, NOT_A_MEMBER, crud::OrganizationIdBody, member_json, org_error, target, target_by};
+use super::{NO_ACTIVE, crud::OrganizationIdBody, member_json, org_error, refusal, target, target_by};
 use crate::{
     domain::{
-        input::Email,
+        input::{Email, Id},
         model::MemberRow,
         roles::{Denied, MemberChange, Role},
     },
@@ -26,13 +26,6 @@ use crate::{
     state::AppState,
     store::MemberTarget,
 };
-
-const MEMBER_NOT_FOUND: ApiError = org_error(StatusCode::BAD_REQUEST, "MEMBER_NOT_FOUND", "Member not found");
-const ONLY_OWNER: ApiError = org_error(
-    StatusCode::BAD_REQUEST,
-    "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
-    "You cannot leave the organization as the only owner",
-);
 
 /// `GET /organization/get-active-member`: the caller's membership in the active organization.
 pub(super) async fn active_member(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
@@ -52,24 +45,17 @@ pub(super) async fn list_members(
     Ok(no_store(JsonOut(json!({ "total": list.len(), "members": list })).into_response()))
 }
 
-/// Applies `change` to `who` in the organization `key` names (else the active one). `not_allowed`
-/// and `last_owner` are the route's own errors for those refusals.
+/// Applies `change` to `who` in the organization `key` names (else the active one); the store
+/// decides under the organization's lock. Refusals answer with [`refusal`].
 async fn change(
     state: &AppState,
     auth: &Authenticated,
-    key: Option<String>,
+    key: Option<Id>,
     who: MemberTarget<'_>,
     change: MemberChange,
-    (not_allowed, last_owner): (ApiError, ApiError),
-) -> ApiResult<MemberRow> {
+) -> ApiResult<Result<MemberRow, Denied>> {
     let (org, _) = target_by(state, auth, key).await?.ok_or(NO_ACTIVE)?;
-    match state.store.change_member(&org.id, &auth.user.id, who, change).await? {
-        Ok(member) => Ok(member),
-        Err(Denied::NotAMember) => Err(NOT_A_MEMBER),
-        Err(Denied::MemberNotFound) => Err(MEMBER_NOT_FOUND),
-        Err(Denied::NotAllowed) => Err(not_allowed),
-        Err(Denied::LastOwner) => Err(last_owner),
-    }
+    Ok(state.store.change_member(&org.id, &auth.user.id, who, change).await?)
 }
 
 /// One role, given as a string (or, as Better Auth's client may send it, a one-element list).
@@ -95,8 +81,8 @@ impl RoleInput {
 #[serde(rename_all = "camelCase")]
 pub(super) struct UpdateRoleBody {
     role: RoleInput,
-    member_id: String,
-    organization_id: Option<String>,
+    member_id: Id,
+    organization_id: Option<Id>,
 }
 
 const NOT_ALLOWED_TO_UPDATE: ApiError = org_error(
@@ -113,23 +99,23 @@ pub(super) async fn update_member_role(
     Json(body): Json<UpdateRoleBody>,
 ) -> ApiResult<Response> {
     let role = body.role.parse()?;
-    let without_owner = org_error(
-        StatusCode::BAD_REQUEST,
-        "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER",
-        "You cannot leave the organization without an owner",
-    );
-    let who = MemberTarget::Id(&body.member_id);
-    let errors = (NOT_ALLOWED_TO_UPDATE, without_owner);
-    let member =
-        change(&state, &auth, body.organization_id, who, MemberChange::SetRole(role), errors).await?;
-    Ok(no_store(JsonOut(json!(member)).into_response()))
+    let who = MemberTarget::Id(body.member_id.as_str());
+    match change(&state, &auth, body.organization_id, who, MemberChange::SetRole(role)).await? {
+        Ok(member) => Ok(no_store(JsonOut(json!(member)).into_response())),
+        Err(Denied::LastOwner) => Err(org_error(
+            StatusCode::BAD_REQUEST,
+            "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER",
+            "You cannot leave the organization without an owner",
+        )),
+        Err(denied) => Err(refusal(denied, NOT_ALLOWED_TO_UPDATE)),
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct RemoveBody {
-    member_id_or_email: String,
-    organization_id: Option<String>,
+    member_id_or_email: Id,
+    organization_id: Option<Id>,
 }
 
 /// `POST /organization/remove-member {memberIdOrEmail, organizationId?}`: owners and admins;
@@ -140,20 +126,20 @@ pub(super) async fn remove_member(
     Json(body): Json<RemoveBody>,
 ) -> ApiResult<Response> {
     let email;
-    let who = if body.member_id_or_email.contains('@') {
-        email = Email::parse(&body.member_id_or_email)?;
+    let who = if body.member_id_or_email.as_str().contains('@') {
+        email = Email::parse(body.member_id_or_email.as_str())?;
         MemberTarget::Email(email.as_str())
     } else {
-        MemberTarget::Id(&body.member_id_or_email)
+        MemberTarget::Id(body.member_id_or_email.as_str())
     };
     let not_allowed = org_error(
         StatusCode::FORBIDDEN,
         "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER",
         "You are not allowed to delete this member",
     );
-    let member =
-        change(&state, &auth, body.organization_id, who, MemberChange::Remove, (not_allowed, ONLY_OWNER))
-            .await?;
+    let member = change(&state, &auth, body.organization_id, who, MemberChange::Remove)
+        .await?
+        .map_err(|denied| refusal(denied, not_allowed))?;
     Ok(no_store(JsonOut(json!({ "member": member })).into_response()))
 }
 
@@ -165,7 +151,9 @@ pub(super) async fn leave(
     Json(body): Json<OrganizationIdBody>,
 ) -> ApiResult<Response> {
     let key = Some(body.organization_id);
-    let errors = (NOT_A_MEMBER, ONLY_OWNER);
-    let member = change(&state, &auth, key, MemberTarget::Caller, MemberChange::Leave, errors).await?;
+    let member = change(&state, &auth, key, MemberTarget::Caller, MemberChange::Leave)
+        .await?
+        // Leaving is never "not allowed" to a member: only the last-owner rule refuses it.
+        .map_err(|denied| refusal(denied, super::NOT_A_MEMBER))?;
     Ok(no_store(JsonOut(json!(member)).into_response()))
 }

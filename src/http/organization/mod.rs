@@ -17,8 +17,9 @@ use serde_json::{Value, json};
 
 use crate::{
     domain::{
+        input::Id,
         model::{MemberRow, OrganizationRow, User},
-        roles::{Permission, Role},
+        roles::{Denied, Permission, Role},
     },
     error::{ApiError, ApiResult},
     http::extract::{Authenticated, lenient_query},
@@ -60,11 +61,28 @@ const NOT_A_MEMBER: ApiError = org_error(
 );
 const NO_ACTIVE: ApiError =
     org_error(StatusCode::BAD_REQUEST, "NO_ACTIVE_ORGANIZATION", "No active organization");
+const MEMBER_NOT_FOUND: ApiError = org_error(StatusCode::BAD_REQUEST, "MEMBER_NOT_FOUND", "Member not found");
+const ONLY_OWNER: ApiError = org_error(
+    StatusCode::BAD_REQUEST,
+    "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
+    "You cannot leave the organization as the only owner",
+);
 const ALREADY_A_MEMBER: ApiError = org_error(
     StatusCode::BAD_REQUEST,
     "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
     "User is already a member of this organization",
 );
+
+/// The error for a refusal by the store; `not_allowed` is the route's own.
+fn refusal(denied: Denied, not_allowed: ApiError) -> ApiError {
+    match denied {
+        Denied::OrganizationNotFound => NOT_FOUND,
+        Denied::NotAMember => NOT_A_MEMBER,
+        Denied::MemberNotFound => MEMBER_NOT_FOUND,
+        Denied::NotAllowed => not_allowed,
+        Denied::LastOwner => ONLY_OWNER,
+    }
+}
 
 /// 403 unless `member`'s role grants `permission`; `denied` is the route's own error.
 fn require(member: &MemberRow, permission: Permission, denied: ApiError) -> ApiResult<()> {
@@ -104,8 +122,8 @@ fn parse_slug(raw: &str) -> ApiResult<String> {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct OrgQuery {
-    organization_id: Option<String>,
-    organization_slug: Option<String>,
+    organization_id: Option<Id>,
+    organization_slug: Option<Id>,
 }
 
 /// The organization a read names (`?organizationId` / `?organizationSlug`), else the active
@@ -124,9 +142,9 @@ async fn target(
 async fn target_by(
     state: &AppState,
     auth: &Authenticated,
-    key: Option<String>,
+    key: Option<Id>,
 ) -> ApiResult<Option<(OrganizationRow, MemberRow)>> {
-    let Some(key) = key.or_else(|| auth.session.active_organization_id.clone()) else {
+    let Some(key) = key.map(Id::into_string).or_else(|| auth.session.active_organization_id.clone()) else {
         return Ok(None);
     };
     let org = state.store.organization(&key).await?.ok_or(NOT_FOUND)?;

@@ -1,0 +1,231 @@
+//! What membership changes leave behind: a member who goes loses the organization in every
+//! session, its subscription and the JWT claims, on every instance; races between different
+//! routes keep an owner and never answer 500; malformed input is a 400.
+
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use gatehouse::domain::model::SubscriptionRow;
+use serde_json::{Value, json};
+
+use crate::{
+    app, backend_tests,
+    helpers::*,
+    jwt::{segment, token},
+    organization::{active_org, invite},
+    organization_members::{
+        add_member, creator_member, delete, delete_account, founder, leave, members, ok, owners, remove,
+        set_role,
+    },
+};
+
+/// Gives the organization an active `team` subscription.
+async fn subscribe(app: &TestApp, org_id: &Value) {
+    let (now, org_id) = (app.clock().now_ms(), org_id.as_str().expect("id").to_string());
+    let row = SubscriptionRow {
+        id: format!("manual:{org_id}"),
+        plan: "team".into(),
+        reference_id: org_id,
+        status: "active".into(),
+        period_start: Some(now),
+        period_end: None,
+        cancel_at_period_end: false,
+        seats: None,
+        stripe_customer_id: None,
+        stripe_subscription_id: None,
+        created_at: now,
+        updated_at: now,
+    };
+    app.state.store.put_subscription(&row).await.expect("subscription");
+}
+
+/// What a session says about the organization: (active organization, subscribed?, JWT `org`,
+/// JWT `plan`).
+async fn seen(app: &TestApp, cookie: &str) -> (Value, Value, Value, Value) {
+    let session = app.get("/get-session", Some(cookie)).await.json();
+    let claims = segment(&token(app, cookie).await, 1);
+    (
+        session["session"]["activeOrganizationId"].clone(),
+        session["subscription"]["isSubscribed"].clone(),
+        claims["org"].clone(),
+        claims["plan"].clone(),
+    )
+}
+
+async fn a_member_who_goes_loses_the_organization_everywhere(backend: Backend) {
+    let app = app!(backend);
+    for how in ["removed", "left", "deleted"] {
+        let (owner, _, org) = founder(&app).await;
+        let id = &org["id"];
+        subscribe(&app, id).await;
+        let (first, email, member_id) = add_member(&app, &owner, "member").await;
+        // A second session of the member, pointed at the organization too.
+        let second = app.sign_in(&email, PASSWORD).await.session_cookie(&app.state.session_cookie).unwrap();
+        ok(app.post("/organization/set-active", json!({"organizationId": id}), Some(&second)).await);
+        let member_view = (id.clone(), json!(true), id.clone(), json!("team"));
+        for cookie in [&first, &second] {
+            assert_eq!(seen(&app, cookie).await, member_view, "{how}: before");
+        }
+        match how {
+            "removed" => drop(ok(remove(&app, &owner, Some(id), &member_id).await)),
+            "left" => drop(ok(leave(&app, &first, id).await)),
+            _ => drop(ok(delete(&app, &owner, id).await)),
+        }
+        for cookie in [&first, &second] {
+            assert_eq!(
+                seen(&app, cookie).await,
+                (Value::Null, json!(false), Value::Null, Value::Null),
+                "{how}"
+            );
+        }
+    }
+}
+
+async fn racing_routes_keep_an_owner_and_never_fail(backend: Backend) {
+    let app = app!(backend);
+    for round in 1..=4 {
+        // Deleting the organization while an admin removes a member who has it active.
+        let (owner, _, org) = founder(&app).await;
+        let id = &org["id"];
+        let (admin, _, _) = add_member(&app, &owner, "admin").await;
+        let (_, _, member_id) = add_member(&app, &owner, "member").await;
+        let (deleted, removed) =
+            tokio::join!(delete(&app, &owner, id), remove(&app, &admin, Some(id), &member_id));
+        ok(deleted);
+        assert!(
+            removed.status == StatusCode::OK || removed.status == StatusCode::BAD_REQUEST,
+            "round {round}: {}",
+            removed.text()
+        );
+
+        // set-active racing the removal: the removed member never keeps the organization.
+        let (owner, _, org) = founder(&app).await;
+        let id = &org["id"];
+        let (member, _, member_id) = add_member(&app, &owner, "member").await;
+        ok(app.post("/organization/set-active", json!({"organizationId": null}), Some(&member)).await);
+        let body = json!({"organizationId": id});
+        let (_, removed) = tokio::join!(
+            app.post("/organization/set-active", body, Some(&member)),
+            remove(&app, &owner, Some(id), &member_id)
+        );
+        ok(removed);
+        assert!(active_org(&app, &member).await.is_null(), "round {round}: set-active undid the removal");
+
+        // One owner deletes their account while the other leaves. Deleting always goes
+        // through: first, it leaves the other as owner (who then cannot leave); second, the
+        // organization has only the deleted user left and goes with them.
+        let (first, _, org) = founder(&app).await;
+        let id = &org["id"];
+        let (second, _, _) = add_member(&app, &first, "owner").await;
+        let (gone, left) = tokio::join!(delete_account(&app, &first), leave(&app, &second, id));
+        ok(gone);
+        let witness = app.signed_up_cookie(&unique_email()).await;
+        let slug_free =
+            app.post("/organization/check-slug", json!({"slug": org["slug"]}), Some(&witness)).await;
+        if left.status == StatusCode::OK {
+            assert_eq!(slug_free.status, StatusCode::OK, "round {round}: an organization without members");
+        } else {
+            left.assert_error(400, "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER");
+            assert_eq!(owners(&app, &second, id).await, 1, "round {round}");
+        }
+
+        // An invitee accepts while the only owner deletes their account.
+        let (owner, _, org) = founder(&app).await;
+        let email = unique_email();
+        let invitation = ok(invite(&app, &owner, &email, "member").await);
+        let invitee = app.signed_up_cookie(&email).await;
+        let body = json!({"invitationId": invitation["id"]});
+        let (gone, accepted) = tokio::join!(
+            delete_account(&app, &owner),
+            app.post("/organization/accept-invitation", body, Some(&invitee))
+        );
+        if accepted.status == StatusCode::OK {
+            gone.assert_error(400, "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER");
+            assert_eq!(members(&app, &invitee, &org["id"]).await.len(), 2, "round {round}");
+        } else {
+            ok(gone);
+            accepted.assert_error(400, "INVITATION_NOT_FOUND");
+            assert!(active_org(&app, &invitee).await.is_null(), "round {round}");
+        }
+    }
+}
+
+async fn malformed_input_is_a_400(backend: Backend) {
+    let app = app!(backend);
+    let (owner, _, org) = founder(&app).await;
+    let id = &org["id"];
+    let (_, _, member_id) = add_member(&app, &owner, "member").await;
+    let (_, _, elsewhere) = founder(&app).await;
+    let nul = json!("ab\u{0}cd");
+    let cases = [
+        ("/organization/update-member-role", json!({"memberId": member_id, "role": 7}), "VALIDATION_ERROR"),
+        ("/organization/update-member-role", json!({"memberId": member_id, "role": []}), "VALIDATION_ERROR"),
+        (
+            "/organization/update-member-role",
+            json!({"memberId": member_id, "role": ["admin", "member"]}),
+            "VALIDATION_ERROR",
+        ),
+        ("/organization/update-member-role", json!({"memberId": nul, "role": "admin"}), "VALIDATION_ERROR"),
+        (
+            "/organization/update-member-role",
+            json!({"memberId": member_id, "role": "admin", "organizationId": nul}),
+            "VALIDATION_ERROR",
+        ),
+        ("/organization/remove-member", json!({"memberIdOrEmail": "x@"}), "INVALID_EMAIL"),
+        ("/organization/remove-member", json!({"memberIdOrEmail": nul}), "VALIDATION_ERROR"),
+        ("/organization/remove-member", json!({"memberIdOrEmail": ""}), "VALIDATION_ERROR"),
+        (
+            "/organization/remove-member",
+            json!({"memberIdOrEmail": creator_member(&elsewhere)}),
+            "MEMBER_NOT_FOUND",
+        ),
+        ("/organization/leave", json!({"organizationId": nul}), "VALIDATION_ERROR"),
+        ("/organization/delete", json!({"organizationId": nul}), "VALIDATION_ERROR"),
+        ("/organization/delete", json!({"organizationId": 5}), "VALIDATION_ERROR"),
+        ("/organization/update", json!({"data": []}), "VALIDATION_ERROR"),
+        ("/organization/update", json!({"data": {"name": "x"}, "organizationId": nul}), "VALIDATION_ERROR"),
+        ("/organization/set-active", json!({"organizationId": nul}), "VALIDATION_ERROR"),
+        ("/organization/accept-invitation", json!({"invitationId": nul}), "VALIDATION_ERROR"),
+        ("/organization/cancel-invitation", json!({"invitationId": "x".repeat(300)}), "VALIDATION_ERROR"),
+    ];
+    for (path, body, code) in cases {
+        app.post(path, body.clone(), Some(&owner)).await.assert_error(400, code);
+    }
+    // A malformed query names nothing: the active organization answers, not a database error.
+    let res = app.get("/organization/list-members?organizationId=a%00b", Some(&owner)).await;
+    assert_eq!(ok(res)["total"], 2);
+    assert_eq!(members(&app, &owner, id).await.len(), 2, "nothing changed");
+    assert_eq!(ok(set_role(&app, &owner, None, &member_id, "ADMIN").await)["role"], "admin");
+}
+
+/// Polls `app` until the session's active organization is `null` (notifications are async).
+async fn until_no_active_org(app: &TestApp, cookie: &str) -> Duration {
+    let start = Instant::now();
+    while !active_org(app, cookie).await.is_null() {
+        assert!(start.elapsed() < Duration::from_secs(5), "not propagated after 5 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    start.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_reaches_the_other_instance() {
+    let Some((a, b)) = two_instances().await else { return };
+    let (owner, _, org) = founder(&a).await;
+    let (member, _, member_id) = add_member(&a, &owner, "member").await;
+    // The other instance has the member's session cached with the organization active.
+    assert_eq!(active_org(&b, &member).await, org["id"]);
+    ok(remove(&a, &owner, Some(&org["id"]), &member_id).await);
+    let took = until_no_active_org(&b, &member).await;
+    eprintln!("removal reached the other instance in {took:?}");
+    let owner_org = active_org(&b, &owner).await;
+    ok(delete(&a, &owner, &org["id"]).await);
+    assert_eq!(owner_org, org["id"]);
+    until_no_active_org(&b, &owner).await;
+}
+
+backend_tests!(
+    a_member_who_goes_loses_the_organization_everywhere,
+    racing_routes_keep_an_owner_and_never_fail,
+    malformed_input_is_a_400,
+);
