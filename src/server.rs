@@ -70,20 +70,7 @@ pub async fn set_subscription(
         .transpose()?;
     let store = open_store(&settings).await?;
     let now = Clock::default().now_ms();
-    let row = SubscriptionRow {
-        id: format!("manual:{reference}"),
-        plan: plan.to_string(),
-        reference_id: reference.to_string(),
-        status: status.to_string(),
-        period_start: Some(now),
-        period_end,
-        cancel_at_period_end: false,
-        seats: None,
-        stripe_customer_id: None,
-        stripe_subscription_id: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let row = SubscriptionRow::manual(reference, plan, status, period_end, now);
     store.put_subscription(&row).await?;
     let shown =
         serde_json::to_string(&Subscription::of(store.subscription_for(reference).await?.as_ref(), now))?;

@@ -141,3 +141,24 @@ pub struct SubscriptionRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+impl SubscriptionRow {
+    /// A subscription granted by hand (not through Stripe), starting `now`; one per owner (its
+    /// id is `manual:<reference>`, so granting again replaces it).
+    pub fn manual(reference: &str, plan: &str, status: &str, period_end: Option<i64>, now: i64) -> Self {
+        Self {
+            id: format!("manual:{reference}"),
+            plan: plan.to_string(),
+            reference_id: reference.to_string(),
+            status: status.to_string(),
+            period_start: Some(now),
+            period_end,
+            cancel_at_period_end: false,
+            seats: None,
+            stripe_customer_id: None,
+            stripe_subscription_id: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}

@@ -127,20 +127,7 @@ async fn the_active_organizations_subscription_counts(backend: Backend) {
     let org = create(&app, &cookie, &slug()).await.json();
     let org_id = org["id"].as_str().unwrap().to_string();
     let now = app.clock().now_ms();
-    let row = SubscriptionRow {
-        id: format!("manual:{org_id}"),
-        plan: "team".into(),
-        reference_id: org_id.clone(),
-        status: "active".into(),
-        period_start: Some(now),
-        period_end: None,
-        cancel_at_period_end: false,
-        seats: Some(5),
-        stripe_customer_id: None,
-        stripe_subscription_id: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let row = SubscriptionRow::manual(&org_id, "team", "active", None, now);
     app.state.store.put_subscription(&row).await.unwrap();
     let sub = app.get("/get-session", Some(&cookie)).await.json()["subscription"].clone();
     assert_eq!((sub["isSubscribed"].clone(), sub["productId"].clone()), (json!(true), json!("team")));

@@ -22,20 +22,7 @@ use crate::{
 /// Gives the organization an active `team` subscription.
 async fn subscribe(app: &TestApp, org_id: &Value) {
     let (now, org_id) = (app.clock().now_ms(), org_id.as_str().expect("id").to_string());
-    let row = SubscriptionRow {
-        id: format!("manual:{org_id}"),
-        plan: "team".into(),
-        reference_id: org_id,
-        status: "active".into(),
-        period_start: Some(now),
-        period_end: None,
-        cancel_at_period_end: false,
-        seats: None,
-        stripe_customer_id: None,
-        stripe_subscription_id: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let row = SubscriptionRow::manual(&org_id, "team", "active", None, now);
     app.state.store.put_subscription(&row).await.expect("subscription");
 }
 
