@@ -9,7 +9,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{NO_ACTIVE, crud::OrganizationIdBody, member_json, org_error, refusal, target, target_by};
 use crate::{
@@ -58,29 +58,20 @@ async fn change(
     Ok(state.store.change_member(&org.id, &auth.user.id, who, change).await?)
 }
 
-/// One role, given as a string (or, as Better Auth's client may send it, a one-element list).
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub(super) enum RoleInput {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl RoleInput {
-    fn parse(self) -> ApiResult<Role> {
-        let name = match self {
-            Self::One(name) => name,
-            Self::Many(mut names) if names.len() == 1 => names.remove(0),
-            Self::Many(_) => return Err(ApiError::Validation("[body.role] Give one role".into())),
-        };
-        Role::parse(&name).ok_or(org_error(StatusCode::BAD_REQUEST, "ROLE_NOT_FOUND", "Role not found"))
-    }
+/// One role: a name, or (as Better Auth's client may send it) a list of one name.
+fn parse_role(raw: &Value) -> ApiResult<Role> {
+    let name = match raw {
+        Value::String(name) => name,
+        Value::Array(names) if names.len() == 1 => names[0].as_str().unwrap_or_default(),
+        _ => return Err(ApiError::Validation("[body.role] Expected one role name".into())),
+    };
+    Role::parse(name).ok_or(org_error(StatusCode::BAD_REQUEST, "ROLE_NOT_FOUND", "Role not found"))
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct UpdateRoleBody {
-    role: RoleInput,
+    role: Value,
     member_id: Id,
     organization_id: Option<Id>,
 }
@@ -98,7 +89,7 @@ pub(super) async fn update_member_role(
     auth: Authenticated,
     Json(body): Json<UpdateRoleBody>,
 ) -> ApiResult<Response> {
-    let role = body.role.parse()?;
+    let role = parse_role(&body.role)?;
     let who = MemberTarget::Id(body.member_id.as_str());
     match change(&state, &auth, body.organization_id, who, MemberChange::SetRole(role)).await? {
         Ok(member) => Ok(no_store(JsonOut(json!(member)).into_response())),
