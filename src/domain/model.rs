@@ -54,7 +54,7 @@ pub struct OrganizationRow {
 
 /// What `organization/update` changes: `None` keeps a field, `Some(None)` clears the logo or
 /// the metadata (JSON text).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OrganizationChanges {
     pub name: Option<String>,
     pub slug: Option<String>,

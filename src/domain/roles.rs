@@ -23,8 +23,6 @@ pub enum Permission {
 }
 
 impl Role {
-    pub const NAMES: &'static [&'static str] = &["owner", "admin", "member"];
-
     /// A role name, in any case.
     pub fn parse(name: &str) -> Option<Self> {
         match name.trim().to_ascii_lowercase().as_str() {

@@ -92,6 +92,6 @@ async fn listen_for_invalidations(pool: PgPool, cache: Arc<SessionCache>) {
     }
 }
 
-use super::sql::{invitation_columns, session_columns, subscription_columns};
+use super::sql::{invitation_columns, organization_columns, session_columns, subscription_columns};
 
 super::sql::impl_store!(PostgresStore, Postgres, "migrations/postgres");

@@ -10,6 +10,12 @@ macro_rules! subscription_columns {
     };
 }
 
+macro_rules! organization_columns {
+    () => {
+        r#""id", "name", "slug", "logo", "metadata", "createdAt""#
+    };
+}
+
 macro_rules! invitation_columns {
     () => {
         r#""id", "organizationId", "email", "role", "status", "expiresAt", "inviterId", "createdAt""#
@@ -636,10 +642,11 @@ macro_rules! impl_store {
                 owner: &$crate::domain::model::MemberRow,
             ) -> $crate::store::StoreResult<()> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    r#"INSERT INTO "organization" ("id", "name", "slug", "logo", "metadata", "createdAt")
-                       VALUES ($1, $2, $3, $4, $5, $6)"#,
-                )
+                sqlx::query(concat!(
+                    r#"INSERT INTO "organization" ("#,
+                    organization_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6)"
+                ))
                 .bind(&org.id)
                 .bind(&org.name)
                 .bind(&org.slug)
@@ -667,13 +674,13 @@ macro_rules! impl_store {
                 if let Err(denied) = authorize(&mut *tx, id, actor_user_id, Permission::UpdateOrganization).await? {
                     return Ok(Err(denied));
                 }
-                let org = sqlx::query_as(
+                let org = sqlx::query_as(concat!(
                     r#"UPDATE "organization" SET "name" = COALESCE($2, "name"), "slug" = COALESCE($3, "slug"),
                               "logo" = CASE WHEN $4 THEN $5 ELSE "logo" END,
                               "metadata" = CASE WHEN $6 THEN $7 ELSE "metadata" END
-                        WHERE "id" = $1
-                    RETURNING "id", "name", "slug", "logo", "metadata", "createdAt""#,
-                )
+                        WHERE "id" = $1 RETURNING "#,
+                    organization_columns!()
+                ))
                 .bind(id)
                 .bind(&changes.name)
                 .bind(&changes.slug)
@@ -787,10 +794,12 @@ macro_rules! impl_store {
                 &self,
                 id_or_slug: &str,
             ) -> $crate::store::StoreResult<Option<$crate::domain::model::OrganizationRow>> {
-                Ok(sqlx::query_as(
-                    r#"SELECT "id", "name", "slug", "logo", "metadata", "createdAt" FROM "organization"
-                        WHERE "id" = $1 OR "slug" = $1 ORDER BY CASE WHEN "id" = $1 THEN 0 ELSE 1 END LIMIT 1"#,
-                )
+                Ok(sqlx::query_as(concat!(
+                    "SELECT ",
+                    organization_columns!(),
+                    r#" FROM "organization"
+                        WHERE "id" = $1 OR "slug" = $1 ORDER BY CASE WHEN "id" = $1 THEN 0 ELSE 1 END LIMIT 1"#
+                ))
                 .bind(id_or_slug)
                 .fetch_optional(&self.pool)
                 .await?)
@@ -1058,10 +1067,10 @@ macro_rules! impl_store {
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;
-            Ok(sqlx::query_as(
-                r#"DELETE FROM "organization" WHERE "id" = $1
-                   RETURNING "id", "name", "slug", "logo", "metadata", "createdAt""#,
-            )
+            Ok(sqlx::query_as(concat!(
+                r#"DELETE FROM "organization" WHERE "id" = $1 RETURNING "#,
+                organization_columns!()
+            ))
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?)
@@ -1152,4 +1161,6 @@ macro_rules! impl_store {
     };
 }
 
-pub(super) use {impl_store, invitation_columns, session_columns, subscription_columns};
+pub(super) use {
+    impl_store, invitation_columns, organization_columns, session_columns, subscription_columns,
+};

@@ -42,6 +42,6 @@ impl SqliteStore {
     async fn publish(&self, _what: &Invalidation) {}
 }
 
-use super::sql::{invitation_columns, session_columns, subscription_columns};
+use super::sql::{invitation_columns, organization_columns, session_columns, subscription_columns};
 
 super::sql::impl_store!(SqliteStore, Sqlite, "migrations/sqlite");
