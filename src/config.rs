@@ -99,6 +99,8 @@ pub struct Settings {
     /// Prefix of every Redis key (`REDIS_KEY_PREFIX`), so deployments can share a Redis.
     pub redis_key_prefix: String,
     pub stripe_webhook_secret: Option<Secret>,
+    /// Invitations one organization may send per hour (`INVITATIONS_PER_HOUR`).
+    pub invitations_per_hour: u64,
 }
 
 impl Settings {
@@ -147,6 +149,7 @@ impl Settings {
             trusted_proxies: TrustedProxies::default(),
             redis_key_prefix: "gatehouse:".into(),
             stripe_webhook_secret: None,
+            invitations_per_hour: 20,
         }
     }
 
@@ -241,6 +244,19 @@ impl Settings {
             }
             settings.smtp_url = Some(Secret::new(url));
         }
+        match get("MAIL_TRANSPORT").as_deref() {
+            None | Some("smtp") if settings.smtp_url.is_none() && !settings.base_url_is_loopback() => bail!(
+                "SMTP_URL is not set: a server with a public BASE_URL ({}) must send real mail. Set SMTP_URL, \
+                 or MAIL_TRANSPORT=outbox to keep mail in the development outbox on purpose.",
+                settings.base_url
+            ),
+            Some("smtp") if settings.smtp_url.is_none() => bail!("MAIL_TRANSPORT=smtp needs SMTP_URL"),
+            Some("outbox") if settings.smtp_url.is_some() => {
+                bail!("MAIL_TRANSPORT=outbox and SMTP_URL contradict each other: unset one")
+            }
+            None | Some("smtp" | "outbox") => {}
+            Some(other) => bail!("MAIL_TRANSPORT: {other:?} is not smtp or outbox"),
+        }
         let host = settings.base_url.host_str().unwrap_or("localhost").to_string();
         settings.email_from = get("EMAIL_FROM").unwrap_or_else(|| format!("Gatehouse <no-reply@{host}>"));
         if settings.email_from.parse::<lettre::message::Mailbox>().is_err() {
@@ -280,6 +296,8 @@ impl Settings {
             settings.redis_key_prefix = prefix;
         }
         settings.stripe_webhook_secret = get("STRIPE_WEBHOOK_SECRET").map(Secret::new);
+        settings.invitations_per_hour =
+            parse(&get, "INVITATIONS_PER_HOUR", "20", |v| v.parse().ok().filter(|n| *n > 0))?;
         settings.db_max_connections =
             parse(&get, "DB_MAX_CONNECTIONS", "16", |v| v.parse().ok().filter(|n| *n >= 1))?;
         Ok(settings)
@@ -427,6 +445,8 @@ mod tests {
             ("TRUSTED_PROXIES", "proxy.example"),
             ("REDIS_URL", "http://redis"),
             ("LOCKOUT_DURATION_MINUTES", "-1"),
+            ("INVITATIONS_PER_HOUR", "0"),
+            ("MAIL_TRANSPORT", "pigeon"),
         ] {
             let err = load(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");
@@ -435,10 +455,21 @@ mod tests {
 
     #[test]
     fn https_base_url_uses_secure_prefix_and_needs_a_secret() {
-        let mut s = load(&[("BASE_URL", "https://auth.example.com")]).unwrap();
+        let mut s = load(&[("BASE_URL", "https://auth.example.com"), ("MAIL_TRANSPORT", "outbox")]).unwrap();
         assert_eq!(s.session_cookie_name(), "__Secure-better-auth.session_token");
         let err = s.resolve_secret().unwrap_err().to_string();
         assert!(err.contains("BETTER_AUTH_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn a_public_server_needs_smtp_or_says_outbox() {
+        let err = load(&[("BASE_URL", "https://auth.example.com")]).unwrap_err().to_string();
+        assert!(err.contains("SMTP_URL"), "{err}");
+        let public = ("BASE_URL", "https://auth.example.com");
+        assert!(load(&[public, ("SMTP_URL", "smtps://mail.example.com")]).is_ok());
+        assert!(load(&[public, ("MAIL_TRANSPORT", "outbox")]).unwrap().smtp_url.is_none());
+        assert!(load(&[("MAIL_TRANSPORT", "smtp")]).is_err());
+        assert!(load(&[]).is_ok(), "loopback development needs nothing");
     }
 
     #[test]

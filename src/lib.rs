@@ -11,6 +11,7 @@ pub mod jwt;
 pub mod mail;
 pub mod security;
 pub mod server;
+pub mod service;
 pub mod state;
 pub mod store;
 

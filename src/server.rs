@@ -104,7 +104,7 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         base_path = %state.settings.base_path,
         "gatehouse listening"
     );
-    let sweeper = tokio::spawn(sweep_expired_sessions(state.clone()));
+    let sweeper = tokio::spawn(sweep_expired(state.clone()));
     let app = crate::app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     sweeper.abort();
@@ -113,15 +113,21 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Expired sessions are already treated as absent when read; this deletes the rows hourly.
-async fn sweep_expired_sessions(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+/// Expired sessions are already treated as absent when read, and lockout rows whose window and
+/// lock have passed count for nothing; this deletes both every ten minutes (unknown emails are
+/// counted too, so the lockout table must not grow without bound).
+async fn sweep_expired(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tick.tick().await;
-        match state.store.delete_expired_sessions(state.clock.now_ms()).await {
+        let now = state.clock.now_ms();
+        match state.store.delete_expired_sessions(now).await {
             Ok(n) if n > 0 => tracing::info!(deleted = n, "expired sessions removed"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "expired-session sweep failed"),
+        }
+        if let Err(e) = state.store.delete_expired_lockouts(now).await {
+            tracing::warn!(error = %e, "lockout sweep failed");
         }
     }
 }

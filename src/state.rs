@@ -103,6 +103,12 @@ impl AppState {
         self.session_cookie.replace(".session_token", ".dont_remember")
     }
 
+    /// Name of the short-lived cookie that lets Gatehouse's own `/` page say "email verified"
+    /// after a verification link redirected there.
+    pub fn email_verified_cookie(&self) -> String {
+        self.session_cookie.replace(".session_token", ".email_verified")
+    }
+
     /// Name of the optional cookie cache (cleared on sign-out).
     pub fn session_data_cookie(&self) -> String {
         self.session_cookie.replace(".session_token", ".session_data")

@@ -19,7 +19,7 @@ pub struct User {
 }
 
 /// `S`: `{id, token, userId, expiresAt, createdAt, updatedAt, ipAddress, userAgent,
-/// activeOrganizationId}`.
+/// activeOrganizationId}`, plus `rememberMe` (Gatehouse's own field).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 #[sqlx(rename_all = "camelCase")]
@@ -36,6 +36,13 @@ pub struct SessionRow {
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
     pub active_organization_id: Option<String>,
+    /// False for a `rememberMe: false` sign-in: a one-day session that is never extended.
+    #[serde(default = "remembered")]
+    pub remember_me: bool,
+}
+
+fn remembered() -> bool {
+    true
 }
 
 /// An organization as stored; `metadata` is JSON text.

@@ -1,6 +1,12 @@
 //! Account changes that need a session: `change-email` and `delete-user`.
 
-use axum::{Json as JsonOut, Router, extract::State, http::StatusCode, routing::post};
+use axum::{
+    Json as JsonOut, Router,
+    extract::{RawQuery, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
 use serde::Deserialize;
 use serde_json::json;
 use tower_cookies::Cookies;
@@ -9,16 +15,21 @@ use crate::{
     domain::{input::Email, time::duration_ms},
     error::{ApiError, ApiResult},
     http::{
-        extract::{Authenticated, Json},
+        extract::{Authenticated, Json, JsonOrForm, is_form, lenient_query},
+        pages,
         password::check_current_password,
         session::base_cookie,
-        verification::{Purpose, check_callback, in_background, link, mail_vars, send_link},
+        verification::{Purpose, check_callback, in_background, link, mail_vars, peek, send_link},
     },
     state::AppState,
+    store::{EndSessions, StoreError},
 };
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/change-email", post(change_email)).route("/delete-user", post(delete_user))
+    Router::new()
+        .route("/change-email", post(change_email))
+        .route("/undo-email-change", get(undo_page).post(undo))
+        .route("/delete-user", post(delete_user))
 }
 
 #[derive(Deserialize)]
@@ -29,15 +40,19 @@ struct ChangeEmailBody {
     callback_url: Option<String>,
 }
 
-/// `POST /change-email` (sensitive): a confirmation link goes to the new address and a notice to
-/// the old one; the email changes only when the link is followed. If the new address belongs to
-/// another account nothing is sent, and the answer is the same.
+/// `POST /change-email` (sensitive, and the session must be fresh: a stolen old session cannot
+/// move the account): a confirmation link goes to the new address and a notice to the old one;
+/// the email changes only when the link is followed. If the new address belongs to another
+/// account nothing is sent, and the answer is the same.
 async fn change_email(
     State(state): State<AppState>,
     auth: Authenticated,
     Json(body): Json<ChangeEmailBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     check_callback(&state, body.callback_url.as_deref())?;
+    if state.clock.now_ms() - auth.session.created_at > duration_ms(state.settings.session_fresh_age) {
+        return Err(ApiError::SessionNotFresh);
+    }
     let new_email = Email::parse(&body.new_email)?;
     if new_email.as_str() == auth.user.email {
         return Err(ApiError::Validation("[body.newEmail] Email is the same".into()));
@@ -95,6 +110,8 @@ async fn delete_user(
             "You are the only owner of an organization with other members: make another member an owner, or delete the organization, first",
         ));
     }
+    let now = state.clock.now_ms();
+    state.lockout.clear(&state.counters, state.store.as_ref(), &auth.user.email, now).await?;
     auth.handle.flush().await?;
     for name in [state.dont_remember_cookie(), state.session_data_cookie()] {
         if cookies.get(&name).is_some() {
@@ -102,4 +119,75 @@ async fn delete_user(
         }
     }
     Ok(JsonOut(json!({ "success": true, "message": "User deleted" })))
+}
+
+#[derive(Deserialize, Default)]
+struct UndoInput {
+    #[serde(default)]
+    token: String,
+}
+
+/// The user and the address an undo token restores.
+async fn undo_target(state: &AppState, token: &str) -> ApiResult<(String, String)> {
+    let value = peek(state, Purpose::UndoEmailChange, token, StatusCode::BAD_REQUEST).await?;
+    let (user_id, old) = value.split_once('|').ok_or(ApiError::InvalidToken(StatusCode::BAD_REQUEST))?;
+    Ok((user_id.to_string(), old.to_string()))
+}
+
+/// `GET /undo-email-change?token=`: a confirmation page; changes nothing.
+async fn undo_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Response> {
+    let q: UndoInput = lenient_query(query);
+    match undo_target(&state, &q.token).await {
+        Ok((_, old)) => Ok(pages::undo_email_form(&state, &q.token, &old)),
+        Err(e) if e.code().is_some() => Ok(invalid_link_page(&state)),
+        Err(e) => Err(e),
+    }
+}
+
+fn invalid_link_page(state: &AppState) -> Response {
+    let mut page = pages::message(state, "Link not valid", "This link is invalid, used or expired.");
+    *page.status_mut() = StatusCode::BAD_REQUEST;
+    page
+}
+
+/// `POST /undo-email-change {token}` (the confirmation page's form, or JSON): puts the old
+/// address back, ends every session of the user and drops every pending link and code (other
+/// undo links too). 409 `USER_EXISTS`, with nothing changed, when another account has taken the
+/// old address meanwhile.
+async fn undo(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonOrForm(body): JsonOrForm<UndoInput>,
+) -> ApiResult<Response> {
+    let from_form = is_form(&headers);
+    let result = async {
+        let (user_id, old) = undo_target(&state, &body.token).await?;
+        let now = state.clock.now_ms();
+        match state.store.change_email(&user_id, &old, EndSessions::All, true, now).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(ApiError::InvalidToken(StatusCode::BAD_REQUEST)),
+            Err(StoreError::Conflict) => Err(ApiError::UserExists),
+            Err(e) => Err(e.into()),
+        }
+    }
+    .await;
+    match (result, from_form) {
+        (Ok(()), false) => Ok(JsonOut(json!({ "status": true })).into_response()),
+        (Ok(()), true) => Ok(pages::message(
+            &state,
+            "Email change undone",
+            "Your old email address is back and every session is signed out. Reset your password before you sign in.",
+        )),
+        (Err(ApiError::UserExists), true) => {
+            let mut page = pages::message(
+                &state,
+                "Address taken",
+                "Another account uses your old email address now, so it cannot be restored. Contact support.",
+            );
+            *page.status_mut() = StatusCode::CONFLICT;
+            Ok(page)
+        }
+        (Err(e), true) if e.code().is_some() => Ok(invalid_link_page(&state)),
+        (Err(e), _) => Err(e),
+    }
 }

@@ -2,30 +2,27 @@
 
 use axum::{
     Json as JsonOut, Router,
-    extract::{FromRequestParts, State},
-    http::request::Parts,
+    extract::State,
     response::{IntoResponse, Response},
     routing::post,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tower_cookies::Cookies;
 
 use crate::{
     domain::{
-        input::{Email, MAX_PASSWORD_LEN, NewPassword, parse_image, parse_name},
+        input::{Email, NewPassword, parse_image, parse_name},
         model::{SessionRow, Subscription, User},
     },
     error::{ApiError, ApiResult},
     http::{
-        extract::{ClientInfo, Json, JsonOrForm, NoBody, session_handle},
+        extract::{Json, JsonOrForm, NoBody},
         layers::no_store,
-        session::{base_cookie, start_session},
-        verification::{
-            Purpose, check_callback, in_background, link, mail_vars, send_link, send_verification,
-        },
+        session::{SignInContext, base_cookie},
+        verification::{Purpose, check_callback, in_background, mail_vars, send_verification},
     },
-    security::{password::Verified, tokens::random_id},
+    security::tokens::random_id,
+    service::credentials::{Checked, check_password},
     state::AppState,
     store::StoreError,
 };
@@ -35,32 +32,6 @@ pub fn router() -> Router<AppState> {
         .route("/sign-up/email", post(sign_up))
         .route("/sign-in/email", post(sign_in))
         .route("/sign-out", post(sign_out))
-}
-
-/// The parts of a request that sign-in and sign-up share: the session handle, cookies, and
-/// who is asking.
-pub struct SignInContext {
-    handle: tower_sessions::Session,
-    cookies: Cookies,
-    client: ClientInfo,
-}
-
-impl FromRequestParts<AppState> for SignInContext {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let handle = session_handle(parts)?;
-        let cookies =
-            Cookies::from_request_parts(parts, state).await.map_err(|(_, msg)| ApiError::internal(msg))?;
-        let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
-        Ok(Self { handle, cookies, client })
-    }
-}
-
-impl SignInContext {
-    /// Starts a new session for `user` on this request.
-    pub async fn start(self, state: &AppState, user: &User, remember_me: bool) -> ApiResult<SessionRow> {
-        start_session(state, &self.handle, &self.cookies, user, remember_me, self.client).await
-    }
 }
 
 #[derive(Deserialize)]
@@ -108,7 +79,8 @@ async fn sign_up(
         updated_at: now,
     };
     let require_verification = state.settings.require_email_verification;
-    let callback = body.callback_url.clone();
+    // The mailed link returns the browser somewhere after verifying: the sign-up's page, else `/`.
+    let callback = Some(body.callback_url.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| "/".into()));
     match state.store.create_user(&user, &hash).await {
         Ok(()) if state.settings.send_verification_on_sign_up || require_verification => {
             let (st, new_user) = (state.clone(), user.clone());
@@ -175,30 +147,19 @@ async fn sign_in(
 ) -> ApiResult<Response> {
     check_callback(&state, body.callback_url.as_deref())?;
     let email = Email::parse(&body.email)?;
-    if body.password.chars().count() > MAX_PASSWORD_LEN {
-        return Err(ApiError::InvalidCredentials);
-    }
-    let now = state.clock.now_ms();
-    if state.lockout.is_locked(&state.counters, email.as_str(), now).await {
-        return Err(ApiError::AccountLocked);
-    }
     let credential = state.store.credential_by_email(email.as_str()).await?;
     let stored = credential.as_ref().and_then(|c| c.password_hash.as_deref());
-    let verified = state.hasher.verify(&body.password, stored).await?;
-    let (Verified::Yes { rehash }, Some(credential)) = (verified, credential) else {
-        if state.lockout.failed(&state.counters, email.as_str(), now).await {
-            let st = state.clone();
-            in_background(async move { send_lock_notice(&st, email.as_str()).await });
-        }
+    let checked = check_password(&state, email.as_str(), &body.password, stored).await?;
+    let (Checked::Correct { rehash }, Some(credential)) = (checked, credential) else {
         return Err(ApiError::InvalidCredentials);
     };
     let user = credential.user;
-    state.lockout.clear(&state.counters, &user.email, now).await;
     if state.settings.require_email_verification && !user.email_verified {
         // A fresh link, at most one a minute per user.
         let since = state.clock.now_ms() - 60_000;
         if !state.store.verification_created_since(Purpose::Verify.prefix(), &user.id, since).await? {
-            let (st, cb) = (state.clone(), body.callback_url.clone());
+            let cb = Some(body.callback_url.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| "/".into()));
+            let st = state.clone();
             in_background(async move { send_verification(&st, &user, cb.as_deref()).await });
         }
         return Err(ApiError::EmailNotVerified);
@@ -219,17 +180,6 @@ async fn sign_in(
         subscription: Subscription::of(subscription.as_ref(), state.clock.now_ms()),
     };
     Ok(no_store(JsonOut(answer).into_response()))
-}
-
-/// Tells the owner (if the email has an account) that it is locked, with a reset link.
-async fn send_lock_notice(state: &AppState, email: &str) -> ApiResult<()> {
-    let Some(found) = state.store.credential_by_email(email).await? else { return Ok(()) };
-    let minutes = state.lockout.duration_ms / 60_000;
-    let vars = minijinja::context! { lock_minutes => minutes, ..mail_vars(state, &found.user) };
-    send_link(state, Purpose::Reset, &found.user.id, email, ("locked", "reset"), vars, |token| {
-        link(state, &format!("/reset-password/{token}"), &[])
-    })
-    .await
 }
 
 /// `POST /sign-out`: deletes the session row and clears every auth cookie. Without a session

@@ -117,6 +117,11 @@ fn describe(path: String, message: String) -> ApiError {
     ApiError::Validation(format!("[body{field}] {text}"))
 }
 
+/// Whether the request body is a form post (a built-in page's form, not a JSON client).
+pub fn is_form(headers: &HeaderMap) -> bool {
+    matches!(kind_of(headers, true), Some(Kind::Form))
+}
+
 /// A query string as `T`; missing or malformed parameters give `T::default()`'s values.
 pub fn lenient_query<T: DeserializeOwned + Default>(raw: Option<String>) -> T {
     raw.and_then(|q| serde_urlencoded::from_str(&q).ok()).unwrap_or_default()

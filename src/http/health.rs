@@ -5,20 +5,51 @@ use std::time::Duration;
 use axum::{
     Json, Router,
     extract::State,
-    http::StatusCode,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
 use serde_json::json;
 
-use crate::{domain::time::format_ms, security::counters::Mode, state::AppState};
+use crate::{
+    domain::time::format_ms,
+    http::{pages, session::base_cookie},
+    security::counters::Mode,
+    state::AppState,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/ok", get(ok)).route("/health", get(health))
 }
 
 pub fn root_router() -> Router<AppState> {
-    Router::new().route("/health", get(health))
+    Router::new().route("/health", get(health)).route("/", get(home))
+}
+
+/// `GET /` where Gatehouse runs on its own origin (no app in front of it): a small page, so a
+/// verification link's default redirect (`callbackURL=/`) never lands on a bare 404. Right after
+/// a verification it says so.
+async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let name = state.email_verified_cookie();
+    let verified = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .any(|pair| pair.trim().split_once('=').is_some_and(|(n, _)| n == name));
+    if !verified {
+        let text =
+            format!("{} is running. Sign-in happens in the app that uses it.", state.settings.app_name);
+        return pages::message(&state, "Authentication server", &text);
+    }
+    let mut page =
+        pages::message(&state, "Email verified", "Your email address is verified. You can close this tab.");
+    let mut gone = base_cookie(&state, name);
+    gone.set_max_age(time::Duration::ZERO);
+    if let Ok(v) = HeaderValue::from_str(&gone.to_string()) {
+        page.headers_mut().append(header::SET_COOKIE, v);
+    }
+    page
 }
 
 async fn ok() -> Json<serde_json::Value> {

@@ -32,6 +32,8 @@ pub fn app(state: AppState) -> Router {
         .with_path("/")
         .with_signed(state.cookie_key.clone());
 
+    // Counted by the route matched; paths that match none share the fallback's bucket.
+    let limits = middleware::from_fn_with_state(state.clone(), ratelimit::rate_limit);
     let api = Router::new()
         .merge(auth::router())
         .merge(session::router())
@@ -44,6 +46,7 @@ pub fn app(state: AppState) -> Router {
         .merge(otp::router())
         .merge(stripe::router())
         .merge(organization::router())
+        .route_layer(limits.clone())
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), layers::bearer_and_auth_token))
         // Outside the Bearer layer: the check sees the cookies the client really sent.
@@ -51,8 +54,8 @@ pub fn app(state: AppState) -> Router {
 
     Router::new()
         .nest(&state.settings.base_path, api)
-        .merge(health::root_router())
-        .layer(middleware::from_fn_with_state(state.clone(), ratelimit::rate_limit))
+        .merge(health::root_router().route_layer(limits))
+        .fallback(ratelimit::unknown_route)
         .layer(middleware::from_fn(layers::contract_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -18,10 +18,10 @@ use crate::{
     },
     error::{ApiError, ApiResult},
     http::{
-        auth::SignInContext,
         extract::Json,
         layers::no_store,
         password::replace_password,
+        session::SignInContext,
         verification::{in_background, mail_vars},
     },
     security::tokens::{constant_time_eq, random_digits, token_hash},

@@ -67,3 +67,20 @@ pub fn reset_form(state: &AppState, token: &str) -> Response {
     );
     page(state, "Reset your password", &body)
 }
+
+/// The confirmation a link to undo an email change opens: nothing changes until its form posts
+/// (form-encoded, same origin) to `POST /undo-email-change`, so mail scanners that follow links
+/// change nothing.
+pub fn undo_email_form(state: &AppState, token: &str, old_email: &str) -> Response {
+    let action = escape(&format!("{}/undo-email-change", state.settings.base_path));
+    let body = format!(
+        r#"<p>This puts <b>{old}</b> back as your account's email address and signs out every session. Then reset your password.</p>
+<form method="post" action="{action}">
+<input type="hidden" name="token" value="{token}">
+<button type="submit">Undo the email change</button>
+</form>"#,
+        old = escape(old_email),
+        token = escape(token)
+    );
+    page(state, "Undo the email change", &body)
+}

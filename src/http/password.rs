@@ -4,7 +4,7 @@
 use axum::{
     Json as JsonOut, Router,
     extract::{Path, RawQuery, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -17,8 +17,9 @@ use crate::{
         model::User,
     },
     error::{ApiError, ApiResult},
+    http::session::SignInContext,
     http::{
-        extract::{Authenticated, Json, JsonOrForm, lenient_query},
+        extract::{Authenticated, Json, JsonOrForm, is_form, lenient_query},
         layers::no_store,
         pages,
         verification::{
@@ -26,7 +27,7 @@ use crate::{
             with_param,
         },
     },
-    security::password::Verified,
+    service::credentials::{Checked, check_password},
     state::AppState,
     store::EndSessions,
 };
@@ -55,8 +56,7 @@ pub async fn replace_password(state: &AppState, user_id: &str, password: &NewPas
     let hash = state.hasher.hash(password.as_str()).await?;
     let now = state.clock.now_ms();
     state.store.replace_credentials(&user.id, &user.email, &hash, EndSessions::All, now).await?;
-    state.lockout.clear(&state.counters, &user.email, now).await;
-    Ok(())
+    state.lockout.clear(&state.counters, state.store.as_ref(), &user.email, now).await
 }
 
 /// Emails a reset link; the answer is the same, and as fast, whether or not the email exists.
@@ -135,10 +135,7 @@ async fn reset_password(
     headers: HeaderMap,
     JsonOrForm(body): JsonOrForm<ResetBody>,
 ) -> ApiResult<Response> {
-    let from_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let from_form = is_form(&headers);
     let raw = body
         .new_password
         .or(body.password)
@@ -180,35 +177,38 @@ struct ChangePasswordAnswer {
     user: User,
 }
 
-/// Verifies the current password, then hashes the new one and checks it against the user's
-/// credential account.
+/// Checks the user's current password under the lockout (wrong ones count toward it, as on
+/// sign-in): 400 `INVALID_PASSWORD` when wrong, 403 `ACCOUNT_LOCKED` while locked.
 pub async fn check_current_password(state: &AppState, user: &User, password: &str) -> ApiResult<()> {
     let credential = state.store.credential_by_email(&user.email).await?;
     let Some(hash) = credential.and_then(|c| c.password_hash) else {
         return Err(ApiError::CredentialAccountNotFound);
     };
-    match state.hasher.verify(password, Some(&hash)).await? {
-        Verified::Yes { .. } => Ok(()),
-        Verified::No => Err(ApiError::InvalidPassword),
+    match check_password(state, &user.email, password, Some(&hash)).await? {
+        Checked::Correct { .. } => Ok(()),
+        Checked::Wrong => Err(ApiError::InvalidPassword),
     }
 }
 
-/// `POST /change-password` (sensitive): `{token, user}`; `token` is this session's when other
-/// sessions were revoked, else null.
+/// `POST /change-password` (sensitive): `{token, user}`. With `revokeOtherSessions`, every
+/// session of the user ends and this request gets a new one (a new token, in the answer and the
+/// cookie), as Better Auth does; otherwise `token` is null and sessions stay.
 async fn change_password(
     State(state): State<AppState>,
     auth: Authenticated,
+    ctx: SignInContext,
     Json(body): Json<ChangePasswordBody>,
 ) -> ApiResult<Response> {
     let password = NewPassword::parse(&body.new_password)?;
     check_current_password(&state, &auth.user, &body.current_password).await?;
     let hash = state.hasher.hash(password.as_str()).await?;
-    let (end, token) = if body.revoke_other_sessions {
-        (EndSessions::AllBut(&auth.session.token), Some(auth.session.token.clone()))
-    } else {
-        (EndSessions::None, None)
-    };
+    let end = if body.revoke_other_sessions { EndSessions::All } else { EndSessions::None };
     let now = state.clock.now_ms();
     state.store.replace_credentials(&auth.user.id, &auth.user.email, &hash, end, now).await?;
+    let token = if body.revoke_other_sessions {
+        Some(ctx.start(&state, &auth.user, auth.session.remember_me).await?.token)
+    } else {
+        None
+    };
     Ok(no_store(JsonOut(ChangePasswordAnswer { token, user: auth.user }).into_response()))
 }

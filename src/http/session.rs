@@ -3,7 +3,8 @@
 
 use axum::{
     Json as JsonOut, Router,
-    extract::{RawQuery, State},
+    extract::{FromRequestParts, RawQuery, State},
+    http::request::Parts,
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -20,12 +21,14 @@ use crate::{
     },
     error::{ApiError, ApiResult},
     http::{
-        extract::{Authenticated, ClientInfo, Json, MaybeAuthenticated, NoBody, lenient_query},
+        extract::{
+            Authenticated, ClientInfo, Json, MaybeAuthenticated, NoBody, lenient_query, session_handle,
+        },
         layers::no_store,
     },
     security::{keys, tokens::random_id},
     state::AppState,
-    store::session_store::{SESSION_KEY, USER_KEY},
+    store::session_store::{SESSION_KEY, USER_KEY, cycle_keeping_old},
 };
 
 pub fn router() -> Router<AppState> {
@@ -37,9 +40,36 @@ pub fn router() -> Router<AppState> {
         .route("/revoke-other-sessions", post(revoke_other_sessions))
 }
 
-/// Starts a new session for `user` on this request: a fresh token (never one the client sent;
-/// any previous session on this cookie is deleted), the session cookie, and for
-/// `rememberMe: false` a one-day session with a browser-session cookie.
+/// The parts of a request that sign-in and sign-up share: the session handle, cookies, and
+/// who is asking.
+pub struct SignInContext {
+    pub handle: tower_sessions::Session,
+    pub cookies: Cookies,
+    pub client: ClientInfo,
+}
+
+impl FromRequestParts<AppState> for SignInContext {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let handle = session_handle(parts)?;
+        let cookies =
+            Cookies::from_request_parts(parts, state).await.map_err(|(_, msg)| ApiError::internal(msg))?;
+        let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
+        Ok(Self { handle, cookies, client })
+    }
+}
+
+impl SignInContext {
+    /// Starts a new session for `user` on this request.
+    pub async fn start(self, state: &AppState, user: &User, remember_me: bool) -> ApiResult<SessionRow> {
+        start_session(state, &self.handle, &self.cookies, user, remember_me, self.client).await
+    }
+}
+
+/// Starts a new session for `user` on this request: a fresh token (never one the client sent),
+/// the session cookie (`Max-Age` = the session's lifetime), and for `rememberMe: false` a
+/// one-day session with a browser-session cookie. A previous session of the same user on this
+/// request ends; another user's session on it is left alone (it is not this sign-in's to end).
 pub async fn start_session(
     state: &AppState,
     handle: &Session,
@@ -48,9 +78,7 @@ pub async fn start_session(
     remember_me: bool,
     client: ClientInfo,
 ) -> ApiResult<SessionRow> {
-    if handle.id().is_some() {
-        handle.cycle_id().await?;
-    }
+    leave_previous(handle, &user.id).await?;
     let now = state.clock.now_ms();
     let lifetime =
         if remember_me { state.settings.session_expires_in } else { std::time::Duration::from_secs(86_400) };
@@ -64,29 +92,35 @@ pub async fn start_session(
         ip_address: client.ip,
         user_agent: client.user_agent,
         active_organization_id: None,
+        remember_me,
     };
     handle.insert(SESSION_KEY, &row).await?;
     handle.insert(USER_KEY, user).await?;
-    handle.set_expiry(Some(if remember_me {
-        Expiry::AtDateTime(to_datetime(row.expires_at))
-    } else {
-        Expiry::OnSessionEnd
-    }));
+    handle.set_expiry(Some(cookie_expiry(&row, now)));
     handle.save().await?;
     row.token = handle.id().ok_or_else(|| ApiError::internal("session saved without an id"))?.to_string();
 
+    // The marker cookie older versions set for rememberMe: false; the row says it now.
     let marker = state.dont_remember_cookie();
-    let signed = cookies.signed(&state.cookie_key);
-    if remember_me {
-        if signed.get(&marker).is_some() {
-            signed.remove(base_cookie(state, marker));
-        }
-    } else {
-        let mut cookie = base_cookie(state, marker);
-        cookie.set_value("true");
-        signed.add(cookie);
+    if cookies.get(&marker).is_some() {
+        cookies.remove(base_cookie(state, marker));
     }
     Ok(row)
+}
+
+/// Before a new session on a request that carried one: the same user's previous session ends
+/// (no orphans, no fixation); another user's is kept, and the new session gets a new token.
+async fn leave_previous(handle: &Session, user_id: &str) -> ApiResult<()> {
+    if handle.id().is_none() {
+        return Ok(());
+    }
+    let previous: Option<SessionRow> = handle.get(SESSION_KEY).await?;
+    handle.clear().await;
+    match previous {
+        Some(p) if p.user_id != user_id => cycle_keeping_old(handle).await?,
+        _ => handle.cycle_id().await?,
+    }
+    Ok(())
 }
 
 /// A cookie with the same attributes as the session cookie and no lifetime.
@@ -99,32 +133,22 @@ pub fn base_cookie(state: &AppState, name: String) -> Cookie<'static> {
         .build()
 }
 
-/// False for a `rememberMe: false` session (its browser holds the signed marker cookie).
-pub fn is_remembered(state: &AppState, cookies: &Cookies) -> bool {
-    cookies.signed(&state.cookie_key).get(&state.dont_remember_cookie()).is_none()
+/// The session cookie's lifetime: `Max-Age` = what is left of the session, in whole seconds
+/// (exactly the configured lifetime for a new one); none for a `rememberMe: false` session.
+fn cookie_expiry(session: &SessionRow, now: i64) -> Expiry {
+    if !session.remember_me {
+        return Expiry::OnSessionEnd;
+    }
+    let seconds = ((session.expires_at - now).max(0) + 999) / 1000;
+    Expiry::OnInactivity(time::Duration::seconds(seconds))
 }
 
 /// Writes a changed session row back (saved, and its cookie re-set, when the response goes out),
 /// keeping the cookie's lifetime: `Max-Age` for remembered sessions, none otherwise.
-pub async fn store_session(
-    state: &AppState,
-    cookies: &Cookies,
-    handle: &Session,
-    session: &SessionRow,
-) -> ApiResult<()> {
+pub async fn store_session(state: &AppState, handle: &Session, session: &SessionRow) -> ApiResult<()> {
     handle.insert(SESSION_KEY, session).await?;
-    let expiry = if is_remembered(state, cookies) {
-        Expiry::AtDateTime(to_datetime(session.expires_at))
-    } else {
-        Expiry::OnSessionEnd
-    };
-    handle.set_expiry(Some(expiry));
+    handle.set_expiry(Some(cookie_expiry(session, state.clock.now_ms())));
     Ok(())
-}
-
-fn to_datetime(ms: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 #[derive(Serialize)]
@@ -156,7 +180,6 @@ fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error
 async fn get_session(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-    cookies: Cookies,
     current: MaybeAuthenticated,
 ) -> ApiResult<Response> {
     let Some(Authenticated { mut session, user, subscription, handle }) = current.0 else {
@@ -165,15 +188,14 @@ async fn get_session(
     let query: GetSessionQuery = lenient_query(query);
     let now = state.clock.now_ms();
     let settings = &state.settings;
-    let remembered = is_remembered(&state, &cookies);
-    if remembered
+    if session.remember_me
         && !query.disable_refresh
         && now - session.updated_at >= duration_ms(settings.session_update_age)
     {
         let cap = session.created_at + duration_ms(settings.session_absolute_lifetime);
         session.expires_at = (now + duration_ms(settings.session_expires_in)).min(cap);
         session.updated_at = now;
-        store_session(&state, &cookies, &handle, &session).await?;
+        store_session(&state, &handle, &session).await?;
     }
     let subscription = Subscription::of(subscription.as_ref(), now);
     let plan = subscription.is_subscribed.then(|| subscription.product_id.clone()).flatten();

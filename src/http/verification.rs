@@ -8,7 +8,7 @@
 use axum::{
     Json as JsonOut, Router,
     extract::{RawQuery, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -19,12 +19,13 @@ use crate::{
     domain::{input::Email, model::User},
     error::{ApiError, ApiResult},
     http::{
-        extract::{Json, MaybeAuthenticated, lenient_query},
+        extract::{Authenticated, Json, MaybeAuthenticated, lenient_query},
         pages,
+        session::base_cookie,
     },
     security::tokens::{random_hex, token_hash},
     state::AppState,
-    store::StoreError,
+    store::{EndSessions, StoreError},
 };
 
 pub const HOUR_MS: i64 = 3_600_000;
@@ -34,6 +35,8 @@ pub enum Purpose {
     Verify,
     Reset,
     ChangeEmail,
+    /// The link in the notice to the old address after an email change (`userId|oldEmail`).
+    UndoEmailChange,
 }
 
 impl Purpose {
@@ -42,6 +45,16 @@ impl Purpose {
             Self::Verify => "verify:",
             Self::Reset => "reset:",
             Self::ChangeEmail => "change-email:",
+            Self::UndoEmailChange => "undo-email:",
+        }
+    }
+
+    /// How long a link of this purpose works: an hour; a week for undoing an email change (the
+    /// old address's owner may not read mail every day).
+    pub fn ttl_ms(self) -> i64 {
+        match self {
+            Self::UndoEmailChange => 7 * 24 * HOUR_MS,
+            _ => HOUR_MS,
         }
     }
 }
@@ -136,8 +149,8 @@ pub async fn send_verification(state: &AppState, user: &User, callback: Option<&
     .await
 }
 
-/// Issues a one-hour `purpose` token for `value` and mails `to` the link `link_for` builds from
-/// it, with `message` = (template, outbox kind).
+/// Issues a `purpose` token for `value` (valid for the purpose's lifetime) and mails `to` the
+/// link `link_for` builds from it, with `message` = (template, outbox kind).
 pub async fn send_link(
     state: &AppState,
     purpose: Purpose,
@@ -147,7 +160,7 @@ pub async fn send_link(
     vars: minijinja::Value,
     link_for: impl FnOnce(&str) -> String,
 ) -> ApiResult<()> {
-    let token = issue(state, purpose, value, HOUR_MS).await?;
+    let token = issue(state, purpose, value, purpose.ttl_ms()).await?;
     let url = link_for(&token);
     state.mailer.send_template(message.0, message.1, to, Some(url), Some(token), vars, state.clock.now_ms());
     Ok(())
@@ -190,14 +203,25 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
 async fn verify_email(
     State(state): State<AppState>,
     headers: HeaderMap,
+    current: MaybeAuthenticated,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     let q: VerifyQuery = lenient_query(query);
     check_callback(&state, q.callback_url.as_deref())?;
-    let outcome = apply_verification(&state, &q.token).await;
+    let outcome = apply_verification(&state, &q.token, current.0.as_ref()).await;
     let callback = q.callback_url.filter(|c| !c.is_empty());
     match (outcome, callback) {
-        (Ok(()), Some(cb)) => Ok(found(&cb)),
+        (Ok(()), Some(cb)) => {
+            // Gatehouse's own `/` page (when no app serves it) says "verified" for a minute.
+            let mut res = found(&cb);
+            let mut cookie = base_cookie(&state, state.email_verified_cookie());
+            cookie.set_value("1");
+            cookie.set_max_age(time::Duration::seconds(60));
+            if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
+                res.headers_mut().append(header::SET_COOKIE, v);
+            }
+            Ok(res)
+        }
         (Err(e), Some(cb)) => match e.code() {
             Some(code) => Ok(found(&with_param(&cb, "error", code))),
             None => Err(e),
@@ -217,7 +241,7 @@ async fn verify_email(
     }
 }
 
-async fn apply_verification(state: &AppState, raw: &str) -> ApiResult<()> {
+async fn apply_verification(state: &AppState, raw: &str, current: Option<&Authenticated>) -> ApiResult<()> {
     let unauthorized = StatusCode::UNAUTHORIZED;
     match consume(state, Purpose::Verify, raw, unauthorized).await {
         Ok(user_id) => {
@@ -228,11 +252,37 @@ async fn apply_verification(state: &AppState, raw: &str) -> ApiResult<()> {
     }
     let value = consume(state, Purpose::ChangeEmail, raw, unauthorized).await?;
     let (user_id, new_email) = value.split_once('|').ok_or(ApiError::InvalidToken(unauthorized))?;
-    match state.store.change_email(user_id, new_email, state.clock.now_ms()).await {
-        Ok(()) => Ok(()),
+    // The session that follows the link (if it is the user's) stays; every other one ends.
+    let end = match current {
+        Some(auth) if auth.user.id == user_id => EndSessions::AllBut(&auth.session.token),
+        _ => EndSessions::All,
+    };
+    let now = state.clock.now_ms();
+    match state.store.change_email(user_id, new_email, end, false, now).await {
+        Ok(Some(old)) => {
+            let st = state.clone();
+            let (user_id, new_email) = (user_id.to_string(), new_email.to_string());
+            in_background(async move { send_email_changed(&st, &user_id, &old, &new_email).await });
+            Ok(())
+        }
+        Ok(None) => Err(ApiError::InvalidToken(unauthorized)),
         Err(StoreError::Conflict) => Err(ApiError::UserExists),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Tells the old address that the email changed, with a link (valid a week) that undoes it.
+async fn send_email_changed(state: &AppState, user_id: &str, old: &str, new_email: &str) -> ApiResult<()> {
+    let Some(user) = state.store.user_by_id(user_id).await? else { return Ok(()) };
+    let vars = minijinja::context! {
+        new_email => new_email, old_email => old, expires_in => "7 days", ..mail_vars(state, &user)
+    };
+    let value = format!("{user_id}|{old}");
+    let message = ("email-changed", "email-changed");
+    send_link(state, Purpose::UndoEmailChange, &value, old, message, vars, |token| {
+        link(state, "/undo-email-change", &[("token", token)])
+    })
+    .await
 }
 
 #[derive(Deserialize)]

@@ -5,6 +5,7 @@
 //! SMTP sends run in the background with a time limit, their failures logged. So a slow or
 //! failing SMTP server cannot change what a client is told.
 
+pub mod inert;
 mod templates;
 
 use std::{

@@ -12,12 +12,15 @@ pub const MESSAGES: &[&str] = &[
     "reset",
     "change-email",
     "change-email-notice",
+    "email-changed",
     "existing-account",
     "otp",
     "invite",
     "locked",
 ];
 const PARTS: &[&str] = &["subject.txt", "body.txt", "body.html"];
+/// Messages newer than the first templates folder operators may have copied.
+const ADDED_LATER: &[&str] = &["email-changed"];
 
 /// The shipped templates, built in: used when no templates folder is configured or present.
 macro_rules! builtin {
@@ -34,6 +37,7 @@ const BUILTIN: &[(&str, &str, &str)] = builtin!(
     "reset",
     "change-email",
     "change-email-notice",
+    "email-changed",
     "existing-account",
     "otp",
     "invite",
@@ -59,10 +63,19 @@ impl Templates {
         Self::load(dir)
     }
 
-    /// Loads and compiles every template; a missing or broken one is an error naming it.
+    /// Loads and compiles every template; a missing or broken one is an error naming it. A
+    /// message added after the folder was copied (one of [`ADDED_LATER`], with no folder at all)
+    /// uses its built-in copy, with a warning, so an upgrade does not stop start-up.
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
         let mut env = Self::environment();
         for message in MESSAGES {
+            if ADDED_LATER.contains(message) && !dir.join(message).exists() {
+                tracing::warn!(dir = %dir.display(), message, "email template folder missing: using the built-in copy");
+                for (_, part, source) in BUILTIN.iter().filter(|(m, _, _)| m == message) {
+                    env.add_template_owned(format!("{message}/{part}"), *source)?;
+                }
+                continue;
+            }
             for part in PARTS {
                 let path = dir.join(message).join(part);
                 let source = std::fs::read_to_string(&path).with_context(|| {

@@ -7,20 +7,22 @@
 //! reconnects by itself.
 
 use std::{
-    collections::HashMap,
     sync::{
-        Mutex,
-        atomic::{AtomicBool, AtomicI64, Ordering},
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
     },
     time::Duration,
 };
 
+use quick_cache::sync::Cache;
 use redis::aio::ConnectionManager;
 use tokio::sync::RwLock;
 
 const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 const RETRY_AFTER_FAILURE_MS: i64 = 1_000;
-const MAX_MEMORY_KEYS: usize = 200_000;
+/// In-process windows kept at most; past that the coldest are evicted (a flood of distinct
+/// clients costs a bounded amount of memory and can only make limits forget, never lock anyone).
+const MAX_MEMORY_KEYS: usize = 100_000;
 
 /// One counted window: how many hits so far, and when the window ends (Unix ms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,56 +31,23 @@ pub struct Window {
     pub ends_at: i64,
 }
 
-#[derive(Default)]
+/// Window counters in process, bounded: keys name their window, so an old window is simply a
+/// key nobody asks for any more, and the cache evicts it first.
 struct Memory {
-    /// key → (count or timestamp, expires at)
-    entries: Mutex<HashMap<String, (i64, i64)>>,
+    windows: Cache<String, Arc<AtomicU64>>,
 }
 
 impl Memory {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i64, i64)>> {
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn new() -> Self {
+        Self { windows: Cache::new(MAX_MEMORY_KEYS) }
     }
 
-    fn incr(&self, key: String, expires_at: i64, now: i64) -> i64 {
-        let mut map = self.lock();
-        if map.len() >= MAX_MEMORY_KEYS {
-            map.retain(|_, (_, exp)| *exp > now);
-            // Still full of live keys (a flood of distinct keys): start afresh rather than scan
-            // on every request.
-            if map.len() >= MAX_MEMORY_KEYS / 2 {
-                map.clear();
-            }
-        }
-        let entry = map.entry(key).or_insert((0, expires_at));
-        entry.0 += 1;
-        entry.0
-    }
-
-    /// Counts in a window that starts at the first hit.
-    fn incr_anchored(&self, key: String, window_ms: i64, now: i64) -> (i64, i64) {
-        let mut map = self.lock();
-        let entry = map.entry(key).or_insert((0, now + window_ms));
-        if entry.1 <= now {
-            *entry = (0, now + window_ms);
-        }
-        entry.0 += 1;
-        *entry
-    }
-
-    fn set(&self, key: String, value: i64, expires_at: i64) {
-        self.lock().insert(key, (value, expires_at));
-    }
-
-    fn get(&self, key: &str, now: i64) -> Option<i64> {
-        self.lock().get(key).filter(|(_, exp)| *exp > now).map(|(v, _)| *v)
-    }
-
-    fn delete(&self, keys: &[String]) {
-        let mut map = self.lock();
-        for k in keys {
-            map.remove(k);
-        }
+    fn incr(&self, key: &str) -> u64 {
+        let counter = self
+            .windows
+            .get_or_insert_with(key, || Ok::<_, std::convert::Infallible>(Arc::new(AtomicU64::new(0))))
+            .unwrap_or_else(|never| match never {});
+        counter.fetch_add(1, Ordering::Relaxed) + 1
     }
 }
 
@@ -96,8 +65,8 @@ const LEASE_FROM: u64 = 100;
 pub struct Counters {
     prefix: String,
     memory: Memory,
-    /// key → (window index, requests still granted locally)
-    leases: Mutex<HashMap<String, (i64, u64)>>,
+    /// key → (window index, requests still granted locally); bounded like `memory`.
+    leases: Cache<String, Arc<Mutex<(i64, u64)>>>,
     /// One lease refill at a time, so a burst neither over-asks Redis nor strands quota.
     refill: tokio::sync::Mutex<()>,
     redis: RwLock<Option<ConnectionManager>>,
@@ -135,8 +104,8 @@ impl Counters {
     fn build(redis_url: Option<String>, prefix: &str) -> Self {
         Self {
             prefix: prefix.to_string(),
-            memory: Memory::default(),
-            leases: Mutex::new(HashMap::new()),
+            memory: Memory::new(),
+            leases: Cache::new(MAX_MEMORY_KEYS),
             refill: tokio::sync::Mutex::new(()),
             redis: RwLock::new(None),
             redis_url,
@@ -212,18 +181,7 @@ impl Counters {
         if let Some(count) = self.redis_add(&full, 1, ends_at, now).await {
             return Window { count, ends_at };
         }
-        Window { count: self.memory.incr(full, ends_at, now).max(0) as u64, ends_at }
-    }
-
-    /// Counts a hit on `key` in a window of `window_ms` that starts at its first hit (lockout:
-    /// no clock-aligned edge to straddle). In Redis the window is the key's TTL.
-    pub async fn hit_anchored(&self, key: &str, window_ms: i64, now: i64) -> Window {
-        let full = format!("{}{key}", self.prefix);
-        if let Some(count) = self.redis_add(&full, 1, now + window_ms, now).await {
-            return Window { count, ends_at: now + window_ms };
-        }
-        let (count, ends_at) = self.memory.incr_anchored(full, window_ms, now);
-        Window { count: count.max(0) as u64, ends_at }
+        Window { count: self.memory.incr(&full), ends_at }
     }
 
     /// Whether one more request fits under `max` in this window (rate limits); in Redis,
@@ -242,25 +200,22 @@ impl Counters {
         }
         let chunk = max / 20;
         let Some(total) = self.redis_add(&full, chunk, ends_at, now).await else {
-            return (self.memory.incr(full, ends_at, now).max(0) as u64 <= max, ends_at);
+            return (self.memory.incr(&full) <= max, ends_at);
         };
         // This chunk's share of what is still under the limit.
         let granted = max.saturating_sub(total - chunk).min(chunk);
         if granted == 0 {
             return (false, ends_at);
         }
-        let mut leases = self.leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if leases.len() >= MAX_MEMORY_KEYS {
-            leases.clear();
-        }
-        leases.insert(full, (index, granted - 1));
+        self.leases.insert(full, Arc::new(Mutex::new((index, granted - 1))));
         (true, ends_at)
     }
 
     fn take_leased(&self, full: &str, index: i64) -> bool {
-        let mut leases = self.leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match leases.get_mut(full) {
-            Some((i, left)) if *i == index && *left > 0 => {
+        let Some(lease) = self.leases.get(full) else { return false };
+        let mut lease = lease.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &mut *lease {
+            (i, left) if *i == index && *left > 0 => {
                 *left -= 1;
                 true
             }
@@ -275,63 +230,33 @@ impl Counters {
 
     /// Adds `by` to a window counter in Redis; `None` when Redis is not in use or failed.
     async fn redis_add(&self, full: &str, by: u64, ends_at: i64, now: i64) -> Option<u64> {
-        let mut con = self.connection(now).await?;
         let ttl = ends_at - now + 1_000;
-        let result: redis::RedisResult<i64> =
-            self.incr.key(full).arg(ttl).arg(by).invoke_async(&mut con).await;
-        match result {
-            Ok(count) => {
+        let args = [ttl, i64::try_from(by).unwrap_or(i64::MAX)];
+        let count = self.run(&self.incr, full, &args, now).await?;
+        Some(count.max(0) as u64)
+    }
+
+    /// Runs a Lua `script` on `key` (under the prefix) in Redis; `None` when Redis is not in use
+    /// or failed (then the caller keeps its state elsewhere).
+    pub async fn script(&self, script: &redis::Script, key: &str, args: &[i64], now: i64) -> Option<i64> {
+        let full = format!("{}{key}", self.prefix);
+        self.run(script, &full, args, now).await
+    }
+
+    async fn run(&self, script: &redis::Script, full: &str, args: &[i64], now: i64) -> Option<i64> {
+        let mut con = self.connection(now).await?;
+        let mut invocation = script.key(full);
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        match invocation.invoke_async::<i64>(&mut con).await {
+            Ok(value) => {
                 self.redis_ok();
-                Some(count.max(0) as u64)
+                Some(value)
             }
             Err(e) => {
                 self.redis_failed(now, &e);
                 None
-            }
-        }
-    }
-
-    /// Stores a timestamp under `key` until `until`.
-    pub async fn set_until(&self, key: &str, until: i64, now: i64) {
-        let full = format!("{}{key}", self.prefix);
-        if let Some(mut con) = self.connection(now).await {
-            let ttl = (until - now).max(1) as u64;
-            let result: redis::RedisResult<()> =
-                redis::cmd("SET").arg(&full).arg(until).arg("PX").arg(ttl).query_async(&mut con).await;
-            match result {
-                Ok(()) => return self.redis_ok(),
-                Err(e) => self.redis_failed(now, &e),
-            }
-        }
-        self.memory.set(full, until, until);
-    }
-
-    /// The timestamp stored under `key`, if it has not passed.
-    pub async fn get_until(&self, key: &str, now: i64) -> Option<i64> {
-        let full = format!("{}{key}", self.prefix);
-        if let Some(mut con) = self.connection(now).await {
-            let result: redis::RedisResult<Option<i64>> =
-                redis::cmd("GET").arg(&full).query_async(&mut con).await;
-            match result {
-                Ok(v) => {
-                    self.redis_ok();
-                    return v.filter(|until| *until > now);
-                }
-                Err(e) => self.redis_failed(now, &e),
-            }
-        }
-        self.memory.get(&full, now).filter(|until| *until > now)
-    }
-
-    /// Forgets plain (not windowed) keys.
-    pub async fn clear(&self, keys: &[&str], now: i64) {
-        let keys: Vec<String> = keys.iter().map(|k| format!("{}{k}", self.prefix)).collect();
-        self.memory.delete(&keys);
-        if let Some(mut con) = self.connection(now).await {
-            let result: redis::RedisResult<()> = redis::cmd("DEL").arg(&keys[..]).query_async(&mut con).await;
-            match result {
-                Ok(()) => self.redis_ok(),
-                Err(e) => self.redis_failed(now, &e),
             }
         }
     }
@@ -347,15 +272,19 @@ mod tests {
         assert_eq!(c.hit("k", 1000, 10).await, Window { count: 1, ends_at: 1000 });
         assert_eq!(c.hit("k", 1000, 999).await.count, 2);
         assert_eq!(c.hit("k", 1000, 1000).await, Window { count: 1, ends_at: 2000 });
-        c.set_until("lock", 5000, 100).await;
-        assert_eq!(c.get_until("lock", 4999).await, Some(5000));
-        assert_eq!(c.get_until("lock", 5000).await, None);
-        assert_eq!(c.hit_anchored("a", 1000, 500).await, Window { count: 1, ends_at: 1500 });
-        assert_eq!(c.hit_anchored("a", 1000, 1400).await.count, 2);
-        assert_eq!(c.hit_anchored("a", 1000, 1500).await, Window { count: 1, ends_at: 2500 });
-        c.clear(&["lock", "a"], 1600).await;
-        assert_eq!(c.get_until("lock", 200).await, None);
-        assert_eq!(c.hit_anchored("a", 1000, 1600).await.count, 1);
+        assert_eq!(c.take("t", 2, 1000, 10).await, (true, 1000));
+        assert_eq!(c.take("t", 2, 1000, 20).await, (true, 1000));
+        assert_eq!(c.take("t", 2, 1000, 30).await, (false, 1000));
+        assert!(c.script(&redis::Script::new("return 1"), "k", &[], 0).await.is_none());
         assert_eq!(c.mode(), Mode::Memory);
+    }
+
+    #[tokio::test]
+    async fn memory_stays_bounded() {
+        let c = Counters::memory();
+        for i in 0..(MAX_MEMORY_KEYS * 2) {
+            c.hit(&format!("k{i}"), 1000, 10).await;
+        }
+        assert!(c.memory.windows.len() <= MAX_MEMORY_KEYS, "{}", c.memory.windows.len());
     }
 }

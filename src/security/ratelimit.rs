@@ -1,11 +1,12 @@
 //! Rate limits per client and route: a general rule (100 requests per 10 s), a stricter one for
 //! sign-in and sign-up, a strict one for routes that send mail, and custom rules from settings.
-//! Paths are normalised first (percent-decoding, case, repeated and trailing slashes), so
-//! spelling a path differently does not dodge its rule.
+//! Requests are counted by the route they matched (its template, e.g. `/reset-password/{token}`),
+//! and every path that matches no route shares one bucket per client, so neither respelling a
+//! path nor inventing new ones creates counters.
 
 use axum::{
-    extract::{ConnectInfo, Request, State},
-    http::HeaderValue,
+    extract::{ConnectInfo, MatchedPath, Request, State},
+    http::{HeaderValue, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -32,7 +33,10 @@ const MAIL_PATHS: &[&str] = &[
     "/forget-password",
     "/email-otp/send-verification-otp",
     "/change-email",
+    "/organization/invite-member",
 ];
+/// The bucket every path that matches no route shares (per client).
+const UNKNOWN_ROUTE: &str = "(unknown)";
 
 #[derive(Debug, Clone)]
 pub struct Rules {
@@ -85,8 +89,8 @@ impl Rules {
     }
 }
 
-/// The path a rule is looked up by: percent-decoded, lowercased, repeated slashes collapsed,
-/// no trailing slash, relative to the base path.
+/// The path a rule is looked up by (a matched route, or a custom rule's path): percent-decoded,
+/// lowercased, repeated slashes collapsed, no trailing slash, relative to the base path.
 pub fn normalize(path: &str, base_path: &str) -> String {
     let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy().to_lowercase();
     let mut out = String::with_capacity(decoded.len());
@@ -108,29 +112,63 @@ pub fn normalize(path: &str, base_path: &str) -> String {
     }
 }
 
-/// Middleware: counts the request against its rule; over the limit, 429 `RATE_LIMIT_EXCEEDED`
-/// with `Retry-After` and `X-Retry-After` (seconds).
+/// Middleware on every route: counts the request against its route's rule; over the limit, 429
+/// `RATE_LIMIT_EXCEEDED` with `Retry-After` and `X-Retry-After` (seconds).
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = match req.extensions().get::<MatchedPath>() {
+        Some(matched) => normalize(matched.as_str(), &state.settings.base_path),
+        None => UNKNOWN_ROUTE.to_string(),
+    };
     if !state.settings.rate_limit_enabled {
         return next.run(req).await;
     }
-    let path = normalize(req.uri().path(), &state.settings.base_path);
-    let rule = state.rules.for_path(&path);
-    let client = match req.extensions().get::<ConnectInfo<std::net::SocketAddr>>() {
+    let client = client_key(&state, &req);
+    match over_limit(&state, &route, &client).await {
+        Some(limited) => limited,
+        None => next.run(req).await,
+    }
+}
+
+/// The fallback for paths that match no route: counted in one bucket per client, then 404 with
+/// an empty body.
+pub async fn unknown_route(State(state): State<AppState>, req: Request) -> Response {
+    if state.settings.rate_limit_enabled {
+        let client = client_key(&state, &req);
+        if let Some(limited) = over_limit(&state, UNKNOWN_ROUTE, &client).await {
+            return limited;
+        }
+    }
+    StatusCode::NOT_FOUND.into_response()
+}
+
+/// Who the request counts for: the client's address (behind trusted proxies, the forwarded one).
+fn client_key(state: &AppState, req: &Request) -> String {
+    match req.extensions().get::<ConnectInfo<std::net::SocketAddr>>() {
         Some(ConnectInfo(peer)) => {
             let forwarded: Vec<&str> =
                 req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
             limit_key(state.settings.trusted_proxies.client_ip(peer.ip(), &forwarded))
         }
         None => "unknown".to_string(),
-    };
+    }
+}
+
+/// Counts a request under `route` for `client`: the 429 to answer when over the limit.
+async fn over_limit(state: &AppState, route: &str, client: &str) -> Option<Response> {
+    let rule = state.rules.for_path(route);
     let now = state.clock.now_ms();
     let (allowed, ends_at) =
-        state.counters.take(&format!("rl:{path}:{client}"), rule.max, rule.window_ms, now).await;
+        state.counters.take(&format!("rl:{route}:{client}"), rule.max, rule.window_ms, now).await;
     if allowed {
-        return next.run(req).await;
+        return None;
     }
-    let retry_after = ((ends_at - now + 999) / 1000).max(1);
+    Some(too_many_requests(ends_at - now))
+}
+
+/// 429 `RATE_LIMIT_EXCEEDED` with `Retry-After` and `X-Retry-After`: the seconds until `wait_ms`
+/// has passed (at least one).
+pub fn too_many_requests(wait_ms: i64) -> Response {
+    let retry_after = ((wait_ms + 999) / 1000).max(1);
     let mut res = ApiError::RateLimited.into_response();
     let value = HeaderValue::from(retry_after);
     res.headers_mut().insert("retry-after", value.clone());

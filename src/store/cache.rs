@@ -192,6 +192,7 @@ mod tests {
             ip_address: None,
             user_agent: None,
             active_organization_id: None,
+            remember_me: true,
         };
         let u = User {
             id: user.into(),

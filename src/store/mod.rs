@@ -2,6 +2,7 @@
 //! start-up from `DATABASE_URL`'s scheme. The SQL lives in `sql.rs`, written once for both.
 
 pub mod cache;
+pub mod lockouts;
 mod postgres;
 pub mod session_store;
 mod sql;
@@ -84,7 +85,7 @@ pub struct Credential {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: lockouts::LockoutStore + Send + Sync + std::fmt::Debug + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> anyhow::Result<()>;
     /// One cheap round trip, for `/health`.
@@ -145,8 +146,18 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
     async fn set_email_verified(&self, user_id: &str, now: i64) -> StoreResult<()>;
-    /// Moves the user to a new (verified) email; `Conflict` when it is taken.
-    async fn change_email(&self, user_id: &str, email: &str, now: i64) -> StoreResult<()>;
+    /// Moves the user to a new (verified) email, in one transaction with ending the sessions
+    /// `end` names and dropping every pending link and code of the user (for the old address
+    /// too) except undo-email-change links, which go as well with `drop_undo`. The previous
+    /// email; `None` when there is no such user; `Conflict` (nothing changed) when it is taken.
+    async fn change_email(
+        &self,
+        user_id: &str,
+        email: &str,
+        end: EndSessions<'_>,
+        drop_undo: bool,
+        now: i64,
+    ) -> StoreResult<Option<String>>;
     /// Deletes the user with their sessions, accounts and memberships (cascade), their pending
     /// tokens, and the organizations they are the only member of. Refused (`LastOwner`, nothing
     /// deleted) while they are the only owner of an organization that has other members.

@@ -45,7 +45,13 @@ impl PostgresStore {
         Ok(Self { pool, cache })
     }
 
-    /// Tells every instance (this one included) what changed; delivered after commit.
+    /// Announces `what` inside a transaction: delivered to every instance when it commits.
+    async fn announce(conn: &mut sqlx::PgConnection, what: &Invalidation) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(what.payload()).execute(conn).await?;
+        Ok(())
+    }
+
+    /// Tells every instance (this one included) what changed, after the change committed.
     async fn publish(&self, what: &Invalidation) {
         let sent = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
@@ -58,8 +64,10 @@ impl PostgresStore {
     }
 }
 
-/// Keeps the cache on only while this instance hears every invalidation. A lost connection
-/// clears it (notifications may have been missed); the pool closing ends the task.
+/// Keeps the cache on only while this instance hears every invalidation: from the moment its
+/// LISTEN is in place until the listening connection is lost. While it is down the cache is off
+/// (every read goes to the database), and it comes back empty once a new LISTEN is in place;
+/// the pool closing ends the task.
 async fn listen_for_invalidations(pool: PgPool, cache: Arc<SessionCache>) {
     loop {
         if pool.is_closed() {
@@ -76,8 +84,14 @@ async fn listen_for_invalidations(pool: PgPool, cache: Arc<SessionCache>) {
                 loop {
                     match listener.try_recv().await {
                         Ok(Some(n)) => cache.invalidate(&Invalidation::from_payload(n.payload())),
-                        // Reconnected: anything sent meanwhile is lost, so start afresh.
-                        Ok(None) => cache.set_enabled(true),
+                        // The connection was lost: notifications may be missed until a new
+                        // LISTEN is in place, so the cache stays off until then.
+                        Ok(None) => {
+                            tracing::warn!(
+                                "session cache listener lost its connection; cache off until it is back"
+                            );
+                            break;
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, "session cache listener stopped; cache off until it is back");
                             break;
@@ -88,10 +102,12 @@ async fn listen_for_invalidations(pool: PgPool, cache: Arc<SessionCache>) {
             Err(e) => tracing::warn!(error = %e, "session cache listener could not connect; cache off"),
         }
         cache.set_enabled(false);
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 use super::sql::{invitation_columns, organization_columns, session_columns, subscription_columns};
+
+super::lockouts::impl_lockout_store!(PostgresStore);
 
 super::sql::impl_store!(PostgresStore, Postgres, "migrations/postgres");

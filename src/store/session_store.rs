@@ -26,6 +26,19 @@ pub const SESSION_KEY: &str = "session";
 pub const USER_KEY: &str = "user";
 pub const SUBSCRIPTION_KEY: &str = "subscription";
 
+tokio::task_local! {
+    /// Set while a session id is cycled without ending the old session (see below).
+    static KEEP_OLD_SESSION: ();
+}
+
+/// Gives the handle a new id (the next save creates a new row) without deleting the session it
+/// had: a sign-in that arrives with another user's session must not end it.
+pub async fn cycle_keeping_old(
+    handle: &tower_sessions::Session,
+) -> Result<(), tower_sessions::session::Error> {
+    KEEP_OLD_SESSION.scope((), handle.cycle_id()).await
+}
+
 #[derive(Debug, Clone)]
 pub struct RowSessionStore {
     store: Arc<dyn Store>,
@@ -109,6 +122,9 @@ impl SessionStore for RowSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        if KEEP_OLD_SESSION.try_with(|_| ()).is_ok() {
+            return Ok(());
+        }
         self.store.delete_session(&id.to_string()).await.map_err(backend)
     }
 }

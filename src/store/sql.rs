@@ -24,7 +24,7 @@ macro_rules! invitation_columns {
 
 macro_rules! session_columns {
     () => {
-        r#""id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent", "activeOrganizationId""#
+        r#""id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent", "activeOrganizationId", "rememberMe""#
     };
 }
 
@@ -109,7 +109,7 @@ macro_rules! session_with_user {
     ($key:literal) => {
         concat!(
             r#"SELECT s."id", s."token", s."userId", s."expiresAt", s."createdAt", s."updatedAt",
-       s."ipAddress", s."userAgent", s."activeOrganizationId",
+       s."ipAddress", s."userAgent", s."activeOrganizationId", s."rememberMe",
        u."name" AS u_name, u."email" AS u_email, u."emailVerified" AS u_email_verified,
        u."image" AS u_image, u."createdAt" AS u_created_at, u."updatedAt" AS u_updated_at
   FROM "session" s JOIN "user" u ON u."id" = s."userId"
@@ -219,17 +219,11 @@ macro_rules! impl_store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                let keep = match end {
-                    $crate::store::EndSessions::None => None,
-                    $crate::store::EndSessions::All => Some(None),
-                    $crate::store::EndSessions::AllBut(token) => Some(Some(token)),
-                };
-                if let Some(keep) = keep {
-                    delete_sessions(&mut *tx, user_id, keep).await?;
-                }
+                end_sessions(&mut *tx, user_id, end).await?;
                 sqlx::query(
                     r#"DELETE FROM "verification"
                         WHERE substr("identifier", 1, 7) <> 'verify:'
+                          AND substr("identifier", 1, 11) <> 'undo-email:'
                           AND ("value" = $1
                                OR substr("value", 1, length($1) + 1) = $1 || '|'
                                OR "identifier" IN ('otp:email-verification:' || $2, 'otp:sign-in:' || $2,
@@ -239,9 +233,7 @@ macro_rules! impl_store {
                 .bind(email)
                 .execute(&mut *tx)
                 .await?;
-                tx.commit().await?;
-                self.invalidate($crate::store::cache::Invalidation::User(user_id.to_string())).await;
-                Ok(())
+                self.commit_announcing(tx, &[$crate::store::cache::Invalidation::User(user_id.to_string())]).await
             }
 
             async fn update_user(
@@ -272,7 +264,7 @@ macro_rules! impl_store {
                 sqlx::query(concat!(
                     r#"INSERT INTO "session" ("#,
                     session_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
                 ))
                 .bind(&s.id)
                 .bind(&s.token)
@@ -283,6 +275,7 @@ macro_rules! impl_store {
                 .bind(&s.ip_address)
                 .bind(&s.user_agent)
                 .bind(&s.active_organization_id)
+                .bind(s.remember_me)
                 .execute(&self.pool)
                 .await
                 .map_err($crate::store::classify)?;
@@ -355,24 +348,27 @@ macro_rules! impl_store {
             }
 
             async fn delete_session(&self, token: &str) -> $crate::store::StoreResult<()> {
-                sqlx::query(r#"DELETE FROM "session" WHERE "token" = $1"#).bind(token).execute(&self.pool).await?;
-                self.invalidate($crate::store::cache::Invalidation::token(token)).await;
-                Ok(())
+                let what = $crate::store::cache::Invalidation::token(token);
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(r#"DELETE FROM "session" WHERE "token" = $1"#).bind(token).execute(&mut *tx).await?;
+                self.commit_announcing(tx, &[what]).await
             }
 
             async fn delete_user_session(&self, user_id: &str, token: &str) -> $crate::store::StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
                 let done = sqlx::query(r#"DELETE FROM "session" WHERE "userId" = $1 AND "token" = $2"#)
                     .bind(user_id)
                     .bind(token)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
-                self.invalidate($crate::store::cache::Invalidation::token(token)).await;
+                self.commit_announcing(tx, &[$crate::store::cache::Invalidation::token(token)]).await?;
                 Ok(done.rows_affected() > 0)
             }
 
             async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> $crate::store::StoreResult<u64> {
-                let deleted = delete_sessions(&self.pool, user_id, keep).await?;
-                self.invalidate($crate::store::cache::Invalidation::User(user_id.to_string())).await;
+                let mut tx = self.pool.begin().await?;
+                let deleted = delete_sessions(&mut *tx, user_id, keep).await?;
+                self.commit_announcing(tx, &[$crate::store::cache::Invalidation::User(user_id.to_string())]).await?;
                 Ok(deleted)
             }
 
@@ -424,18 +420,46 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn change_email(&self, user_id: &str, email: &str, now: i64) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    r#"UPDATE "user" SET "email" = $2, "emailVerified" = TRUE, "updatedAt" = $3 WHERE "id" = $1"#,
+            async fn change_email(
+                &self,
+                user_id: &str,
+                email: &str,
+                end: $crate::store::EndSessions<'_>,
+                drop_undo: bool,
+                now: i64,
+            ) -> $crate::store::StoreResult<Option<String>> {
+                let mut tx = self.pool.begin().await?;
+                // A write first, so SQLite takes its write lock before anything is read.
+                let old: Option<String> = sqlx::query_scalar(
+                    r#"UPDATE "user" SET "updatedAt" = $2 WHERE "id" = $1 RETURNING "email""#,
                 )
                 .bind(user_id)
-                .bind(email)
                 .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err($crate::store::classify)?;
-                self.invalidate($crate::store::cache::Invalidation::User(user_id.to_string())).await;
-                Ok(())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(old) = old else { return Ok(None) };
+                sqlx::query(r#"UPDATE "user" SET "email" = $2, "emailVerified" = TRUE WHERE "id" = $1"#)
+                    .bind(user_id)
+                    .bind(email)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::classify)?;
+                end_sessions(&mut *tx, user_id, end).await?;
+                sqlx::query(
+                    r#"DELETE FROM "verification"
+                        WHERE ($3 OR substr("identifier", 1, 11) <> 'undo-email:')
+                          AND ("value" = $1
+                               OR substr("value", 1, length($1) + 1) = $1 || '|'
+                               OR "identifier" IN ('otp:email-verification:' || $2, 'otp:sign-in:' || $2,
+                                                   'otp:forget-password:' || $2))"#,
+                )
+                .bind(user_id)
+                .bind(&old)
+                .bind(drop_undo)
+                .execute(&mut *tx)
+                .await?;
+                self.commit_announcing(tx, &[$crate::store::cache::Invalidation::User(user_id.to_string())]).await?;
+                Ok(Some(old))
             }
 
             async fn delete_user(
@@ -445,7 +469,14 @@ macro_rules! impl_store {
                 use $crate::domain::roles::{Denied, Role};
                 let mut tx = self.pool.begin().await?;
                 // A write first, so SQLite takes its write lock before anything is read.
-                sqlx::query(r#"DELETE FROM "verification" WHERE "value" = $1 OR substr("value", 1, length($1) + 1) = $1 || '|'"#)
+                sqlx::query(
+                    r#"DELETE FROM "verification"
+                        WHERE "value" = $1 OR substr("value", 1, length($1) + 1) = $1 || '|'
+                           OR "identifier" IN (SELECT k || u."email" FROM "user" u,
+                                (SELECT 'otp:email-verification:' AS k UNION ALL SELECT 'otp:sign-in:'
+                                 UNION ALL SELECT 'otp:forget-password:') kinds
+                                WHERE u."id" = $1)"#,
+                )
                     .bind(user_id)
                     .execute(&mut *tx)
                     .await?;
@@ -489,11 +520,9 @@ macro_rules! impl_store {
                     delete_organization(&mut *tx, org).await?;
                 }
                 sqlx::query(r#"DELETE FROM "user" WHERE "id" = $1"#).bind(user_id).execute(&mut *tx).await?;
-                tx.commit().await?;
-                self.invalidate($crate::store::cache::Invalidation::User(user_id.to_string())).await;
-                for org in alone {
-                    self.invalidate($crate::store::cache::Invalidation::User(org)).await;
-                }
+                let mut what = vec![$crate::store::cache::Invalidation::User(user_id.to_string())];
+                what.extend(alone.into_iter().map($crate::store::cache::Invalidation::User));
+                self.commit_announcing(tx, &what).await?;
                 Ok(Ok(()))
             }
 
@@ -974,6 +1003,23 @@ macro_rules! impl_store {
             }
         }
 
+        /// Ends the sessions `end` names.
+        async fn end_sessions<'e, E>(executor: E, user_id: &str, end: $crate::store::EndSessions<'_>) -> $crate::store::StoreResult<()>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            match end {
+                $crate::store::EndSessions::None => {}
+                $crate::store::EndSessions::All => {
+                    delete_sessions(executor, user_id, None).await?;
+                }
+                $crate::store::EndSessions::AllBut(token) => {
+                    delete_sessions(executor, user_id, Some(token)).await?;
+                }
+            }
+            Ok(())
+        }
+
         /// Deletes a user's sessions, or all but `keep`; how many went.
         async fn delete_sessions<'e, E>(executor: E, user_id: &str, keep: Option<&str>) -> $crate::store::StoreResult<u64>
         where
@@ -1149,10 +1195,29 @@ macro_rules! impl_store {
                 }
             }
 
-            /// Drops the affected cache entries here and tells the other instances.
+            /// Drops the affected cache entries here and tells the other instances (after the
+            /// change committed; for changes that end sessions use `commit_announcing`).
             async fn invalidate(&self, what: $crate::store::cache::Invalidation) {
                 self.cache.invalidate(&what);
                 self.publish(&what).await;
+            }
+
+            /// Commits `tx` with the announcement of `what` inside it (PostgreSQL delivers a
+            /// NOTIFY on commit, so a committed revocation always reaches the other instances;
+            /// nothing is committed if it cannot be announced), then drops the entries here.
+            async fn commit_announcing(
+                &self,
+                mut tx: sqlx::Transaction<'_, $db>,
+                what: &[$crate::store::cache::Invalidation],
+            ) -> $crate::store::StoreResult<()> {
+                for w in what {
+                    Self::announce(&mut *tx, w).await?;
+                }
+                tx.commit().await?;
+                for w in what {
+                    self.cache.invalidate(w);
+                }
+                Ok(())
             }
         }
 

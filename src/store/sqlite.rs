@@ -40,8 +40,15 @@ impl SqliteStore {
 
     /// One process per file: nobody else to tell.
     async fn publish(&self, _what: &Invalidation) {}
+
+    /// One process per file: nobody else to tell.
+    async fn announce(_conn: &mut sqlx::SqliteConnection, _what: &Invalidation) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
 }
 
 use super::sql::{invitation_columns, organization_columns, session_columns, subscription_columns};
+
+super::lockouts::impl_lockout_store!(SqliteStore);
 
 super::sql::impl_store!(SqliteStore, Sqlite, "migrations/sqlite");

@@ -18,10 +18,13 @@ use crate::{
         roles::{Permission, Role},
     },
     error::{ApiError, ApiResult},
+    http::verification::HOUR_MS,
     http::{
         extract::{Authenticated, Json},
         layers::no_store,
     },
+    mail::inert::inert,
+    security::ratelimit::too_many_requests,
     security::tokens::random_id,
     state::AppState,
     store::StoreError,
@@ -66,6 +69,12 @@ pub(super) async fn invite_member(
         return Err(ALREADY_A_MEMBER);
     }
     let now = state.clock.now_ms();
+    // Each invitation (or resend) sends mail: a cap per organization, on top of the mail rule
+    // per client.
+    let sent = state.counters.hit(&format!("invites:{}", org.id), HOUR_MS, now).await;
+    if sent.count > state.settings.invitations_per_hour {
+        return Ok(too_many_requests(sent.ends_at - now));
+    }
     let pending = state
         .store
         .invitations_of(&org.id)
@@ -104,8 +113,8 @@ pub(super) async fn invite_member(
     let origin = state.settings.base_url.origin().ascii_serialization();
     let url = format!("{origin}/accept-invitation/{}", invitation.id);
     let vars = minijinja::context! {
-        app_name => state.settings.app_name.clone(), inviter => auth.user.name.clone(),
-        organization => org.name.clone(), role => invitation.role.clone(), expires_in => "48 hours",
+        app_name => state.settings.app_name.clone(), inviter => inert(&auth.user.name),
+        organization => inert(&org.name), role => invitation.role.clone(), expires_in => "48 hours",
     };
     state.mailer.send_template(
         "invite",
@@ -125,8 +134,16 @@ pub(super) struct InvitationBody {
     invitation_id: Id,
 }
 
-/// A pending, unexpired invitation addressed to the caller.
+/// A pending, unexpired invitation addressed to the caller, whose address must be verified
+/// (otherwise anyone could sign up as the invited address and take the role).
 async fn own_invitation(state: &AppState, auth: &Authenticated, id: &str) -> ApiResult<InvitationRow> {
+    if !auth.user.email_verified {
+        return Err(org_error(
+            StatusCode::FORBIDDEN,
+            "EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION",
+            "Email verification required before accepting or rejecting invitation",
+        ));
+    }
     let invitation = state.store.invitation(id).await?.ok_or(INVITATION_NOT_FOUND)?;
     if invitation.status != "pending" || invitation.expires_at <= state.clock.now_ms() {
         return Err(INVITATION_NOT_FOUND);
