@@ -60,9 +60,20 @@ fn bad_setting_stops_start_up_naming_it() {
 #[test]
 fn public_base_url_without_secret_refuses_to_start() {
     let dir = temp_dir();
-    let out = run(&dir, &["serve"], &[("BASE_URL", "https://auth.example.com")]);
+    let out =
+        run(&dir, &["serve"], &[("BASE_URL", "https://auth.example.com"), ("MAIL_TRANSPORT", "outbox")]);
     assert!(!out.status.success());
     assert!(text(&out).contains("BETTER_AUTH_SECRET"), "{}", text(&out));
+    assert!(!dir.join("gatehouse.db").exists(), "nothing created before refusing");
+}
+
+#[test]
+fn public_base_url_without_smtp_refuses_to_start() {
+    let dir = temp_dir();
+    let secret = ("BETTER_AUTH_SECRET", "0123456789abcdef0123456789abcdef");
+    let out = run(&dir, &["serve"], &[("BASE_URL", "https://auth.example.com"), secret]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("SMTP_URL"), "{}", text(&out));
     assert!(!dir.join("gatehouse.db").exists(), "nothing created before refusing");
 }
 

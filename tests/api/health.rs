@@ -107,7 +107,7 @@ async fn unknown_route_is_empty_404(backend: Backend) {
         app.req(Method::GET, "/sign-in/email/extra").body(Body::empty()).unwrap(),
         root(Method::GET, "/no-such-route"),
         root(Method::GET, "/api/no-such-route"),
-        root(Method::GET, "/"),
+        root(Method::POST, "/"),
     ];
     for req in requests {
         let uri = req.uri().clone();

@@ -205,6 +205,22 @@ impl TestApp {
         res.session_cookie(&self.state.session_cookie).expect("session cookie")
     }
 
+    /// Signs up a new user, follows the verification link mailed to them, and returns the
+    /// `Cookie` header value for their session.
+    pub async fn verified_cookie(&self, email: &str) -> String {
+        let cookie = self.signed_up_cookie(email).await;
+        self.verify_email_of(email).await;
+        cookie
+    }
+
+    /// Follows the newest verification link mailed to `email`.
+    pub async fn verify_email_of(&self, email: &str) {
+        let mail = self.mail(email, "verify").await;
+        let token = mail["token"].as_str().expect("verification token");
+        let res = self.get(&format!("/verify-email?token={token}"), None).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    }
+
     pub async fn sign_in(&self, email: &str, password: &str) -> TestResponse {
         self.post("/sign-in/email", serde_json::json!({"email": email, "password": password}), None).await
     }

@@ -114,26 +114,32 @@ async fn sign_in_limit_and_window_edge(counting: Counting) {
     );
 }
 
-async fn path_spellings_share_one_rule(counting: Counting) {
+async fn unknown_paths_share_one_bucket(counting: Counting) {
     let Some(app) = limited(counting, |s| s.lockout_max_failed_attempts = 1000).await else { return };
+    // Start at the beginning of a 10-second window so the test does not straddle an edge.
+    let now = app.clock().now_ms();
+    app.clock().advance(Duration::from_millis((10_000 - now.rem_euclid(10_000)) as u64));
     let email = unique_email();
-    let spellings = [
-        "/sign-in/email",
-        "//sign-in/email",
-        "/sign-in/email/",
-        "/SIGN-IN/Email",
-        "/sign-in%2Femail",
-        "/%73ign-in/email",
-    ];
-    for i in 0..20 {
-        let path = spellings[i % spellings.len()];
-        let res = app.send(from("203.0.113.5", sign_in_req(&app, path, &email, "wrong-password"))).await;
-        assert_ne!(res.status, StatusCode::TOO_MANY_REQUESTS, "{path} #{i}");
+    // Respellings of a route are not that route: they reach no handler (404) and, like every
+    // invented path, count in one bucket per client (the general rule, 100 per 10 s).
+    let spellings =
+        ["//sign-in/email", "/sign-in/email/", "/SIGN-IN/Email", "/sign-in%2Femail", "/%73ign-in/email"];
+    for i in 0..100 {
+        let path =
+            if i % 2 == 0 { spellings[i / 2 % spellings.len()].to_string() } else { format!("/no-such-{i}") };
+        let res = app.send(from("203.0.113.5", sign_in_req(&app, &path, &email, "wrong-password"))).await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{path} #{i}");
+        assert!(res.body.is_empty());
     }
-    for path in spellings {
-        let res = app.send(from("203.0.113.5", sign_in_req(&app, path, &email, "wrong-password"))).await;
-        assert_limited(&res);
-    }
+    assert_limited(&app.send(from("203.0.113.5", sign_in_req(&app, "/yet-another", &email, "x"))).await);
+    assert_limited(&app.send(from("203.0.113.5", sign_in_req(&app, "//sign-in/email", &email, "x"))).await);
+    // The real route has its own rule and is not used up.
+    sign_in_from(&app, "203.0.113.5", &email, "wrong-password")
+        .await
+        .assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+    // Another client's unknown paths are its own.
+    let other = app.send(from("203.0.113.6", sign_in_req(&app, "/no-such", &email, "x"))).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
 }
 
 async fn ipv6_clients_are_keyed_by_their_64(counting: Counting) {
@@ -207,6 +213,27 @@ async fn mail_routes_allow_three_a_minute(counting: Counting) {
     assert_limited(&send().await);
     app.clock().advance(Duration::from_secs(61));
     assert_eq!(send().await.status, StatusCode::OK);
+}
+
+async fn invitations_count_under_the_mail_rule(counting: Counting) {
+    let Some(app) = limited(counting, |_| {}).await else { return };
+    let owner = app.signed_up_cookie(&unique_email()).await;
+    let org = json!({"name": "Acme", "slug": format!("acme-{}", gatehouse::security::tokens::random_hex(4))});
+    assert_eq!(app.post("/organization/create", org, Some(&owner)).await.status, StatusCode::OK);
+    let invite = || {
+        let req = app
+            .req(Method::POST, "/organization/invite-member")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ORIGIN, ORIGIN)
+            .header(header::COOKIE, owner.as_str())
+            .body(Body::from(json!({"email": unique_email(), "role": "member"}).to_string()))
+            .unwrap();
+        app.send(from("192.0.2.10", req))
+    };
+    for _ in 0..3 {
+        assert_eq!(invite().await.status, StatusCode::OK);
+    }
+    assert_limited(&invite().await);
 }
 
 async fn general_rule_is_100_per_10_seconds(counting: Counting) {
@@ -291,20 +318,19 @@ async fn lockout_counts_across_addresses(counting: Counting) {
     assert_eq!(sign_in_from(&app, "192.0.2.1", &email, PASSWORD).await.status, StatusCode::OK);
 }
 
-async fn success_resets_the_count_and_reset_unlocks(counting: Counting) {
+async fn success_keeps_the_count_and_reset_unlocks(counting: Counting) {
     let Some(app) = limited(counting, |s| s.rate_limit_enabled = false).await else { return };
     let email = unique_email();
     app.sign_up(&email).await;
     for _ in 0..9 {
         sign_in_from(&app, "192.0.2.2", &email, "wrong-password").await;
     }
+    // A success does not wipe the window's failures (else a guesser racing the owner's sign-ins
+    // would get more than the limit): the tenth failure of the window locks.
     assert_eq!(sign_in_from(&app, "192.0.2.2", &email, PASSWORD).await.status, StatusCode::OK);
-    for _ in 0..9 {
-        sign_in_from(&app, "192.0.2.2", &email, "wrong-password")
-            .await
-            .assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
-    }
-    sign_in_from(&app, "192.0.2.2", &email, "wrong-password").await;
+    sign_in_from(&app, "192.0.2.2", &email, "wrong-password")
+        .await
+        .assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
     sign_in_from(&app, "192.0.2.2", &email, PASSWORD).await.assert_error(403, "ACCOUNT_LOCKED");
     // Following the reset link in the notice unlocks at once.
     let notice = app.mail(&email, "reset").await;
@@ -312,6 +338,13 @@ async fn success_resets_the_count_and_reset_unlocks(counting: Counting) {
     let res =
         app.post("/reset-password", json!({"token": token, "newPassword": "brand-new-password"}), None).await;
     assert_eq!(res.json(), json!({"status": true}));
+    assert_eq!(sign_in_from(&app, "192.0.2.2", &email, "brand-new-password").await.status, StatusCode::OK);
+    // And a fresh window counts from zero again.
+    for _ in 0..9 {
+        sign_in_from(&app, "192.0.2.2", &email, "wrong-password")
+            .await
+            .assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+    }
     assert_eq!(sign_in_from(&app, "192.0.2.2", &email, "brand-new-password").await.status, StatusCode::OK);
 }
 
@@ -345,31 +378,95 @@ async fn parallel_failures_all_count(counting: Counting) {
     let email = unique_email();
     app.sign_up(&email).await;
     let app = Arc::new(app);
-    let tasks: Vec<_> = (0..19)
-        .map(|i| {
-            let (app, email) = (app.clone(), email.clone());
-            tokio::spawn(async move {
-                sign_in_from(&app, &format!("192.0.2.{i}"), &email, "nope-nope").await.status
+    let burst = |n: usize| {
+        (0..n)
+            .map(|i| {
+                let (app, email) = (app.clone(), email.clone());
+                tokio::spawn(async move {
+                    sign_in_from(&app, &format!("192.0.2.{i}"), &email, "nope-nope").await.status
+                })
             })
-        })
-        .collect();
-    for t in tasks {
+            .collect::<Vec<_>>()
+    };
+    for t in burst(19) {
         assert_eq!(t.await.unwrap(), StatusCode::UNAUTHORIZED);
     }
-    // 19 counted: one more failure locks, none fewer.
+    // 19 counted: the right password still works (and frees its own check).
     assert_eq!(sign_in_from(&app, "192.0.2.200", &email, PASSWORD).await.status, StatusCode::OK);
-    let tasks: Vec<_> = (0..20)
+    // Of 20 more in parallel, exactly one is evaluated; the rest are refused without hashing.
+    let mut statuses = Vec::new();
+    for t in burst(20) {
+        statuses.push(t.await.unwrap());
+    }
+    let evaluated = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::FORBIDDEN).count();
+    assert_eq!((evaluated, refused), (1, 19), "{statuses:?}");
+    sign_in_from(&app, "192.0.2.201", &email, PASSWORD).await.assert_error(403, "ACCOUNT_LOCKED");
+}
+
+/// The attack: a burst of simultaneous guesses with the right password among them, from many
+/// addresses. However they are timed, at most the limit of wrong passwords is evaluated, the
+/// account ends up locked, and the right password is refused until the lock ends.
+async fn a_burst_of_guesses_cannot_outrun_the_lockout(counting: Counting) {
+    let Some(app) = limited(counting, |s| s.rate_limit_enabled = false).await else { return };
+    let email = unique_email();
+    app.sign_up(&email).await;
+    let app = Arc::new(app);
+    let tasks: Vec<_> = (0..31)
         .map(|i| {
             let (app, email) = (app.clone(), email.clone());
+            let password = if i == 15 { PASSWORD } else { "wrong-password" };
             tokio::spawn(async move {
-                sign_in_from(&app, &format!("192.0.2.{i}"), &email, "nope-nope").await.status
+                let res = sign_in_from(&app, &format!("198.18.0.{i}"), &email, password).await;
+                (password == PASSWORD, res.status)
             })
         })
         .collect();
+    let mut wrong_evaluated = 0;
     for t in tasks {
-        t.await.unwrap();
+        match t.await.unwrap() {
+            (false, StatusCode::UNAUTHORIZED) => wrong_evaluated += 1,
+            (_, StatusCode::FORBIDDEN) => {}
+            (true, StatusCode::OK) => {}
+            other => panic!("unexpected answer {other:?}"),
+        }
     }
-    sign_in_from(&app, "192.0.2.201", &email, PASSWORD).await.assert_error(403, "ACCOUNT_LOCKED");
+    assert!(wrong_evaluated <= 10, "{wrong_evaluated} wrong passwords evaluated");
+    // Whatever happened to the right guess, the guessers who follow fill the window.
+    for i in 0..10 {
+        let res = sign_in_from(&app, &format!("198.18.1.{i}"), &email, "wrong-password").await;
+        if res.status == StatusCode::UNAUTHORIZED {
+            wrong_evaluated += 1;
+        }
+    }
+    assert_eq!(wrong_evaluated, 10, "exactly the limit is evaluated per window");
+    sign_in_from(&app, "198.18.2.1", &email, PASSWORD).await.assert_error(403, "ACCOUNT_LOCKED");
+    app.clock().advance(Duration::from_secs(29 * 60));
+    sign_in_from(&app, "198.18.2.1", &email, PASSWORD).await.assert_error(403, "ACCOUNT_LOCKED");
+    app.clock().advance(Duration::from_secs(2 * 60));
+    assert_eq!(sign_in_from(&app, "198.18.2.1", &email, PASSWORD).await.status, StatusCode::OK);
+}
+
+/// Wrong passwords on change-password and delete-user count toward the same lockout as
+/// sign-in, and a locked account accepts no password anywhere.
+async fn password_checks_elsewhere_count_toward_the_lockout(counting: Counting) {
+    let Some(app) = limited(counting, |s| s.rate_limit_enabled = false).await else { return };
+    let email = unique_email();
+    let cookie = app.signed_up_cookie(&email).await;
+    for i in 0..5 {
+        let body = json!({"currentPassword": "wrong-password", "newPassword": "another-password-1"});
+        app.post("/change-password", body, Some(&cookie)).await.assert_error(400, "INVALID_PASSWORD");
+        let res = app.post("/delete-user", json!({"password": format!("wrong-{i}")}), Some(&cookie)).await;
+        res.assert_error(400, "INVALID_PASSWORD");
+    }
+    // Ten failures in all: locked, everywhere, even with the right password.
+    sign_in_from(&app, "192.0.2.9", &email, PASSWORD).await.assert_error(403, "ACCOUNT_LOCKED");
+    let body = json!({"currentPassword": PASSWORD, "newPassword": "another-password-1"});
+    app.post("/change-password", body, Some(&cookie)).await.assert_error(403, "ACCOUNT_LOCKED");
+    app.post("/delete-user", json!({"password": PASSWORD}), Some(&cookie))
+        .await
+        .assert_error(403, "ACCOUNT_LOCKED");
+    assert!(app.get("/get-session", Some(&cookie)).await.json()["user"].is_object(), "still there");
 }
 
 async fn health_reports_the_counters(counting: Counting) {
@@ -402,17 +499,20 @@ macro_rules! counting_tests {
 
 counting_tests!(
     sign_in_limit_and_window_edge,
-    path_spellings_share_one_rule,
+    unknown_paths_share_one_bucket,
     ipv6_clients_are_keyed_by_their_64,
     forwarded_for_counts_only_behind_a_trusted_proxy,
     mail_routes_allow_three_a_minute,
+    invitations_count_under_the_mail_rule,
     general_rule_is_100_per_10_seconds,
     parallel_requests_at_the_boundary,
     parallel_requests_on_a_generous_rule,
     lockout_counts_across_addresses,
-    success_resets_the_count_and_reset_unlocks,
+    success_keeps_the_count_and_reset_unlocks,
     unknown_emails_lock_the_same_way,
     parallel_failures_all_count,
+    a_burst_of_guesses_cannot_outrun_the_lockout,
+    password_checks_elsewhere_count_toward_the_lockout,
     health_reports_the_counters,
 );
 

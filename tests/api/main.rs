@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod email;
+mod email_change;
 mod hardening;
 mod health;
 mod input;

@@ -170,12 +170,22 @@ async fn invitations_add_members(backend: Backend) {
     assert_eq!(full["invitations"][0]["id"], invitation["id"]);
 
     // Only the invited address may accept.
-    let stranger = app.signed_up_cookie(&stranger_email).await;
+    let stranger = app.verified_cookie(&stranger_email).await;
     let body = json!({"invitationId": invitation["id"]});
     app.post("/organization/accept-invitation", body.clone(), Some(&stranger))
         .await
         .assert_error(403, "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION");
+    // Whoever signs up as the invited address cannot take the role before proving they own it
+    // (anyone who sees a pending invitation's id could otherwise).
     let invitee = app.signed_up_cookie(&invitee_email).await;
+    for route in ["/organization/accept-invitation", "/organization/reject-invitation"] {
+        app.post(route, body.clone(), Some(&invitee))
+            .await
+            .assert_error(403, "EMAIL_VERIFICATION_REQUIRED_BEFORE_ACCEPTING_OR_REJECTING_INVITATION");
+    }
+    let members = app.get("/organization/list-members", Some(&owner)).await.json();
+    assert_eq!(members["total"], 1, "nothing changed: {members}");
+    app.verify_email_of(&invitee_email).await;
     let res = app.post("/organization/accept-invitation", body.clone(), Some(&invitee)).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
     let accepted = res.json();
@@ -198,7 +208,7 @@ async fn invitations_add_members(backend: Backend) {
         .assert_error(403, "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION");
     let plain_email = unique_email();
     let id = invite(&app, &owner, &plain_email, "member").await.json()["id"].clone();
-    let plain = app.signed_up_cookie(&plain_email).await;
+    let plain = app.verified_cookie(&plain_email).await;
     app.post("/organization/accept-invitation", json!({"invitationId": id}), Some(&plain)).await;
     invite(&app, &plain, &unique_email(), "member")
         .await
@@ -215,7 +225,7 @@ async fn invitations_expire_and_can_be_rejected_or_canceled(backend: Backend) {
     let rejected_id = invite(&app, &owner, &rejecting, "member").await.json()["id"].clone();
     let canceled_id = invite(&app, &owner, &canceled, "member").await.json()["id"].clone();
 
-    let rejecter = app.signed_up_cookie(&rejecting).await;
+    let rejecter = app.verified_cookie(&rejecting).await;
     let res = app
         .post("/organization/reject-invitation", json!({"invitationId": rejected_id}), Some(&rejecter))
         .await;
@@ -227,7 +237,7 @@ async fn invitations_expire_and_can_be_rejected_or_canceled(backend: Backend) {
     let res =
         app.post("/organization/cancel-invitation", json!({"invitationId": canceled_id}), Some(&owner)).await;
     assert_eq!(res.json()["status"], "canceled");
-    let canceled_user = app.signed_up_cookie(&canceled).await;
+    let canceled_user = app.verified_cookie(&canceled).await;
     app.post("/organization/accept-invitation", json!({"invitationId": canceled_id}), Some(&canceled_user))
         .await
         .assert_error(400, "INVITATION_NOT_FOUND");
@@ -235,14 +245,59 @@ async fn invitations_expire_and_can_be_rejected_or_canceled(backend: Backend) {
     assert_eq!(list.as_array().unwrap().len(), 3);
 
     app.clock().advance(std::time::Duration::from_secs(49 * 3600));
-    let late_user = app.signed_up_cookie(&late).await;
+    let late_user = app.verified_cookie(&late).await;
     app.post("/organization/accept-invitation", json!({"invitationId": late_id}), Some(&late_user))
         .await
         .assert_error(400, "INVITATION_NOT_FOUND");
 }
 
+async fn invitations_are_capped_per_organization(backend: Backend) {
+    let app = app!(backend, |s| s.invitations_per_hour = 3);
+    let owner = app.signed_up_cookie(&unique_email()).await;
+    create(&app, &owner, &slug()).await;
+    for _ in 0..3 {
+        assert_eq!(invite(&app, &owner, &unique_email(), "member").await.status, StatusCode::OK);
+    }
+    let invitee = unique_email();
+    let res = invite(&app, &owner, &invitee, "member").await;
+    res.assert_error(429, "RATE_LIMIT_EXCEEDED");
+    let retry: u64 = res.header("retry-after").expect("Retry-After").parse().unwrap();
+    assert!((1..=3600).contains(&retry), "{retry}");
+    assert_eq!(app.mail_count(&invitee, "invite"), 0);
+    // Another organization has its own allowance; the next hour brings a fresh one.
+    let other = app.signed_up_cookie(&unique_email()).await;
+    create(&app, &other, &slug()).await;
+    assert_eq!(invite(&app, &other, &unique_email(), "member").await.status, StatusCode::OK);
+    app.clock().advance(std::time::Duration::from_secs(3600));
+    assert_eq!(invite(&app, &owner, &invitee, "member").await.status, StatusCode::OK);
+}
+
+async fn invitation_mail_renders_free_text_inert(backend: Backend) {
+    let app = app!(backend);
+    let owner = app.signed_up_cookie(&unique_email()).await;
+    app.post("/update-user", json!({"name": "Support at https://evil.example/login"}), Some(&owner)).await;
+    let res = app
+        .post(
+            "/organization/create",
+            json!({"name": "Reset here: evil.example/reset", "slug": slug()}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let invitee = unique_email();
+    assert_eq!(invite(&app, &owner, &invitee, "member").await.status, StatusCode::OK);
+    let mail = app.mail(&invitee, "invite").await;
+    for part in ["subject", "text", "html"] {
+        let text = mail[part].as_str().unwrap();
+        assert!(!text.contains("evil.example") && !text.contains("https://evil"), "{part}: {text}");
+    }
+    assert!(mail["subject"].as_str().unwrap().contains("Reset here"), "{mail}");
+}
+
 backend_tests!(
     invitations_add_members,
+    invitations_are_capped_per_organization,
+    invitation_mail_renders_free_text_inert,
     invitations_expire_and_can_be_rejected_or_canceled,
     create_makes_the_caller_owner_and_the_org_active,
     list_check_slug_and_set_active,

@@ -52,7 +52,7 @@ pub(crate) fn creator_member(org: &Value) -> Value {
 pub(crate) async fn add_member(app: &TestApp, owner: &str, role: &str) -> (String, String, Value) {
     let email = unique_email();
     let invitation = ok(invite(app, owner, &email, role).await);
-    let cookie = app.signed_up_cookie(&email).await;
+    let cookie = app.verified_cookie(&email).await;
     let body = json!({"invitationId": invitation["id"]});
     let accepted = ok(app.post("/organization/accept-invitation", body, Some(&cookie)).await);
     assert_eq!(accepted["member"]["role"], role, "{accepted}");

@@ -126,7 +126,7 @@ async fn racing_routes_keep_an_owner_and_never_fail(backend: Backend) {
         let (owner, _, org) = founder(&app).await;
         let email = unique_email();
         let invitation = ok(invite(&app, &owner, &email, "member").await);
-        let invitee = app.signed_up_cookie(&email).await;
+        let invitee = app.verified_cookie(&email).await;
         let body = json!({"invitationId": invitation["id"]});
         let (gone, accepted) = tokio::join!(
             delete_account(&app, &owner),

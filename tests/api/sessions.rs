@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use axum::{
+    body::Body,
+    http::{Method, StatusCode, header},
+};
 use gatehouse::domain::time::parse_ms;
 use serde_json::{Value, json};
 
@@ -114,16 +117,67 @@ async fn remember_me_false_is_never_extended(backend: Backend) {
     let res = app
         .post("/sign-in/email", json!({"email": email, "password": PASSWORD, "rememberMe": false}), None)
         .await;
-    let session_cookie = res.session_cookie(&app.state.session_cookie).unwrap();
-    let marker =
-        res.set_cookies().into_iter().find(|(n, _)| n.ends_with(".dont_remember")).expect("marker cookie");
-    let cookie = format!("{session_cookie}; {}={}", marker.0, marker.1.0);
-    let expires = res.json()["session"]["expiresAt"].clone();
-    app.clock().advance(2 * HOUR);
-    let body = app.get("/get-session", Some(&cookie)).await.json();
-    assert_eq!(body["session"]["expiresAt"], expires);
-    app.clock().advance(23 * HOUR);
+    let cookie = res.session_cookie(&app.state.session_cookie).unwrap();
+    let (_, attributes) = &res.set_cookies()[&app.state.session_cookie];
+    assert!(!attributes.iter().any(|a| a.starts_with("max-age")), "a browser-session cookie: {attributes:?}");
+    let answer = res.json();
+    assert_eq!(answer["session"]["rememberMe"], false);
+    let expires = answer["session"]["expiresAt"].clone();
+    // The choice is the session's, not a cookie's: the bare cookie, and the token as Bearer (a
+    // client that keeps no marker), never extend it.
+    let bearer = answer["token"].as_str().unwrap().to_string();
+    for step in 0..2 {
+        app.clock().advance(2 * HOUR);
+        let body = app.get("/get-session", Some(&cookie)).await.json();
+        assert_eq!(body["session"]["expiresAt"], expires, "cookie, step {step}");
+        let req =
+            app.req(Method::GET, "/get-session").header(header::AUTHORIZATION, format!("Bearer {bearer}"));
+        let res = app.send(req.body(Body::empty()).unwrap()).await;
+        assert_eq!(res.json()["session"]["expiresAt"], expires, "bearer, step {step}");
+        assert!(res.session_cookie(&app.state.session_cookie).is_none(), "nothing re-set");
+    }
+    app.clock().advance(21 * HOUR);
     assert!(app.get("/get-session", Some(&cookie)).await.json().is_null());
+}
+
+/// A new session's cookie says exactly the configured lifetime, not a value computed from the
+/// time the request took.
+async fn new_session_cookie_max_age_is_the_lifetime(backend: Backend) {
+    let app = app!(backend);
+    for _ in 0..5 {
+        let res = app.sign_up(&unique_email()).await;
+        let (_, attributes) = &res.set_cookies()[&app.state.session_cookie];
+        assert!(attributes.contains(&"max-age=604800".to_string()), "{attributes:?}");
+    }
+    // A refresh says what is left of the session (capped by the absolute lifetime).
+    let email = unique_email();
+    let cookie = app.signed_up_cookie(&email).await;
+    app.clock().advance(DAY + HOUR);
+    let res = app.get("/get-session", Some(&cookie)).await;
+    let (_, attributes) = &res.set_cookies()[&app.state.session_cookie];
+    assert!(attributes.contains(&"max-age=604800".to_string()), "{attributes:?}");
+}
+
+/// A sign-in on a request that carries another user's session cookie must not end that session
+/// (only a previous session of the same user is replaced).
+async fn sign_in_over_another_users_cookie_leaves_it_alone(backend: Backend) {
+    let app = app!(backend);
+    let (alice, bob) = (unique_email(), unique_email());
+    let alice_cookie = app.signed_up_cookie(&alice).await;
+    app.sign_up(&bob).await;
+    let res =
+        app.post("/sign-in/email", json!({"email": bob, "password": PASSWORD}), Some(&alice_cookie)).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let bob_cookie = res.session_cookie(&app.state.session_cookie).unwrap();
+    assert_ne!(bob_cookie, alice_cookie);
+    assert_eq!(app.get("/get-session", Some(&alice_cookie)).await.json()["user"]["email"], alice.as_str());
+    assert_eq!(app.get("/get-session", Some(&bob_cookie)).await.json()["user"]["email"], bob.as_str());
+    // The same user's previous session is replaced.
+    let again =
+        app.post("/sign-in/email", json!({"email": bob, "password": PASSWORD}), Some(&bob_cookie)).await;
+    let newer = again.session_cookie(&app.state.session_cookie).unwrap();
+    assert!(app.get("/get-session", Some(&bob_cookie)).await.json().is_null());
+    assert_eq!(app.get("/get-session", Some(&newer)).await.json()["user"]["email"], bob.as_str());
 }
 
 async fn list_sessions_needs_a_fresh_session(backend: Backend) {
@@ -199,6 +253,8 @@ backend_tests!(
     sweep_deletes_expired_rows,
     absolute_lifetime_caps_sliding,
     remember_me_false_is_never_extended,
+    new_session_cookie_max_age_is_the_lifetime,
+    sign_in_over_another_users_cookie_leaves_it_alone,
     list_sessions_needs_a_fresh_session,
     revoke_session_ends_only_the_callers_own,
     revoke_sessions_ends_all_including_this_one,

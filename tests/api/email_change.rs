@@ -1,0 +1,202 @@
+//! Changing the email safely: a fresh session to ask, other sessions and pending links end when
+//! it changes, and the old address can undo it for a week (`/undo-email-change`).
+
+use std::time::Duration;
+
+use axum::{
+    body::Body,
+    http::{Method, StatusCode, header},
+};
+use serde_json::{Value, json};
+
+use crate::{app, backend_tests, helpers::*};
+
+const LINK_BASE: &str = "http://127.0.0.1:3000/api/auth";
+
+fn rel(url: &Value) -> String {
+    let url = url.as_str().unwrap_or_else(|| panic!("no url: {url}"));
+    url.strip_prefix(LINK_BASE).unwrap_or_else(|| panic!("link not under {LINK_BASE}: {url}")).to_string()
+}
+
+async fn email_of(app: &TestApp, cookie: &str) -> Value {
+    app.get("/get-session", Some(cookie)).await.json()["user"]["email"].clone()
+}
+
+async fn is_signed_in(app: &TestApp, cookie: &str) -> bool {
+    app.get("/get-session", Some(cookie)).await.json().is_object()
+}
+
+/// Asks to move `cookie`'s user to `new` and follows the confirmation link with that cookie.
+async fn change_email(app: &TestApp, cookie: &str, new: &str) {
+    let res = app.post("/change-email", json!({"newEmail": new}), Some(cookie)).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let link = rel(&app.mail(new, "change-email").await["url"]);
+    let res = app.get(&link, Some(cookie)).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+}
+
+/// A form post to `/undo-email-change`, as the confirmation page sends it.
+async fn post_undo_form(app: &TestApp, token: &str) -> TestResponse {
+    let req = app
+        .req(Method::POST, "/undo-email-change")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ORIGIN, ORIGIN)
+        .body(Body::from(format!("token={token}")))
+        .unwrap();
+    app.send(req).await
+}
+
+async fn change_email_needs_a_fresh_session(backend: Backend) {
+    let app = app!(backend);
+    let (old, new) = (unique_email(), unique_email());
+    let cookie = app.signed_up_cookie(&old).await;
+    app.clock().advance(Duration::from_secs(86_400 + 60));
+    assert!(is_signed_in(&app, &cookie).await, "the session itself lives on");
+    app.post("/change-email", json!({"newEmail": new}), Some(&cookie))
+        .await
+        .assert_error(403, "SESSION_NOT_FRESH");
+    // A fresh sign-in may.
+    let fresh = app.sign_in(&old, PASSWORD).await.session_cookie(&app.state.session_cookie).unwrap();
+    change_email(&app, &fresh, &new).await;
+    assert_eq!(email_of(&app, &fresh).await, new.as_str());
+    assert_eq!(app.mail_count(&new, "change-email"), 1, "nothing was sent for the stale session");
+}
+
+async fn a_changed_email_ends_other_sessions_and_pending_links(backend: Backend) {
+    let app = app!(backend);
+    let (old, new) = (unique_email(), unique_email());
+    let this_device = app.signed_up_cookie(&old).await;
+    let other_device = app.sign_in(&old, PASSWORD).await.session_cookie(&app.state.session_cookie).unwrap();
+    let someone_else = app.signed_up_cookie(&unique_email()).await;
+    // Links and codes issued before the change.
+    app.post("/request-password-reset", json!({"email": old}), None).await;
+    let reset_token = app.mail(&old, "reset").await["token"].as_str().unwrap().to_string();
+    app.post("/email-otp/send-verification-otp", json!({"email": old, "type": "sign-in"}), None).await;
+    let otp = app.mail(&old, "otp").await["token"].as_str().unwrap().to_string();
+    let verify_token = app.mail(&old, "verify").await["token"].as_str().unwrap().to_string();
+
+    change_email(&app, &this_device, &new).await;
+    assert_eq!(email_of(&app, &this_device).await, new.as_str());
+    assert!(!is_signed_in(&app, &other_device).await, "other sessions end");
+    assert!(is_signed_in(&app, &someone_else).await);
+    let body = json!({"token": reset_token, "newPassword": "attacker-password-1"});
+    app.post("/reset-password", body, None).await.assert_error(400, "INVALID_TOKEN");
+    app.post("/sign-in/email-otp", json!({"email": old, "otp": otp}), None)
+        .await
+        .assert_error(400, "INVALID_OTP");
+    app.get(&format!("/verify-email?token={verify_token}"), None).await.assert_error(401, "INVALID_TOKEN");
+
+    // The old address hears about it, with an undo link valid for a week.
+    let notice = app.mail(&old, "email-changed").await;
+    let url = notice["url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("{LINK_BASE}/undo-email-change?token=")), "{url}");
+    assert!(notice["text"].as_str().unwrap().contains(new.as_str()), "{notice}");
+    assert!(notice["text"].as_str().unwrap().contains("7 days"), "{notice}");
+}
+
+async fn the_old_address_can_undo_the_change(backend: Backend) {
+    let app = app!(backend);
+    let (victim, attacker) = (unique_email(), unique_email());
+    let stolen = app.signed_up_cookie(&victim).await;
+    let victim_device =
+        app.sign_in(&victim, PASSWORD).await.session_cookie(&app.state.session_cookie).unwrap();
+    change_email(&app, &stolen, &attacker).await;
+    let notice = app.mail(&victim, "email-changed").await;
+    let token = notice["token"].as_str().unwrap().to_string();
+    // The attacker changes the password too; the undo link survives it.
+    let body = json!({"currentPassword": PASSWORD, "newPassword": "attacker-password-1"});
+    assert_eq!(app.post("/change-password", body, Some(&stolen)).await.status, StatusCode::OK);
+
+    // Opening the link (as a mail scanner would) changes nothing: it shows a confirmation form.
+    app.clock().advance(Duration::from_secs(6 * 86_400));
+    let page = app.get(&rel(&notice["url"]), None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    assert!(page.text().contains("<form method=\"post\""), "{}", page.text());
+    assert!(page.text().contains(&victim), "{}", page.text());
+    assert_eq!(email_of(&app, &stolen).await, attacker.as_str());
+
+    // Posting the form restores the old address and ends every session.
+    let done = post_undo_form(&app, &token).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
+    assert!(done.text().contains("undone"), "{}", done.text());
+    assert!(!is_signed_in(&app, &stolen).await);
+    assert!(!is_signed_in(&app, &victim_device).await);
+    app.sign_in(&attacker, "attacker-password-1").await.assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+    assert_eq!(
+        app.sign_in(&victim, "attacker-password-1").await.status,
+        StatusCode::OK,
+        "the address is back"
+    );
+    // Used once.
+    let again = app.post("/undo-email-change", json!({"token": token}), None).await;
+    again.assert_error(400, "INVALID_TOKEN");
+}
+
+async fn undo_refuses_when_the_old_address_was_taken(backend: Backend) {
+    let app = app!(backend);
+    let (old, new) = (unique_email(), unique_email());
+    let cookie = app.signed_up_cookie(&old).await;
+    change_email(&app, &cookie, &new).await;
+    let token = app.mail(&old, "email-changed").await["token"].as_str().unwrap().to_string();
+    app.signed_up_cookie(&old).await;
+    app.post("/undo-email-change", json!({"token": token}), None)
+        .await
+        .assert_error(409, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL");
+    let page = post_undo_form(&app, &token).await;
+    assert_eq!(page.status, StatusCode::CONFLICT);
+    assert_eq!(email_of(&app, &cookie).await, new.as_str(), "nothing changed");
+    assert!(is_signed_in(&app, &cookie).await, "nothing changed");
+}
+
+async fn undo_links_expire_after_a_week_and_only_undo(backend: Backend) {
+    let app = app!(backend);
+    let (old, new) = (unique_email(), unique_email());
+    let cookie = app.signed_up_cookie(&old).await;
+    change_email(&app, &cookie, &new).await;
+    let notice = app.mail(&old, "email-changed").await;
+    let token = notice["token"].as_str().unwrap().to_string();
+    // Not a verification or reset token.
+    app.get(&format!("/verify-email?token={token}"), None).await.assert_error(401, "INVALID_TOKEN");
+    app.post("/reset-password", json!({"token": token, "newPassword": "whatever-password"}), None)
+        .await
+        .assert_error(400, "INVALID_TOKEN");
+    app.post("/undo-email-change", json!({"token": "nope"}), None).await.assert_error(400, "INVALID_TOKEN");
+    app.clock().advance(Duration::from_secs(7 * 86_400 + 60));
+    let page = app.get(&rel(&notice["url"]), None).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    app.post("/undo-email-change", json!({"token": token}), None).await.assert_error(400, "TOKEN_EXPIRED");
+    assert_eq!(app.sign_in(&new, PASSWORD).await.status, StatusCode::OK, "nothing changed");
+}
+
+async fn delete_user_forgets_the_lockout_and_codes(backend: Backend) {
+    let app = app!(backend);
+    let email = unique_email();
+    let cookie = app.signed_up_cookie(&email).await;
+    for _ in 0..9 {
+        app.sign_in(&email, "wrong-password").await.assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+    }
+    app.post("/email-otp/send-verification-otp", json!({"email": email, "type": "sign-in"}), None).await;
+    let otp = app.mail(&email, "otp").await["token"].as_str().unwrap().to_string();
+    let res = app.post("/delete-user", json!({"password": PASSWORD}), Some(&cookie)).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+
+    // Whoever registers the address next starts clean: no inherited failures, no live code.
+    app.signed_up_cookie(&email).await;
+    app.post("/sign-in/email-otp", json!({"email": email, "otp": otp}), None)
+        .await
+        .assert_error(400, "INVALID_OTP");
+    for _ in 0..9 {
+        app.sign_in(&email, "wrong-password").await.assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+    }
+    assert_eq!(app.sign_in(&email, PASSWORD).await.status, StatusCode::OK);
+}
+
+backend_tests!(
+    change_email_needs_a_fresh_session,
+    a_changed_email_ends_other_sessions_and_pending_links,
+    the_old_address_can_undo_the_change,
+    undo_refuses_when_the_old_address_was_taken,
+    undo_links_expire_after_a_week_and_only_undo,
+    delete_user_forgets_the_lockout_and_codes,
+);
