@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod email;
+mod emails;
 mod hardening;
 mod health;
 mod input;
