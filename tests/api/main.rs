@@ -16,6 +16,7 @@ mod organization;
 mod organization_members;
 mod organization_state;
 mod origin;
+mod proxies;
 mod sessions;
 mod smtp;
 mod stripe;
