@@ -4,7 +4,7 @@
 
 use axum::{
     Json,
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde_json::json;
@@ -147,7 +147,14 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        (status, Json(json!({ "code": code, "error": error, "message": message }))).into_response()
+        let closes = matches!(self, ApiError::PayloadTooLarge);
+        let mut res =
+            (status, Json(json!({ "code": code, "error": error, "message": message }))).into_response();
+        if closes {
+            // Part of the body may still be unread: the connection cannot carry another request.
+            res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        res
     }
 }
 

@@ -108,22 +108,27 @@ impl Drop for Server {
     }
 }
 
+const HEALTH: &str = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+/// The binary serving from `dir` on a free port (its log to `stdout`), once it answers.
+fn serve(dir: &Path, stdout: Stdio) -> (Server, u16) {
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let child = command(dir, &[], &[("BIND", &bind)]).stdout(stdout).stderr(Stdio::null()).spawn().unwrap();
+    let server = Server(child);
+    let start = Instant::now();
+    while http(port, HEALTH).is_none() {
+        assert!(start.elapsed() < Duration::from_secs(20), "server did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (server, port)
+}
+
 #[test]
 fn serves_over_tcp_with_a_generated_dev_secret_and_stops_on_sigterm() {
     let dir = temp_dir();
-    let port = free_port();
-    let bind = format!("127.0.0.1:{port}");
-    let child =
-        command(&dir, &[], &[("BIND", &bind)]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let mut server = Server(child);
-    let start = Instant::now();
-    let health = loop {
-        if let Some(r) = http(port, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") {
-            break r;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "server did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (mut server, port) = serve(&dir, Stdio::piped());
+    let health = http(port, HEALTH).unwrap();
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(health.contains("\"database\":\"connected\""), "{health}");
     assert!(dir.join("gatehouse.db").exists(), "SQLite created on first start");
@@ -188,4 +193,65 @@ fn subscription_set_and_show() {
     let out =
         run(&dir, &["subscription", "set", "--reference", "u", "--plan", "p", "--until", "someday"], &[]);
     assert!(!out.status.success() && text(&out).contains("--until"), "{}", text(&out));
+}
+
+/// Writes `head` and then `parts` to a new connection, all of it (a failed write fails the test),
+/// and reads the answer until the server closes the connection. The parts go out 10 ms apart, as
+/// from a client on a real network: a server that answers early and closes is seen doing so.
+fn send_all(port: u16, head: &str, parts: &[Vec<u8>]) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    for (i, part) in parts.iter().enumerate() {
+        std::thread::sleep(Duration::from_millis(10));
+        stream.write_all(part).unwrap_or_else(|e| panic!("write {i} of {} failed: {e}", parts.len()));
+    }
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap_or_else(|e| panic!("reading the answer failed: {e}"));
+    response
+}
+
+fn assert_readable_413(response: &str) {
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.to_ascii_lowercase().contains("\r\nconnection: close"), "{head}");
+    let body: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(body["code"], "PAYLOAD_TOO_LARGE", "{body}");
+}
+
+#[test]
+fn oversized_body_gets_a_413_the_client_can_read() {
+    let dir = temp_dir();
+    let (_server, port) = serve(&dir, Stdio::null());
+    let name = "x".repeat(200 * 1024);
+    let body = format!(r#"{{"name":"{name}","email":"big@example.com","password":"correct-horse-battery"}}"#);
+    let post = "POST /api/auth/sign-up/email HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+
+    // Declared too large: the server reads the body before answering.
+    let head = format!("{post}Content-Length: {}\r\n\r\n", body.len());
+    let parts: Vec<Vec<u8>> = body.as_bytes().chunks(16 * 1024).map(<[u8]>::to_vec).collect();
+    assert_readable_413(&send_all(port, &head, &parts));
+
+    // Chunked: found too large while reading; the rest is read too.
+    let head = format!("{post}Transfer-Encoding: chunked\r\n\r\n");
+    let mut parts: Vec<Vec<u8>> = body
+        .as_bytes()
+        .chunks(16 * 1024)
+        .map(|c| [format!("{:x}\r\n", c.len()).as_bytes(), c, b"\r\n"].concat())
+        .collect();
+    parts.push(b"0\r\n\r\n".to_vec());
+    assert_readable_413(&send_all(port, &head, &parts));
+
+    // A client waiting on `Expect: 100-continue` is answered at once, without sending the body.
+    let head = format!("{post}Content-Length: {}\r\nExpect: 100-continue\r\n\r\n", body.len());
+    assert_readable_413(&send_all(port, &head, &[]));
+
+    // Nothing was stored, and the server still answers.
+    let signup = r#"{"name":"Cli","email":"big@example.com","password":"correct-horse-battery"}"#;
+    let res =
+        http(port, &format!("{post}Content-Length: {}\r\nConnection: close\r\n\r\n{signup}", signup.len()))
+            .unwrap();
+    assert!(res.starts_with("HTTP/1.1 200"), "{res}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,5 +1,7 @@
 //! Validated request values: once parsed, the rest of the code cannot hold an invalid one.
 
+use unicode_normalization::UnicodeNormalization;
+
 use crate::error::ApiError;
 
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -8,16 +10,21 @@ const MAX_EMAIL_LEN: usize = 254;
 const MAX_NAME_LEN: usize = 256;
 const MAX_IMAGE_LEN: usize = 2048;
 
-/// A trimmed, lowercased, syntactically valid email address of at most 254 characters.
+/// An email address as it is stored and compared: NFKC-normalised (fullwidth and other
+/// compatibility forms become their plain letters), trimmed and lowercased, then validated as a
+/// bare `local@domain` of at most 254 bytes. Display names (`Name <a@b.c>`), comments (`a(x)@b.c`),
+/// quoted local parts, whitespace and domain literals (`a@[127.0.0.1]`) are refused: each is a way
+/// to write one mailbox several ways, or one that looks like another.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let email = raw.trim().to_lowercase();
+        let email = raw.nfkc().collect::<String>().trim().to_lowercase();
+        let options = email_address::Options::default().without_display_text().without_domain_literal();
         if email.len() > MAX_EMAIL_LEN
-            || email.chars().any(char::is_control)
-            || !email_address::EmailAddress::is_valid(&email)
+            || email.chars().any(|c| c.is_control() || c.is_whitespace() || "\"()<>[]\\".contains(c))
+            || email_address::EmailAddress::parse_with_options(&email, options).is_err()
         {
             return Err(ApiError::InvalidEmail);
         }
@@ -111,6 +118,38 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(Email::parse(&long).is_err());
+    }
+
+    #[test]
+    fn email_look_alikes_are_one_address_or_refused() {
+        for (raw, plain) in [
+            ("ｓｅｃ@example.com", "sec@example.com"),
+            ("a@ｅｘａｍｐｌｅ.com", "a@example.com"),
+            ("ＳＥＣ＠ＥＸＡＭＰＬＥ．ＣＯＭ", "sec@example.com"),
+            ("\u{3000}sec@example.com\u{a0}", "sec@example.com"),
+        ] {
+            assert_eq!(Email::parse(raw).unwrap().as_str(), plain, "{raw:?}");
+        }
+        for bad in [
+            "Victim <vic@example.com>",
+            "<vic@example.com>",
+            "a(x)@b.c",
+            "a@b.c(x)",
+            "\"a\"@b.c",
+            "\"a b\"@b.c",
+            "a@[127.0.0.1]",
+            "a@[IPv6:::1]",
+            "a\tb@c.d",
+            "a@b\u{3000}c.d",
+            "a@b.c d",
+        ] {
+            assert!(matches!(Email::parse(bad), Err(ApiError::InvalidEmail)), "{bad:?}");
+        }
+        // The limit counts the normalised address (fullwidth letters are 3 bytes each raw).
+        let label = "ｂ".repeat(60);
+        let fullwidth = format!("{}@{label}.{label}.{label}.cccccc", "ａ".repeat(64));
+        assert_eq!(Email::parse(&fullwidth).unwrap().as_str().len(), 254);
+        assert!(Email::parse(&format!("{fullwidth}c")).is_err());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::{
     config::Secret,
     domain::model::SubscriptionRow,
     error::{ApiError, ApiResult},
+    http::extract::read_limited,
     security::tokens::constant_time_eq,
     state::AppState,
 };
@@ -55,9 +56,7 @@ pub fn signature_ok(secret: &Secret, header: &str, payload: &[u8], now_secs: i64
 }
 
 async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult<JsonOut<Value>> {
-    let payload: Bytes = axum::body::to_bytes(body, state.settings.max_body_bytes)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge)?;
+    let payload: Bytes = read_limited(&headers, body, state.settings.max_body_bytes).await?;
     let Some(secret) = state.settings.stripe_webhook_secret.as_ref() else {
         tracing::warn!("Stripe webhook called but STRIPE_WEBHOOK_SECRET is not set");
         return Err(ApiError::InvalidSignature);

@@ -210,7 +210,12 @@ fn append_outbox(path: &Path, mail: &Mail, now_ms: i64) -> anyhow::Result<()> {
     }
     let mut line = serde_json::to_vec(&Line { mail, sent_at: format_ms(now_ms) })?;
     line.push(b'\n');
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    // The outbox holds live tokens: created readable by the server's user only.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
     file.write_all(&line)?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! proxies, and the first other address is the client. A spoofed header from an untrusted peer
 //! changes nothing.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use ipnet::IpNet;
 
@@ -34,7 +34,7 @@ impl TrustedProxies {
         let hops = forwarded_for.iter().flat_map(|v| v.split(',')).map(str::trim).collect::<Vec<_>>();
         let mut client = peer;
         for hop in hops.iter().rev() {
-            let Ok(ip) = hop.parse::<IpAddr>().map(|ip| ip.to_canonical()) else { break };
+            let Some(ip) = parse_hop(hop) else { break };
             client = ip;
             if !self.trusts(ip) {
                 break;
@@ -42,6 +42,17 @@ impl TrustedProxies {
         }
         client
     }
+}
+
+/// One `X-Forwarded-For` entry: an address, with or without a port (`1.2.3.4:5678`,
+/// `[2001:db8::1]:443`, `[2001:db8::1]`). A bare IPv6 address is never split at a colon.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let ip = hop
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| hop.strip_prefix('[')?.strip_suffix(']')?.parse::<Ipv6Addr>().ok().map(IpAddr::V6))?;
+    Some(ip.to_canonical())
 }
 
 /// The rate-limit key for an address: IPv4 as is (IPv4-mapped IPv6 too), IPv6 by its /64, since
@@ -78,6 +89,23 @@ mod tests {
         assert_eq!(t.client_ip(ip("10.0.0.2"), &[]), ip("10.0.0.2"));
         assert_eq!(t.client_ip(ip("::ffff:10.0.0.2"), &["198.51.100.1"]), ip("198.51.100.1"));
         assert!(TrustedProxies::parse("not-an-ip").is_none());
+    }
+
+    #[test]
+    fn forwarded_entries_with_ports() {
+        assert_eq!(parse_hop("1.2.3.4:5678"), Some(ip("1.2.3.4")));
+        assert_eq!(parse_hop("[2001:db8::1]:443"), Some(ip("2001:db8::1")));
+        assert_eq!(parse_hop("[2001:db8::1]"), Some(ip("2001:db8::1")));
+        assert_eq!(parse_hop("2001:db8::1"), Some(ip("2001:db8::1")));
+        assert_eq!(parse_hop("2001:db8::1:443"), Some(ip("2001:db8::1:443")), "an address, not a port");
+        assert_eq!(parse_hop("::ffff:1.2.3.4"), Some(ip("1.2.3.4")));
+        assert_eq!(parse_hop("[::ffff:1.2.3.4]:80"), Some(ip("1.2.3.4")));
+        for bad in ["", "unknown", "1.2.3.4:", "1.2.3.4:99999", "[1.2.3.4]:80", "2001:db8::1:443]", "[::1"] {
+            assert_eq!(parse_hop(bad), None, "{bad:?}");
+        }
+        let t = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        assert_eq!(t.client_ip(ip("10.0.0.2"), &["203.0.113.7:5678, 10.0.0.3:80"]), ip("203.0.113.7"));
+        assert_eq!(t.client_ip(ip("10.0.0.2"), &["[2001:db8::7]:443"]), ip("2001:db8::7"));
     }
 
     #[test]

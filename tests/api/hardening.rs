@@ -128,6 +128,18 @@ async fn session_records_the_client_behind_a_trusted_proxy(backend: Backend) {
     assert_eq!(body["session"]["ipAddress"], "203.0.113.50");
 }
 
+async fn outbox_is_readable_by_the_server_user_only(backend: Backend) {
+    use std::os::unix::fs::PermissionsExt;
+    let app = app!(backend);
+    let email = unique_email();
+    app.sign_up(&email).await;
+    app.post("/request-password-reset", json!({"email": email}), None).await;
+    app.mail(&email, "reset").await;
+    let mode =
+        std::fs::metadata(&app.state.settings.outbox_path).expect("outbox written").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "outbox mode {mode:o}");
+}
+
 backend_tests!(
     parallel_wrong_codes_use_up_the_attempts,
     password_reset_kills_a_pending_email_change,
@@ -136,4 +148,5 @@ backend_tests!(
     errors_name_no_internal_types,
     bodiless_routes_still_apply_body_rules,
     session_records_the_client_behind_a_trusted_proxy,
+    outbox_is_readable_by_the_server_user_only,
 );

@@ -117,11 +117,15 @@ pub(super) async fn remove_member(
     Json(body): Json<RemoveBody>,
 ) -> ApiResult<Response> {
     let email;
-    let who = if body.member_id_or_email.as_str().contains('@') {
-        email = Email::parse(body.member_id_or_email.as_str())?;
-        MemberTarget::Email(email.as_str())
-    } else {
-        MemberTarget::Id(body.member_id_or_email.as_str())
+    let raw = body.member_id_or_email.as_str();
+    // Ids never hold an `@`; an email may be written with a look-alike one (fullwidth `＠`).
+    let who = match Email::parse(raw) {
+        Ok(parsed) => {
+            email = parsed;
+            MemberTarget::Email(email.as_str())
+        }
+        Err(e) if raw.contains('@') => return Err(e),
+        Err(_) => MemberTarget::Id(raw),
     };
     let not_allowed = org_error(
         StatusCode::FORBIDDEN,
