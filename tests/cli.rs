@@ -255,3 +255,98 @@ fn oversized_body_gets_a_413_the_client_can_read() {
     assert!(res.starts_with("HTTP/1.1 200"), "{res}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Reads one HTTP/1.1 response (headers and a `Content-Length` body) from a kept-alive stream;
+/// its status code.
+fn read_response(reader: &mut std::io::BufReader<TcpStream>) -> u16 {
+    use std::io::BufRead;
+    let (mut status, mut length) = (0, 0);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "connection closed mid-response");
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some(rest) = l.strip_prefix("HTTP/1.1 ") {
+            status = rest[..3].parse().unwrap();
+        } else if let Some((name, value)) = l.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    status
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn sign_in(port: u16, email: &str, password: &str) -> String {
+    let body = format!(r#"{{"email":"{email}","password":"{password}"}}"#);
+    let request = format!(
+        "POST /api/auth/sign-in/email HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    http(port, &request).unwrap()
+}
+
+/// A flood of requests to paths that match no route (each one new) neither grows the server's
+/// memory without bound nor evicts a lockout: they all count in one bucket per client, and
+/// lockouts are not kept in the rate-limit counters at all.
+#[test]
+fn a_flood_of_unknown_paths_keeps_memory_and_lockouts() {
+    let dir = temp_dir();
+    let (server, port) = serve(&dir, Stdio::null());
+    let email = "flooded@example.com";
+    let body = format!(r#"{{"name":"F","email":"{email}","password":"correct-horse-battery"}}"#);
+    let sign_up = format!(
+        "POST /api/auth/sign-up/email HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    assert!(http(port, &sign_up).unwrap().starts_with("HTTP/1.1 200"));
+    for _ in 0..10 {
+        assert!(sign_in(port, email, "wrong-password").starts_with("HTTP/1.1 401"));
+    }
+    assert!(sign_in(port, email, "correct-horse-battery").contains("ACCOUNT_LOCKED"));
+
+    let pid = server.0.id();
+    let before = rss_kib(pid);
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = std::io::BufReader::new(stream);
+                let mut statuses = std::collections::HashMap::<u16, u32>::new();
+                for i in 0..25_000 {
+                    let request = format!("GET /api/auth/flood-{t}-{i}/x{i} HTTP/1.1\r\nHost: x\r\n\r\n");
+                    writer.write_all(request.as_bytes()).unwrap();
+                    *statuses.entry(read_response(&mut reader)).or_default() += 1;
+                }
+                statuses
+            })
+        })
+        .collect();
+    let mut statuses = std::collections::HashMap::<u16, u32>::new();
+    for t in threads {
+        for (status, n) in t.join().unwrap() {
+            *statuses.entry(status).or_default() += n;
+        }
+    }
+    let after = rss_kib(pid);
+    eprintln!("flood of 100,000 unknown paths: {statuses:?}; RSS {before} KiB before, {after} KiB after");
+    assert_eq!(statuses.values().sum::<u32>(), 100_000);
+    assert!(statuses.keys().all(|s| *s == 404 || *s == 429), "{statuses:?}");
+    assert!(statuses.get(&429).copied().unwrap_or(0) > 90_000, "one bucket for all of them: {statuses:?}");
+    assert!(after < before + 20 * 1024, "RSS grew from {before} KiB to {after} KiB");
+    // The lockout is still in force.
+    assert!(sign_in(port, email, "correct-horse-battery").contains("ACCOUNT_LOCKED"));
+}
