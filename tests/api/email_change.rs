@@ -103,9 +103,12 @@ async fn the_old_address_can_undo_the_change(backend: Backend) {
     change_email(&app, &stolen, &attacker).await;
     let notice = app.mail(&victim, "email-changed").await;
     let token = notice["token"].as_str().unwrap().to_string();
-    // The attacker changes the password too; the undo link survives it.
+    // The attacker changes the password and the email again; the victim's undo link survives both.
     let body = json!({"currentPassword": PASSWORD, "newPassword": "attacker-password-1"});
     assert_eq!(app.post("/change-password", body, Some(&stolen)).await.status, StatusCode::OK);
+    let attacker2 = unique_email();
+    change_email(&app, &stolen, &attacker2).await;
+    let their_undo = app.mail(&attacker, "email-changed").await["token"].as_str().unwrap().to_string();
 
     // Opening the link (as a mail scanner would) changes nothing: it shows a confirmation form.
     app.clock().advance(Duration::from_secs(6 * 86_400));
@@ -114,7 +117,7 @@ async fn the_old_address_can_undo_the_change(backend: Backend) {
     assert!(page.header("content-type").unwrap().starts_with("text/html"));
     assert!(page.text().contains("<form method=\"post\""), "{}", page.text());
     assert!(page.text().contains(&victim), "{}", page.text());
-    assert_eq!(email_of(&app, &stolen).await, attacker.as_str());
+    assert_eq!(email_of(&app, &stolen).await, attacker2.as_str());
 
     // Posting the form restores the old address and ends every session.
     let done = post_undo_form(&app, &token).await;
@@ -122,15 +125,17 @@ async fn the_old_address_can_undo_the_change(backend: Backend) {
     assert!(done.text().contains("undone"), "{}", done.text());
     assert!(!is_signed_in(&app, &stolen).await);
     assert!(!is_signed_in(&app, &victim_device).await);
-    app.sign_in(&attacker, "attacker-password-1").await.assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+    app.sign_in(&attacker2, "attacker-password-1").await.assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
     assert_eq!(
         app.sign_in(&victim, "attacker-password-1").await.status,
         StatusCode::OK,
         "the address is back"
     );
-    // Used once.
+    // Used once; and the attacker's own undo link (to their first address) is gone with it.
     let again = app.post("/undo-email-change", json!({"token": token}), None).await;
     again.assert_error(400, "INVALID_TOKEN");
+    let theirs = app.post("/undo-email-change", json!({"token": their_undo}), None).await;
+    theirs.assert_error(400, "INVALID_TOKEN");
 }
 
 async fn undo_refuses_when_the_old_address_was_taken(backend: Backend) {
