@@ -146,6 +146,11 @@ impl Counters {
         }
     }
 
+    /// Whether Redis is configured (answering or not).
+    pub fn redis_configured(&self) -> bool {
+        self.redis_url.is_some()
+    }
+
     pub fn mode(&self) -> Mode {
         match (&self.redis_url, self.degraded.load(Ordering::Relaxed)) {
             (None, _) => Mode::Memory,

@@ -4,40 +4,64 @@
 //! so lockouts tell nothing about which emails exist.
 //!
 //! A check is *reserved* before the password is hashed, so however requests are timed at most
-//! the limit of wrong passwords is ever evaluated per window: a request that finds every
-//! reservation taken is refused without hashing. A success frees its own reservation only (the
-//! failures stay counted for the window) and never lifts a lock set while it was hashing. A
-//! password reset clears the state.
+//! the limit of wrong passwords is ever evaluated per window. A success frees its own reservation
+//! only (the failures stay counted for the window) and never lifts a lock set while it was
+//! hashing. A password reset clears the state.
 //!
-//! The state lives in Redis when it is configured (several instances share it), otherwise (and
-//! while Redis is down) in the database's `lockout` table: never in the in-process rate-limit
-//! map, which a flood of requests could evict.
+//! The state lives in Redis when it is configured (several instances share it), otherwise in the
+//! database's `lockout` table: never in the in-process rate-limit map, which a flood of requests
+//! could evict. A check is settled in the store that granted it; every lock is also written to the
+//! database, and the database's lock is honoured on the Redis path too, so a lock outlives a Redis
+//! outage and an outage never hands out a second allowance on top of a lock.
 
 use std::sync::LazyLock;
 
-use crate::{error::ApiResult, security::counters::Counters, store::lockouts::LockoutStore};
+use crate::{
+    error::ApiResult,
+    security::counters::Counters,
+    store::lockouts::{LockoutStore, Reserved},
+};
 
 pub struct Lockout {
     pub max_failures: u64,
     pub duration_ms: i64,
 }
 
-/// A reservation: `KEYS[1]` the email's hash; `ARGV` now, window, max. 1 granted, 0 refused.
+/// Where a granted check is counted, and in which window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    in_redis: bool,
+    window_ends_at: i64,
+}
+
+/// The answer to [`Lockout::reserve`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    Granted(Reservation),
+    Locked,
+    /// Every check of the window is taken and some are still running.
+    Busy,
+}
+
+/// `KEYS[1]` the email's hash; `ARGV` now, window, max. The window's end when granted; -1
+/// locked (or failures at the limit); -2 busy.
 static RESERVE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 local now, win, max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local v = redis.call('HMGET', KEYS[1], 'a', 'w', 'l')
-local a, w, l = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
-if l > now then return 0 end
+local v = redis.call('HMGET', KEYS[1], 'a', 'f', 'w', 'l')
+local a, f, w, l = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0, tonumber(v[4]) or 0
+if l > now then return -1 end
 if w <= now then
-  redis.call('HSET', KEYS[1], 'a', 1, 'f', 0, 'w', string.format('%.0f', now + win), 'l', 0)
+  w = now + win
+  redis.call('HSET', KEYS[1], 'a', 1, 'f', 0, 'w', string.format('%.0f', w), 'l', 0)
   redis.call('PEXPIRE', KEYS[1], win + 60000)
-  return 1
+  return w
 end
-if a >= max then return 0 end
+if f >= max then return -1 end
+if a >= max then return -2 end
 redis.call('HINCRBY', KEYS[1], 'a', 1)
-return 1",
+return w",
     )
 });
 
@@ -45,8 +69,11 @@ return 1",
 static FAILED: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local now, max, dur = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'a', 1, 'f', 0, 'w', string.format('%.0f', now + dur), 'l', 0)
+  redis.call('PEXPIRE', KEYS[1], dur + 60000)
+end
 local f = redis.call('HINCRBY', KEYS[1], 'f', 1)
 local l = tonumber(redis.call('HGET', KEYS[1], 'l')) or 0
 if f >= max and l <= now then
@@ -58,13 +85,15 @@ return 0",
     )
 });
 
-/// A success: `ARGV` now. Frees the reservation; 1 when locked now.
-static SUCCEEDED: LazyLock<redis::Script> = LazyLock::new(|| {
+/// A release: `ARGV` now, the reservation's window end. Frees the reservation if its window is
+/// still the current one; 1 when locked now.
+static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if (tonumber(redis.call('HGET', KEYS[1], 'a')) or 0) > 0 then redis.call('HINCRBY', KEYS[1], 'a', -1) end
-if (tonumber(redis.call('HGET', KEYS[1], 'l')) or 0) > tonumber(ARGV[1]) then return 1 end
+local v = redis.call('HMGET', KEYS[1], 'a', 'w', 'l')
+if tonumber(v[2]) == tonumber(ARGV[2]) and (tonumber(v[1]) or 0) > 0 then redis.call('HINCRBY', KEYS[1], 'a', -1) end
+if (tonumber(v[3]) or 0) > tonumber(ARGV[1]) then return 1 end
 return 0",
     )
 });
@@ -77,52 +106,83 @@ fn key(email: &str) -> String {
 }
 
 impl Lockout {
-    /// Reserves a password check for `email`; false when it is locked (or every check of the
-    /// window is taken): answer 403 `ACCOUNT_LOCKED` without hashing.
+    fn max(&self) -> i64 {
+        i64::try_from(self.max_failures).unwrap_or(i64::MAX)
+    }
+
+    /// Reserves a password check for `email`, in Redis when it answers (and the database holds
+    /// no lock), else in the database.
     pub async fn reserve(
         &self,
         counters: &Counters,
         db: &dyn LockoutStore,
         email: &str,
         now: i64,
-    ) -> ApiResult<bool> {
-        let max = i64::try_from(self.max_failures).unwrap_or(i64::MAX);
-        if let Some(granted) =
-            counters.script(&RESERVE, &key(email), &[now, self.duration_ms, max], now).await
-        {
-            return Ok(granted == 1);
+    ) -> ApiResult<Attempt> {
+        if counters.redis_configured() {
+            if db.lockout_locked(email, now).await? {
+                return Ok(Attempt::Locked);
+            }
+            let args = [now, self.duration_ms, self.max()];
+            match counters.script(&RESERVE, &key(email), &args, now).await {
+                Some(-1) => return Ok(Attempt::Locked),
+                Some(-2) => return Ok(Attempt::Busy),
+                Some(window_ends_at) => {
+                    return Ok(Attempt::Granted(Reservation { in_redis: true, window_ends_at }));
+                }
+                None => {}
+            }
         }
-        Ok(db.lockout_reserve(email, now, self.duration_ms, self.max_failures).await?)
+        Ok(match db.lockout_reserve(email, now, self.duration_ms, self.max_failures).await? {
+            Reserved::Granted { window_ends_at } => {
+                Attempt::Granted(Reservation { in_redis: false, window_ends_at })
+            }
+            Reserved::Locked => Attempt::Locked,
+            Reserved::Busy => Attempt::Busy,
+        })
     }
 
-    /// The reserved check failed; true exactly when this failure locked the email.
+    /// The reserved check failed; true exactly when this failure locked the email. Counted where
+    /// the check was reserved (in the database if Redis fails meanwhile); a lock set in Redis is
+    /// written to the database too.
     pub async fn failed(
         &self,
         counters: &Counters,
         db: &dyn LockoutStore,
         email: &str,
+        reservation: Reservation,
         now: i64,
     ) -> ApiResult<bool> {
-        let max = i64::try_from(self.max_failures).unwrap_or(i64::MAX);
-        if let Some(locked) = counters.script(&FAILED, &key(email), &[now, max, self.duration_ms], now).await
-        {
-            return Ok(locked == 1);
+        if reservation.in_redis {
+            let args = [now, self.max(), self.duration_ms];
+            if let Some(locked) = counters.script(&FAILED, &key(email), &args, now).await {
+                if locked == 1 {
+                    db.lockout_lock(email, now + self.duration_ms, now).await?;
+                }
+                return Ok(locked == 1);
+            }
         }
         Ok(db.lockout_failed(email, now, self.duration_ms, self.max_failures).await?)
     }
 
-    /// The reserved check succeeded; true when the email is locked now (refuse the success).
-    pub async fn succeeded(
+    /// The reserved check succeeded (or never ran): frees the reservation; true when the email
+    /// is locked now (refuse the success).
+    pub async fn release(
         &self,
         counters: &Counters,
         db: &dyn LockoutStore,
         email: &str,
+        reservation: Reservation,
         now: i64,
     ) -> ApiResult<bool> {
-        if let Some(locked) = counters.script(&SUCCEEDED, &key(email), &[now], now).await {
-            return Ok(locked == 1);
+        if reservation.in_redis {
+            let args = [now, reservation.window_ends_at];
+            if let Some(locked) = counters.script(&RELEASE, &key(email), &args, now).await {
+                return Ok(locked == 1 || db.lockout_locked(email, now).await?);
+            }
+            return Ok(db.lockout_locked(email, now).await?);
         }
-        Ok(db.lockout_succeeded(email, now).await?)
+        Ok(db.lockout_release(email, reservation.window_ends_at, now).await?)
     }
 
     /// Forgets the email's failures and lock, wherever they are kept.

@@ -1,24 +1,41 @@
 //! Lockout state in the database: where it lives when Redis is not configured (and while Redis
-//! is down). One row per normalised email; each step is one statement, so concurrent requests
-//! (and instances) cannot slip past each other. Rows whose window and lock have passed are swept
-//! with expired sessions, so unknown emails cannot grow the table without bound.
+//! is down), and where every lock is also written, so a lock outlives a Redis outage. One row per
+//! normalised email; each step is one statement, so concurrent requests (and instances) cannot
+//! slip past each other. Rows whose window and lock have passed are swept with expired sessions,
+//! so unknown emails cannot grow the table without bound.
 
 use async_trait::async_trait;
 
 use super::StoreResult;
 
+/// The answer to a reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reserved {
+    /// Granted, in the window that ends at this time.
+    Granted { window_ends_at: i64 },
+    /// Locked, or the window's failures alone are at the limit.
+    Locked,
+    /// Every check of the window is taken, some still running: one may free up.
+    Busy,
+}
+
 #[async_trait]
 pub trait LockoutStore: Send + Sync {
-    /// Reserves one password check for `email`: false (nothing changed) while it is locked or
-    /// `max` checks are already reserved in its window. A window of `window_ms` starts at the
-    /// first reservation.
-    async fn lockout_reserve(&self, email: &str, now: i64, window_ms: i64, max: u64) -> StoreResult<bool>;
-    /// A reserved check failed: counts it, and locks the email until `now + duration_ms` when
-    /// failures reach `max`. True exactly when this failure set the lock.
+    /// Reserves one password check for `email` (nothing changes unless granted). A window of
+    /// `window_ms` starts at the first reservation; at most `max` checks are reserved in it.
+    async fn lockout_reserve(&self, email: &str, now: i64, window_ms: i64, max: u64)
+    -> StoreResult<Reserved>;
+    /// A reserved check failed: counts it (a row is made if there is none, e.g. after a Redis
+    /// outage), and locks the email until `now + duration_ms` when failures reach `max`. True
+    /// exactly when this failure set the lock.
     async fn lockout_failed(&self, email: &str, now: i64, duration_ms: i64, max: u64) -> StoreResult<bool>;
-    /// A reserved check succeeded: frees its reservation (failures stay counted). True when the
-    /// email is locked now (a lock set while the check ran still holds).
-    async fn lockout_succeeded(&self, email: &str, now: i64) -> StoreResult<bool>;
+    /// A reserved check succeeded or never ran: frees its reservation if its window is still the
+    /// current one (failures stay counted). True when the email is locked now.
+    async fn lockout_release(&self, email: &str, window_ends_at: i64, now: i64) -> StoreResult<bool>;
+    /// Records a lock set elsewhere (in Redis), so it holds while Redis is away.
+    async fn lockout_lock(&self, email: &str, until: i64, now: i64) -> StoreResult<()>;
+    /// Whether the email is locked at `now`.
+    async fn lockout_locked(&self, email: &str, now: i64) -> StoreResult<bool>;
     /// Forgets the email's state (a password reset, a deleted account).
     async fn lockout_clear(&self, email: &str) -> StoreResult<()>;
     /// Deletes rows whose window and lock have both ended.
@@ -33,24 +50,43 @@ ON CONFLICT ("email") DO UPDATE SET
     "failures" = CASE WHEN "lockout"."windowEndsAt" <= $2 THEN 0 ELSE "lockout"."failures" END,
     "windowEndsAt" = CASE WHEN "lockout"."windowEndsAt" <= $2 THEN $2 + $3 ELSE "lockout"."windowEndsAt" END
 WHERE "lockout"."lockedUntil" <= $2 AND ("lockout"."windowEndsAt" <= $2 OR "lockout"."attempts" < $4)
-RETURNING "attempts""#;
+RETURNING "windowEndsAt""#;
+
+/// Why a reservation was refused: locked (or failures at the limit), or only busy.
+pub(super) const REFUSED: &str = r#"
+SELECT ("lockedUntil" > $2 OR "failures" >= $3) AS "locked" FROM "lockout" WHERE "email" = $1"#;
 
 pub(super) const FAILED: &str = r#"
-UPDATE "lockout" SET
-    "failures" = "failures" + 1,
-    "lockedUntil" = CASE WHEN "failures" + 1 >= $3 AND "lockedUntil" <= $2 THEN $2 + $4 ELSE "lockedUntil" END
-WHERE "email" = $1
+INSERT INTO "lockout" ("email", "attempts", "failures", "windowEndsAt", "lockedUntil")
+VALUES ($1, 1, 1, $2 + $4, CASE WHEN 1 >= $3 THEN $2 + $4 ELSE 0 END)
+ON CONFLICT ("email") DO UPDATE SET
+    "failures" = "lockout"."failures" + 1,
+    "lockedUntil" = CASE WHEN "lockout"."failures" + 1 >= $3 AND "lockout"."lockedUntil" <= $2
+                         THEN $2 + $4 ELSE "lockout"."lockedUntil" END
 RETURNING "failures", "lockedUntil""#;
 
-pub(super) const SUCCEEDED: &str = r#"
-UPDATE "lockout" SET "attempts" = CASE WHEN "attempts" > 0 THEN "attempts" - 1 ELSE 0 END
+pub(super) const RELEASE: &str = r#"
+UPDATE "lockout" SET "attempts" = CASE WHEN "windowEndsAt" = $2 AND "attempts" > 0 THEN "attempts" - 1 ELSE "attempts" END
 WHERE "email" = $1
 RETURNING "lockedUntil""#;
+
+pub(super) const LOCK: &str = r#"
+INSERT INTO "lockout" ("email", "attempts", "failures", "windowEndsAt", "lockedUntil")
+VALUES ($1, 0, 0, $3, $2)
+ON CONFLICT ("email") DO UPDATE SET
+    "lockedUntil" = CASE WHEN "lockout"."lockedUntil" < $2 THEN $2 ELSE "lockout"."lockedUntil" END"#;
+
+pub(super) const LOCKED: &str = r#"SELECT "lockedUntil" FROM "lockout" WHERE "email" = $1"#;
 
 pub(super) const CLEAR: &str = r#"DELETE FROM "lockout" WHERE "email" = $1"#;
 
 pub(super) const EXPIRED: &str =
     r#"DELETE FROM "lockout" WHERE "windowEndsAt" <= $1 AND "lockedUntil" <= $1"#;
+
+/// `max` as the databases' signed integer.
+pub(super) fn signed_max(max: u64) -> i64 {
+    i64::try_from(max).unwrap_or(i64::MAX)
+}
 
 /// Implements [`LockoutStore`] for a backend struct with a `pool` field.
 macro_rules! impl_lockout_store {
@@ -63,15 +99,25 @@ macro_rules! impl_lockout_store {
                 now: i64,
                 window_ms: i64,
                 max: u64,
-            ) -> $crate::store::StoreResult<bool> {
-                let granted: Option<i64> = sqlx::query_scalar($crate::store::lockouts::RESERVE)
+            ) -> $crate::store::StoreResult<$crate::store::lockouts::Reserved> {
+                use $crate::store::lockouts::{REFUSED, RESERVE, Reserved, signed_max};
+                let granted: Option<i64> = sqlx::query_scalar(RESERVE)
                     .bind(email)
                     .bind(now)
                     .bind(window_ms)
-                    .bind($crate::store::lockouts::signed_max(max))
+                    .bind(signed_max(max))
                     .fetch_optional(&self.pool)
                     .await?;
-                Ok(granted.is_some())
+                if let Some(window_ends_at) = granted {
+                    return Ok(Reserved::Granted { window_ends_at });
+                }
+                let locked: Option<bool> = sqlx::query_scalar(REFUSED)
+                    .bind(email)
+                    .bind(now)
+                    .bind(signed_max(max))
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(if locked == Some(true) { Reserved::Locked } else { Reserved::Busy })
             }
 
             async fn lockout_failed(
@@ -82,22 +128,51 @@ macro_rules! impl_lockout_store {
                 max: u64,
             ) -> $crate::store::StoreResult<bool> {
                 let max = $crate::store::lockouts::signed_max(max);
-                let row: Option<(i64, i64)> = sqlx::query_as($crate::store::lockouts::FAILED)
+                let (failures, locked_until): (i64, i64) = sqlx::query_as($crate::store::lockouts::FAILED)
                     .bind(email)
                     .bind(now)
                     .bind(max)
                     .bind(duration_ms)
-                    .fetch_optional(&self.pool)
+                    .fetch_one(&self.pool)
                     .await?;
-                Ok(row.is_some_and(|(failures, locked_until)| failures == max && locked_until > now))
+                Ok(failures == max && locked_until > now)
             }
 
-            async fn lockout_succeeded(&self, email: &str, now: i64) -> $crate::store::StoreResult<bool> {
-                let locked_until: Option<i64> = sqlx::query_scalar($crate::store::lockouts::SUCCEEDED)
+            async fn lockout_release(
+                &self,
+                email: &str,
+                window_ends_at: i64,
+                now: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                let locked_until: Option<i64> = sqlx::query_scalar($crate::store::lockouts::RELEASE)
                     .bind(email)
+                    .bind(window_ends_at)
                     .fetch_optional(&self.pool)
                     .await?;
                 Ok(locked_until.is_some_and(|until| until > now))
+            }
+
+            async fn lockout_lock(
+                &self,
+                email: &str,
+                until: i64,
+                now: i64,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query($crate::store::lockouts::LOCK)
+                    .bind(email)
+                    .bind(until)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn lockout_locked(&self, email: &str, now: i64) -> $crate::store::StoreResult<bool> {
+                let until: Option<i64> = sqlx::query_scalar($crate::store::lockouts::LOCKED)
+                    .bind(email)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(until.is_some_and(|until| until > now))
             }
 
             async fn lockout_clear(&self, email: &str) -> $crate::store::StoreResult<()> {
@@ -115,8 +190,3 @@ macro_rules! impl_lockout_store {
 }
 
 pub(super) use impl_lockout_store;
-
-/// `max` as the databases' signed integer.
-pub(super) fn signed_max(max: u64) -> i64 {
-    i64::try_from(max).unwrap_or(i64::MAX)
-}

@@ -409,6 +409,17 @@ async fn parallel_failures_all_count(counting: Counting) {
 /// account ends up locked, and the right password is refused until the lock ends.
 async fn a_burst_of_guesses_cannot_outrun_the_lockout(counting: Counting) {
     let Some(app) = limited(counting, |s| s.rate_limit_enabled = false).await else { return };
+    guesses_against_the_lockout(app).await;
+}
+
+/// The same burst with the lockout kept in PostgreSQL (no Redis).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_guesses_cannot_outrun_the_lockout_on_postgres() {
+    let Some(app) = TestApp::with(Backend::Postgres, |s| s.rate_limit_enabled = false).await else { return };
+    guesses_against_the_lockout(app).await;
+}
+
+async fn guesses_against_the_lockout(app: TestApp) {
     let email = unique_email();
     app.sign_up(&email).await;
     let app = Arc::new(app);
@@ -445,6 +456,69 @@ async fn a_burst_of_guesses_cannot_outrun_the_lockout(counting: Counting) {
     sign_in_from(&app, "198.18.2.1", &email, PASSWORD).await.assert_error(403, "ACCOUNT_LOCKED");
     app.clock().advance(Duration::from_secs(2 * 60));
     assert_eq!(sign_in_from(&app, "198.18.2.1", &email, PASSWORD).await.status, StatusCode::OK);
+}
+
+/// One user signing in on many devices at once (more than the lockout's limit) is served: a
+/// check that finds every check taken by running ones waits for a free one.
+async fn a_burst_of_right_passwords_is_served(counting: Counting) {
+    let Some(app) = limited(counting, |s| s.rate_limit_enabled = false).await else { return };
+    let email = unique_email();
+    app.sign_up(&email).await;
+    let app = Arc::new(app);
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let (app, email) = (app.clone(), email.clone());
+            tokio::spawn(async move {
+                sign_in_from(&app, &format!("198.18.3.{i}"), &email, PASSWORD).await.status
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+}
+
+/// A client that goes away while its password is being checked gives its check back: ten
+/// abandoned guesses do not lock the owner out of the window.
+async fn abandoned_checks_are_given_back(counting: Counting) {
+    let Some(app) = limited(counting, |s| {
+        s.rate_limit_enabled = false;
+        s.argon2 = gatehouse::config::Argon2Params { memory_kib: 8192, iterations: 100, parallelism: 1 };
+        s.hash_concurrency = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let email = unique_email();
+    app.sign_up(&email).await;
+    let app = Arc::new(app);
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let (app, email) = (app.clone(), email.clone());
+            tokio::spawn(async move {
+                sign_in_from(&app, &format!("198.18.4.{i}"), &email, "wrong-password").await
+            })
+        })
+        .collect();
+    // Let them reserve their checks (one hashes, the rest queue for the hasher), then hang up.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    for t in &tasks {
+        t.abort();
+    }
+    let mut abandoned = 0;
+    for t in tasks {
+        match t.await {
+            Err(e) if e.is_cancelled() => abandoned += 1,
+            Ok(res) => {
+                res.assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+            }
+            Err(e) => panic!("{e}"),
+        };
+    }
+    assert!(abandoned >= 5, "only {abandoned} abandoned: the hash is too cheap for this test");
+    let res = sign_in_from(&app, "198.18.4.100", &email, PASSWORD).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
 }
 
 /// Wrong passwords on change-password and delete-user count toward the same lockout as
@@ -512,6 +586,8 @@ counting_tests!(
     unknown_emails_lock_the_same_way,
     parallel_failures_all_count,
     a_burst_of_guesses_cannot_outrun_the_lockout,
+    a_burst_of_right_passwords_is_served,
+    abandoned_checks_are_given_back,
     password_checks_elsewhere_count_toward_the_lockout,
     health_reports_the_counters,
 );
@@ -619,4 +695,35 @@ async fn redis_outage_falls_back_to_memory_and_recovers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(server);
+}
+
+/// A lock set while Redis kept the lockout holds through a Redis outage (it is written to the
+/// database too), and the outage gives no fresh allowance of guesses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_outlives_a_redis_outage() {
+    if std::env::var("TEST_REDIS_URL").is_err() {
+        eprintln!(
+            "skipped: TEST_REDIS_URL is not set (this test starts and stops a redis-server of its own)"
+        );
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let server = start_redis(port);
+    let url = format!("redis://127.0.0.1:{port}");
+    let app = TestApp::with(Backend::Sqlite, |s| s.redis_url = Some(Secret::new(url))).await.unwrap();
+    wait_for_mode(&app, Mode::Redis).await;
+    let email = unique_email();
+    app.sign_up(&email).await;
+    for _ in 0..10 {
+        sign_in_from(&app, "192.0.2.77", &email, "wrong-password")
+            .await
+            .assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+    }
+    sign_in_from(&app, "192.0.2.77", &email, PASSWORD).await.assert_error(403, "ACCOUNT_LOCKED");
+
+    drop(server);
+    for _ in 0..3 {
+        sign_in_from(&app, "192.0.2.77", &email, PASSWORD).await.assert_error(403, "ACCOUNT_LOCKED");
+        sign_in_from(&app, "192.0.2.77", &email, "wrong-password").await.assert_error(403, "ACCOUNT_LOCKED");
+    }
 }
