@@ -11,19 +11,31 @@ const MAX_NAME_LEN: usize = 256;
 const MAX_IMAGE_LEN: usize = 2048;
 
 /// An email address as it is stored and compared: NFKC-normalised (fullwidth and other
-/// compatibility forms become their plain letters), trimmed and lowercased, then validated as a
-/// bare `local@domain` of at most 254 bytes. Display names (`Name <a@b.c>`), comments (`a(x)@b.c`),
-/// quoted local parts, whitespace and domain literals (`a@[127.0.0.1]`) are refused: each is a way
-/// to write one mailbox several ways, or one that looks like another.
+/// compatibility forms become their plain letters) and trimmed; the local part lowercased letter
+/// by letter, the domain in its ASCII form (IDNA / UTS-46: lowercased, `。` read as `.`, Unicode
+/// labels as `xn--` punycode, so `bücher.de` and `xn--bcher-kva.de` are one domain); then
+/// validated as a bare `local@domain` of at most 254 bytes. Display names (`Name <a@b.c>`),
+/// comments (`a(x)@b.c`), quoted local parts, whitespace, domain literals (`a@[127.0.0.1]`) and IP
+/// addresses as domains are refused: each is a way to write one mailbox several ways, or one that
+/// looks like another.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let email = raw.nfkc().collect::<String>().trim().to_lowercase();
+        let normalised = raw.nfkc().collect::<String>();
+        let (local, domain) = normalised.trim().rsplit_once('@').ok_or(ApiError::InvalidEmail)?;
+        let forbidden = |c: char| c.is_control() || c.is_whitespace() || "\"()<>[]\\@".contains(c);
+        if local.chars().any(forbidden) || domain.chars().any(forbidden) {
+            return Err(ApiError::InvalidEmail);
+        }
+        let Ok(url::Host::Domain(domain)) = url::Host::parse(domain) else {
+            return Err(ApiError::InvalidEmail);
+        };
+        let local: String = local.chars().flat_map(char::to_lowercase).collect();
+        let email = format!("{local}@{domain}");
         let options = email_address::Options::default().without_display_text().without_domain_literal();
         if email.len() > MAX_EMAIL_LEN
-            || email.chars().any(|c| c.is_control() || c.is_whitespace() || "\"()<>[]\\".contains(c))
             || email_address::EmailAddress::parse_with_options(&email, options).is_err()
         {
             return Err(ApiError::InvalidEmail);
@@ -127,6 +139,13 @@ mod tests {
             ("a@ｅｘａｍｐｌｅ.com", "a@example.com"),
             ("ＳＥＣ＠ＥＸＡＭＰＬＥ．ＣＯＭ", "sec@example.com"),
             ("\u{3000}sec@example.com\u{a0}", "sec@example.com"),
+            // One domain, however it is written (IDNA).
+            ("a@bücher.de", "a@xn--bcher-kva.de"),
+            ("a@XN--BCHER-KVA.de", "a@xn--bcher-kva.de"),
+            ("a@BÜCHER.de", "a@xn--bcher-kva.de"),
+            ("user@example。com", "user@example.com"),
+            // Lowercased letter by letter: a capital sigma is always σ.
+            ("ΑΣ@example.com", "ασ@example.com"),
         ] {
             assert_eq!(Email::parse(raw).unwrap().as_str(), plain, "{raw:?}");
         }
@@ -138,6 +157,8 @@ mod tests {
             "\"a\"@b.c",
             "\"a b\"@b.c",
             "a@[127.0.0.1]",
+            "a@127.0.0.1",
+            "a@0x7f.1",
             "a@[IPv6:::1]",
             "a\tb@c.d",
             "a@b\u{3000}c.d",

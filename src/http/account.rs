@@ -18,11 +18,14 @@ use crate::{
         extract::{Authenticated, Json, JsonOrForm, is_form, lenient_query},
         pages,
         password::check_current_password,
+        password::send_reset,
         session::base_cookie,
-        verification::{Purpose, check_callback, in_background, link, mail_vars, peek, send_link},
+        verification::{
+            Purpose, check_callback, in_background, link, mail_vars, peek, send_link, stored_identifier,
+        },
     },
     state::AppState,
-    store::{EndSessions, StoreError},
+    store::{StoreError, email_changes::Undone},
 };
 
 pub fn router() -> Router<AppState> {
@@ -151,21 +154,33 @@ fn invalid_link_page(state: &AppState) -> Response {
 }
 
 /// `POST /undo-email-change {token}` (the confirmation page's form, or JSON): puts the old
-/// address back, ends every session of the user and drops every pending link and code (other
-/// undo links too). 409 `USER_EXISTS`, with nothing changed, when another account has taken the
-/// old address meanwhile.
+/// address back, ends every session of the user, drops every pending link and code (and undo
+/// links issued after this one), and clears the password: the restored address gets a reset
+/// link to set a new one. 409 `USER_EXISTS`, with nothing changed, when another account has the
+/// old address (only possible if it had it before the change).
 async fn undo(
     State(state): State<AppState>,
     headers: HeaderMap,
     JsonOrForm(body): JsonOrForm<UndoInput>,
 ) -> ApiResult<Response> {
     let from_form = is_form(&headers);
+    let bad = StatusCode::BAD_REQUEST;
     let result = async {
-        let (user_id, old) = undo_target(&state, &body.token).await?;
-        let now = state.clock.now_ms();
-        match state.store.change_email(&user_id, &old, EndSessions::All, true, now).await {
-            Ok(Some(_)) => Ok(()),
-            Ok(None) => Err(ApiError::InvalidToken(StatusCode::BAD_REQUEST)),
+        if body.token.is_empty() || body.token.len() > 256 {
+            return Err(ApiError::InvalidToken(bad));
+        }
+        let identifier = stored_identifier(&state, Purpose::UndoEmailChange, &body.token);
+        match state.store.undo_email_change(&identifier, state.clock.now_ms()).await {
+            Ok(Undone::Restored { user_id, .. }) => {
+                let st = state.clone();
+                in_background(async move {
+                    let Some(user) = st.store.user_by_id(&user_id).await? else { return Ok(()) };
+                    send_reset(&st, &user, None).await
+                });
+                Ok(())
+            }
+            Ok(Undone::Invalid) => Err(ApiError::InvalidToken(bad)),
+            Ok(Undone::Expired) => Err(ApiError::TokenExpired(bad)),
             Err(StoreError::Conflict) => Err(ApiError::UserExists),
             Err(e) => Err(e.into()),
         }
@@ -176,13 +191,13 @@ async fn undo(
         (Ok(()), true) => Ok(pages::message(
             &state,
             "Email change undone",
-            "Your old email address is back and every session is signed out. Reset your password before you sign in.",
+            "Your old email address is back and every session is signed out. We sent it a link to set a new password.",
         )),
         (Err(ApiError::UserExists), true) => {
             let mut page = pages::message(
                 &state,
                 "Address taken",
-                "Another account uses your old email address now, so it cannot be restored. Contact support.",
+                "Another account uses your old email address, so it cannot be restored. Contact support.",
             );
             *page.status_mut() = StatusCode::CONFLICT;
             Ok(page)

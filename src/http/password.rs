@@ -77,7 +77,8 @@ async fn request_reset(
     })))
 }
 
-async fn send_reset(state: &AppState, user: &User, redirect_to: Option<&str>) -> ApiResult<()> {
+/// Mails the user a reset link; older reset links stop working.
+pub async fn send_reset(state: &AppState, user: &User, redirect_to: Option<&str>) -> ApiResult<()> {
     // A newer request makes older links useless.
     state.store.delete_verifications(Purpose::Reset.prefix(), &user.id).await?;
     let query: Vec<(&str, &str)> = redirect_to.map(|r| ("callbackURL", r)).into_iter().collect();

@@ -71,6 +71,11 @@ pub async fn issue(state: &AppState, purpose: Purpose, value: &str, ttl_ms: i64)
     Ok(raw)
 }
 
+/// The stored identifier of a raw token (what the store keys it by).
+pub fn stored_identifier(state: &AppState, purpose: Purpose, raw: &str) -> String {
+    identifier(state, purpose, raw)
+}
+
 /// Consumes a token: its value, or `INVALID_TOKEN` / `TOKEN_EXPIRED` with `status`.
 pub async fn consume(state: &AppState, purpose: Purpose, raw: &str, status: StatusCode) -> ApiResult<String> {
     if raw.is_empty() || raw.len() > 256 {
@@ -258,13 +263,9 @@ async fn apply_verification(state: &AppState, raw: &str, current: Option<&Authen
         _ => EndSessions::All,
     };
     let now = state.clock.now_ms();
-    match state.store.change_email(user_id, new_email, end, false, now).await {
-        Ok(Some(old)) => {
-            let st = state.clone();
-            let (user_id, new_email) = (user_id.to_string(), new_email.to_string());
-            in_background(async move { send_email_changed(&st, &user_id, &old, &new_email).await });
-            Ok(())
-        }
+    match state.store.change_email(user_id, new_email, end, now).await {
+        // The undo link is stored before answering: from then on it holds the old address.
+        Ok(Some(old)) => send_email_changed(state, user_id, &old, new_email).await,
         Ok(None) => Err(ApiError::InvalidToken(unauthorized)),
         Err(StoreError::Conflict) => Err(ApiError::UserExists),
         Err(e) => Err(e.into()),

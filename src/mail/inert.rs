@@ -15,10 +15,10 @@ pub fn inert(text: &str) -> String {
         .filter(|c| !is_invisible(*c))
         .map(|c| match c {
             c if c.is_control() => ' ',
-            '.' => '\u{2024}', // one dot leader
-            '/' => '\u{2215}', // division slash
-            ':' => '\u{2236}', // ratio
-            '@' => '\u{FF20}', // fullwidth commercial at
+            '.' | '\u{3002}' | '\u{FF0E}' | '\u{FF61}' => '\u{2024}', // dots (also ideographic, fullwidth) as a one dot leader
+            '/' => '\u{2215}',                                        // division slash
+            ':' => '\u{2236}',                                        // ratio
+            '@' => '\u{FF20}',                                        // fullwidth commercial at
             c => c,
         })
         .collect();
@@ -40,6 +40,7 @@ mod tests {
         assert!(!out.contains(['\r', '\n', '.', '/', ':', '@', '\u{202E}']), "{out}");
         assert!(out.starts_with("Acme Bcc"), "{out}");
         assert_eq!(inert("  Plain   Name "), "Plain Name");
+        assert!(!inert("evil\u{3002}com evil\u{FF0E}com").contains(['\u{3002}', '\u{FF0E}']));
         assert_eq!(inert(&"x".repeat(500)).chars().count(), 80);
     }
 }

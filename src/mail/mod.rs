@@ -84,6 +84,7 @@ impl Mailer {
                 if !log_links {
                     tracing::warn!(path = %outbox.display(), "SMTP_URL is not set: mail goes to the outbox file only");
                 }
+                restrict_outbox(outbox);
                 Transport::Outbox { path: outbox.to_path_buf(), lock: Mutex::new(()), log_links }
             }
         };
@@ -198,6 +199,18 @@ fn build_message(from: &Mailbox, mail: &Mail) -> anyhow::Result<Message> {
         .to(mail.to.parse()?)
         .subject(mail.subject.clone())
         .multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()))?)
+}
+
+/// An outbox left by an older version (or copied in) may be readable by others: it holds live
+/// tokens, so it becomes the server user's only.
+fn restrict_outbox(path: &Path) {
+    #[cfg(unix)]
+    if path.exists() {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(path = %path.display(), error = %e, "could not make the outbox private (mode 0600)");
+        }
+    }
 }
 
 fn append_outbox(path: &Path, mail: &Mail, now_ms: i64) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 //! start-up from `DATABASE_URL`'s scheme. The SQL lives in `sql.rs`, written once for both.
 
 pub mod cache;
+pub mod email_changes;
 pub mod lockouts;
 mod postgres;
 pub mod session_store;
@@ -85,7 +86,9 @@ pub struct Credential {
 }
 
 #[async_trait]
-pub trait Store: lockouts::LockoutStore + Send + Sync + std::fmt::Debug + 'static {
+pub trait Store:
+    lockouts::LockoutStore + email_changes::EmailChangeStore + Send + Sync + std::fmt::Debug + 'static
+{
     /// Applies pending migrations.
     async fn migrate(&self) -> anyhow::Result<()>;
     /// One cheap round trip, for `/health`.
@@ -94,7 +97,8 @@ pub trait Store: lockouts::LockoutStore + Send + Sync + std::fmt::Debug + 'stati
     async fn close(&self);
 
     /// Inserts a user and their credential account in one transaction; `Conflict` when the email
-    /// is taken (the unique constraint decides, so concurrent sign-ups create one user).
+    /// is taken (the unique constraint decides, so concurrent sign-ups create one user) or held by
+    /// an undo link.
     async fn create_user(&self, user: &User, password_hash: &str) -> StoreResult<()>;
     async fn credential_by_email(&self, email: &str) -> StoreResult<Option<Credential>>;
     async fn set_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()>;
@@ -148,14 +152,14 @@ pub trait Store: lockouts::LockoutStore + Send + Sync + std::fmt::Debug + 'stati
     async fn set_email_verified(&self, user_id: &str, now: i64) -> StoreResult<()>;
     /// Moves the user to a new (verified) email, in one transaction with ending the sessions
     /// `end` names and dropping every pending link and code of the user (for the old address
-    /// too) except undo-email-change links, which go as well with `drop_undo`. The previous
-    /// email; `None` when there is no such user; `Conflict` (nothing changed) when it is taken.
+    /// too) except undo-email-change links. The previous email; `None` when there is no such
+    /// user; `Conflict` (nothing changed) when the address is taken, or held by another user's
+    /// undo link.
     async fn change_email(
         &self,
         user_id: &str,
         email: &str,
         end: EndSessions<'_>,
-        drop_undo: bool,
         now: i64,
     ) -> StoreResult<Option<String>>;
     /// Deletes the user with their sessions, accounts and memberships (cascade), their pending

@@ -110,4 +110,6 @@ use super::sql::{invitation_columns, organization_columns, session_columns, subs
 
 super::lockouts::impl_lockout_store!(PostgresStore);
 
+super::email_changes::impl_email_change_store!(PostgresStore);
+
 super::sql::impl_store!(PostgresStore, Postgres, "migrations/postgres");

@@ -161,6 +161,10 @@ macro_rules! impl_store {
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::store::classify)?;
+                // An address an undo link may still restore is taken (see `email_changes.rs`).
+                if email_held_for_undo(&mut *tx, &user.email, None, user.created_at).await? {
+                    return Err($crate::store::StoreError::Conflict);
+                }
                 sqlx::query(
                     r#"INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt")
                        VALUES ($1, $2, 'credential', $2, $3, $4, $4)"#,
@@ -425,7 +429,6 @@ macro_rules! impl_store {
                 user_id: &str,
                 email: &str,
                 end: $crate::store::EndSessions<'_>,
-                drop_undo: bool,
                 now: i64,
             ) -> $crate::store::StoreResult<Option<String>> {
                 let mut tx = self.pool.begin().await?;
@@ -438,6 +441,9 @@ macro_rules! impl_store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(old) = old else { return Ok(None) };
+                if email_held_for_undo(&mut *tx, email, Some(user_id), now).await? {
+                    return Err($crate::store::StoreError::Conflict);
+                }
                 sqlx::query(r#"UPDATE "user" SET "email" = $2, "emailVerified" = TRUE WHERE "id" = $1"#)
                     .bind(user_id)
                     .bind(email)
@@ -447,7 +453,7 @@ macro_rules! impl_store {
                 end_sessions(&mut *tx, user_id, end).await?;
                 sqlx::query(
                     r#"DELETE FROM "verification"
-                        WHERE ($3 OR substr("identifier", 1, 11) <> 'undo-email:')
+                        WHERE substr("identifier", 1, 11) <> 'undo-email:'
                           AND ("value" = $1
                                OR substr("value", 1, length($1) + 1) = $1 || '|'
                                OR "identifier" IN ('otp:email-verification:' || $2, 'otp:sign-in:' || $2,
@@ -455,7 +461,6 @@ macro_rules! impl_store {
                 )
                 .bind(user_id)
                 .bind(&old)
-                .bind(drop_undo)
                 .execute(&mut *tx)
                 .await?;
                 self.commit_announcing(tx, &[$crate::store::cache::Invalidation::User(user_id.to_string())]).await?;
@@ -1001,6 +1006,20 @@ macro_rules! impl_store {
                     .await?;
                 Ok(done.rows_affected())
             }
+        }
+
+        /// Whether a live undo link of another user than `user_id` names `email`.
+        async fn email_held_for_undo<'e, E>(executor: E, email: &str, user_id: Option<&str>, now: i64) -> $crate::store::StoreResult<bool>
+        where
+            E: sqlx::Executor<'e, Database = $db>,
+        {
+            let held: i64 = sqlx::query_scalar($crate::store::email_changes::HELD_FOR_UNDO)
+                .bind(email)
+                .bind(now)
+                .bind(user_id)
+                .fetch_one(executor)
+                .await?;
+            Ok(held > 0)
         }
 
         /// Ends the sessions `end` names.

@@ -51,4 +51,6 @@ use super::sql::{invitation_columns, organization_columns, session_columns, subs
 
 super::lockouts::impl_lockout_store!(SqliteStore);
 
+super::email_changes::impl_email_change_store!(SqliteStore);
+
 super::sql::impl_store!(SqliteStore, Sqlite, "migrations/sqlite");

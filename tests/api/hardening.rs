@@ -138,6 +138,12 @@ async fn outbox_is_readable_by_the_server_user_only(backend: Backend) {
     let mode =
         std::fs::metadata(&app.state.settings.outbox_path).expect("outbox written").permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "outbox mode {mode:o}");
+    // One left world-readable (by an older version) is made private when a server starts on it.
+    let path = app.state.settings.outbox_path.clone();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _restarted = app.sibling(|s| s.outbox_path = path.clone());
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "outbox mode after a restart {mode:o}");
 }
 
 backend_tests!(

@@ -137,9 +137,16 @@ impl TestApp {
     /// The newest message of `kind` to `to`, waiting for it (mail for no-enumeration routes is
     /// composed after the answer, in the background): polls up to 5 s, then fails.
     pub async fn mail(&self, to: &str, kind: &str) -> Value {
+        self.mail_where(to, kind, |_| true).await
+    }
+
+    /// The newest message of `kind` to `to` for which `wanted` holds, waiting for it as `mail`.
+    pub async fn mail_where(&self, to: &str, kind: &str, wanted: impl Fn(&Value) -> bool) -> Value {
         let start = std::time::Instant::now();
         loop {
-            if let Some(m) = self.outbox().into_iter().rev().find(|m| m["to"] == to && m["kind"] == kind) {
+            let found =
+                self.outbox().into_iter().rev().find(|m| m["to"] == to && m["kind"] == kind && wanted(m));
+            if let Some(m) = found {
                 return m;
             }
             assert!(
