@@ -80,6 +80,7 @@ impl AppState {
         let lockout = Lockout {
             max_failures: settings.lockout_max_failed_attempts,
             duration_ms: duration_ms(settings.lockout_duration),
+            gates: Default::default(),
         };
         Ok(Self(Arc::new(Services {
             settings,

@@ -14,10 +14,15 @@
 //! database, and the database's lock is honoured on the Redis path too, so a lock outlives a Redis
 //! outage and an outage never hands out a second allowance on top of a lock.
 
-use std::sync::LazyLock;
+use std::{
+    collections::HashMap,
+    sync::{Arc, LazyLock, Mutex},
+};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{
-    error::ApiResult,
+    error::{ApiError, ApiResult},
     security::counters::Counters,
     store::lockouts::{LockoutStore, Reserved},
 };
@@ -25,6 +30,55 @@ use crate::{
 pub struct Lockout {
     pub max_failures: u64,
     pub duration_ms: i64,
+    /// Checks of one email running on this instance, at most the limit at once; the rest queue.
+    pub gates: CheckGates,
+}
+
+type Gates = Arc<Mutex<HashMap<String, Arc<Semaphore>>>>;
+
+/// A first-come, first-served queue per email in front of the reservations: no more checks of one
+/// email run here at once than the lockout allows, and a burst of them is served in order instead
+/// of polling the store. An email's queue exists only while someone is in it.
+#[derive(Default)]
+pub struct CheckGates {
+    open: Gates,
+}
+
+/// A place in an email's queue, then a running check; leaving (drop) frees it.
+pub struct GatePass {
+    _permit: Option<OwnedSemaphorePermit>,
+    _ticket: Ticket,
+}
+
+/// Removes the email's queue when its last member leaves (also when a wait is given up).
+struct Ticket {
+    open: Gates,
+    email: String,
+    queue: Arc<Semaphore>,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The map's reference and this one: nobody else is queued or running.
+        if Arc::strong_count(&self.queue) == 2 {
+            open.remove(&self.email);
+        }
+    }
+}
+
+impl CheckGates {
+    /// Waits for a turn to check a password for `email`; at most `per_email` run at once.
+    pub async fn enter(&self, email: &str, per_email: u64) -> ApiResult<GatePass> {
+        let queue = {
+            let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let permits = usize::try_from(per_email).unwrap_or(usize::MAX).clamp(1, Semaphore::MAX_PERMITS);
+            open.entry(email.to_string()).or_insert_with(|| Arc::new(Semaphore::new(permits))).clone()
+        };
+        let ticket = Ticket { open: self.open.clone(), email: email.to_string(), queue };
+        let permit = ticket.queue.clone().acquire_owned().await.map_err(ApiError::internal)?;
+        Ok(GatePass { _permit: Some(permit), _ticket: ticket })
+    }
 }
 
 /// Where a granted check is counted, and in which window.

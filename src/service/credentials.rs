@@ -9,17 +9,18 @@ use crate::{
     error::{ApiError, ApiResult},
     http::verification::{Purpose, in_background, link, mail_vars, send_link},
     security::{
-        lockout::{Attempt, Reservation},
+        lockout::{Attempt, GatePass, Reservation},
         password::Verified,
     },
     state::AppState,
 };
 
-/// While every check of an email's window is taken by checks still running, a new one waits for
-/// a free one this many times, this long apart (then 403 `ACCOUNT_LOCKED`): a burst of right
-/// passwords (one user on many devices, a service account) is served, not refused.
-const BUSY_RETRIES: u32 = 40;
-const BUSY_PAUSE: Duration = Duration::from_millis(25);
+/// A check waits at most this long for its turn (then 403 `ACCOUNT_LOCKED`): on this instance
+/// checks of one email queue first come, first served, at most the lockout's limit at once, so a
+/// burst of right passwords (one user on many devices, a service account) is served in order;
+/// while checks on other instances hold every reservation, it looks again every `BUSY_POLL`.
+const BUSY_WAIT: Duration = Duration::from_secs(3);
+const BUSY_POLL: Duration = Duration::from_millis(50);
 
 /// The outcome of a password check that was allowed to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,12 +45,27 @@ pub async fn check_password(
     if password.chars().count() > MAX_PASSWORD_LEN {
         return Ok(Checked::Wrong);
     }
-    let reservation = Some(reserve(state, email).await?);
-    let mut pending = Pending { state: state.clone(), email: email.to_string(), reservation };
+    let (pass, reservation) = reserve(state, email).await?;
+    let mut pending = Pending {
+        state: state.clone(),
+        email: email.to_string(),
+        reservation: Some(reservation),
+        _pass: pass,
+    };
     let verified = state.hasher.verify(password, stored).await;
     let reservation = pending.settle()?;
+    settle(state, email, reservation, verified, state.clock.now_ms()).await
+}
+
+/// Settles a reserved check with its result.
+async fn settle(
+    state: &AppState,
+    email: &str,
+    reservation: Reservation,
+    verified: ApiResult<Verified>,
+    now: i64,
+) -> ApiResult<Checked> {
     let (lockout, counters, db) = (&state.lockout, state.counters.as_ref(), state.store.as_ref());
-    let now = state.clock.now_ms();
     match verified {
         Ok(Verified::Yes { rehash }) => {
             if lockout.release(counters, db, email, reservation, now).await? {
@@ -72,17 +88,20 @@ pub async fn check_password(
     }
 }
 
-/// A check for `email`, once one is free (waiting briefly while all are taken by running ones).
-async fn reserve(state: &AppState, email: &str) -> ApiResult<Reservation> {
+/// A turn and a reserved check for `email` (waiting briefly while all are taken by running ones).
+async fn reserve(state: &AppState, email: &str) -> ApiResult<(GatePass, Reservation)> {
     let (lockout, counters, db) = (&state.lockout, state.counters.as_ref(), state.store.as_ref());
-    for _ in 0..BUSY_RETRIES {
-        match lockout.reserve(counters, db, email, state.clock.now_ms()).await? {
-            Attempt::Granted(reservation) => return Ok(reservation),
-            Attempt::Locked => return Err(ApiError::AccountLocked),
-            Attempt::Busy => tokio::time::sleep(BUSY_PAUSE).await,
+    let wait = async {
+        let pass = lockout.gates.enter(email, lockout.max_failures).await?;
+        loop {
+            match lockout.reserve(counters, db, email, state.clock.now_ms()).await? {
+                Attempt::Granted(reservation) => return Ok((pass, reservation)),
+                Attempt::Locked => return Err(ApiError::AccountLocked),
+                Attempt::Busy => tokio::time::sleep(BUSY_POLL).await,
+            }
         }
-    }
-    Err(ApiError::AccountLocked)
+    };
+    tokio::time::timeout(BUSY_WAIT, wait).await.unwrap_or(Err(ApiError::AccountLocked))
 }
 
 /// A reservation not yet settled. If the request is dropped while hashing (the client went
@@ -92,6 +111,8 @@ struct Pending {
     state: AppState,
     email: String,
     reservation: Option<Reservation>,
+    /// This check's turn: the next in the queue goes once this one is settled (or given up).
+    _pass: GatePass,
 }
 
 impl Pending {
