@@ -251,3 +251,36 @@ impl Lockout {
         Ok(db.lockout_clear(email).await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn queues(gates: &CheckGates) -> usize {
+        gates.open.lock().unwrap().len()
+    }
+
+    #[tokio::test]
+    async fn queues_hold_the_limit_in_order_and_vanish_when_empty() {
+        let gates = CheckGates::default();
+        let first = gates.enter("a@example.com", 2).await.unwrap();
+        let second = gates.enter("a@example.com", 2).await.unwrap();
+        assert_eq!(queues(&gates), 1);
+        // A third waits; giving up the wait leaves no trace once the others are done.
+        let third = tokio::time::timeout(Duration::from_millis(20), gates.enter("a@example.com", 2)).await;
+        assert!(third.is_err(), "the limit holds");
+        drop(first);
+        let third = gates.enter("a@example.com", 2).await.unwrap();
+        drop((second, third));
+        assert_eq!(queues(&gates), 0);
+        let waiting = tokio::time::timeout(Duration::from_millis(5), async {
+            let _held = gates.enter("b@example.com", 1).await.unwrap();
+            gates.enter("b@example.com", 1).await
+        })
+        .await;
+        assert!(waiting.is_err());
+        assert_eq!(queues(&gates), 0);
+    }
+}
