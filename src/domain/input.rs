@@ -25,13 +25,16 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, ApiError> {
         let normalised = raw.nfkc().collect::<String>();
         let (local, domain) = normalised.trim().rsplit_once('@').ok_or(ApiError::InvalidEmail)?;
-        let forbidden = |c: char| c.is_control() || c.is_whitespace() || "\"()<>[]\\@".contains(c);
+        let forbidden = |c: char| c.is_control() || c.is_whitespace() || "\"()<>[]\\@|".contains(c);
         if local.chars().any(forbidden) || domain.chars().any(forbidden) {
             return Err(ApiError::InvalidEmail);
         }
         let Ok(url::Host::Domain(domain)) = url::Host::parse(domain) else {
             return Err(ApiError::InvalidEmail);
         };
+        if !is_hostname(&domain) {
+            return Err(ApiError::InvalidEmail);
+        }
         let local: String = local.chars().flat_map(char::to_lowercase).collect();
         let email = format!("{local}@{domain}");
         let options = email_address::Options::default().without_display_text().without_domain_literal();
@@ -46,6 +49,20 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A DNS host name of two or more labels: letters, digits and inner hyphens only (the ASCII form
+/// of any domain a mailbox can have).
+fn is_hostname(domain: &str) -> bool {
+    let labels: Vec<&str> = domain.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 /// A new password within the length rules (counted in characters).
@@ -158,6 +175,12 @@ mod tests {
             "\"a b\"@b.c",
             "a@[127.0.0.1]",
             "a@127.0.0.1",
+            "x|victim@example.com",
+            "a@localhost",
+            "a@ex'ample.com",
+            "a@ex*ample.com",
+            "a@ex_ample.com",
+            "a@-example.com",
             "a@0x7f.1",
             "a@[IPv6:::1]",
             "a\tb@c.d",

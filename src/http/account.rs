@@ -171,13 +171,12 @@ async fn undo(
         }
         let identifier = stored_identifier(&state, Purpose::UndoEmailChange, &body.token);
         match state.store.undo_email_change(&identifier, state.clock.now_ms()).await {
-            Ok(Undone::Restored { user_id, .. }) => {
-                let st = state.clone();
-                in_background(async move {
-                    let Some(user) = st.store.user_by_id(&user_id).await? else { return Ok(()) };
-                    send_reset(&st, &user, None).await
-                });
-                Ok(())
+            Ok(Undone::Restored { user_id, email }) => {
+                // The reset link goes to the address this undo restored, now (not whatever the
+                // address is when a background task gets to it).
+                let Some(mut user) = state.store.user_by_id(&user_id).await? else { return Ok(()) };
+                user.email = email;
+                send_reset(&state, &user, None).await
             }
             Ok(Undone::Invalid) => Err(ApiError::InvalidToken(bad)),
             Ok(Undone::Expired) => Err(ApiError::TokenExpired(bad)),

@@ -19,10 +19,13 @@ use crate::{
         extract::{Json, JsonOrForm, NoBody},
         layers::no_store,
         session::{SignInContext, base_cookie},
-        verification::{Purpose, check_callback, in_background, mail_vars, send_verification},
+        verification::{check_callback, in_background, mail_vars, send_verification},
     },
     security::tokens::random_id,
-    service::credentials::{Checked, check_password},
+    service::{
+        credentials::{Checked, check_password},
+        sign_in::{Admission, Proof, admit},
+    },
     state::AppState,
     store::StoreError,
 };
@@ -112,8 +115,10 @@ async fn sign_up(
         let answer = SignUpAnswer { token: None, user, session: None };
         return Ok(no_store(JsonOut(answer).into_response()));
     }
-    let remember = body.remember_me.unwrap_or(true);
-    let session = ctx.start(&state, &user, remember).await?;
+    let remember_me = body.remember_me.unwrap_or(true);
+    let admission =
+        Admission { proof: Proof::NewAccount, remember_me, callback: body.callback_url.as_deref() };
+    let session = admit(&state, ctx, &user, admission).await?;
     let answer = SignUpAnswer { token: Some(session.token.clone()), user, session: Some(session) };
     Ok(no_store(JsonOut(answer).into_response()))
 }
@@ -154,22 +159,13 @@ async fn sign_in(
         return Err(ApiError::InvalidCredentials);
     };
     let user = credential.user;
-    if state.settings.require_email_verification && !user.email_verified {
-        // A fresh link, at most one a minute per user.
-        let since = state.clock.now_ms() - 60_000;
-        if !state.store.verification_created_since(Purpose::Verify.prefix(), &user.id, since).await? {
-            let cb = Some(body.callback_url.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| "/".into()));
-            let st = state.clone();
-            in_background(async move { send_verification(&st, &user, cb.as_deref()).await });
-        }
-        return Err(ApiError::EmailNotVerified);
-    }
+    let remember_me = body.remember_me.unwrap_or(true);
+    let admission = Admission { proof: Proof::Password, remember_me, callback: body.callback_url.as_deref() };
+    let session = admit(&state, ctx, &user, admission).await?;
     if rehash {
         let fresh = state.hasher.hash(&body.password).await?;
         state.store.set_password_hash(&user.id, &fresh, state.clock.now_ms()).await?;
     }
-    let remember = body.remember_me.unwrap_or(true);
-    let session = ctx.start(&state, &user, remember).await?;
     let subscription = state.store.subscription_for(&user.id).await?;
     let answer = SignInAnswer {
         redirect: body.callback_url.is_some(),

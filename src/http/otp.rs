@@ -25,6 +25,7 @@ use crate::{
         verification::{in_background, mail_vars},
     },
     security::tokens::{constant_time_eq, random_digits, token_hash},
+    service::sign_in::{Admission, Proof, admit},
     state::AppState,
 };
 
@@ -157,7 +158,8 @@ async fn sign_in(
         state.store.set_email_verified(&user.id, state.clock.now_ms()).await?;
         user.email_verified = true;
     }
-    let session = ctx.start(&state, &user, true).await?;
+    let admission = Admission { proof: Proof::EmailCode, remember_me: true, callback: None };
+    let session = admit(&state, ctx, &user, admission).await?;
     Ok(no_store(JsonOut(json!({ "token": session.token, "user": user })).into_response()))
 }
 

@@ -258,32 +258,37 @@ async fn apply_verification(state: &AppState, raw: &str, current: Option<&Authen
     let value = consume(state, Purpose::ChangeEmail, raw, unauthorized).await?;
     let (user_id, new_email) = value.split_once('|').ok_or(ApiError::InvalidToken(unauthorized))?;
     // The session that follows the link (if it is the user's) stays; every other one ends.
-    let end = match current {
-        Some(auth) if auth.user.id == user_id => EndSessions::AllBut(&auth.session.token),
-        _ => EndSessions::All,
-    };
-    let now = state.clock.now_ms();
-    match state.store.change_email(user_id, new_email, end, now).await {
-        // The undo link is stored before answering: from then on it holds the old address.
-        Ok(Some(old)) => send_email_changed(state, user_id, &old, new_email).await,
-        Ok(None) => Err(ApiError::InvalidToken(unauthorized)),
-        Err(StoreError::Conflict) => Err(ApiError::UserExists),
-        Err(e) => Err(e.into()),
-    }
+    let keep = current.filter(|auth| auth.user.id == user_id).map(|auth| auth.session.token.clone());
+    // The change and its notice run to the end even if the client hangs up: a change never goes
+    // without its undo link and mail.
+    let (st, user_id, new_email) = (state.clone(), user_id.to_string(), new_email.to_string());
+    tokio::spawn(async move { change_email(&st, &user_id, &new_email, keep.as_deref()).await })
+        .await
+        .map_err(ApiError::internal)?
 }
 
-/// Tells the old address that the email changed, with a link (valid a week) that undoes it.
-async fn send_email_changed(state: &AppState, user_id: &str, old: &str, new_email: &str) -> ApiResult<()> {
+/// Moves the user to `new_email` (ending every session but `keep`) with a new undo link stored in
+/// the same transaction, then tells the old address, with that link (valid a week).
+async fn change_email(state: &AppState, user_id: &str, new_email: &str, keep: Option<&str>) -> ApiResult<()> {
+    let end = keep.map_or(EndSessions::All, EndSessions::AllBut);
+    let undo = random_hex(32);
+    let now = state.clock.now_ms();
+    let undo_link =
+        (identifier(state, Purpose::UndoEmailChange, &undo), now + Purpose::UndoEmailChange.ttl_ms());
+    let old = match state.store.change_email(user_id, new_email, end, (&undo_link.0, undo_link.1), now).await
+    {
+        Ok(Some(old)) => old,
+        Ok(None) => return Err(ApiError::InvalidToken(StatusCode::UNAUTHORIZED)),
+        Err(StoreError::Conflict) => return Err(ApiError::UserExists),
+        Err(e) => return Err(e.into()),
+    };
     let Some(user) = state.store.user_by_id(user_id).await? else { return Ok(()) };
     let vars = minijinja::context! {
-        new_email => new_email, old_email => old, expires_in => "7 days", ..mail_vars(state, &user)
+        new_email => new_email, old_email => old.clone(), expires_in => "7 days", ..mail_vars(state, &user)
     };
-    let value = format!("{user_id}|{old}");
-    let message = ("email-changed", "email-changed");
-    send_link(state, Purpose::UndoEmailChange, &value, old, message, vars, |token| {
-        link(state, "/undo-email-change", &[("token", token)])
-    })
-    .await
+    let url = link(state, "/undo-email-change", &[("token", &undo)]);
+    state.mailer.send_template("email-changed", "email-changed", &old, Some(url), Some(undo), vars, now);
+    Ok(())
 }
 
 #[derive(Deserialize)]

@@ -152,6 +152,13 @@ return 0",
     )
 });
 
+/// `ARGV` now: 1 when the email is locked.
+static LOCKED: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"if (tonumber(redis.call('HGET', KEYS[1], 'l')) or 0) > tonumber(ARGV[1]) then return 1 end return 0",
+    )
+});
+
 static CLEAR: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(r"return redis.call('DEL', KEYS[1])"));
 
@@ -174,7 +181,7 @@ impl Lockout {
         now: i64,
     ) -> ApiResult<Attempt> {
         if counters.redis_configured() {
-            if db.lockout_locked(email, now).await? {
+            if db.lockout_refuses(email, now, self.max_failures).await? {
                 return Ok(Attempt::Locked);
             }
             let args = [now, self.duration_ms, self.max()];
@@ -210,13 +217,16 @@ impl Lockout {
         if reservation.in_redis {
             let args = [now, self.max(), self.duration_ms];
             if let Some(locked) = counters.script(&FAILED, &key(email), &args, now).await {
+                // A copy in the database: a Redis outage then starts from these failures, not
+                // from none, and a lock set here outlives it.
+                db.lockout_failed(email, now, self.duration_ms, self.max_failures, true).await?;
                 if locked == 1 {
                     db.lockout_lock(email, now + self.duration_ms, now).await?;
                 }
                 return Ok(locked == 1);
             }
         }
-        Ok(db.lockout_failed(email, now, self.duration_ms, self.max_failures).await?)
+        Ok(db.lockout_failed(email, now, self.duration_ms, self.max_failures, reservation.in_redis).await?)
     }
 
     /// The reserved check succeeded (or never ran): frees the reservation; true when the email
@@ -232,11 +242,25 @@ impl Lockout {
         if reservation.in_redis {
             let args = [now, reservation.window_ends_at];
             if let Some(locked) = counters.script(&RELEASE, &key(email), &args, now).await {
-                return Ok(locked == 1 || db.lockout_locked(email, now).await?);
+                return Ok(locked == 1 || db.lockout_refuses(email, now, self.max_failures).await?);
             }
-            return Ok(db.lockout_locked(email, now).await?);
+            return Ok(db.lockout_refuses(email, now, self.max_failures).await?);
         }
         Ok(db.lockout_release(email, reservation.window_ends_at, now).await?)
+    }
+
+    /// Whether the email is locked now (for ways in that check no password).
+    pub async fn locked(
+        &self,
+        counters: &Counters,
+        db: &dyn LockoutStore,
+        email: &str,
+        now: i64,
+    ) -> ApiResult<bool> {
+        if db.lockout_refuses(email, now, self.max_failures).await? {
+            return Ok(true);
+        }
+        Ok(counters.redis_configured() && counters.script(&LOCKED, &key(email), &[now], now).await == Some(1))
     }
 
     /// Forgets the email's failures and lock, wherever they are kept.

@@ -54,7 +54,11 @@ pub async fn check_password(
     };
     let verified = state.hasher.verify(password, stored).await;
     let reservation = pending.settle()?;
-    settle(state, email, reservation, verified, state.clock.now_ms()).await
+    // Settled to the end even if the client hangs up now: a failure is always counted.
+    let (st, owned_email) = (state.clone(), email.to_string());
+    tokio::spawn(async move { settle(&st, &owned_email, reservation, verified).await })
+        .await
+        .map_err(ApiError::internal)?
 }
 
 /// Settles a reserved check with its result.
@@ -63,9 +67,9 @@ async fn settle(
     email: &str,
     reservation: Reservation,
     verified: ApiResult<Verified>,
-    now: i64,
 ) -> ApiResult<Checked> {
     let (lockout, counters, db) = (&state.lockout, state.counters.as_ref(), state.store.as_ref());
+    let now = state.clock.now_ms();
     match verified {
         Ok(Verified::Yes { rehash }) => {
             if lockout.release(counters, db, email, reservation, now).await? {

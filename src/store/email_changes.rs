@@ -29,11 +29,14 @@ pub trait EmailChangeStore: Send + Sync {
     async fn undo_email_change(&self, identifier: &str, now: i64) -> StoreResult<Undone>;
 }
 
-/// Whether a live undo link of another user (than `$3`, may be NULL) names the address `$1`.
+/// Whether a live undo link of another user (than `$3`, may be NULL) names the address `$1`:
+/// the value ends in `|$1` and the user id before it has no `|` (addresses cannot contain one
+/// either, so the match is exact).
 pub(super) const HELD_FOR_UNDO: &str = r#"
 SELECT COUNT(*) FROM "verification"
  WHERE substr("identifier", 1, 11) = 'undo-email:' AND "expiresAt" > $2
    AND substr("value", length("value") - length($1)) = '|' || $1
+   AND substr("value", 1, length("value") - length($1) - 1) NOT LIKE '%|%'
    AND ($3 IS NULL OR substr("value", 1, length($3) + 1) <> $3 || '|')"#;
 
 pub(super) const TAKE_LINK: &str = r#"

@@ -25,17 +25,24 @@ pub trait LockoutStore: Send + Sync {
     /// `window_ms` starts at the first reservation; at most `max` checks are reserved in it.
     async fn lockout_reserve(&self, email: &str, now: i64, window_ms: i64, max: u64)
     -> StoreResult<Reserved>;
-    /// A reserved check failed: counts it (a row is made if there is none, e.g. after a Redis
-    /// outage), and locks the email until `now + duration_ms` when failures reach `max`. True
-    /// exactly when this failure set the lock.
-    async fn lockout_failed(&self, email: &str, now: i64, duration_ms: i64, max: u64) -> StoreResult<bool>;
+    /// A check failed: counts it, and locks the email until `now + duration_ms` when failures
+    /// reach `max`. `copy` for a failure reserved and counted in Redis (it then counts as a check
+    /// here too). True exactly when this failure set the lock.
+    async fn lockout_failed(
+        &self,
+        email: &str,
+        now: i64,
+        duration_ms: i64,
+        max: u64,
+        copy: bool,
+    ) -> StoreResult<bool>;
     /// A reserved check succeeded or never ran: frees its reservation if its window is still the
     /// current one (failures stay counted). True when the email is locked now.
     async fn lockout_release(&self, email: &str, window_ends_at: i64, now: i64) -> StoreResult<bool>;
     /// Records a lock set elsewhere (in Redis), so it holds while Redis is away.
     async fn lockout_lock(&self, email: &str, until: i64, now: i64) -> StoreResult<()>;
-    /// Whether the email is locked at `now`.
-    async fn lockout_locked(&self, email: &str, now: i64) -> StoreResult<bool>;
+    /// Whether the email is locked at `now`, or its window's failures are at `max`.
+    async fn lockout_refuses(&self, email: &str, now: i64, max: u64) -> StoreResult<bool>;
     /// Forgets the email's state (a password reset, a deleted account).
     async fn lockout_clear(&self, email: &str) -> StoreResult<()>;
     /// Deletes rows whose window and lock have both ended.
@@ -56,13 +63,19 @@ RETURNING "windowEndsAt""#;
 pub(super) const REFUSED: &str = r#"
 SELECT ("lockedUntil" > $2 OR "failures" >= $3) AS "locked" FROM "lockout" WHERE "email" = $1"#;
 
+/// A failure (`$5` = 1 when it was not reserved here: a copy of one counted in Redis). A window
+/// that has ended starts afresh with this failure.
 pub(super) const FAILED: &str = r#"
 INSERT INTO "lockout" ("email", "attempts", "failures", "windowEndsAt", "lockedUntil")
 VALUES ($1, 1, 1, $2 + $4, CASE WHEN 1 >= $3 THEN $2 + $4 ELSE 0 END)
 ON CONFLICT ("email") DO UPDATE SET
-    "failures" = "lockout"."failures" + 1,
-    "lockedUntil" = CASE WHEN "lockout"."failures" + 1 >= $3 AND "lockout"."lockedUntil" <= $2
-                         THEN $2 + $4 ELSE "lockout"."lockedUntil" END
+    "attempts" = CASE WHEN "lockout"."windowEndsAt" <= $2 THEN 1 ELSE "lockout"."attempts" + $5 END,
+    "failures" = CASE WHEN "lockout"."windowEndsAt" <= $2 THEN 1 ELSE "lockout"."failures" + 1 END,
+    "lockedUntil" = CASE
+        WHEN "lockout"."lockedUntil" > $2 THEN "lockout"."lockedUntil"
+        WHEN (CASE WHEN "lockout"."windowEndsAt" <= $2 THEN 1 ELSE "lockout"."failures" + 1 END) >= $3 THEN $2 + $4
+        ELSE "lockout"."lockedUntil" END,
+    "windowEndsAt" = CASE WHEN "lockout"."windowEndsAt" <= $2 THEN $2 + $4 ELSE "lockout"."windowEndsAt" END
 RETURNING "failures", "lockedUntil""#;
 
 pub(super) const RELEASE: &str = r#"
@@ -76,7 +89,10 @@ VALUES ($1, 0, 0, $3, $2)
 ON CONFLICT ("email") DO UPDATE SET
     "lockedUntil" = CASE WHEN "lockout"."lockedUntil" < $2 THEN $2 ELSE "lockout"."lockedUntil" END"#;
 
-pub(super) const LOCKED: &str = r#"SELECT "lockedUntil" FROM "lockout" WHERE "email" = $1"#;
+/// Whether the email is locked, or its window's failures are at the limit.
+pub(super) const REFUSES: &str = r#"
+SELECT ("lockedUntil" > $2 OR ("windowEndsAt" > $2 AND "failures" >= $3)) AS "refused"
+  FROM "lockout" WHERE "email" = $1"#;
 
 pub(super) const CLEAR: &str = r#"DELETE FROM "lockout" WHERE "email" = $1"#;
 
@@ -126,6 +142,7 @@ macro_rules! impl_lockout_store {
                 now: i64,
                 duration_ms: i64,
                 max: u64,
+                copy: bool,
             ) -> $crate::store::StoreResult<bool> {
                 let max = $crate::store::lockouts::signed_max(max);
                 let (failures, locked_until): (i64, i64) = sqlx::query_as($crate::store::lockouts::FAILED)
@@ -133,6 +150,7 @@ macro_rules! impl_lockout_store {
                     .bind(now)
                     .bind(max)
                     .bind(duration_ms)
+                    .bind(i64::from(copy))
                     .fetch_one(&self.pool)
                     .await?;
                 Ok(failures == max && locked_until > now)
@@ -167,12 +185,19 @@ macro_rules! impl_lockout_store {
                 Ok(())
             }
 
-            async fn lockout_locked(&self, email: &str, now: i64) -> $crate::store::StoreResult<bool> {
-                let until: Option<i64> = sqlx::query_scalar($crate::store::lockouts::LOCKED)
+            async fn lockout_refuses(
+                &self,
+                email: &str,
+                now: i64,
+                max: u64,
+            ) -> $crate::store::StoreResult<bool> {
+                let refused: Option<bool> = sqlx::query_scalar($crate::store::lockouts::REFUSES)
                     .bind(email)
+                    .bind(now)
+                    .bind($crate::store::lockouts::signed_max(max))
                     .fetch_optional(&self.pool)
                     .await?;
-                Ok(until.is_some_and(|until| until > now))
+                Ok(refused == Some(true))
             }
 
             async fn lockout_clear(&self, email: &str) -> $crate::store::StoreResult<()> {

@@ -151,8 +151,9 @@ pub trait Store:
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
     async fn set_email_verified(&self, user_id: &str, now: i64) -> StoreResult<()>;
     /// Moves the user to a new (verified) email, in one transaction with ending the sessions
-    /// `end` names and dropping every pending link and code of the user (for the old address
-    /// too) except undo-email-change links. The previous email; `None` when there is no such
+    /// `end` names, dropping every pending link and code of the user (for the old address too)
+    /// except undo-email-change links, and storing a new undo link (`undo_link` = its identifier
+    /// and expiry; its value `userId|oldEmail`). The previous email; `None` when there is no such
     /// user; `Conflict` (nothing changed) when the address is taken, or held by another user's
     /// undo link.
     async fn change_email(
@@ -160,6 +161,7 @@ pub trait Store:
         user_id: &str,
         email: &str,
         end: EndSessions<'_>,
+        undo_link: (&str, i64),
         now: i64,
     ) -> StoreResult<Option<String>>;
     /// Deletes the user with their sessions, accounts and memberships (cascade), their pending

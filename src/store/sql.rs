@@ -429,6 +429,7 @@ macro_rules! impl_store {
                 user_id: &str,
                 email: &str,
                 end: $crate::store::EndSessions<'_>,
+                undo_link: (&str, i64),
                 now: i64,
             ) -> $crate::store::StoreResult<Option<String>> {
                 let mut tx = self.pool.begin().await?;
@@ -461,6 +462,19 @@ macro_rules! impl_store {
                 )
                 .bind(user_id)
                 .bind(&old)
+                .execute(&mut *tx)
+                .await?;
+                // The undo link is stored with the change: from the commit on it holds the old
+                // address, and no change goes without one.
+                sqlx::query(
+                    r#"INSERT INTO "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt")
+                       VALUES ($1, $2, $3, $4, $5, $5)"#,
+                )
+                .bind($crate::security::tokens::random_id())
+                .bind(undo_link.0)
+                .bind(format!("{user_id}|{old}"))
+                .bind(undo_link.1)
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
                 self.commit_announcing(tx, &[$crate::store::cache::Invalidation::User(user_id.to_string())]).await?;
@@ -1146,10 +1160,14 @@ macro_rules! impl_store {
         where
             E: sqlx::Executor<'e, Database = $db>,
         {
-            Ok(sqlx::query_scalar(r#"SELECT "referenceId" FROM "subscription" WHERE "id" = $1"#)
-                .bind(id)
-                .fetch_optional(executor)
-                .await?)
+            // A write (that changes nothing), so SQLite takes its write lock before this read and
+            // a concurrent writer cannot turn the upsert that follows into SQLITE_BUSY.
+            Ok(sqlx::query_scalar(
+                r#"UPDATE "subscription" SET "updatedAt" = "updatedAt" WHERE "id" = $1 RETURNING "referenceId""#,
+            )
+            .bind(id)
+            .fetch_optional(executor)
+            .await?)
         }
 
         async fn put_subscription<'e, E>(executor: E, row: &$crate::domain::model::SubscriptionRow) -> $crate::store::StoreResult<()>

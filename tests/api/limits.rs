@@ -75,6 +75,23 @@ async fn sign_in_from(app: &TestApp, ip: &str, email: &str, password: &str) -> T
     app.send(from(ip, sign_in_req(app, "/sign-in/email", email, password))).await
 }
 
+/// Starts `n` sign-ins for `email` at once, the `i`-th from `{net}.{i}` with `password(i)`.
+fn sign_ins_at_once(
+    app: &Arc<TestApp>,
+    email: &str,
+    net: &str,
+    n: usize,
+    password: impl Fn(usize) -> &'static str,
+) -> Vec<tokio::task::JoinHandle<TestResponse>> {
+    (0..n)
+        .map(|i| {
+            let (app, email, ip, password) =
+                (app.clone(), email.to_string(), format!("{net}.{i}"), password(i));
+            tokio::spawn(async move { sign_in_from(&app, &ip, &email, password).await })
+        })
+        .collect()
+}
+
 fn assert_limited(res: &TestResponse) {
     res.assert_error(429, "RATE_LIMIT_EXCEEDED");
     let retry: i64 = res.header("retry-after").expect("Retry-After").parse().unwrap();
@@ -378,25 +395,16 @@ async fn parallel_failures_all_count(counting: Counting) {
     let email = unique_email();
     app.sign_up(&email).await;
     let app = Arc::new(app);
-    let burst = |n: usize| {
-        (0..n)
-            .map(|i| {
-                let (app, email) = (app.clone(), email.clone());
-                tokio::spawn(async move {
-                    sign_in_from(&app, &format!("192.0.2.{i}"), &email, "nope-nope").await.status
-                })
-            })
-            .collect::<Vec<_>>()
-    };
+    let burst = |n: usize| sign_ins_at_once(&app, &email, "192.0.2", n, |_| "nope-nope");
     for t in burst(19) {
-        assert_eq!(t.await.unwrap(), StatusCode::UNAUTHORIZED);
+        assert_eq!(t.await.unwrap().status, StatusCode::UNAUTHORIZED);
     }
     // 19 counted: the right password still works (and frees its own check).
     assert_eq!(sign_in_from(&app, "192.0.2.200", &email, PASSWORD).await.status, StatusCode::OK);
     // Of 20 more in parallel, exactly one is evaluated; the rest are refused without hashing.
     let mut statuses = Vec::new();
     for t in burst(20) {
-        statuses.push(t.await.unwrap());
+        statuses.push(t.await.unwrap().status);
     }
     let evaluated = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
     let refused = statuses.iter().filter(|s| **s == StatusCode::FORBIDDEN).count();
@@ -423,19 +431,18 @@ async fn guesses_against_the_lockout(app: TestApp) {
     let email = unique_email();
     app.sign_up(&email).await;
     let app = Arc::new(app);
-    let tasks: Vec<_> = (0..31)
-        .map(|i| {
-            let (app, email) = (app.clone(), email.clone());
-            let password = if i == 15 { PASSWORD } else { "wrong-password" };
-            tokio::spawn(async move {
-                let res = sign_in_from(&app, &format!("198.18.0.{i}"), &email, password).await;
-                (password == PASSWORD, res.status)
-            })
-        })
-        .collect();
+    let right = 15;
+    let tasks =
+        sign_ins_at_once(
+            &app,
+            &email,
+            "198.18.0",
+            31,
+            |i| if i == right { PASSWORD } else { "wrong-password" },
+        );
     let mut wrong_evaluated = 0;
-    for t in tasks {
-        match t.await.unwrap() {
+    for (i, t) in tasks.into_iter().enumerate() {
+        match (i == right, t.await.unwrap().status) {
             (false, StatusCode::UNAUTHORIZED) => wrong_evaluated += 1,
             (_, StatusCode::FORBIDDEN) => {}
             (true, StatusCode::OK) => {}
@@ -465,16 +472,8 @@ async fn a_burst_of_right_passwords_is_served(counting: Counting) {
     let email = unique_email();
     app.sign_up(&email).await;
     let app = Arc::new(app);
-    let tasks: Vec<_> = (0..32)
-        .map(|i| {
-            let (app, email) = (app.clone(), email.clone());
-            tokio::spawn(async move {
-                sign_in_from(&app, &format!("198.18.3.{i}"), &email, PASSWORD).await.status
-            })
-        })
-        .collect();
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    for t in sign_ins_at_once(&app, &email, "198.18.3", 32, |_| PASSWORD) {
+        assert_eq!(t.await.unwrap().status, StatusCode::OK);
     }
 }
 
@@ -493,14 +492,7 @@ async fn abandoned_checks_are_given_back(counting: Counting) {
     let email = unique_email();
     app.sign_up(&email).await;
     let app = Arc::new(app);
-    let tasks: Vec<_> = (0..10)
-        .map(|i| {
-            let (app, email) = (app.clone(), email.clone());
-            tokio::spawn(async move {
-                sign_in_from(&app, &format!("198.18.4.{i}"), &email, "wrong-password").await
-            })
-        })
-        .collect();
+    let tasks = sign_ins_at_once(&app, &email, "198.18.4", 10, |_| "wrong-password");
     // Let them reserve their checks (one hashes, the rest queue for the hasher), then hang up.
     tokio::time::sleep(Duration::from_millis(150)).await;
     for t in &tasks {
@@ -519,6 +511,22 @@ async fn abandoned_checks_are_given_back(counting: Counting) {
     assert!(abandoned >= 5, "only {abandoned} abandoned: the hash is too cheap for this test");
     let res = sign_in_from(&app, "198.18.4.100", &email, PASSWORD).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+}
+
+/// Every way in ends in the one sign-in gate: a locked account gets no session by email code
+/// either.
+async fn a_locked_account_gets_no_session_by_email_code(counting: Counting) {
+    let Some(app) = limited(counting, |s| s.rate_limit_enabled = false).await else { return };
+    let email = unique_email();
+    app.sign_up(&email).await;
+    for _ in 0..10 {
+        sign_in_from(&app, "192.0.2.50", &email, "wrong-password").await;
+    }
+    app.post("/email-otp/send-verification-otp", json!({"email": email, "type": "sign-in"}), None).await;
+    let otp = app.mail(&email, "otp").await["token"].as_str().unwrap().to_string();
+    let res = app.post("/sign-in/email-otp", json!({"email": email, "otp": otp}), None).await;
+    res.assert_error(403, "ACCOUNT_LOCKED");
+    assert!(res.session_cookie(&app.state.session_cookie).is_none());
 }
 
 /// Wrong passwords on change-password and delete-user count toward the same lockout as
@@ -589,6 +597,7 @@ counting_tests!(
     a_burst_of_right_passwords_is_served,
     abandoned_checks_are_given_back,
     password_checks_elsewhere_count_toward_the_lockout,
+    a_locked_account_gets_no_session_by_email_code,
     health_reports_the_counters,
 );
 
@@ -726,4 +735,35 @@ async fn a_lock_outlives_a_redis_outage() {
         sign_in_from(&app, "192.0.2.77", &email, PASSWORD).await.assert_error(403, "ACCOUNT_LOCKED");
         sign_in_from(&app, "192.0.2.77", &email, "wrong-password").await.assert_error(403, "ACCOUNT_LOCKED");
     }
+}
+
+/// Failures counted in Redis are copied to the database: a Redis outage in the middle of a
+/// window carries on from them instead of granting a fresh allowance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_outlive_a_redis_outage() {
+    if std::env::var("TEST_REDIS_URL").is_err() {
+        eprintln!(
+            "skipped: TEST_REDIS_URL is not set (this test starts and stops a redis-server of its own)"
+        );
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let server = start_redis(port);
+    let url = format!("redis://127.0.0.1:{port}");
+    let app = TestApp::with(Backend::Sqlite, |s| s.redis_url = Some(Secret::new(url))).await.unwrap();
+    wait_for_mode(&app, Mode::Redis).await;
+    let email = unique_email();
+    app.sign_up(&email).await;
+    for _ in 0..9 {
+        sign_in_from(&app, "192.0.2.78", &email, "wrong-password")
+            .await
+            .assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+    }
+    drop(server);
+    // The tenth failure of the window, counted in the database, locks.
+    sign_in_from(&app, "192.0.2.78", &email, "wrong-password")
+        .await
+        .assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+    assert_eq!(app.state.counters.mode(), Mode::Degraded);
+    sign_in_from(&app, "192.0.2.78", &email, PASSWORD).await.assert_error(403, "ACCOUNT_LOCKED");
 }

@@ -1,0 +1,71 @@
+//! The one sign-in gate. Every way in (password, email code, and the ways still to come: social,
+//! passkey, refresh token, username) ends in [`admit`], which decides whether a session may be
+//! created and creates it, so a check added here holds everywhere.
+
+use crate::{
+    domain::model::{SessionRow, User},
+    error::{ApiError, ApiResult},
+    http::{
+        session::SignInContext,
+        verification::{Purpose, in_background, send_verification},
+    },
+    state::AppState,
+};
+
+/// How the user proved who they are on this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// A password, already checked under the lockout (`credentials::check_password`).
+    Password,
+    /// A one-time code mailed to the address.
+    EmailCode,
+    /// A new account (sign-up).
+    NewAccount,
+}
+
+/// What a sign-in asks for beyond the user.
+pub struct Admission<'a> {
+    pub proof: Proof,
+    pub remember_me: bool,
+    /// Where a verification link mailed by this gate returns the browser.
+    pub callback: Option<&'a str>,
+}
+
+/// Decides whether `user` may have a session now, and starts it:
+/// - a locked account gets none, whatever the proof (403 `ACCOUNT_LOCKED`; passwords were already
+///   checked under the lockout, and a new account has no lock of its own yet);
+/// - with `REQUIRE_EMAIL_VERIFICATION`, an unverified address gets none (403
+///   `EMAIL_NOT_VERIFIED`, and a fresh link at most once a minute);
+/// - the ban and second-factor checks go here when they land.
+pub async fn admit(
+    state: &AppState,
+    ctx: SignInContext,
+    user: &User,
+    admission: Admission<'_>,
+) -> ApiResult<SessionRow> {
+    if admission.proof == Proof::EmailCode {
+        let (lockout, counters, db) = (&state.lockout, state.counters.as_ref(), state.store.as_ref());
+        if lockout.locked(counters, db, &user.email, state.clock.now_ms()).await? {
+            return Err(ApiError::AccountLocked);
+        }
+    }
+    if state.settings.require_email_verification && !user.email_verified {
+        if admission.proof != Proof::NewAccount {
+            resend_verification(state, user, admission.callback).await?;
+        }
+        return Err(ApiError::EmailNotVerified);
+    }
+    ctx.start(state, user, admission.remember_me).await
+}
+
+/// A fresh verification link, at most one a minute per user.
+async fn resend_verification(state: &AppState, user: &User, callback: Option<&str>) -> ApiResult<()> {
+    let since = state.clock.now_ms() - 60_000;
+    if state.store.verification_created_since(Purpose::Verify.prefix(), &user.id, since).await? {
+        return Ok(());
+    }
+    let (st, user) = (state.clone(), user.clone());
+    let callback = callback.filter(|c| !c.is_empty()).unwrap_or("/").to_string();
+    in_background(async move { send_verification(&st, &user, Some(&callback)).await });
+    Ok(())
+}
