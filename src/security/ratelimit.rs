@@ -115,15 +115,21 @@ pub fn normalize(path: &str, base_path: &str) -> String {
 /// Middleware on every route: counts the request against its route's rule; over the limit, 429
 /// `RATE_LIMIT_EXCEEDED` with `Retry-After` and `X-Retry-After` (seconds).
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = match req.extensions().get::<MatchedPath>() {
-        Some(matched) => normalize(matched.as_str(), &state.settings.base_path),
-        None => UNKNOWN_ROUTE.to_string(),
-    };
     if !state.settings.rate_limit_enabled {
         return next.run(req).await;
     }
+    // Route templates are already canonical: only the base path comes off.
+    let route = match req.extensions().get::<MatchedPath>() {
+        Some(matched) => {
+            let path = matched.as_str();
+            path.strip_prefix(state.settings.base_path.as_str())
+                .filter(|p| p.starts_with('/'))
+                .unwrap_or(path)
+        }
+        None => UNKNOWN_ROUTE,
+    };
     let client = client_key(&state, &req);
-    match over_limit(&state, &route, &client).await {
+    match over_limit(&state, route, &client).await {
         Some(limited) => limited,
         None => next.run(req).await,
     }
