@@ -8,6 +8,7 @@ use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 use anyhow::{Context, bail};
 use url::Url;
 
+pub use crate::security::password::Argon2Params;
 use crate::{
     jwt::keys::SigningAlg,
     security::{
@@ -33,20 +34,6 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
-    }
-}
-
-/// Argon2id cost parameters (OWASP's recommendation by default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Argon2Params {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-}
-
-impl Default for Argon2Params {
-    fn default() -> Self {
-        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
     }
 }
 
@@ -301,6 +288,16 @@ impl Settings {
         settings.db_max_connections =
             parse(&get, "DB_MAX_CONNECTIONS", "16", |v| v.parse().ok().filter(|n| *n >= 1))?;
         Ok(settings)
+    }
+
+    /// The JWT service's settings.
+    pub fn jwt(&self) -> crate::jwt::JwtSettings {
+        crate::jwt::JwtSettings {
+            algorithm: self.jwt_algorithm,
+            lifetime: self.jwt_expiration,
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+        }
     }
 
     /// Whether cookies get `Secure` and the `__Secure-` prefix.

@@ -29,7 +29,7 @@ pub async fn rotate_signing_key(mut settings: Settings) -> anyhow::Result<String
     settings.resolve_secret()?;
     let store = open_store(&settings).await?;
     let secret = settings.secret.clone().expect("resolved above");
-    let jwt = crate::jwt::JwtService::new(&settings, secret.expose());
+    let jwt = crate::jwt::JwtService::new(settings.jwt(), secret.expose());
     let kid = jwt.rotate(store.as_ref(), Clock::default().now_ms()).await?;
     store.close().await;
     Ok(kid)

@@ -56,7 +56,7 @@ impl AppState {
         let hasher = PasswordHasher::new(settings.argon2, settings.hash_concurrency)?;
         let origins = TrustedOrigins::new(&settings.base_url, &settings.trusted_origins);
         let session_cookie = settings.session_cookie_name();
-        let jwt = JwtService::new(&settings, secret.expose());
+        let jwt = JwtService::new(settings.jwt(), secret.expose());
         let templates =
             Templates::load_or_builtin(&settings.email_templates_dir, settings.email_templates_explicit)?;
         let mailer = Mailer::new(

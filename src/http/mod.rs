@@ -6,6 +6,7 @@ pub mod extract;
 pub mod health;
 pub mod jwt;
 pub mod layers;
+pub mod limits;
 pub mod organization;
 pub mod otp;
 pub mod pages;
@@ -20,7 +21,7 @@ use tower_cookies::cookie::SameSite;
 use tower_http::trace::TraceLayer;
 use tower_sessions::SessionManagerLayer;
 
-use crate::{security::ratelimit, state::AppState, store::session_store::RowSessionStore};
+use crate::{state::AppState, store::session_store::RowSessionStore};
 
 /// The whole server: routes under the base path, `/health` at the root, and every layer.
 pub fn app(state: AppState) -> Router {
@@ -33,7 +34,7 @@ pub fn app(state: AppState) -> Router {
         .with_signed(state.cookie_key.clone());
 
     // Counted by the route matched; paths that match none share the fallback's bucket.
-    let limits = middleware::from_fn_with_state(state.clone(), ratelimit::rate_limit);
+    let limits = middleware::from_fn_with_state(state.clone(), limits::rate_limit);
     let api = Router::new()
         .merge(auth::router())
         .merge(session::router())
@@ -55,7 +56,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest(&state.settings.base_path, api)
         .merge(health::root_router().route_layer(limits))
-        .fallback(ratelimit::unknown_route)
+        .fallback(limits::unknown_route)
         .layer(middleware::from_fn(layers::contract_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -14,7 +14,6 @@ use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation, jwk::Jwk};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    config::Settings,
     domain::{
         model::{SessionRow, User},
         time::duration_ms,
@@ -109,14 +108,23 @@ pub struct JwtService {
     recent: std::sync::Mutex<std::collections::HashMap<String, Recent>>,
 }
 
+/// What the JWT service needs to know (from `JWT_*` settings).
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub algorithm: SigningAlg,
+    pub lifetime: std::time::Duration,
+    pub issuer: String,
+    pub audience: String,
+}
+
 impl JwtService {
-    pub fn new(settings: &Settings, secret: &str) -> Self {
+    pub fn new(settings: JwtSettings, secret: &str) -> Self {
         signer::install();
         Self {
-            alg: settings.jwt_algorithm,
-            lifetime_ms: duration_ms(settings.jwt_expiration),
-            issuer: settings.jwt_issuer.clone(),
-            audience: settings.jwt_audience.clone(),
+            alg: settings.algorithm,
+            lifetime_ms: duration_ms(settings.lifetime),
+            issuer: settings.issuer,
+            audience: settings.audience,
             vault: KeyVault::new(secret),
             current: RwLock::new(None),
             refresh: tokio::sync::Mutex::new(()),

@@ -19,10 +19,23 @@ use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::{
-    config::Argon2Params,
     error::{ApiError, ApiResult},
     security::tokens::constant_time_eq,
 };
+
+/// Argon2id cost parameters (OWASP's recommendation by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+    }
+}
 
 /// What verifying a password against a stored hash found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

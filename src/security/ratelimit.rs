@@ -1,17 +1,6 @@
-//! Rate limits per client and route: a general rule (100 requests per 10 s), a stricter one for
+//! Rate-limit rules per route: a general rule (100 requests per 10 s), a stricter one for
 //! sign-in and sign-up, a strict one for routes that send mail, and custom rules from settings.
-//! Requests are counted by the route they matched (its template, e.g. `/reset-password/{token}`),
-//! and every path that matches no route shares one bucket per client, so neither respelling a
-//! path nor inventing new ones creates counters.
-
-use axum::{
-    extract::{ConnectInfo, MatchedPath, Request, State},
-    http::{HeaderValue, StatusCode},
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
-
-use crate::{error::ApiError, security::client_ip::limit_key, state::AppState};
+//! The middleware that applies them is `http::limits`.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rule {
@@ -36,7 +25,7 @@ const MAIL_PATHS: &[&str] = &[
     "/organization/invite-member",
 ];
 /// The bucket every path that matches no route shares (per client).
-const UNKNOWN_ROUTE: &str = "(unknown)";
+pub const UNKNOWN_ROUTE: &str = "(unknown)";
 
 #[derive(Debug, Clone)]
 pub struct Rules {
@@ -110,76 +99,6 @@ pub fn normalize(path: &str, base_path: &str) -> String {
         _ if out.is_empty() => "/".into(),
         _ => out,
     }
-}
-
-/// Middleware on every route: counts the request against its route's rule; over the limit, 429
-/// `RATE_LIMIT_EXCEEDED` with `Retry-After` and `X-Retry-After` (seconds).
-pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if !state.settings.rate_limit_enabled {
-        return next.run(req).await;
-    }
-    // Route templates are already canonical: only the base path comes off.
-    let route = match req.extensions().get::<MatchedPath>() {
-        Some(matched) => {
-            let path = matched.as_str();
-            path.strip_prefix(state.settings.base_path.as_str())
-                .filter(|p| p.starts_with('/'))
-                .unwrap_or(path)
-        }
-        None => UNKNOWN_ROUTE,
-    };
-    let client = client_key(&state, &req);
-    match over_limit(&state, route, &client).await {
-        Some(limited) => limited,
-        None => next.run(req).await,
-    }
-}
-
-/// The fallback for paths that match no route: counted in one bucket per client, then 404 with
-/// an empty body.
-pub async fn unknown_route(State(state): State<AppState>, req: Request) -> Response {
-    if state.settings.rate_limit_enabled {
-        let client = client_key(&state, &req);
-        if let Some(limited) = over_limit(&state, UNKNOWN_ROUTE, &client).await {
-            return limited;
-        }
-    }
-    StatusCode::NOT_FOUND.into_response()
-}
-
-/// Who the request counts for: the client's address (behind trusted proxies, the forwarded one).
-fn client_key(state: &AppState, req: &Request) -> String {
-    match req.extensions().get::<ConnectInfo<std::net::SocketAddr>>() {
-        Some(ConnectInfo(peer)) => {
-            let forwarded: Vec<&str> =
-                req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
-            limit_key(state.settings.trusted_proxies.client_ip(peer.ip(), &forwarded))
-        }
-        None => "unknown".to_string(),
-    }
-}
-
-/// Counts a request under `route` for `client`: the 429 to answer when over the limit.
-async fn over_limit(state: &AppState, route: &str, client: &str) -> Option<Response> {
-    let rule = state.rules.for_path(route);
-    let now = state.clock.now_ms();
-    let (allowed, ends_at) =
-        state.counters.take(&format!("rl:{route}:{client}"), rule.max, rule.window_ms, now).await;
-    if allowed {
-        return None;
-    }
-    Some(too_many_requests(ends_at - now))
-}
-
-/// 429 `RATE_LIMIT_EXCEEDED` with `Retry-After` and `X-Retry-After`: the seconds until `wait_ms`
-/// has passed (at least one).
-pub fn too_many_requests(wait_ms: i64) -> Response {
-    let retry_after = ((wait_ms + 999) / 1000).max(1);
-    let mut res = ApiError::RateLimited.into_response();
-    let value = HeaderValue::from(retry_after);
-    res.headers_mut().insert("retry-after", value.clone());
-    res.headers_mut().insert("x-retry-after", value);
-    res
 }
 
 #[cfg(test)]
