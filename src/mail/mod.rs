@@ -59,6 +59,9 @@ enum Transport {
 pub struct Mailer {
     templates: Templates,
     transport: Arc<Transport>,
+    /// Counts messages written to the outbox or handed to SMTP (delivered or not), so a waiter
+    /// (a test, an operator tool) can await the next one instead of polling.
+    sent: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Mailer {
@@ -88,7 +91,8 @@ impl Mailer {
                 Transport::Outbox { path: outbox.to_path_buf(), lock: Mutex::new(()), log_links }
             }
         };
-        Ok(Self { templates, transport: Arc::new(transport) })
+        let (sent, _) = tokio::sync::watch::channel(0);
+        Ok(Self { templates, transport: Arc::new(transport), sent: Arc::new(sent) })
     }
 
     /// Renders `template` for `to`; `kind` is what the outbox and logs call it.
@@ -125,6 +129,12 @@ impl Mailer {
         }
     }
 
+    /// A receiver that sees a change whenever a message is written to the outbox or handed over
+    /// to SMTP after it subscribed.
+    pub fn watch_sent(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.sent.subscribe()
+    }
+
     pub fn send(&self, mail: Mail, now_ms: i64) {
         match self.transport.as_ref() {
             Transport::Outbox { path, lock, log_links } => {
@@ -137,9 +147,10 @@ impl Mailer {
                 if let Err(e) = append_outbox(path, &mail, now_ms) {
                     tracing::error!(path = %path.display(), error = %e, "could not write the outbox");
                 }
+                self.sent.send_modify(|n| *n += 1);
             }
             Transport::Smtp { .. } => {
-                let transport = self.transport.clone();
+                let (transport, sent_count) = (self.transport.clone(), self.sent.clone());
                 tokio::spawn(async move {
                     let Transport::Smtp { transport, from } = transport.as_ref() else { return };
                     let (to, kind) = (mail.to.clone(), mail.kind);
@@ -154,6 +165,7 @@ impl Mailer {
                         Ok(()) => tracing::info!(%to, kind, "email sent"),
                         Err(e) => tracing::error!(%to, kind, error = %e, "email not sent"),
                     }
+                    sent_count.send_modify(|n| *n += 1);
                 });
             }
         }

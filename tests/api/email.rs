@@ -31,18 +31,9 @@ fn token_of(mail: &Value) -> String {
     mail["token"].as_str().unwrap_or_else(|| panic!("mail has no token: {mail}")).to_string()
 }
 
-/// Waits until `n` messages of `kind` went to `to` and returns the n-th (1-based).
+/// The n-th (1-based) message of `kind` to `to`, once it went out.
 async fn nth_mail(app: &TestApp, to: &str, kind: &str, n: usize) -> Value {
-    let start = std::time::Instant::now();
-    loop {
-        let mails: Vec<Value> =
-            app.outbox().into_iter().filter(|m| m["to"] == to && m["kind"] == kind).collect();
-        if mails.len() >= n {
-            return mails[n - 1].clone();
-        }
-        assert!(start.elapsed() < Duration::from_secs(5), "no {kind} mail #{n} to {to}: {:?}", app.outbox());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    app.nth_mail(to, kind, n).await
 }
 
 /// After a later (marker) mail arrived: a short bounded wait for any straggling background work,

@@ -125,13 +125,12 @@ impl TestApp {
         TestApp { state, router, sqlite_file: None, pg_schema: None }
     }
 
-    /// Every message in this app's development outbox, oldest first.
+    /// Every message in this app's development outbox, oldest first. A line still being
+    /// written (no newline yet) is not a message yet; waiters are woken again when it is done.
     pub fn outbox(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.state.settings.outbox_path)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("outbox line is JSON"))
-            .collect()
+        let text = std::fs::read_to_string(&self.state.settings.outbox_path).unwrap_or_default();
+        let complete = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+        complete.lines().map(|l| serde_json::from_str(l).expect("outbox line is JSON")).collect()
     }
 
     /// The newest message of `kind` to `to`, waiting for it (mail for no-enumeration routes is
@@ -142,20 +141,30 @@ impl TestApp {
 
     /// The newest message of `kind` to `to` for which `wanted` holds, waiting for it as `mail`.
     pub async fn mail_where(&self, to: &str, kind: &str, wanted: impl Fn(&Value) -> bool) -> Value {
-        let start = std::time::Instant::now();
-        loop {
-            let found =
-                self.outbox().into_iter().rev().find(|m| m["to"] == to && m["kind"] == kind && wanted(m));
-            if let Some(m) = found {
-                return m;
+        self.await_mail(to, kind, |mails| mails.into_iter().rev().find(|m| wanted(m))).await
+    }
+
+    /// The `n`-th (1-based) message of `kind` to `to`, waiting until that many went out.
+    pub async fn nth_mail(&self, to: &str, kind: &str, n: usize) -> Value {
+        self.await_mail(to, kind, |mut mails| (mails.len() >= n).then(|| mails.swap_remove(n - 1))).await
+    }
+
+    /// Waits until `pick` finds a message among those of `kind` to `to` (oldest first): woken by
+    /// each message the mailer writes, failing after 5 s.
+    async fn await_mail(&self, to: &str, kind: &str, pick: impl Fn(Vec<Value>) -> Option<Value>) -> Value {
+        let mut sent = self.state.mailer.watch_sent();
+        let find =
+            || pick(self.outbox().into_iter().filter(|m| m["to"] == to && m["kind"] == kind).collect());
+        let found = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            loop {
+                if let Some(m) = find() {
+                    return m;
+                }
+                sent.changed().await.expect("the mailer lives as long as the app");
             }
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(5),
-                "no {kind} mail to {to}: {:?}",
-                self.outbox()
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        })
+        .await;
+        found.unwrap_or_else(|_| panic!("no such {kind} mail to {to}: {:?}", self.outbox()))
     }
 
     /// How many messages of `kind` went to `to` so far.
