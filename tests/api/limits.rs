@@ -706,21 +706,28 @@ async fn redis_outage_falls_back_to_memory_and_recovers() {
     drop(server);
 }
 
-/// A lock set while Redis kept the lockout holds through a Redis outage (it is written to the
-/// database too), and the outage gives no fresh allowance of guesses.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lock_outlives_a_redis_outage() {
+/// An app counting in a redis-server of its own (so a test may stop it), or `None` (with a
+/// message) without `TEST_REDIS_URL`.
+async fn app_with_own_redis() -> Option<(TestApp, RedisServer)> {
     if std::env::var("TEST_REDIS_URL").is_err() {
         eprintln!(
             "skipped: TEST_REDIS_URL is not set (this test starts and stops a redis-server of its own)"
         );
-        return;
+        return None;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let server = start_redis(port);
     let url = format!("redis://127.0.0.1:{port}");
-    let app = TestApp::with(Backend::Sqlite, |s| s.redis_url = Some(Secret::new(url))).await.unwrap();
+    let app = TestApp::with(Backend::Sqlite, |s| s.redis_url = Some(Secret::new(url))).await?;
     wait_for_mode(&app, Mode::Redis).await;
+    Some((app, server))
+}
+
+/// A lock set while Redis kept the lockout holds through a Redis outage (it is written to the
+/// database too), and the outage gives no fresh allowance of guesses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_outlives_a_redis_outage() {
+    let Some((app, server)) = app_with_own_redis().await else { return };
     let email = unique_email();
     app.sign_up(&email).await;
     for _ in 0..10 {
@@ -741,17 +748,7 @@ async fn a_lock_outlives_a_redis_outage() {
 /// window carries on from them instead of granting a fresh allowance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_outlive_a_redis_outage() {
-    if std::env::var("TEST_REDIS_URL").is_err() {
-        eprintln!(
-            "skipped: TEST_REDIS_URL is not set (this test starts and stops a redis-server of its own)"
-        );
-        return;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let server = start_redis(port);
-    let url = format!("redis://127.0.0.1:{port}");
-    let app = TestApp::with(Backend::Sqlite, |s| s.redis_url = Some(Secret::new(url))).await.unwrap();
-    wait_for_mode(&app, Mode::Redis).await;
+    let Some((app, server)) = app_with_own_redis().await else { return };
     let email = unique_email();
     app.sign_up(&email).await;
     for _ in 0..9 {
