@@ -73,20 +73,10 @@ macro_rules! impl_email_change_store {
                     return Ok(Undone::Expired);
                 }
                 let Some((user_id, old)) = value.split_once('|') else { return Ok(Undone::Invalid) };
-                let current: Option<String> = sqlx::query_scalar(
-                    r#"UPDATE "user" SET "updatedAt" = $2 WHERE "id" = $1 RETURNING "email""#,
-                )
-                .bind(user_id)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(current) = current else { return Ok(Undone::Invalid) };
-                sqlx::query(r#"UPDATE "user" SET "email" = $2, "emailVerified" = TRUE WHERE "id" = $1"#)
-                    .bind(user_id)
-                    .bind(old)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::store::classify)?;
+                let Some(current) = touch_user(&mut *tx, user_id, now).await? else {
+                    return Ok(Undone::Invalid);
+                };
+                set_verified_email(&mut *tx, user_id, old).await?;
                 sqlx::query(
                     r#"UPDATE "account" SET "password" = NULL, "updatedAt" = $2
                         WHERE "userId" = $1 AND "providerId" = 'credential'"#,
