@@ -142,15 +142,9 @@ async fn undo_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
     let q: UndoInput = lenient_query(query);
     match undo_target(&state, &q.token).await {
         Ok((_, old)) => Ok(pages::undo_email_form(&state, &q.token, &old)),
-        Err(e) if e.code().is_some() => Ok(invalid_link_page(&state)),
+        Err(e) if e.code().is_some() => Ok(pages::invalid_link(&state)),
         Err(e) => Err(e),
     }
-}
-
-fn invalid_link_page(state: &AppState) -> Response {
-    let mut page = pages::message(state, "Link not valid", "This link is invalid, used or expired.");
-    *page.status_mut() = StatusCode::BAD_REQUEST;
-    page
 }
 
 /// `POST /undo-email-change {token}` (the confirmation page's form, or JSON): puts the old
@@ -201,7 +195,7 @@ async fn undo(
             *page.status_mut() = StatusCode::CONFLICT;
             Ok(page)
         }
-        (Err(e), true) if e.code().is_some() => Ok(invalid_link_page(&state)),
+        (Err(e), true) if e.code().is_some() => Ok(pages::invalid_link(&state)),
         (Err(e), _) => Err(e),
     }
 }

@@ -47,6 +47,13 @@ p{{line-height:1.5}} footer{{color:#6a737d;font-size:12px;margin-top:24px}}
     res
 }
 
+/// 400 with "Link not valid": a form posted a token that is invalid, used or expired.
+pub fn invalid_link(state: &AppState) -> Response {
+    let mut page = message(state, "Link not valid", "This link is invalid, used or expired.");
+    *page.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+    page
+}
+
 /// A page with a title and one sentence.
 pub fn message(state: &AppState, title: &str, text: &str) -> Response {
     page(state, title, &format!("<p>{}</p>", escape(text)))

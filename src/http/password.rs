@@ -154,11 +154,7 @@ async fn reset_password(
             "Password changed",
             "Your password is changed and you were signed out everywhere. Sign in with the new one.",
         )),
-        (Err(e), true) if e.code().is_some() => {
-            let mut page = pages::message(&state, "Link not valid", "This link is invalid, used or expired.");
-            *page.status_mut() = StatusCode::BAD_REQUEST;
-            Ok(page)
-        }
+        (Err(e), true) if e.code().is_some() => Ok(pages::invalid_link(&state)),
         (Err(e), _) => Err(e),
     }
 }
