@@ -21,7 +21,7 @@ use crate::{
         password::send_reset,
         session::base_cookie,
         verification::{
-            Purpose, check_callback, in_background, link, mail_vars, peek, send_link, stored_identifier,
+            Purpose, check_callback, identifier, in_background, link, mail_vars, peek, send_link,
         },
     },
     state::AppState,
@@ -163,8 +163,8 @@ async fn undo(
         if body.token.is_empty() || body.token.len() > 256 {
             return Err(ApiError::InvalidToken(bad));
         }
-        let identifier = stored_identifier(&state, Purpose::UndoEmailChange, &body.token);
-        match state.store.undo_email_change(&identifier, state.clock.now_ms()).await {
+        let stored = identifier(&state, Purpose::UndoEmailChange, &body.token);
+        match state.store.undo_email_change(&stored, state.clock.now_ms()).await {
             Ok(Undone::Restored { user_id, email }) => {
                 // The reset link goes to the address this undo restored, now (not whatever the
                 // address is when a background task gets to it).

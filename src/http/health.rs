@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::{
     domain::time::format_ms,
-    http::{pages, session::base_cookie},
+    http::{layers::has_cookie, pages, session::base_cookie},
     security::counters::Mode,
     state::AppState,
 };
@@ -31,12 +31,8 @@ pub fn root_router() -> Router<AppState> {
 /// a verification it says so.
 async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let name = state.email_verified_cookie();
-    let verified = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .any(|pair| pair.trim().split_once('=').is_some_and(|(n, _)| n == name));
+    let verified =
+        headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).any(|v| has_cookie(v, &name));
     if !verified {
         let text =
             format!("{} is running. Sign-in happens in the app that uses it.", state.settings.app_name);

@@ -47,7 +47,8 @@ pub async fn bearer_and_auth_token(State(state): State<AppState>, mut req: Reque
     res
 }
 
-fn has_cookie(header_value: &str, name: &str) -> bool {
+/// Whether a `Cookie` header value names the cookie `name`.
+pub fn has_cookie(header_value: &str, name: &str) -> bool {
     header_value.split(';').any(|pair| pair.trim().split_once('=').is_some_and(|(n, _)| n == name))
 }
 

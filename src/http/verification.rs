@@ -59,7 +59,8 @@ impl Purpose {
     }
 }
 
-fn identifier(state: &AppState, purpose: Purpose, raw: &str) -> String {
+/// The stored identifier of a raw token (what the store keys it by).
+pub fn identifier(state: &AppState, purpose: Purpose, raw: &str) -> String {
     format!("{}{}", purpose.prefix(), token_hash(&state.token_key, raw))
 }
 
@@ -69,11 +70,6 @@ pub async fn issue(state: &AppState, purpose: Purpose, value: &str, ttl_ms: i64)
     let now = state.clock.now_ms();
     state.store.insert_verification(&identifier(state, purpose, &raw), value, now + ttl_ms, now).await?;
     Ok(raw)
-}
-
-/// The stored identifier of a raw token (what the store keys it by).
-pub fn stored_identifier(state: &AppState, purpose: Purpose, raw: &str) -> String {
-    identifier(state, purpose, raw)
 }
 
 /// Consumes a token: its value, or `INVALID_TOKEN` / `TOKEN_EXPIRED` with `status`.
