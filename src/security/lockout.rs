@@ -240,11 +240,10 @@ impl Lockout {
         now: i64,
     ) -> ApiResult<bool> {
         if reservation.in_redis {
+            // A lock may be in Redis, or (set during an outage) in the database.
             let args = [now, reservation.window_ends_at];
-            if let Some(locked) = counters.script(&RELEASE, &key(email), &args, now).await {
-                return Ok(locked == 1 || db.lockout_refuses(email, now, self.max_failures).await?);
-            }
-            return Ok(db.lockout_refuses(email, now, self.max_failures).await?);
+            let locked = counters.script(&RELEASE, &key(email), &args, now).await == Some(1);
+            return Ok(locked || db.lockout_refuses(email, now, self.max_failures).await?);
         }
         Ok(db.lockout_release(email, reservation.window_ends_at, now).await?)
     }
