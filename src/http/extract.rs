@@ -7,7 +7,11 @@ use axum::{
     http::{HeaderMap, header, request::Parts},
 };
 use serde::de::DeserializeOwned;
-use std::{net::SocketAddr, pin::Pin, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    pin::Pin,
+    time::Duration,
+};
 use tower_sessions::Session;
 
 use crate::{
@@ -224,6 +228,19 @@ pub fn session_handle(parts: &Parts) -> Result<Session, ApiError> {
     parts.extensions.get::<Session>().cloned().ok_or_else(|| ApiError::internal("session layer missing"))
 }
 
+/// The client's address: the socket peer, or behind a trusted proxy the address it forwards
+/// (sessions record it; rate limits count by it). `None` without a socket (in-process calls).
+pub fn client_ip(
+    state: &AppState,
+    headers: &HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> Option<IpAddr> {
+    let ConnectInfo(peer) = extensions.get::<ConnectInfo<SocketAddr>>()?;
+    let forwarded: Vec<&str> =
+        headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+    Some(state.settings.trusted_proxies.client_ip(peer.ip(), &forwarded))
+}
+
 /// Who is asking: the peer address and user agent, recorded on new sessions.
 pub struct ClientInfo {
     pub ip: Option<String>,
@@ -233,13 +250,7 @@ pub struct ClientInfo {
 impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        // Behind a trusted proxy, the client's own address (as for rate limits).
-        let forwarded: Vec<&str> =
-            parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| state.settings.trusted_proxies.client_ip(c.0.ip(), &forwarded).to_string());
+        let ip = client_ip(state, &parts.headers, &parts.extensions).map(|ip| ip.to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

@@ -4,7 +4,7 @@
 //! `security::ratelimit`'s.
 
 use axum::{
-    extract::{ConnectInfo, MatchedPath, Request, State},
+    extract::{MatchedPath, Request, State},
     http::{HeaderValue, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -12,6 +12,7 @@ use axum::{
 
 use crate::{
     error::ApiError,
+    http::extract::client_ip,
     security::{client_ip::limit_key, ratelimit::UNKNOWN_ROUTE},
     state::AppState,
 };
@@ -53,14 +54,7 @@ pub async fn unknown_route(State(state): State<AppState>, req: Request) -> Respo
 
 /// Who the request counts for: the client's address (behind trusted proxies, the forwarded one).
 fn client_key(state: &AppState, req: &Request) -> String {
-    match req.extensions().get::<ConnectInfo<std::net::SocketAddr>>() {
-        Some(ConnectInfo(peer)) => {
-            let forwarded: Vec<&str> =
-                req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
-            limit_key(state.settings.trusted_proxies.client_ip(peer.ip(), &forwarded))
-        }
-        None => "unknown".to_string(),
-    }
+    client_ip(state, req.headers(), req.extensions()).map_or_else(|| "unknown".to_string(), limit_key)
 }
 
 /// Counts a request under `route` for `client`: the 429 to answer when over the limit.
