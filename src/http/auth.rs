@@ -19,7 +19,7 @@ use crate::{
         extract::{Json, JsonOrForm, NoBody},
         layers::no_store,
         session::{SignInContext, base_cookie},
-        verification::{check_callback, in_background, mail_vars, send_verification},
+        verification::{check_callback, in_background, mail_vars, return_to, send_verification},
     },
     security::tokens::random_id,
     service::{
@@ -82,12 +82,11 @@ async fn sign_up(
         updated_at: now,
     };
     let require_verification = state.settings.require_email_verification;
-    // The mailed link returns the browser somewhere after verifying: the sign-up's page, else `/`.
-    let callback = Some(body.callback_url.clone().filter(|c| !c.is_empty()).unwrap_or_else(|| "/".into()));
+    let callback = return_to(body.callback_url.as_deref());
     match state.store.create_user(&user, &hash).await {
         Ok(()) if state.settings.send_verification_on_sign_up || require_verification => {
             let (st, new_user) = (state.clone(), user.clone());
-            in_background(async move { send_verification(&st, &new_user, callback.as_deref()).await });
+            in_background(async move { send_verification(&st, &new_user, Some(&callback)).await });
         }
         Ok(()) => {}
         Err(StoreError::Conflict) if require_verification => {

@@ -139,6 +139,12 @@ pub fn mail_vars(state: &AppState, user: &User) -> minijinja::Value {
     }
 }
 
+/// Where a verification link mailed on sign-in or sign-up returns the browser after verifying:
+/// the request's `callbackURL`, else `/`.
+pub fn return_to(callback: Option<&str>) -> String {
+    callback.filter(|c| !c.is_empty()).unwrap_or("/").to_string()
+}
+
 /// Sends the verification link for `user`.
 pub async fn send_verification(state: &AppState, user: &User, callback: Option<&str>) -> ApiResult<()> {
     let vars = mail_vars(state, user);

@@ -7,7 +7,7 @@ use crate::{
     error::{ApiError, ApiResult},
     http::{
         session::SignInContext,
-        verification::{Purpose, in_background, send_verification},
+        verification::{Purpose, in_background, return_to, send_verification},
     },
     state::AppState,
 };
@@ -65,7 +65,7 @@ async fn resend_verification(state: &AppState, user: &User, callback: Option<&st
         return Ok(());
     }
     let (st, user) = (state.clone(), user.clone());
-    let callback = callback.filter(|c| !c.is_empty()).unwrap_or("/").to_string();
+    let callback = return_to(callback);
     in_background(async move { send_verification(&st, &user, Some(&callback)).await });
     Ok(())
 }
