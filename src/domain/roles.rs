@@ -102,10 +102,49 @@ pub fn check_member_change(
         return Err(Denied::NotAllowed);
     }
     let stays_owner = change == MemberChange::SetRole(Role::Owner);
-    if target_role == Role::Owner && !stays_owner && owners <= 1 {
+    if !stays_owner && is_last_owner(target_role, owners) {
         return Err(Denied::LastOwner);
     }
     Ok(())
+}
+
+/// The last-owner rule: a member with `role` is the organization's last owner when it has at
+/// most `owners` owners. They may not stop being one while others remain.
+pub fn is_last_owner(role: Role, owners: usize) -> bool {
+    role == Role::Owner && owners <= 1
+}
+
+/// Whether `membership` (the caller's in the organization, if any) grants `permission`.
+pub fn authorize(membership: Option<&MemberRow>, permission: Permission) -> Result<(), Denied> {
+    match membership {
+        None => Err(Denied::NotAMember),
+        Some(m) if !Role::of_stored(&m.role).can(permission) => Err(Denied::NotAllowed),
+        Some(_) => Ok(()),
+    }
+}
+
+/// One membership of a user whose account is being deleted, with its organization's head count.
+#[derive(Debug, Clone)]
+pub struct Leaving {
+    pub organization_id: String,
+    pub role: Role,
+    pub members: usize,
+    pub owners: usize,
+}
+
+/// What deleting a user does to their organizations: the ones they are the only member of go
+/// with them (the answer); refused (`LastOwner`) while they are the last owner of one that has
+/// other members.
+pub fn organizations_deleted_with(memberships: Vec<Leaving>) -> Result<Vec<String>, Denied> {
+    let mut alone = Vec::new();
+    for m in memberships {
+        if m.members <= 1 {
+            alone.push(m.organization_id);
+        } else if is_last_owner(m.role, m.owners) {
+            return Err(Denied::LastOwner);
+        }
+    }
+    Ok(alone)
 }
 
 #[cfg(test)]
@@ -145,5 +184,26 @@ mod tests {
         assert_eq!(check_member_change(&owner, &owner, SetRole(Role::Admin), 1), Err(Denied::LastOwner));
         assert_eq!(check_member_change(&owner, &owner, SetRole(Role::Owner), 1), Ok(()));
         assert_eq!(check_member_change(&owner, &owner, Remove, 2), Ok(()));
+    }
+
+    #[test]
+    fn permissions() {
+        let (admin, plain) = (member("a", "admin"), member("m", "member"));
+        assert_eq!(authorize(None, Permission::UpdateOrganization), Err(Denied::NotAMember));
+        assert_eq!(authorize(Some(&admin), Permission::UpdateOrganization), Ok(()));
+        assert_eq!(authorize(Some(&admin), Permission::DeleteOrganization), Err(Denied::NotAllowed));
+        assert_eq!(authorize(Some(&plain), Permission::ManageMembers), Err(Denied::NotAllowed));
+    }
+
+    #[test]
+    fn deleting_a_user() {
+        let leaving =
+            |org: &str, role, members, owners| Leaving { organization_id: org.into(), role, members, owners };
+        let alone = leaving("a", Role::Owner, 1, 1);
+        let shared = leaving("b", Role::Member, 3, 1);
+        assert_eq!(organizations_deleted_with(vec![alone.clone(), shared]), Ok(vec!["a".to_string()]));
+        let last_owner = leaving("c", Role::Owner, 2, 1);
+        assert_eq!(organizations_deleted_with(vec![alone, last_owner]), Err(Denied::LastOwner));
+        assert_eq!(organizations_deleted_with(vec![leaving("d", Role::Owner, 2, 2)]), Ok(vec![]));
     }
 }

@@ -25,7 +25,7 @@ use crate::{
         },
     },
     state::AppState,
-    store::{StoreError, email_changes::Undone},
+    store::{StoreError, Undone},
 };
 
 pub fn router() -> Router<AppState> {

@@ -24,7 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::{
     error::{ApiError, ApiResult},
     security::counters::Counters,
-    store::lockouts::{LockoutStore, Reserved},
+    store::{Lockouts, Reserved},
 };
 
 pub struct Lockout {
@@ -176,7 +176,7 @@ impl Lockout {
     pub async fn reserve(
         &self,
         counters: &Counters,
-        db: &dyn LockoutStore,
+        db: &dyn Lockouts,
         email: &str,
         now: i64,
     ) -> ApiResult<Attempt> {
@@ -209,7 +209,7 @@ impl Lockout {
     pub async fn failed(
         &self,
         counters: &Counters,
-        db: &dyn LockoutStore,
+        db: &dyn Lockouts,
         email: &str,
         reservation: Reservation,
         now: i64,
@@ -234,7 +234,7 @@ impl Lockout {
     pub async fn release(
         &self,
         counters: &Counters,
-        db: &dyn LockoutStore,
+        db: &dyn Lockouts,
         email: &str,
         reservation: Reservation,
         now: i64,
@@ -252,7 +252,7 @@ impl Lockout {
     pub async fn locked(
         &self,
         counters: &Counters,
-        db: &dyn LockoutStore,
+        db: &dyn Lockouts,
         email: &str,
         now: i64,
     ) -> ApiResult<bool> {
@@ -266,7 +266,7 @@ impl Lockout {
     pub async fn clear(
         &self,
         counters: &Counters,
-        db: &dyn LockoutStore,
+        db: &dyn Lockouts,
         email: &str,
         now: i64,
     ) -> ApiResult<()> {

@@ -1,12 +1,15 @@
-//! Storage: one trait, one implementation per backend (SQLite, PostgreSQL), picked once at
-//! start-up from `DATABASE_URL`'s scheme. The SQL lives in `sql.rs`, written once for both.
+//! Storage: one trait per concern (users, sessions, tokens, organizations, invitations, billing,
+//! signing keys, lockouts, email changes), gathered by [`Store`]; one implementation per backend
+//! (SQLite, PostgreSQL), picked once at start-up from `DATABASE_URL`'s scheme. A feature imports
+//! the trait of the part it uses. The SQL lives in `sql/`, one file per concern, written once for
+//! both backends (see `sql/mod.rs` for how).
+//!
+//! (Over 400 lines: it is the store's whole interface, the traits with their contracts, which
+//! read best together.)
 
 pub mod cache;
-pub mod email_changes;
-pub mod lockouts;
 mod postgres;
 pub mod session_store;
-mod sql;
 mod sqlite;
 
 use std::sync::Arc;
@@ -85,17 +88,75 @@ pub struct Credential {
     pub password_hash: Option<String>,
 }
 
-#[async_trait]
+/// The answer to a lockout reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reserved {
+    /// Granted, in the window that ends at this time.
+    Granted { window_ends_at: i64 },
+    /// Locked, or the window's failures alone are at the limit.
+    Locked,
+    /// Every check of the window is taken, some still running: one may free up.
+    Busy,
+}
+
+/// What an undo of an email change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undone {
+    /// No such (unused) undo link.
+    Invalid,
+    /// The link had expired (it is gone now).
+    Expired,
+    /// The address is back: `(user id, restored email)`.
+    Restored { user_id: String, email: String },
+}
+
+/// Everything the server stores, by concern.
 pub trait Store:
-    lockouts::LockoutStore + email_changes::EmailChangeStore + Send + Sync + std::fmt::Debug + 'static
+    Maintenance
+    + Users
+    + Sessions
+    + Tokens
+    + Organizations
+    + Invitations
+    + Billing
+    + Keys
+    + Lockouts
+    + EmailChanges
+    + std::fmt::Debug
+    + 'static
 {
+}
+
+impl<T> Store for T where
+    T: Maintenance
+        + Users
+        + Sessions
+        + Tokens
+        + Organizations
+        + Invitations
+        + Billing
+        + Keys
+        + Lockouts
+        + EmailChanges
+        + std::fmt::Debug
+        + 'static
+{
+}
+
+/// The database itself.
+#[async_trait]
+pub trait Maintenance: Send + Sync {
     /// Applies pending migrations.
     async fn migrate(&self) -> anyhow::Result<()>;
     /// One cheap round trip, for `/health`.
     async fn ping(&self) -> StoreResult<()>;
     /// Closes the pool (graceful shutdown); later calls fail.
     async fn close(&self);
+}
 
+/// Users and their credential accounts (`sql/users.rs`).
+#[async_trait]
+pub trait Users: Send + Sync {
     /// Inserts a user and their credential account in one transaction; `Conflict` when the email
     /// is taken (the unique constraint decides, so concurrent sign-ups create one user) or held by
     /// an undo link.
@@ -122,7 +183,31 @@ pub trait Store:
         now: i64,
     ) -> StoreResult<()>;
 
-    /// `Conflict` when the token is taken.
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn set_email_verified(&self, user_id: &str, now: i64) -> StoreResult<()>;
+    /// Moves the user to a new (verified) email, in one transaction with ending the sessions
+    /// `end` names, dropping every pending link and code of the user (for the old address too)
+    /// except undo-email-change links, and storing a new undo link (`undo_link` = its identifier
+    /// and expiry; its value `userId|oldEmail`). The previous email; `None` when there is no such
+    /// user; `Conflict` (nothing changed) when the address is taken, or held by another user's
+    /// undo link.
+    async fn change_email(
+        &self,
+        user_id: &str,
+        email: &str,
+        end: EndSessions<'_>,
+        undo_link: (&str, i64),
+        now: i64,
+    ) -> StoreResult<Option<String>>;
+    /// Deletes the user with their sessions, accounts and memberships (cascade), their pending
+    /// tokens, and the organizations they are the only member of. Refused (`LastOwner`, nothing
+    /// deleted) while they are the only owner of an organization that has other members.
+    async fn delete_user(&self, user_id: &str) -> StoreResult<Result<(), Denied>>;
+}
+
+/// Sessions (`sql/sessions.rs`).
+#[async_trait]
+pub trait Sessions: Send + Sync {
     async fn insert_session(&self, session: &SessionRow) -> StoreResult<()>;
     /// Writes a session's lifetime (`expiresAt`, `updatedAt`).
     async fn update_session(&self, session: &SessionRow) -> StoreResult<()>;
@@ -147,28 +232,11 @@ pub trait Store:
     async fn delete_expired_sessions(&self, now: i64) -> StoreResult<u64>;
     /// A live session and its user by the session's id (the JWT's `sid`).
     async fn session_by_id(&self, id: &str, now: i64) -> StoreResult<Option<(SessionRow, User)>>;
+}
 
-    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
-    async fn set_email_verified(&self, user_id: &str, now: i64) -> StoreResult<()>;
-    /// Moves the user to a new (verified) email, in one transaction with ending the sessions
-    /// `end` names, dropping every pending link and code of the user (for the old address too)
-    /// except undo-email-change links, and storing a new undo link (`undo_link` = its identifier
-    /// and expiry; its value `userId|oldEmail`). The previous email; `None` when there is no such
-    /// user; `Conflict` (nothing changed) when the address is taken, or held by another user's
-    /// undo link.
-    async fn change_email(
-        &self,
-        user_id: &str,
-        email: &str,
-        end: EndSessions<'_>,
-        undo_link: (&str, i64),
-        now: i64,
-    ) -> StoreResult<Option<String>>;
-    /// Deletes the user with their sessions, accounts and memberships (cascade), their pending
-    /// tokens, and the organizations they are the only member of. Refused (`LastOwner`, nothing
-    /// deleted) while they are the only owner of an organization that has other members.
-    async fn delete_user(&self, user_id: &str) -> StoreResult<Result<(), Denied>>;
-
+/// Single-use tokens: links and one-time codes, stored by hash (`sql/verifications.rs`).
+#[async_trait]
+pub trait Tokens: Send + Sync {
     /// Stores a single-use token (by its hash) for `value` (a user id, or `userId|newEmail`).
     async fn insert_verification(
         &self,
@@ -189,22 +257,11 @@ pub trait Store:
     async fn delete_verifications(&self, prefix: &str, value: &str) -> StoreResult<u64>;
     /// Whether a token with this prefix and value was created after `since`.
     async fn verification_created_since(&self, prefix: &str, value: &str, since: i64) -> StoreResult<bool>;
+}
 
-    /// The subscription that counts for `reference_id` (a user or organization): a live one
-    /// first, then the one ending last.
-    async fn subscription_for(&self, reference_id: &str) -> StoreResult<Option<SubscriptionRow>>;
-    /// Creates or replaces a subscription by its id.
-    async fn put_subscription(&self, row: &SubscriptionRow) -> StoreResult<()>;
-    /// Applies a Stripe event once: records `event_id` and stores `row` in one transaction;
-    /// false (and nothing changed) when the event was seen before.
-    async fn apply_stripe_event(
-        &self,
-        event_id: &str,
-        kind: &str,
-        row: &SubscriptionRow,
-        now: i64,
-    ) -> StoreResult<bool>;
-
+/// Organizations and their members (`sql/organizations.rs`).
+#[async_trait]
+pub trait Organizations: Send + Sync {
     /// Creates an organization with its first member (the owner) in one transaction;
     /// `Conflict` when the slug is taken.
     async fn create_organization(&self, org: &OrganizationRow, owner: &MemberRow) -> StoreResult<()>;
@@ -243,7 +300,11 @@ pub trait Store:
     async fn membership(&self, organization_id: &str, user_id: &str) -> StoreResult<Option<MemberRow>>;
     /// The members of an organization, each with their user, oldest first.
     async fn members(&self, organization_id: &str) -> StoreResult<Vec<(MemberRow, User)>>;
+}
 
+/// Invitations to organizations (`sql/invitations.rs`).
+#[async_trait]
+pub trait Invitations: Send + Sync {
     async fn insert_invitation(&self, invitation: &InvitationRow) -> StoreResult<()>;
     async fn invitation(&self, id: &str) -> StoreResult<Option<InvitationRow>>;
     /// Invitations of an organization, newest first.
@@ -256,7 +317,30 @@ pub trait Store:
     /// invitation was no longer pending (or its organization is gone); `Conflict` when already a
     /// member.
     async fn accept_invitation(&self, id: &str, member: &MemberRow, token: &str) -> StoreResult<bool>;
+}
 
+/// Subscriptions and the Stripe events applied to them (`sql/subscriptions.rs`).
+#[async_trait]
+pub trait Billing: Send + Sync {
+    /// The subscription that counts for `reference_id` (a user or organization): a live one
+    /// first, then the one ending last.
+    async fn subscription_for(&self, reference_id: &str) -> StoreResult<Option<SubscriptionRow>>;
+    /// Creates or replaces a subscription by its id.
+    async fn put_subscription(&self, row: &SubscriptionRow) -> StoreResult<()>;
+    /// Applies a Stripe event once: records `event_id` and stores `row` in one transaction;
+    /// false (and nothing changed) when the event was seen before.
+    async fn apply_stripe_event(
+        &self,
+        event_id: &str,
+        kind: &str,
+        row: &SubscriptionRow,
+        now: i64,
+    ) -> StoreResult<bool>;
+}
+
+/// JWT signing keys (`sql/jwks.rs`).
+#[async_trait]
+pub trait Keys: Send + Sync {
     /// The current signing key, if any.
     async fn current_jwk(&self) -> StoreResult<Option<JwkRow>>;
     /// Adds the first current key; `Conflict` when another instance already did.
@@ -266,6 +350,50 @@ pub trait Store:
     /// Keys still able to verify tokens: the current one and those retired after `now`,
     /// newest first.
     async fn jwks_valid_after(&self, now: i64) -> StoreResult<Vec<JwkRow>>;
+}
+
+/// Password-check lockout state, by normalised email (`sql/lockouts.rs`): where it lives when
+/// Redis is not configured (and while Redis is down), and where every lock is also written.
+#[async_trait]
+pub trait Lockouts: Send + Sync {
+    /// Reserves one password check for `email` (nothing changes unless granted). A window of
+    /// `window_ms` starts at the first reservation; at most `max` checks are reserved in it.
+    async fn lockout_reserve(&self, email: &str, now: i64, window_ms: i64, max: u64)
+    -> StoreResult<Reserved>;
+    /// A check failed: counts it, and locks the email until `now + duration_ms` when failures
+    /// reach `max`. `copy` for a failure reserved and counted in Redis (it then counts as a check
+    /// here too). True exactly when this failure set the lock.
+    async fn lockout_failed(
+        &self,
+        email: &str,
+        now: i64,
+        duration_ms: i64,
+        max: u64,
+        copy: bool,
+    ) -> StoreResult<bool>;
+    /// A reserved check succeeded or never ran: frees its reservation if its window is still the
+    /// current one (failures stay counted). True when the email is locked now.
+    async fn lockout_release(&self, email: &str, window_ends_at: i64, now: i64) -> StoreResult<bool>;
+    /// Records a lock set elsewhere (in Redis), so it holds while Redis is away.
+    async fn lockout_lock(&self, email: &str, until: i64, now: i64) -> StoreResult<()>;
+    /// Whether the email is locked at `now`, or its window's failures are at `max`.
+    async fn lockout_refuses(&self, email: &str, now: i64, max: u64) -> StoreResult<bool>;
+    /// Forgets the email's state (a password reset, a deleted account).
+    async fn lockout_clear(&self, email: &str) -> StoreResult<()>;
+    /// Deletes rows whose window and lock have both ended.
+    async fn delete_expired_lockouts(&self, now: i64) -> StoreResult<u64>;
+}
+
+/// Undoing an email change (`sql/email_changes.rs`).
+#[async_trait]
+pub trait EmailChanges: Send + Sync {
+    /// Undoes an email change with the undo link stored as `identifier`, in one transaction:
+    /// consumes the link, puts the address it names back (`Conflict`, with nothing changed, when
+    /// another account has it), clears the password (whoever changed the email may know it; the
+    /// owner sets a new one by reset), ends every session of the user, and drops every pending
+    /// link and code of the user and every undo link issued after this one. Older undo links stay,
+    /// so the first owner's link always wins over links the attacker's own changes produced.
+    async fn undo_email_change(&self, identifier: &str, now: i64) -> StoreResult<Undone>;
 }
 
 /// How long a cached session may be served without being read again (a safety net: changes

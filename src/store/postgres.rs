@@ -4,7 +4,7 @@ use std::{str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use sqlx::{
-    PgPool, Postgres,
+    PgPool,
     postgres::{PgConnectOptions, PgListener, PgPoolOptions},
 };
 
@@ -106,10 +106,11 @@ async fn listen_for_invalidations(pool: PgPool, cache: Arc<SessionCache>) {
     }
 }
 
-use super::sql::{invitation_columns, organization_columns, session_columns, subscription_columns};
+/// The shared SQL (`sql/`), compiled for this backend.
+#[path = "sql/mod.rs"]
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose: see sql/mod.rs")]
+mod sql;
 
-super::lockouts::impl_lockout_store!(PostgresStore);
-
-super::email_changes::impl_email_change_store!(PostgresStore);
-
-super::sql::impl_store!(PostgresStore, Postgres, "migrations/postgres");
+type Db = sqlx::Postgres;
+type Backend = PostgresStore;
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");

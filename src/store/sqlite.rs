@@ -8,7 +8,7 @@ use super::{
 };
 use anyhow::Context;
 use sqlx::{
-    Sqlite, SqlitePool,
+    SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
@@ -47,10 +47,11 @@ impl SqliteStore {
     }
 }
 
-use super::sql::{invitation_columns, organization_columns, session_columns, subscription_columns};
+/// The shared SQL (`sql/`), compiled for this backend.
+#[path = "sql/mod.rs"]
+#[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose: see sql/mod.rs")]
+mod sql;
 
-super::lockouts::impl_lockout_store!(SqliteStore);
-
-super::email_changes::impl_email_change_store!(SqliteStore);
-
-super::sql::impl_store!(SqliteStore, Sqlite, "migrations/sqlite");
+type Db = sqlx::Sqlite;
+type Backend = SqliteStore;
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");

@@ -1,0 +1,71 @@
+//! The SQL both backends share, written once and compiled once per backend: `sqlite.rs` and
+//! `postgres.rs` each include this folder as a module of their own (`#[path = "sql/mod.rs"]`),
+//! after naming their sqlx database `Db` and their store type `Backend`. So every statement
+//! and the Rust around it is plain code that rustfmt, clippy and the compiler see whole, with no
+//! macro around it and no generic sqlx bounds to repeat on every function; and each file holds
+//! one concern's tables.
+//!
+//! Conventions: statements are named constants (columns listed once per table); placeholders
+//! are `$N` (SQLite accepts them too); identifiers are quoted (camelCase columns, and `user` is
+//! reserved in PostgreSQL); timestamps are Unix milliseconds. So the same statements run
+//! unchanged on either database. Helpers that take an executor run inside the caller's
+//! transaction; a write comes first in transactions that read, so SQLite takes its write lock
+//! before anything is read.
+
+mod email_changes;
+mod invitations;
+mod jwks;
+mod lockouts;
+mod organizations;
+mod sessions;
+mod subscriptions;
+mod users;
+mod verifications;
+
+use async_trait::async_trait;
+
+use super::{Backend, Db, MIGRATOR};
+use crate::store::{Maintenance, StoreResult, cache::Invalidation};
+
+#[async_trait]
+impl Maintenance for Backend {
+    async fn migrate(&self) -> anyhow::Result<()> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| anyhow::anyhow!("migrations: {e}"))
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+impl Backend {
+    /// Drops the affected cache entries here and tells the other instances (after the change
+    /// committed; for changes that end sessions use `commit_announcing`).
+    async fn invalidate(&self, what: Invalidation) {
+        self.cache.invalidate(&what);
+        self.publish(&what).await;
+    }
+
+    /// Commits `tx` with the announcement of `what` inside it (PostgreSQL delivers a NOTIFY on
+    /// commit, so a committed revocation always reaches the other instances; nothing is committed
+    /// if it cannot be announced), then drops the entries here.
+    async fn commit_announcing(
+        &self,
+        mut tx: sqlx::Transaction<'_, Db>,
+        what: &[Invalidation],
+    ) -> StoreResult<()> {
+        for w in what {
+            Self::announce(&mut tx, w).await?;
+        }
+        tx.commit().await?;
+        for w in what {
+            self.cache.invalidate(w);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,254 @@
+//! Table `session`.
+
+use async_trait::async_trait;
+
+use super::{
+    Backend, Db, organizations,
+    users::{JoinedUser, joined_user_columns},
+};
+use crate::{
+    domain::model::{SessionRow, User},
+    store::{Billing, EndSessions, SessionBundle, Sessions, StoreResult, cache::Invalidation, classify},
+};
+
+/// The `session` table's columns, in `SessionRow`'s order.
+macro_rules! session_columns {
+    () => {
+        r#""id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent", "activeOrganizationId", "rememberMe""#
+    };
+}
+
+const INSERT: &str = concat!(
+    r#"INSERT INTO "session" ("#,
+    session_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+);
+
+/// Only the lifetime: the active organization has its own statement, so a refresh racing a
+/// set-active cannot write back a stale organization.
+const UPDATE_LIFETIME: &str = r#"UPDATE "session" SET "expiresAt" = $2, "updatedAt" = $3 WHERE "token" = $1"#;
+
+const SET_ACTIVE_ORGANIZATION: &str =
+    r#"UPDATE "session" SET "activeOrganizationId" = $2 WHERE "token" = $1"#;
+
+/// A session (by `$key`) joined with its user: one row, one round trip.
+macro_rules! with_user_by {
+    ($key:literal) => {
+        concat!(
+            "SELECT s.*, ",
+            joined_user_columns!(),
+            r#" FROM "session" s JOIN "user" u ON u."id" = s."userId" WHERE s.""#,
+            $key,
+            r#"" = $1"#
+        )
+    };
+}
+
+const WITH_USER_BY_TOKEN: &str = with_user_by!("token");
+
+const WITH_USER_BY_ID: &str = with_user_by!("id");
+
+const DELETE: &str = r#"DELETE FROM "session" WHERE "token" = $1"#;
+
+const DELETE_OF_USER: &str = r#"DELETE FROM "session" WHERE "userId" = $1 AND "token" = $2"#;
+
+/// A user's sessions, or all but `$2`.
+const DELETE_ALL_OF_USER: &str =
+    r#"DELETE FROM "session" WHERE "userId" = $1 AND ($2 IS NULL OR "token" <> $2)"#;
+
+const LIVE_OF_USER: &str = concat!(
+    "SELECT ",
+    session_columns!(),
+    r#" FROM "session" WHERE "userId" = $1 AND "expiresAt" > $2 ORDER BY "createdAt""#
+);
+
+const DELETE_EXPIRED: &str = r#"DELETE FROM "session" WHERE "expiresAt" <= $1"#;
+
+const CLEAR_ORGANIZATION: &str =
+    r#"UPDATE "session" SET "activeOrganizationId" = NULL WHERE "activeOrganizationId" = $1"#;
+
+const CLEAR_ORGANIZATION_OF_USER: &str = r#"
+UPDATE "session" SET "activeOrganizationId" = NULL WHERE "userId" = $1 AND "activeOrganizationId" = $2"#;
+
+/// A session joined with its user.
+#[derive(sqlx::FromRow)]
+struct WithUser {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    #[sqlx(flatten)]
+    user: JoinedUser,
+}
+
+impl WithUser {
+    fn split(self) -> (SessionRow, User) {
+        let user = self.user.with_id(&self.session.user_id);
+        (self.session, user)
+    }
+}
+
+/// Ends the sessions `end` names.
+pub(super) async fn end<'e, E>(executor: E, user_id: &str, end: EndSessions<'_>) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    match end {
+        EndSessions::None => {}
+        EndSessions::All => {
+            delete_all_of_user(executor, user_id, None).await?;
+        }
+        EndSessions::AllBut(token) => {
+            delete_all_of_user(executor, user_id, Some(token)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a user's sessions, or all but `keep`; how many went.
+async fn delete_all_of_user<'e, E>(executor: E, user_id: &str, keep: Option<&str>) -> StoreResult<u64>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    let done = sqlx::query(DELETE_ALL_OF_USER).bind(user_id).bind(keep).execute(executor).await?;
+    Ok(done.rows_affected())
+}
+
+/// Points a session at an organization (no check: callers hold the organization's lock and
+/// checked the membership).
+pub(super) async fn set_active<'e, E>(
+    executor: E,
+    token: &str,
+    organization_id: Option<&str>,
+) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    sqlx::query(SET_ACTIVE_ORGANIZATION).bind(token).bind(organization_id).execute(executor).await?;
+    Ok(())
+}
+
+/// No session has the organization active any more (`user_id`: only that user's sessions).
+pub(super) async fn clear_organization<'e, E>(
+    executor: E,
+    organization_id: &str,
+    user_id: Option<&str>,
+) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    match user_id {
+        None => sqlx::query(CLEAR_ORGANIZATION).bind(organization_id).execute(executor).await?,
+        Some(user) => {
+            sqlx::query(CLEAR_ORGANIZATION_OF_USER).bind(user).bind(organization_id).execute(executor).await?
+        }
+    };
+    Ok(())
+}
+
+#[async_trait]
+impl Sessions for Backend {
+    async fn insert_session(&self, s: &SessionRow) -> StoreResult<()> {
+        sqlx::query(INSERT)
+            .bind(&s.id)
+            .bind(&s.token)
+            .bind(&s.user_id)
+            .bind(s.expires_at)
+            .bind(s.created_at)
+            .bind(s.updated_at)
+            .bind(&s.ip_address)
+            .bind(&s.user_agent)
+            .bind(&s.active_organization_id)
+            .bind(s.remember_me)
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn update_session(&self, s: &SessionRow) -> StoreResult<()> {
+        sqlx::query(UPDATE_LIFETIME)
+            .bind(&s.token)
+            .bind(s.expires_at)
+            .bind(s.updated_at)
+            .execute(&self.pool)
+            .await?;
+        self.invalidate(Invalidation::token(&s.token)).await;
+        Ok(())
+    }
+
+    async fn set_active_organization(
+        &self,
+        token: &str,
+        user_id: &str,
+        organization_id: Option<&str>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(org) = organization_id
+            && !(organizations::lock(&mut tx, org).await?
+                && organizations::membership_in(&mut *tx, org, user_id).await?.is_some())
+        {
+            return Ok(false);
+        }
+        set_active(&mut *tx, token, organization_id).await?;
+        tx.commit().await?;
+        self.invalidate(Invalidation::token(token)).await;
+        Ok(true)
+    }
+
+    async fn session_with_user(&self, token: &str, now: i64) -> StoreResult<Option<SessionBundle>> {
+        if let Some(hit) = self.cache.get(token, now) {
+            return Ok(Some(hit));
+        }
+        let epoch = self.cache.epoch();
+        let row: Option<WithUser> =
+            sqlx::query_as(WITH_USER_BY_TOKEN).bind(token).fetch_optional(&self.pool).await?;
+        match row {
+            Some(row) if row.session.expires_at > now => {
+                let (session, user) = row.split();
+                let reference = session.active_organization_id.as_deref().unwrap_or(&user.id);
+                let subscription = self.subscription_for(reference).await?;
+                self.cache.put(epoch, &session, &user, subscription.as_ref(), now);
+                Ok(Some((session, user, subscription)))
+            }
+            Some(_) => {
+                self.delete_session(token).await?;
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn delete_session(&self, token: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(DELETE).bind(token).execute(&mut *tx).await?;
+        self.commit_announcing(tx, &[Invalidation::token(token)]).await
+    }
+
+    async fn delete_user_session(&self, user_id: &str, token: &str) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(DELETE_OF_USER).bind(user_id).bind(token).execute(&mut *tx).await?;
+        self.commit_announcing(tx, &[Invalidation::token(token)]).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        let deleted = delete_all_of_user(&mut *tx, user_id, keep).await?;
+        self.commit_announcing(tx, &[Invalidation::User(user_id.to_string())]).await?;
+        Ok(deleted)
+    }
+
+    async fn list_sessions(&self, user_id: &str, now: i64) -> StoreResult<Vec<SessionRow>> {
+        Ok(sqlx::query_as(LIVE_OF_USER).bind(user_id).bind(now).fetch_all(&self.pool).await?)
+    }
+
+    async fn delete_expired_sessions(&self, now: i64) -> StoreResult<u64> {
+        let done = sqlx::query(DELETE_EXPIRED).bind(now).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn session_by_id(&self, id: &str, now: i64) -> StoreResult<Option<(SessionRow, User)>> {
+        let row: Option<WithUser> =
+            sqlx::query_as(WITH_USER_BY_ID).bind(id).fetch_optional(&self.pool).await?;
+        Ok(row.filter(|r| r.session.expires_at > now).map(WithUser::split))
+    }
+}

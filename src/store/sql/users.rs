@@ -1,0 +1,264 @@
+//! Tables `user` and `account` (the credential account holds the password hash).
+
+use async_trait::async_trait;
+
+use super::{
+    Backend, Db,
+    email_changes::held_for_undo,
+    organizations, sessions,
+    verifications::{self, Drop},
+};
+use crate::{
+    domain::{
+        model::User,
+        roles::{Denied, organizations_deleted_with},
+    },
+    store::{Credential, EndSessions, StoreError, StoreResult, Users, cache::Invalidation, classify},
+};
+
+/// The `user` table's columns, in `User`'s order.
+macro_rules! user_columns {
+    () => {
+        r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt""#
+    };
+}
+
+/// A user joined to another table's row as `u` (all but the id, which the other row carries),
+/// read back by [`JoinedUser`].
+macro_rules! joined_user_columns {
+    () => {
+        r#"u."name" AS u_name, u."email" AS u_email, u."emailVerified" AS u_email_verified,
+       u."image" AS u_image, u."createdAt" AS u_created_at, u."updatedAt" AS u_updated_at"#
+    };
+}
+
+pub(super) use joined_user_columns;
+
+const INSERT_USER: &str =
+    concat!(r#"INSERT INTO "user" ("#, user_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)");
+
+const INSERT_CREDENTIAL: &str = r#"
+INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt")
+VALUES ($1, $2, 'credential', $2, $3, $4, $4)"#;
+
+const BY_ID: &str = concat!("SELECT ", user_columns!(), r#" FROM "user" WHERE "id" = $1"#);
+
+const CREDENTIAL_BY_EMAIL: &str = r#"
+SELECT u.*, a."password"
+  FROM "user" u LEFT JOIN "account" a ON a."userId" = u."id" AND a."providerId" = 'credential'
+ WHERE u."email" = $1"#;
+
+const SET_PASSWORD: &str = r#"
+UPDATE "account" SET "password" = $2, "updatedAt" = $3 WHERE "userId" = $1 AND "providerId" = 'credential'"#;
+
+const UPDATE_PROFILE: &str = r#"
+UPDATE "user" SET "name" = COALESCE($2, "name"), "image" = CASE WHEN $3 THEN $4 ELSE "image" END, "updatedAt" = $5
+ WHERE "id" = $1"#;
+
+const SET_VERIFIED: &str = r#"UPDATE "user" SET "emailVerified" = TRUE, "updatedAt" = $2 WHERE "id" = $1"#;
+
+const TOUCH: &str = r#"UPDATE "user" SET "updatedAt" = $2 WHERE "id" = $1 RETURNING "email""#;
+
+const SET_VERIFIED_EMAIL: &str = r#"UPDATE "user" SET "email" = $2, "emailVerified" = TRUE WHERE "id" = $1"#;
+
+const DELETE: &str = r#"DELETE FROM "user" WHERE "id" = $1"#;
+
+/// A user read as a join's `u_*` columns (see `joined_user_columns!`).
+#[derive(sqlx::FromRow)]
+pub(super) struct JoinedUser {
+    u_name: String,
+    u_email: String,
+    u_email_verified: bool,
+    u_image: Option<String>,
+    u_created_at: i64,
+    u_updated_at: i64,
+}
+
+impl JoinedUser {
+    pub(super) fn with_id(self, id: &str) -> User {
+        User {
+            id: id.to_string(),
+            name: self.u_name,
+            email: self.u_email,
+            email_verified: self.u_email_verified,
+            image: self.u_image,
+            created_at: self.u_created_at,
+            updated_at: self.u_updated_at,
+        }
+    }
+}
+
+/// A user and their credential account's hash (if any): one row, one round trip.
+#[derive(sqlx::FromRow)]
+struct CredentialRow {
+    #[sqlx(flatten)]
+    user: User,
+    password: Option<String>,
+}
+
+/// Marks the user changed and answers their email (`None`: no such user). A write, so it can
+/// open a transaction.
+pub(super) async fn touch<'e, E>(executor: E, user_id: &str, now: i64) -> StoreResult<Option<String>>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    Ok(sqlx::query_scalar(TOUCH).bind(user_id).bind(now).fetch_optional(executor).await?)
+}
+
+/// Gives the user `email`, verified; `Conflict` when another account has it.
+pub(super) async fn set_verified_email<'e, E>(executor: E, user_id: &str, email: &str) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    sqlx::query(SET_VERIFIED_EMAIL).bind(user_id).bind(email).execute(executor).await.map_err(classify)?;
+    Ok(())
+}
+
+/// Sets (or, with `None`, clears) the credential account's password hash.
+pub(super) async fn set_password<'e, E>(
+    executor: E,
+    user_id: &str,
+    hash: Option<&str>,
+    now: i64,
+) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    sqlx::query(SET_PASSWORD).bind(user_id).bind(hash).bind(now).execute(executor).await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Users for Backend {
+    async fn create_user(&self, user: &User, password_hash: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(INSERT_USER)
+            .bind(&user.id)
+            .bind(&user.name)
+            .bind(&user.email)
+            .bind(user.email_verified)
+            .bind(&user.image)
+            .bind(user.created_at)
+            .bind(user.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        // An address an undo link may still restore is taken (see `email_changes.rs`).
+        if held_for_undo(&mut *tx, &user.email, None, user.created_at).await? {
+            return Err(StoreError::Conflict);
+        }
+        sqlx::query(INSERT_CREDENTIAL)
+            .bind(crate::security::tokens::random_id())
+            .bind(&user.id)
+            .bind(password_hash)
+            .bind(user.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn credential_by_email(&self, email: &str) -> StoreResult<Option<Credential>> {
+        let row: Option<CredentialRow> =
+            sqlx::query_as(CREDENTIAL_BY_EMAIL).bind(email).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| Credential { user: r.user, password_hash: r.password }))
+    }
+
+    async fn set_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()> {
+        set_password(&self.pool, user_id, Some(hash), now).await
+    }
+
+    async fn replace_credentials(
+        &self,
+        user_id: &str,
+        email: &str,
+        hash: &str,
+        end: EndSessions<'_>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        set_password(&mut *tx, user_id, Some(hash), now).await?;
+        sessions::end(&mut *tx, user_id, end).await?;
+        verifications::drop_tokens(&mut *tx, user_id, email, Drop::OnNewPassword).await?;
+        self.commit_announcing(tx, &[Invalidation::User(user_id.to_string())]).await
+    }
+
+    async fn update_user(
+        &self,
+        user_id: &str,
+        name: Option<&str>,
+        image: Option<Option<&str>>,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(UPDATE_PROFILE)
+            .bind(user_id)
+            .bind(name)
+            .bind(image.is_some())
+            .bind(image.flatten())
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        self.invalidate(Invalidation::User(user_id.to_string())).await;
+        Ok(())
+    }
+
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        Ok(sqlx::query_as(BY_ID).bind(id).fetch_optional(&self.pool).await?)
+    }
+
+    async fn set_email_verified(&self, user_id: &str, now: i64) -> StoreResult<()> {
+        sqlx::query(SET_VERIFIED).bind(user_id).bind(now).execute(&self.pool).await?;
+        self.invalidate(Invalidation::User(user_id.to_string())).await;
+        Ok(())
+    }
+
+    async fn change_email(
+        &self,
+        user_id: &str,
+        email: &str,
+        end: EndSessions<'_>,
+        undo_link: (&str, i64),
+        now: i64,
+    ) -> StoreResult<Option<String>> {
+        let mut tx = self.pool.begin().await?;
+        let Some(old) = touch(&mut *tx, user_id, now).await? else { return Ok(None) };
+        if held_for_undo(&mut *tx, email, Some(user_id), now).await? {
+            return Err(StoreError::Conflict);
+        }
+        set_verified_email(&mut *tx, user_id, email).await?;
+        sessions::end(&mut *tx, user_id, end).await?;
+        verifications::drop_tokens(&mut *tx, user_id, &old, Drop::OnNewEmail).await?;
+        // The undo link is stored with the change: from the commit on it holds the old address,
+        // and no change goes without one.
+        let (identifier, expires_at) = undo_link;
+        verifications::insert(&mut *tx, identifier, &format!("{user_id}|{old}"), expires_at, now).await?;
+        self.commit_announcing(tx, &[Invalidation::User(user_id.to_string())]).await?;
+        Ok(Some(old))
+    }
+
+    async fn delete_user(&self, user_id: &str) -> StoreResult<Result<(), Denied>> {
+        let mut tx = self.pool.begin().await?;
+        // A write first, so SQLite takes its write lock before anything is read.
+        verifications::drop_tokens(&mut *tx, user_id, "", Drop::All).await?;
+        // Lock every organization the user is in, in one order (no deadlocks between two such
+        // deletions), then count what the locks protect.
+        for org in organizations::of_user_in_order(&mut tx, user_id).await? {
+            organizations::lock(&mut tx, &org).await?;
+        }
+        let memberships = organizations::leaving(&mut tx, user_id).await?;
+        let alone = match organizations_deleted_with(memberships) {
+            Ok(alone) => alone,
+            Err(denied) => return Ok(Err(denied)),
+        };
+        for org in &alone {
+            organizations::delete(&mut tx, org).await?;
+        }
+        sqlx::query(DELETE).bind(user_id).execute(&mut *tx).await?;
+        let mut what = vec![Invalidation::User(user_id.to_string())];
+        // Sessions that had a deleted organization active.
+        what.extend(alone.into_iter().map(Invalidation::User));
+        self.commit_announcing(tx, &what).await?;
+        Ok(Ok(()))
+    }
+}
