@@ -18,7 +18,7 @@ use crate::{
     domain::model::{SessionRow, SubscriptionRow, User},
     error::ApiError,
     state::AppState,
-    store::session_store::{SESSION_KEY, SUBSCRIPTION_KEY, USER_KEY},
+    store::session_store::SESSION_KEY,
 };
 
 /// A JSON body.
@@ -204,16 +204,22 @@ pub struct MaybeAuthenticated(pub Option<Authenticated>);
 
 impl FromRequestParts<AppState> for MaybeAuthenticated {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, ApiError> {
+    /// The typed row straight from the store (and its cache): the session layer's record (JSON)
+    /// is only loaded when a handler writes the session.
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let handle = session_handle(parts)?;
-        let session: Option<SessionRow> = handle.get(SESSION_KEY).await?;
-        let user: Option<User> = handle.get(USER_KEY).await?;
-        let subscription: Option<SubscriptionRow> =
-            handle.get::<Option<SubscriptionRow>>(SUBSCRIPTION_KEY).await?.flatten();
-        Ok(Self(match (session, user) {
-            (Some(session), Some(user)) => Some(Authenticated { session, user, subscription, handle }),
-            _ => None,
-        }))
+        let Some(id) = handle.id() else { return Ok(Self(None)) };
+        match state.store.session_with_user(&id.to_string(), state.clock.now_ms()).await? {
+            Some((session, user, subscription)) => {
+                Ok(Self(Some(Authenticated { session, user, subscription, handle })))
+            }
+            None => {
+                // No such (live) session: the session layer's own load finds that out too, and
+                // then removes the cookie when the response goes out.
+                handle.get_value(SESSION_KEY).await?;
+                Ok(Self(None))
+            }
+        }
     }
 }
 

@@ -28,7 +28,7 @@ use crate::{
     },
     security::{keys, tokens::random_id},
     state::AppState,
-    store::session_store::{SESSION_KEY, USER_KEY, cycle_keeping_old},
+    store::session_store::{SESSION_KEY, cycle_keeping_old},
 };
 
 pub fn router() -> Router<AppState> {
@@ -95,7 +95,6 @@ pub async fn start_session(
         remember_me,
     };
     handle.insert(SESSION_KEY, &row).await?;
-    handle.insert(USER_KEY, user).await?;
     handle.set_expiry(Some(cookie_expiry(&row, now)));
     handle.save().await?;
     row.token = handle.id().ok_or_else(|| ApiError::internal("session saved without an id"))?.to_string();

@@ -1,9 +1,10 @@
 //! tower-sessions' `SessionStore` over our `session` table, so sessions stay rows that can be
 //! listed and revoked per user.
 //!
-//! A record's id is the session token (the cookie carries it, signed). Its data holds two keys:
-//! `session` (the row) and `user` (the user, joined in by `load` so `get-session` needs one
-//! round trip). Only `session` is written back.
+//! A record's id is the session token (the cookie carries it, signed); its data is the row
+//! (`session`), loaded only when a handler starts, changes or ends a session. Reads go to the
+//! store directly for the typed row (`http::extract::MaybeAuthenticated`), so the hot path never
+//! turns the row into JSON and back.
 
 use std::sync::Arc;
 
@@ -16,15 +17,13 @@ use tower_sessions::{
 };
 
 use crate::{
-    domain::model::{SessionRow, SubscriptionRow, User},
+    domain::model::SessionRow,
     store::{Store, StoreError},
 };
 
 use crate::domain::time::Clock;
 
 pub const SESSION_KEY: &str = "session";
-pub const USER_KEY: &str = "user";
-pub const SUBSCRIPTION_KEY: &str = "subscription";
 
 tokio::task_local! {
     /// Set while a session id is cycled without ending the old session (see below).
@@ -67,21 +66,11 @@ fn backend(err: StoreError) -> session_store::Error {
     session_store::Error::Backend(err.to_string())
 }
 
-/// Builds the record a handler sees for a session row and its user.
-pub fn record_of(
-    session: &SessionRow,
-    user: &User,
-    subscription: Option<&SubscriptionRow>,
-    id: Id,
-) -> session_store::Result<Record> {
-    let encode = |e: serde_json::Error| session_store::Error::Encode(e.to_string());
-    let data = [
-        (SESSION_KEY.to_string(), serde_json::to_value(session).map_err(encode)?),
-        (USER_KEY.to_string(), serde_json::to_value(user).map_err(encode)?),
-        (SUBSCRIPTION_KEY.to_string(), serde_json::to_value(subscription).map_err(encode)?),
-    ]
-    .into_iter()
-    .collect::<std::collections::HashMap<String, Value>>();
+/// The record the session layer keeps for a session row (written back when a handler changes
+/// it). Handlers read the typed row from the store instead (`http::extract`).
+pub fn record_of(session: &SessionRow, id: Id) -> session_store::Result<Record> {
+    let row = serde_json::to_value(session).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+    let data = std::collections::HashMap::from([(SESSION_KEY.to_string(), row)]);
     let expiry_date =
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(session.expires_at) * 1_000_000)
             .map_err(|e| session_store::Error::Decode(e.to_string()))?;
@@ -116,9 +105,7 @@ impl SessionStore for RowSessionStore {
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let found =
             self.store.session_with_user(&id.to_string(), self.clock.now_ms()).await.map_err(backend)?;
-        found
-            .map(|(session, user, subscription)| record_of(&session, &user, subscription.as_ref(), *id))
-            .transpose()
+        found.map(|(session, _, _)| record_of(&session, *id)).transpose()
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
