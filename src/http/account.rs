@@ -17,12 +17,12 @@ use crate::{
     http::{
         extract::{Authenticated, Json, JsonOrForm, is_form, lenient_query},
         pages,
-        password::check_current_password,
-        password::send_reset,
-        session::base_cookie,
-        verification::{
-            Purpose, check_callback, identifier, in_background, link, mail_vars, peek, send_link,
-        },
+        redirect::check_callback,
+    },
+    service::{
+        links::{Purpose, identifier, in_background, link, mail_vars, peek, send_link},
+        passwords::{check_current_password, send_reset},
+        sessions::base_cookie,
     },
     state::AppState,
     store::{StoreError, Undone},

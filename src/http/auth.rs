@@ -18,12 +18,13 @@ use crate::{
     http::{
         extract::{Json, JsonOrForm, NoBody},
         layers::no_store,
-        session::{SignInContext, base_cookie},
-        verification::{check_callback, in_background, mail_vars, return_to, send_verification},
+        redirect::check_callback,
     },
     security::tokens::random_id,
     service::{
         credentials::{Checked, check_password},
+        links::{in_background, mail_vars, return_to, send_verification},
+        sessions::{SignInContext, base_cookie},
         sign_in::{Admission, Proof, admit},
     },
     state::AppState,

@@ -12,11 +12,13 @@ use std::{
     pin::Pin,
     time::Duration,
 };
+use tower_cookies::Cookies;
 use tower_sessions::Session;
 
 use crate::{
     domain::model::{SessionRow, SubscriptionRow, User},
     error::ApiError,
+    service::sessions::{ClientInfo, SignInContext},
     state::AppState,
     store::session_store::SESSION_KEY,
 };
@@ -247,12 +249,6 @@ pub fn client_ip(
     Some(state.settings.trusted_proxies.client_ip(peer.ip(), &forwarded))
 }
 
-/// Who is asking: the peer address and user agent, recorded on new sessions.
-pub struct ClientInfo {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
 impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
@@ -263,5 +259,16 @@ impl FromRequestParts<AppState> for ClientInfo {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(512).collect());
         Ok(Self { ip, user_agent })
+    }
+}
+
+impl FromRequestParts<AppState> for SignInContext {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let handle = session_handle(parts)?;
+        let cookies =
+            Cookies::from_request_parts(parts, state).await.map_err(|(_, msg)| ApiError::internal(msg))?;
+        let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
+        Ok(Self { handle, cookies, client })
     }
 }

@@ -13,8 +13,9 @@ use serde_json::json;
 
 use crate::{
     domain::time::format_ms,
-    http::{layers::has_cookie, pages, session::base_cookie},
+    http::{layers::has_cookie, pages},
     security::counters::Mode,
+    service::sessions::base_cookie,
     state::AppState,
 };
 

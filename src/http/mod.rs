@@ -11,6 +11,7 @@ pub mod organization;
 pub mod otp;
 pub mod pages;
 pub mod password;
+pub mod redirect;
 pub mod session;
 pub mod stripe;
 pub mod user;

@@ -17,15 +17,14 @@ use crate::{
         model::User,
     },
     error::{ApiError, ApiResult},
-    http::{
-        extract::Json,
-        layers::no_store,
-        password::replace_password,
-        session::SignInContext,
-        verification::{in_background, mail_vars},
-    },
+    http::{extract::Json, layers::no_store},
     security::tokens::{constant_time_eq, random_digits, token_hash},
-    service::sign_in::{Admission, Proof, admit},
+    service::{
+        links::{in_background, mail_vars},
+        passwords::replace_password,
+        sessions::SignInContext,
+        sign_in::{Admission, Proof, admit},
+    },
     state::AppState,
 };
 

@@ -17,17 +17,17 @@ use crate::{
         model::User,
     },
     error::{ApiError, ApiResult},
-    http::session::SignInContext,
     http::{
         extract::{Authenticated, Json, JsonOrForm, is_form, lenient_query},
         layers::no_store,
         pages,
-        verification::{
-            Purpose, check_callback, consume, found, in_background, link, mail_vars, peek, send_link,
-            with_param,
-        },
+        redirect::{check_callback, found, with_param},
     },
-    service::credentials::{Checked, check_password},
+    service::{
+        links::{Purpose, consume, in_background, peek},
+        passwords::{check_current_password, replace_password, send_reset},
+        sessions::SignInContext,
+    },
     state::AppState,
     store::EndSessions,
 };
@@ -48,17 +48,6 @@ struct ResetRequest {
     redirect_to: Option<String>,
 }
 
-/// Sets a new password for the user, ends all their sessions and lifts a lockout.
-pub async fn replace_password(state: &AppState, user_id: &str, password: &NewPassword) -> ApiResult<()> {
-    let Some(user) = state.store.user_by_id(user_id).await? else {
-        return Err(ApiError::InvalidToken(StatusCode::BAD_REQUEST));
-    };
-    let hash = state.hasher.hash(password.as_str()).await?;
-    let now = state.clock.now_ms();
-    state.store.replace_credentials(&user.id, &user.email, &hash, EndSessions::All, now).await?;
-    state.lockout.clear(&state.counters, state.store.as_ref(), &user.email, now).await
-}
-
 /// Emails a reset link; the answer is the same, and as fast, whether or not the email exists.
 async fn request_reset(
     State(state): State<AppState>,
@@ -75,18 +64,6 @@ async fn request_reset(
         "status": true,
         "message": "If this email exists in our system, check your email for the reset link",
     })))
-}
-
-/// Mails the user a reset link; older reset links stop working.
-pub async fn send_reset(state: &AppState, user: &User, redirect_to: Option<&str>) -> ApiResult<()> {
-    // A newer request makes older links useless.
-    state.store.delete_verifications(Purpose::Reset.prefix(), &user.id).await?;
-    let query: Vec<(&str, &str)> = redirect_to.map(|r| ("callbackURL", r)).into_iter().collect();
-    let vars = mail_vars(state, user);
-    send_link(state, Purpose::Reset, &user.id, &user.email, ("reset", "reset"), vars, |token| {
-        link(state, &format!("/reset-password/{token}"), &query)
-    })
-    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -172,19 +149,6 @@ struct ChangePasswordBody {
 struct ChangePasswordAnswer {
     token: Option<String>,
     user: User,
-}
-
-/// Checks the user's current password under the lockout (wrong ones count toward it, as on
-/// sign-in): 400 `INVALID_PASSWORD` when wrong, 403 `ACCOUNT_LOCKED` while locked.
-pub async fn check_current_password(state: &AppState, user: &User, password: &str) -> ApiResult<()> {
-    let credential = state.store.credential_by_email(&user.email).await?;
-    let Some(hash) = credential.and_then(|c| c.password_hash) else {
-        return Err(ApiError::CredentialAccountNotFound);
-    };
-    match check_password(state, &user.email, password, Some(&hash)).await? {
-        Checked::Correct { .. } => Ok(()),
-        Checked::Wrong => Err(ApiError::InvalidPassword),
-    }
 }
 
 /// `POST /change-password` (sensitive): `{token, user}`. With `revokeOtherSessions`, every

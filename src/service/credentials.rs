@@ -7,11 +7,11 @@ use std::time::Duration;
 use crate::{
     domain::input::MAX_PASSWORD_LEN,
     error::{ApiError, ApiResult},
-    http::verification::{Purpose, in_background, link, mail_vars, send_link},
     security::{
         lockout::{Attempt, GatePass, Reservation},
         password::Verified,
     },
+    service::links::{Purpose, in_background, link, mail_vars, send_link},
     state::AppState,
 };
 

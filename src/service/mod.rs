@@ -1,4 +1,8 @@
 //! Work that several routes share, so handlers only parse, call and answer.
 
 pub mod credentials;
+pub mod email_change;
+pub mod links;
+pub mod passwords;
+pub mod sessions;
 pub mod sign_in;

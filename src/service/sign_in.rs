@@ -5,9 +5,9 @@
 use crate::{
     domain::model::{SessionRow, User},
     error::{ApiError, ApiResult},
-    http::{
-        session::SignInContext,
-        verification::{Purpose, in_background, return_to, send_verification},
+    service::{
+        links::{Purpose, in_background, return_to, send_verification},
+        sessions::SignInContext,
     },
     state::AppState,
 };

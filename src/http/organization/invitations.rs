@@ -22,10 +22,10 @@ use crate::{
         extract::{Authenticated, Json},
         layers::no_store,
         limits::too_many_requests,
-        verification::HOUR_MS,
     },
     mail::inert::inert,
     security::tokens::random_id,
+    service::links::HOUR_MS,
     state::AppState,
     store::StoreError,
 };

@@ -1,0 +1,60 @@
+//! Following a link from `verify-email`: verifying the address, or completing an email change
+//! (with its undo link and the notice to the old address).
+
+use axum::http::StatusCode;
+
+use crate::{
+    domain::model::SessionRow,
+    error::{ApiError, ApiResult},
+    security::tokens::random_hex,
+    service::links::{Purpose, consume, identifier, link, mail_vars},
+    state::AppState,
+    store::{EndSessions, StoreError},
+};
+
+/// Applies the link's token: verifies the address, or completes an email change. `current`: the
+/// session that follows the link, if any (kept when it is the user's; every other one ends).
+pub async fn apply_link(state: &AppState, raw: &str, current: Option<&SessionRow>) -> ApiResult<()> {
+    let unauthorized = StatusCode::UNAUTHORIZED;
+    match consume(state, Purpose::Verify, raw, unauthorized).await {
+        Ok(user_id) => {
+            return state.store.set_email_verified(&user_id, state.clock.now_ms()).await.map_err(Into::into);
+        }
+        Err(ApiError::InvalidToken(_)) => {}
+        Err(e) => return Err(e),
+    }
+    let value = consume(state, Purpose::ChangeEmail, raw, unauthorized).await?;
+    let (user_id, new_email) = value.split_once('|').ok_or(ApiError::InvalidToken(unauthorized))?;
+    // The session that follows the link (if it is the user's) stays; every other one ends.
+    let keep = current.filter(|s| s.user_id == user_id).map(|s| s.token.clone());
+    // The change and its notice run to the end even if the client hangs up: a change never goes
+    // without its undo link and mail.
+    let (st, user_id, new_email) = (state.clone(), user_id.to_string(), new_email.to_string());
+    tokio::spawn(async move { change_email(&st, &user_id, &new_email, keep.as_deref()).await })
+        .await
+        .map_err(ApiError::internal)?
+}
+
+/// Moves the user to `new_email` (ending every session but `keep`) with a new undo link stored in
+/// the same transaction, then tells the old address, with that link (valid a week).
+async fn change_email(state: &AppState, user_id: &str, new_email: &str, keep: Option<&str>) -> ApiResult<()> {
+    let end = keep.map_or(EndSessions::All, EndSessions::AllBut);
+    let undo = random_hex(32);
+    let now = state.clock.now_ms();
+    let undo_link =
+        (identifier(state, Purpose::UndoEmailChange, &undo), now + Purpose::UndoEmailChange.ttl_ms());
+    let old = match state.store.change_email(user_id, new_email, end, (&undo_link.0, undo_link.1), now).await
+    {
+        Ok(Some(old)) => old,
+        Ok(None) => return Err(ApiError::InvalidToken(StatusCode::UNAUTHORIZED)),
+        Err(StoreError::Conflict) => return Err(ApiError::UserExists),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(user) = state.store.user_by_id(user_id).await? else { return Ok(()) };
+    let vars = minijinja::context! {
+        new_email => new_email, old_email => old.clone(), expires_in => "7 days", ..mail_vars(state, &user)
+    };
+    let url = link(state, "/undo-email-change", &[("token", &undo)]);
+    state.mailer.send_template("email-changed", "email-changed", &old, Some(url), Some(undo), vars, now);
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! Starting and refreshing sessions (for every way in) and the session cookie's attributes.
+
+use tower_cookies::{Cookie, Cookies};
+use tower_sessions::{Expiry, Session};
+
+use crate::{
+    domain::{
+        model::{SessionRow, User},
+        time::duration_ms,
+    },
+    error::{ApiError, ApiResult},
+    security::tokens::random_id,
+    state::AppState,
+    store::session_store::{SESSION_KEY, cycle_keeping_old},
+};
+
+/// The parts of a request that sign-in and sign-up share: the session handle, cookies, and
+/// who is asking.
+pub struct SignInContext {
+    pub handle: tower_sessions::Session,
+    pub cookies: Cookies,
+    pub client: ClientInfo,
+}
+
+impl SignInContext {
+    /// Starts a new session for `user` on this request.
+    pub async fn start(self, state: &AppState, user: &User, remember_me: bool) -> ApiResult<SessionRow> {
+        start_session(state, &self.handle, &self.cookies, user, remember_me, self.client).await
+    }
+}
+
+/// Starts a new session for `user` on this request: a fresh token (never one the client sent),
+/// the session cookie (`Max-Age` = the session's lifetime), and for `rememberMe: false` a
+/// one-day session with a browser-session cookie. A previous session of the same user on this
+/// request ends; another user's session on it is left alone (it is not this sign-in's to end).
+pub async fn start_session(
+    state: &AppState,
+    handle: &Session,
+    cookies: &Cookies,
+    user: &User,
+    remember_me: bool,
+    client: ClientInfo,
+) -> ApiResult<SessionRow> {
+    leave_previous(handle, &user.id).await?;
+    let now = state.clock.now_ms();
+    let lifetime =
+        if remember_me { state.settings.session_expires_in } else { std::time::Duration::from_secs(86_400) };
+    let mut row = SessionRow {
+        id: random_id(),
+        token: String::new(),
+        user_id: user.id.clone(),
+        expires_at: now + duration_ms(lifetime),
+        created_at: now,
+        updated_at: now,
+        ip_address: client.ip,
+        user_agent: client.user_agent,
+        active_organization_id: None,
+        remember_me,
+    };
+    handle.insert(SESSION_KEY, &row).await?;
+    handle.set_expiry(Some(cookie_expiry(&row, now)));
+    handle.save().await?;
+    row.token = handle.id().ok_or_else(|| ApiError::internal("session saved without an id"))?.to_string();
+
+    // The marker cookie older versions set for rememberMe: false; the row says it now.
+    let marker = state.dont_remember_cookie();
+    if cookies.get(&marker).is_some() {
+        cookies.remove(base_cookie(state, marker));
+    }
+    Ok(row)
+}
+
+/// Before a new session on a request that carried one: the same user's previous session ends
+/// (no orphans, no fixation); another user's is kept, and the new session gets a new token.
+async fn leave_previous(handle: &Session, user_id: &str) -> ApiResult<()> {
+    if handle.id().is_none() {
+        return Ok(());
+    }
+    let previous: Option<SessionRow> = handle.get(SESSION_KEY).await?;
+    handle.clear().await;
+    match previous {
+        Some(p) if p.user_id != user_id => cycle_keeping_old(handle).await?,
+        _ => handle.cycle_id().await?,
+    }
+    Ok(())
+}
+
+/// A cookie with the same attributes as the session cookie and no lifetime.
+pub fn base_cookie(state: &AppState, name: String) -> Cookie<'static> {
+    Cookie::build((name, ""))
+        .path("/")
+        .http_only(true)
+        .same_site(tower_cookies::cookie::SameSite::Lax)
+        .secure(state.settings.secure_cookies())
+        .build()
+}
+
+/// The session cookie's lifetime: `Max-Age` = what is left of the session, in whole seconds
+/// (exactly the configured lifetime for a new one); none for a `rememberMe: false` session.
+fn cookie_expiry(session: &SessionRow, now: i64) -> Expiry {
+    if !session.remember_me {
+        return Expiry::OnSessionEnd;
+    }
+    let seconds = ((session.expires_at - now).max(0) + 999) / 1000;
+    Expiry::OnInactivity(time::Duration::seconds(seconds))
+}
+
+/// Writes a changed session row back (saved, and its cookie re-set, when the response goes out),
+/// keeping the cookie's lifetime: `Max-Age` for remembered sessions, none otherwise.
+pub async fn store_session(state: &AppState, handle: &Session, session: &SessionRow) -> ApiResult<()> {
+    handle.insert(SESSION_KEY, session).await?;
+    handle.set_expiry(Some(cookie_expiry(session, state.clock.now_ms())));
+    Ok(())
+}
+
+/// Who is asking: the peer address and user agent, recorded on new sessions.
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
