@@ -115,12 +115,17 @@ impl TestApp {
     /// operator changes a setting and restarts). Its outbox is its own; the database stays this
     /// app's to clean up.
     pub fn sibling(&self, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        self.sibling_with(self.clock().clone(), tweak)
+    }
+
+    /// Another server on this app's database with a clock of its own and its settings tweaked;
+    /// otherwise as `sibling` (its own caches, outbox and router).
+    pub fn sibling_with(&self, clock: Clock, tweak: impl FnOnce(&mut Settings)) -> TestApp {
         let mut settings = self.state.settings.clone();
         settings.outbox_path = std::env::temp_dir()
             .join(format!("gatehouse-outbox-{}.jsonl", gatehouse::security::tokens::random_hex(8)));
         tweak(&mut settings);
-        let state =
-            AppState::new(settings, self.state.store.clone(), self.state.clock.clone()).expect("state");
+        let state = AppState::new(settings, self.state.store.clone(), clock).expect("state");
         let router = gatehouse::app(state.clone());
         TestApp { state, router, sqlite_file: None, pg_schema: None }
     }

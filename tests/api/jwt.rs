@@ -7,26 +7,22 @@
 use std::{sync::Arc, time::Duration};
 
 use axum::{
-    Router,
     body::Body,
-    http::{Method, Request, StatusCode, header},
+    http::{Method, StatusCode, header},
 };
 use base64::{
     Engine as _,
     engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD},
 };
 use gatehouse::{
-    AppState,
     config::{Secret, Settings},
     domain::time::Clock,
     jwt::keys::{KeyVault, SigningAlg},
 };
 use hmac::{Hmac, Mac};
-use http_body_util::BodyExt;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, jwk::Jwk};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use tower::ServiceExt;
 
 use crate::{app, backend_tests, helpers::*};
 
@@ -35,77 +31,14 @@ const HOUR: Duration = Duration::from_secs(3600);
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// A second server instance on the same store as `app`, with its own settings, clock, key
-/// cache and router.
-struct Sibling {
-    state: AppState,
-    router: Router,
-}
-
-impl Sibling {
-    fn new(app: &TestApp, clock: Clock, tweak: impl FnOnce(&mut Settings)) -> Self {
-        let mut settings = app.state.settings.clone();
-        tweak(&mut settings);
-        let state = AppState::new(settings, app.state.store.clone(), clock).expect("state");
-        Self { router: gatehouse::app(state.clone()), state }
-    }
-
-    fn req(&self, method: Method, path: &str) -> axum::http::request::Builder {
-        Request::builder().method(method).uri(format!("{}{path}", self.state.settings.base_path))
-    }
-
-    async fn get(&self, path: &str, cookie: Option<&str>) -> TestResponse {
-        let mut b = self.req(Method::GET, path);
-        if let Some(c) = cookie {
-            b = b.header(header::COOKIE, c);
-        }
-        send_to(&self.router, b.body(Body::empty()).unwrap()).await
-    }
-
-    async fn signed_up_cookie(&self, email: &str) -> String {
-        let body = json!({"name": "Test User", "email": email, "password": PASSWORD});
-        let req = self
-            .req(Method::POST, "/sign-up/email")
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::ORIGIN, ORIGIN)
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        let res = send_to(&self.router, req).await;
-        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-        res.session_cookie(&self.state.session_cookie).expect("session cookie")
-    }
-
-    async fn token(&self, cookie: &str) -> String {
-        let res = self.get("/token", Some(cookie)).await;
-        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-        res.json()["token"].as_str().expect("token").to_string()
-    }
-
-    async fn verify(&self, token: &str) -> TestResponse {
-        send_to(&self.router, verify_request(&self.state.settings.base_path, token)).await
-    }
-}
-
-async fn send_to(router: &Router, req: Request<Body>) -> TestResponse {
-    let res = router.clone().oneshot(req).await.expect("infallible");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = res.into_body().collect().await.expect("body").to_bytes().to_vec();
-    TestResponse { status, headers, body }
-}
-
-fn verify_request(base_path: &str, token: &str) -> Request<Body> {
-    Request::builder()
-        .method(Method::POST)
-        .uri(format!("{base_path}/verify-token"))
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(Body::empty())
-        .unwrap()
-}
-
 /// `POST /verify-token` the way a service calls it: a Bearer token, no cookie, no Origin.
 async fn verify(app: &TestApp, token: &str) -> TestResponse {
-    app.send(verify_request(&app.state.settings.base_path, token)).await
+    let req = app
+        .req(Method::POST, "/verify-token")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    app.send(req).await
 }
 
 /// `GET /token` for this cookie; asserts success.
@@ -508,14 +441,14 @@ async fn verify_token_refuses_another_issuer_or_audience(backend: Backend) {
         ("aud", |s| s.jwt_audience = "https://other.example".into()),
     ];
     for (claim, tweak) in tweaks {
-        let other = Sibling::new(&app, Clock::default(), tweak);
+        let other = app.sibling_with(Clock::default(), tweak);
         let cookie = other.signed_up_cookie(&unique_email()).await;
-        let t = other.token(&cookie).await;
+        let t = token(&other, &cookie).await;
         let claims = segment(&t, 1);
         assert_eq!(claims[claim], "https://other.example", "{claims}");
         assert_eq!(kid_of(&t), kid_of(&token(&app, &cookie).await), "same key, only {claim} differs");
         // The instance that minted it accepts it; ours does not.
-        let res = other.verify(&t).await;
+        let res = verify(&other, &t).await;
         assert_eq!(res.status, StatusCode::OK, "{claim} control: {}", res.text());
         assert_invalid(&verify(&app, &t).await, &format!("other {claim}"));
     }
@@ -528,9 +461,9 @@ async fn verify_token_refuses_a_future_nbf(backend: Backend) {
 
     let clock = Clock::default();
     clock.advance(2 * HOUR);
-    let ahead = Sibling::new(&app, clock, |_| {});
+    let ahead = app.sibling_with(clock, |_| {});
     let cookie = ahead.signed_up_cookie(&unique_email()).await;
-    let t = ahead.token(&cookie).await;
+    let t = token(&ahead, &cookie).await;
     let claims = segment(&t, 1);
     let now = app.clock().now_ms() / 1000;
     assert!(claims["nbf"].as_i64().unwrap() > now + HOUR.as_secs() as i64, "{claims}");
@@ -578,10 +511,10 @@ async fn rotation_keeps_old_tokens_valid_until_they_expire(backend: Backend) {
     let app = app!(backend);
     let cookie = app.signed_up_cookie(&unique_email()).await;
     // Another instance on the same store and clock, its key cached.
-    let other = Sibling::new(&app, app.clock().clone(), |_| {});
+    let other = app.sibling(|_| {});
     let token_a = token(&app, &cookie).await;
     let old_kid = kid_of(&token_a);
-    assert_eq!(kid_of(&other.token(&cookie).await), old_kid);
+    assert_eq!(kid_of(&token(&other, &cookie).await), old_kid);
 
     let new_kid = app.state.jwt.rotate(app.state.store.as_ref(), app.clock().now_ms()).await.unwrap();
     assert_ne!(new_kid, old_kid);
@@ -603,8 +536,8 @@ async fn rotation_keeps_old_tokens_valid_until_they_expire(backend: Backend) {
 
     // The other instance picks the rotation up within its one-minute recheck.
     app.clock().advance(Duration::from_secs(61));
-    assert_eq!(kid_of(&other.token(&cookie).await), new_kid, "rotation seen by another instance");
-    assert_eq!(other.verify(&token_a).await.status, StatusCode::OK);
+    assert_eq!(kid_of(&token(&other, &cookie).await), new_kid, "rotation seen by another instance");
+    assert_eq!(verify(&other, &token_a).await.status, StatusCode::OK);
 
     // Once every token the old key signed has expired, it leaves /jwks.
     app.clock().advance(HOUR);
@@ -654,20 +587,14 @@ async fn concurrent_first_use_on_two_instances_makes_one_key(backend: Backend) {
     let app = app!(backend);
     let cookie = app.signed_up_cookie(&unique_email()).await;
     assert!(app.state.store.current_jwk().await.unwrap().is_none(), "no key before first use");
-    let siblings: Vec<_> = (0..3).map(|_| Sibling::new(&app, Clock::default(), |_| {})).collect();
+    let siblings: Vec<_> = (0..3).map(|_| Arc::new(app.sibling_with(Clock::default(), |_| {}))).collect();
     let mut tasks = Vec::new();
     for (i, s) in siblings.iter().enumerate() {
         // Two requests per instance, interleaved across instances.
         for _ in 0..2 {
-            let (router, base, cookie) =
-                (s.router.clone(), s.state.settings.base_path.clone(), cookie.clone());
+            let (s, cookie) = (s.clone(), cookie.clone());
             tasks.push(tokio::spawn(async move {
-                let req = Request::builder()
-                    .uri(format!("{base}/token"))
-                    .header(header::COOKIE, cookie)
-                    .body(Body::empty())
-                    .unwrap();
-                let res = send_to(&router, req).await;
+                let res = s.get("/token", Some(&cookie)).await;
                 assert_eq!(res.status, StatusCode::OK, "instance {i}: {}", res.text());
                 kid_of(res.json()["token"].as_str().unwrap())
             }));
@@ -745,7 +672,7 @@ async fn another_secret_cannot_use_the_keys(backend: Backend) {
     let t = token(&app, &cookie).await;
     let kid = kid_of(&t);
 
-    let stranger = Sibling::new(&app, Clock::default(), |s| {
+    let stranger = app.sibling_with(Clock::default(), |s| {
         s.secret = Some(Secret::new("another-secret-another-secret-0123456789"));
     });
     let their_cookie = stranger.signed_up_cookie(&unique_email()).await;
