@@ -59,6 +59,17 @@ impl Drop for TestApp {
     }
 }
 
+/// Reports this test as skipped (a service it needs is not configured) on a line of its own in
+/// `cargo test`'s output: `skipped: <test name>: <why>`. The harness captures `eprintln!` of
+/// passing tests, so this writes to the process's standard error directly; the test then
+/// returns early and is counted as passed.
+pub fn skip(why: &str) {
+    use std::io::Write;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("this test");
+    let _ = writeln!(std::io::stderr().lock(), "skipped: {test}: {why}");
+}
+
 /// Settings for tests: cheap argon2 (the default parameters have a test of their own).
 pub fn test_settings() -> Settings {
     let mut s = Settings::for_base_url(BASE);
@@ -92,9 +103,7 @@ impl TestApp {
             }
             Backend::Postgres => {
                 let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
-                    eprintln!(
-                        "skipped: TEST_DATABASE_URL is not set, so the PostgreSQL run of this test is skipped"
-                    );
+                    skip("TEST_DATABASE_URL is not set, so the PostgreSQL run of this test is skipped");
                     return None;
                 };
                 let (store, schema) = fresh_pg_schema(&url).await;

@@ -32,7 +32,7 @@ async fn limited(
         Counting::Redis => match std::env::var("TEST_REDIS_URL") {
             Ok(url) => Some(url),
             Err(_) => {
-                eprintln!("skipped: TEST_REDIS_URL is not set, so the Redis run of this test is skipped");
+                skip("TEST_REDIS_URL is not set, so the Redis run of this test is skipped");
                 return None;
             }
         },
@@ -604,7 +604,7 @@ counting_tests!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_sharing_redis_limit_as_one() {
     let Ok(url) = std::env::var("TEST_REDIS_URL") else {
-        eprintln!("skipped: TEST_REDIS_URL is not set");
+        skip("TEST_REDIS_URL is not set");
         return;
     };
     let prefix = format!("gh-test-{}:", gatehouse::security::tokens::random_hex(6));
@@ -657,9 +657,7 @@ fn start_redis(port: u16) -> RedisServer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_falls_back_to_memory_and_recovers() {
     if std::env::var("TEST_REDIS_URL").is_err() {
-        eprintln!(
-            "skipped: TEST_REDIS_URL is not set (this test starts and stops a redis-server of its own)"
-        );
+        skip("TEST_REDIS_URL is not set (this test starts and stops a redis-server of its own)");
         return;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -710,9 +708,7 @@ async fn redis_outage_falls_back_to_memory_and_recovers() {
 /// message) without `TEST_REDIS_URL`.
 async fn app_with_own_redis() -> Option<(TestApp, RedisServer)> {
     if std::env::var("TEST_REDIS_URL").is_err() {
-        eprintln!(
-            "skipped: TEST_REDIS_URL is not set (this test starts and stops a redis-server of its own)"
-        );
+        skip("TEST_REDIS_URL is not set (this test starts and stops a redis-server of its own)");
         return None;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
