@@ -4,7 +4,6 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{
     body::Body,
-    extract::ConnectInfo,
     http::{Method, StatusCode, header},
 };
 use serde_json::json;
@@ -117,14 +116,13 @@ async fn session_records_the_client_behind_a_trusted_proxy(backend: Backend) {
     let app = app!(backend, |s| {
         s.trusted_proxies = gatehouse::security::client_ip::TrustedProxies::parse("10.0.0.0/8").unwrap();
     });
-    let mut req = app
+    let req = app
         .req(Method::POST, "/sign-up/email")
         .header(header::CONTENT_TYPE, "application/json")
         .header("x-forwarded-for", "203.0.113.50")
         .body(Body::from(json!({"name": "P", "email": unique_email(), "password": PASSWORD}).to_string()))
         .unwrap();
-    req.extensions_mut().insert(ConnectInfo("10.0.0.7:5555".parse::<std::net::SocketAddr>().unwrap()));
-    let body = app.send(req).await.json();
+    let body = app.send(from_ip("10.0.0.7", req)).await.json();
     assert_eq!(body["session"]["ipAddress"], "203.0.113.50");
 }
 

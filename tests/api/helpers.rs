@@ -1,17 +1,26 @@
 //! Test harness: a fresh Gatehouse (router in-process) on a fresh database per test, on SQLite
 //! always and on PostgreSQL when `TEST_DATABASE_URL` is set (a new schema per test).
 
-use std::{collections::HashMap, path::PathBuf, str::FromStr, sync::Arc};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::PathBuf,
+    str::FromStr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     Router,
     body::Body,
+    extract::ConnectInfo,
     http::{HeaderMap, Method, Request, StatusCode, header},
 };
 use gatehouse::{
     AppState,
     config::{Argon2Params, Secret, Settings},
     domain::time::Clock,
+    security::counters::Mode,
     store::{PostgresStore, SqliteStore, Store},
 };
 use http_body_util::BodyExt;
@@ -376,4 +385,137 @@ macro_rules! app {
 
 pub fn unique_email() -> String {
     format!("user-{}@example.com", gatehouse::security::tokens::random_hex(6))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client addresses, rate limits, lockout and Redis
+
+/// `req` as if its connection came from `ip` (the peer address; IPv4 or IPv6).
+pub fn from_ip(ip: &str, mut req: Request<Body>) -> Request<Body> {
+    let addr: SocketAddr =
+        format!("{ip}:40000").parse().unwrap_or_else(|_| format!("[{ip}]:40000").parse().unwrap());
+    req.extensions_mut().insert(ConnectInfo(addr));
+    req
+}
+
+/// A JSON sign-in POST to `path` as a plain HTTP client sends it (no `Origin`).
+pub fn sign_in_req(app: &TestApp, path: &str, email: &str, password: &str) -> Request<Body> {
+    app.req(Method::POST, path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(serde_json::json!({"email": email, "password": password}).to_string()))
+        .unwrap()
+}
+
+/// `POST /sign-in/email` from `ip`.
+pub async fn sign_in_from(app: &TestApp, ip: &str, email: &str, password: &str) -> TestResponse {
+    app.send(from_ip(ip, sign_in_req(app, "/sign-in/email", email, password))).await
+}
+
+/// Where rate limits and lockout failures are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counting {
+    Memory,
+    Redis,
+}
+
+/// An app (SQLite) with limits on, counting in process or in Redis under a key prefix of its
+/// own, or `None` (with a message) for Redis without `TEST_REDIS_URL`.
+pub async fn limited(counting: Counting, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    let redis = match counting {
+        Counting::Memory => None,
+        Counting::Redis => match std::env::var("TEST_REDIS_URL") {
+            Ok(url) => Some(url),
+            Err(_) => {
+                skip("TEST_REDIS_URL is not set, so the Redis run of this test is skipped");
+                return None;
+            }
+        },
+    };
+    let prefix = format!("gh-test-{}:", gatehouse::security::tokens::random_hex(6));
+    let app = TestApp::with(Backend::Sqlite, |s| {
+        s.rate_limit_enabled = true;
+        s.redis_url = redis.map(Secret::new);
+        s.redis_key_prefix = prefix;
+        tweak(s);
+    })
+    .await?;
+    wait_for_mode(&app, if counting == Counting::Redis { Mode::Redis } else { Mode::Memory }).await;
+    Some(app)
+}
+
+/// Waits (up to 10 s) until the app's counters are in `mode`. The counters connect to Redis, and
+/// find it gone or back, in a background task that signals nothing, so this polls.
+pub async fn wait_for_mode(app: &TestApp, mode: Mode) {
+    let start = Instant::now();
+    while app.state.counters.mode() != mode {
+        assert!(start.elapsed() < Duration::from_secs(10), "counters never reached {mode:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs each named async test fn (taking a `Counting`) once counting in process and once in
+/// Redis.
+#[macro_export]
+macro_rules! counting_tests {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Counting::Memory).await
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Counting::Redis).await
+                }
+            )*
+        }
+    };
+}
+
+/// A redis-server of a test's own (so the test may stop it), stopped when dropped.
+pub struct RedisServer {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn start(port: u16) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH");
+        Self { child, port }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An app (SQLite) counting in a redis-server of its own, its settings tweaked, or `None` (with
+/// a message) without `TEST_REDIS_URL`.
+pub async fn app_with_own_redis(tweak: impl FnOnce(&mut Settings)) -> Option<(TestApp, RedisServer)> {
+    if std::env::var("TEST_REDIS_URL").is_err() {
+        skip("TEST_REDIS_URL is not set (this test starts and stops a redis-server of its own)");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let server = RedisServer::start(port);
+    let url = format!("redis://127.0.0.1:{port}");
+    let app = TestApp::with(Backend::Sqlite, |s| {
+        s.redis_url = Some(Secret::new(url));
+        tweak(s);
+    })
+    .await?;
+    wait_for_mode(&app, Mode::Redis).await;
+    Some((app, server))
 }

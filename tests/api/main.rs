@@ -20,6 +20,7 @@ mod input;
 mod instances;
 mod jwt;
 mod limits;
+mod lockout;
 mod organization;
 mod organization_members;
 mod organization_state;
