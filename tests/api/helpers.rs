@@ -30,6 +30,11 @@ use tower::ServiceExt;
 pub const BASE: &str = "http://127.0.0.1:3000";
 pub const ORIGIN: &str = "http://127.0.0.1:3000";
 pub const PASSWORD: &str = "correct-horse-battery";
+pub const NEW_PASSWORD: &str = "brand-new-password-42";
+/// Every link in mail starts here (the configured base URL and base path).
+pub const LINK_BASE: &str = "http://127.0.0.1:3000/api/auth";
+pub const HOUR: Duration = Duration::from_secs(3600);
+pub const DAY: Duration = Duration::from_secs(86_400);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -195,12 +200,19 @@ impl TestApp {
         self.outbox().iter().filter(|m| m["to"] == to && m["kind"] == kind).count()
     }
 
+    /// Waits until no message has gone out for 200 ms (woken by each one that does). Mail that
+    /// must *not* be sent cannot be awaited: nothing signals that a background task decided to
+    /// send none. So a test that counts messages after its marker mail arrived first gives any
+    /// straggler this quiet spell.
+    pub async fn mail_settled(&self) {
+        let mut sent = self.state.mailer.watch_sent();
+        while let Ok(changed) = tokio::time::timeout(Duration::from_millis(200), sent.changed()).await {
+            changed.expect("the mailer lives as long as the app");
+        }
+    }
+
     pub async fn send(&self, req: Request<Body>) -> TestResponse {
-        let res = self.router.clone().oneshot(req).await.expect("infallible");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res.into_body().collect().await.expect("body").to_bytes().to_vec();
-        TestResponse { status, headers, body }
+        response_of(self.router.clone(), req).await
     }
 
     /// A request under the base path; `path` like `/sign-in/email`.
@@ -263,6 +275,57 @@ impl TestApp {
     pub async fn sign_in(&self, email: &str, password: &str) -> TestResponse {
         self.post("/sign-in/email", serde_json::json!({"email": email, "password": password}), None).await
     }
+
+    /// The `Cookie` header value for the session `res` set (which it must have).
+    pub fn cookie_of(&self, res: &TestResponse) -> String {
+        res.session_cookie(&self.state.session_cookie)
+            .unwrap_or_else(|| panic!("no session cookie: {}", res.text()))
+    }
+
+    /// `GET /get-session` with this cookie: the body (`null` without a live session).
+    pub async fn session(&self, cookie: &str) -> Value {
+        self.get("/get-session", Some(cookie)).await.assert_ok()
+    }
+
+    /// A browser-like JSON POST request (as `post` sends it, without a cookie).
+    pub fn json_request(&self, path: &str, body: &Value) -> Request<Body> {
+        self.req(Method::POST, path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ORIGIN, ORIGIN)
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    }
+
+    /// Sends `n` copies of one JSON POST at once (each on its own task) and returns the answers.
+    pub async fn in_parallel(&self, n: usize, path: &str, body: Value) -> Vec<TestResponse> {
+        let barrier = Arc::new(tokio::sync::Barrier::new(n));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            let (router, barrier) = (self.router.clone(), barrier.clone());
+            let req = self.json_request(path, &body);
+            tasks.spawn(async move {
+                barrier.wait().await;
+                response_of(router, req).await
+            });
+        }
+        tasks.join_all().await
+    }
+
+    /// Asks for an OTP of `kind` and returns the code (from the `n`-th otp mail to `email`).
+    pub async fn otp_code(&self, email: &str, kind: &str, n: usize) -> String {
+        let body = serde_json::json!({"email": email, "type": kind});
+        let res = self.post("/email-otp/send-verification-otp", body, None).await;
+        assert_eq!(res.assert_ok(), serde_json::json!({"success": true}));
+        token_of(&self.nth_mail(email, "otp", n).await)
+    }
+}
+
+async fn response_of(router: Router, req: Request<Body>) -> TestResponse {
+    let res = router.oneshot(req).await.expect("infallible");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res.into_body().collect().await.expect("body").to_bytes().to_vec();
+    TestResponse { status, headers, body }
 }
 
 async fn fresh_pg_schema(url: &str) -> (PostgresStore, String) {
@@ -333,6 +396,13 @@ impl TestResponse {
         (!value.is_empty()).then(|| format!("{name}={value}"))
     }
 
+    /// Asserts a 200 and returns the JSON body.
+    #[track_caller]
+    pub fn assert_ok(&self) -> Value {
+        assert_eq!(self.status, StatusCode::OK, "{}", self.text());
+        self.json()
+    }
+
     /// Asserts the contract's error shape and returns the body.
     pub fn assert_error(&self, status: u16, code: &str) -> Value {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.text());
@@ -385,6 +455,49 @@ macro_rules! app {
 
 pub fn unique_email() -> String {
     format!("user-{}@example.com", gatehouse::security::tokens::random_hex(6))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mail contents and timestamps
+
+/// A link from a mail, relative to the router's base path (what `TestApp::get` takes).
+pub fn rel(url: &Value) -> String {
+    let url = url.as_str().unwrap_or_else(|| panic!("mail has no url: {url}"));
+    url.strip_prefix(LINK_BASE).unwrap_or_else(|| panic!("link not under {LINK_BASE}: {url}")).to_string()
+}
+
+/// The raw token or code a mail carries.
+pub fn token_of(mail: &Value) -> String {
+    mail["token"].as_str().unwrap_or_else(|| panic!("mail has no token: {mail}")).to_string()
+}
+
+/// The text of HTML as a browser reads it (the entities an auto-escaper writes, decoded).
+pub fn unescape_html(html: &str) -> String {
+    [("&#x2f;", "/"), ("&#x27;", "'"), ("&#39;", "'"), ("&quot;", "\""), ("&lt;", "<"), ("&gt;", ">")]
+        .into_iter()
+        .fold(html.to_string(), |acc, (entity, c)| acc.replace(entity, c))
+        .replace("&amp;", "&")
+}
+
+/// The contract's timestamp: `2026-11-22T04:29:55.227Z`, exactly three fraction digits, UTC.
+pub fn assert_iso_ms(ts: &Value) {
+    let s = ts.as_str().unwrap_or_else(|| panic!("timestamp is not a string: {ts}"));
+    let b = s.as_bytes();
+    assert_eq!(b.len(), 24, "{s}");
+    for (i, c) in b.iter().enumerate() {
+        let ok = match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'.',
+            23 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        };
+        assert!(ok, "bad character {:?} at {i} in {s}", *c as char);
+    }
+    let parsed = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339);
+    assert!(parsed.is_ok(), "{s}: {parsed:?}");
+    assert!(gatehouse::domain::time::parse_ms(s).is_some(), "{s}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -258,8 +258,7 @@ async fn a_locked_account_gets_no_session_by_email_code(counting: Counting) {
     for _ in 0..10 {
         sign_in_from(&app, "192.0.2.50", &email, "wrong-password").await;
     }
-    app.post("/email-otp/send-verification-otp", json!({"email": email, "type": "sign-in"}), None).await;
-    let otp = app.mail(&email, "otp").await["token"].as_str().unwrap().to_string();
+    let otp = app.otp_code(&email, "sign-in", 1).await;
     let res = app.post("/sign-in/email-otp", json!({"email": email, "otp": otp}), None).await;
     res.assert_error(403, "ACCOUNT_LOCKED");
     assert!(res.session_cookie(&app.state.session_cookie).is_none());

@@ -10,9 +10,8 @@
 
 mod helpers;
 
+mod account;
 mod auth;
-mod email;
-mod email_change;
 mod emails;
 mod hardening;
 mod health;
@@ -25,7 +24,10 @@ mod organization;
 mod organization_members;
 mod organization_state;
 mod origin;
+mod otp;
+mod password;
 mod proxies;
 mod sessions;
 mod smtp;
 mod stripe;
+mod verification;
