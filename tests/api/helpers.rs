@@ -211,6 +211,15 @@ impl TestApp {
         }
     }
 
+    /// Waits until the mailer has handed `n` messages in all to its transport (the outbox, or an
+    /// SMTP server, delivered or not), failing after `limit`.
+    pub async fn mail_handed_over(&self, n: u64, limit: Duration) {
+        let mut sent = self.state.mailer.watch_sent();
+        let handed = tokio::time::timeout(limit, sent.wait_for(|count| *count >= n)).await;
+        let count = *handed.expect("the mailer did not hand the messages over in time").expect("mailer");
+        assert!(count >= n);
+    }
+
     pub async fn send(&self, req: Request<Body>) -> TestResponse {
         response_of(self.router.clone(), req).await
     }

@@ -633,6 +633,35 @@ async fn update_user_name_and_image(backend: Backend) {
     assert_eq!(res.json()["user"]["name"], "Third Name");
 }
 
+async fn errors_name_no_internal_types(backend: Backend) {
+    let app = app!(backend);
+    let req = app
+        .req(Method::POST, "/sign-in/email")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("5"))
+        .unwrap();
+    let body = app.send(req).await.assert_error(400, "VALIDATION_ERROR");
+    assert!(!body["message"].as_str().unwrap().contains("struct"), "{body}");
+    let res = app.get("/reset-password/%FF%FE", None).await;
+    assert_eq!(res.header("content-type").map(|c| c.starts_with("text/html")), Some(true), "{}", res.text());
+}
+
+async fn bodiless_routes_still_apply_body_rules(backend: Backend) {
+    let app = app!(backend);
+    let cookie = app.signed_up_cookie(&unique_email()).await;
+    for path in ["/revoke-sessions", "/revoke-other-sessions", "/sign-out"] {
+        let req = app
+            .req(Method::POST, path)
+            .header(header::CONTENT_TYPE, "text/plain")
+            .header(header::ORIGIN, ORIGIN)
+            .header(header::COOKIE, &cookie)
+            .body(Body::from("x".repeat(100)))
+            .unwrap();
+        app.send(req).await.assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
+    }
+    assert!(app.get("/get-session", Some(&cookie)).await.json()["session"].is_object(), "nothing revoked");
+}
+
 backend_tests!(
     malformed_json_is_validation_error,
     wrong_content_type_is_415,
@@ -648,4 +677,6 @@ backend_tests!(
     update_user_rejects_email,
     update_user_requires_session,
     update_user_name_and_image,
+    errors_name_no_internal_types,
+    bodiless_routes_still_apply_body_rules,
 );

@@ -696,6 +696,20 @@ async fn another_secret_cannot_use_the_keys(backend: Backend) {
     assert_eq!(kid_of(&token(&app, &cookie).await), kid);
 }
 
+async fn retired_key_outlives_the_minute_instances_may_still_use_it(backend: Backend) {
+    let app = app!(backend);
+    let cookie = app.signed_up_cookie(&unique_email()).await;
+    app.get("/token", Some(&cookie)).await;
+    let old_kid = app.state.store.current_jwk().await.unwrap().unwrap().id;
+    app.state.jwt.rotate(app.state.store.as_ref(), app.clock().now_ms()).await.unwrap();
+    app.clock().advance(Duration::from_secs(3600 + 30));
+    let keys = app.get("/jwks", None).await.json();
+    assert!(keys["keys"].as_array().unwrap().iter().any(|k| k["kid"] == old_kid.as_str()), "{keys}");
+    app.clock().advance(Duration::from_secs(31));
+    let keys = app.get("/jwks", None).await.json();
+    assert!(!keys["keys"].as_array().unwrap().iter().any(|k| k["kid"] == old_kid.as_str()), "{keys}");
+}
+
 backend_tests!(
     token_requires_a_session,
     token_carries_the_session_claims,
@@ -717,4 +731,5 @@ backend_tests!(
     concurrent_first_use_on_two_instances_makes_one_key,
     private_keys_are_sealed_at_rest,
     another_secret_cannot_use_the_keys,
+    retired_key_outlives_the_minute_instances_may_still_use_it,
 );

@@ -1,7 +1,7 @@
 //! Email OTP: 6-digit codes by mail for verifying the email, signing in and resetting the
 //! password; the same answer for every address, single use, five minutes, three wrong tries.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use axum::http::StatusCode;
 use serde_json::json;
@@ -146,6 +146,29 @@ async fn concurrent_otp_sign_ins_succeed_once(backend: Backend) {
     }
 }
 
+async fn parallel_wrong_codes_use_up_the_attempts(backend: Backend) {
+    let app = app!(backend);
+    let email = unique_email();
+    app.sign_up(&email).await;
+    let code = app.otp_code(&email, "sign-in", 1).await;
+    let wrong = wrong_code(&code);
+    let app = Arc::new(app);
+    let guesses: Vec<_> = (0..10)
+        .map(|_| {
+            let (app, email) = (app.clone(), email.clone());
+            tokio::spawn(async move {
+                app.post("/sign-in/email-otp", json!({"email": email, "otp": wrong}), None).await.status
+            })
+        })
+        .collect();
+    for g in guesses {
+        assert_ne!(g.await.unwrap(), StatusCode::OK);
+    }
+    // At most 3 guesses were compared; the code is burnt now.
+    let res = app.post("/sign-in/email-otp", json!({"email": email, "otp": code}), None).await;
+    assert_ne!(res.status, StatusCode::OK, "{}", res.text());
+}
+
 backend_tests!(
     otp_send_answers_the_same_for_every_email,
     otp_verifies_the_email,
@@ -155,4 +178,5 @@ backend_tests!(
     otp_expires_after_five_minutes,
     newer_otp_replaces_the_older,
     concurrent_otp_sign_ins_succeed_once,
+    parallel_wrong_codes_use_up_the_attempts,
 );

@@ -248,6 +248,38 @@ async fn change_password_can_end_the_other_sessions(backend: Backend) {
     assert!(app.session(&someone_else).await.is_object());
 }
 
+async fn password_reset_kills_a_pending_email_change(backend: Backend) {
+    let app = app!(backend);
+    let email = unique_email();
+    let cookie = app.signed_up_cookie(&email).await;
+    let new_email = unique_email();
+    let res = app.post("/change-email", json!({"newEmail": new_email}), Some(&cookie)).await;
+    assert_eq!(res.json(), json!({"status": true}));
+    let change_link = app.mail(&new_email, "change-email").await["url"].clone();
+    app.post("/request-password-reset", json!({"email": email}), None).await;
+    let reset_token = app.mail(&email, "reset").await["token"].as_str().unwrap().to_string();
+    let res = app
+        .post("/reset-password", json!({"token": reset_token, "newPassword": "another-password"}), None)
+        .await;
+    assert_eq!(res.json(), json!({"status": true}));
+    app.get(&rel(&change_link), None).await.assert_error(401, "INVALID_TOKEN");
+    assert_eq!(app.sign_in(&email, "another-password").await.status, StatusCode::OK, "email unchanged");
+}
+
+async fn change_password_kills_pending_reset_links(backend: Backend) {
+    let app = app!(backend);
+    let email = unique_email();
+    let cookie = app.signed_up_cookie(&email).await;
+    app.post("/request-password-reset", json!({"email": email}), None).await;
+    let reset_token = app.mail(&email, "reset").await["token"].as_str().unwrap().to_string();
+    let body = json!({"currentPassword": PASSWORD, "newPassword": "changed-password-1"});
+    assert_eq!(app.post("/change-password", body, Some(&cookie)).await.status, StatusCode::OK);
+    let res = app
+        .post("/reset-password", json!({"token": reset_token, "newPassword": "attacker-password"}), None)
+        .await;
+    res.assert_error(400, "INVALID_TOKEN");
+}
+
 backend_tests!(
     reset_request_answers_the_same_for_known_and_unknown,
     reset_link_opens_the_app_or_the_form,
@@ -260,4 +292,6 @@ backend_tests!(
     concurrent_resets_with_one_token_succeed_once,
     change_password_checks_the_current_one,
     change_password_can_end_the_other_sessions,
+    password_reset_kills_a_pending_email_change,
+    change_password_kills_pending_reset_links,
 );

@@ -30,4 +30,18 @@ async fn forwarded_for_with_a_port_names_the_client(backend: Backend) {
     }
 }
 
-backend_tests!(forwarded_for_with_a_port_names_the_client);
+async fn session_records_the_client_behind_a_trusted_proxy(backend: Backend) {
+    let app = app!(backend, |s| {
+        s.trusted_proxies = gatehouse::security::client_ip::TrustedProxies::parse("10.0.0.0/8").unwrap();
+    });
+    let req = app
+        .req(Method::POST, "/sign-up/email")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("x-forwarded-for", "203.0.113.50")
+        .body(Body::from(json!({"name": "P", "email": unique_email(), "password": PASSWORD}).to_string()))
+        .unwrap();
+    let body = app.send(from_ip("10.0.0.7", req)).await.json();
+    assert_eq!(body["session"]["ipAddress"], "203.0.113.50");
+}
+
+backend_tests!(forwarded_for_with_a_port_names_the_client, session_records_the_client_behind_a_trusted_proxy,);
