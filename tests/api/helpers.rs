@@ -467,6 +467,45 @@ pub fn unique_email() -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Refusals and stored state
+
+/// Asserts the error shape and that nothing internal leaks; returns the body.
+pub fn rejected(res: &TestResponse, status: u16, code: &str) -> Value {
+    let body = res.assert_error(status, code);
+    let text = res.text();
+    for leak in ["sqlx", "SQL", "panicked", "syntax error", "DROP TABLE", "src/", "Error {"] {
+        assert!(!text.contains(leak), "{leak:?} leaked: {text}");
+    }
+    assert!(res.set_cookies().is_empty(), "a rejected request set cookies: {:?}", res.set_cookies());
+    body
+}
+
+/// Asserts a 400 VALIDATION_ERROR whose message names `field` as `[body.field]`.
+pub fn rejected_field(res: &TestResponse, field: &str) {
+    let body = rejected(res, 400, "VALIDATION_ERROR");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.starts_with(&format!("[body.{field}]")), "message {message:?} should name {field}");
+}
+
+/// Whether a user with this (normalised) email is stored.
+pub async fn user_exists(app: &TestApp, email: &str) -> bool {
+    app.state.store.credential_by_email(email).await.expect("store").is_some()
+}
+
+/// The user behind a live session cookie, as get-session shows it.
+pub async fn session_user(app: &TestApp, cookie: &str) -> Value {
+    let body = app.get("/get-session", Some(cookie)).await.json();
+    assert!(body["user"].is_object(), "session is gone: {body}");
+    body["user"].clone()
+}
+
+/// How many live sessions the user with this email has.
+pub async fn session_count(app: &TestApp, email: &str) -> usize {
+    let user = app.state.store.credential_by_email(email).await.unwrap().expect("user").user;
+    app.state.store.list_sessions(&user.id, app.clock().now_ms()).await.unwrap().len()
+}
+
+// ---------------------------------------------------------------------------------------------
 // Mail contents and timestamps
 
 /// A link from a mail, relative to the router's base path (what `TestApp::get` takes).

@@ -26,8 +26,6 @@ use sha2::Sha256;
 
 use crate::{app, backend_tests, helpers::*};
 
-const HOUR: Duration = Duration::from_secs(3600);
-
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
