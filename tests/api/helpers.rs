@@ -680,3 +680,169 @@ pub async fn app_with_own_redis(tweak: impl FnOnce(&mut Settings)) -> Option<(Te
     wait_for_mode(&app, Mode::Redis).await;
     Some((app, server))
 }
+
+// ---------------------------------------------------------------------------------------------
+// Organizations
+
+/// Calls of the organization routes, and the error codes their refusals carry.
+pub mod org {
+    use axum::http::StatusCode;
+    use serde_json::{Value, json};
+
+    use super::{PASSWORD, TestApp, TestResponse, unique_email};
+
+    pub const NOT_A_MEMBER: &str = "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION";
+    pub const ONLY_OWNER: &str = "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER";
+    pub const NO_OWNER_LEFT: &str = "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER";
+    pub const UPDATE_ORG: &str = "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION";
+    pub const DELETE_ORG: &str = "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION";
+    pub const INVITE: &str = "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION";
+    pub const CANCEL: &str = "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION";
+    pub const UPDATE_MEMBER: &str = "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER";
+    pub const DELETE_MEMBER: &str = "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER";
+
+    pub fn slug() -> String {
+        format!("org-{}", gatehouse::security::tokens::random_hex(4))
+    }
+
+    pub async fn create(app: &TestApp, cookie: &str, slug: &str) -> TestResponse {
+        app.post(
+            "/organization/create",
+            json!({"name": "Acme", "slug": slug, "metadata": {"tier": 1}}),
+            Some(cookie),
+        )
+        .await
+    }
+
+    pub async fn active_org(app: &TestApp, cookie: &str) -> Value {
+        app.get("/get-session", Some(cookie)).await.json()["session"]["activeOrganizationId"].clone()
+    }
+
+    pub async fn invite(app: &TestApp, cookie: &str, email: &str, role: &str) -> TestResponse {
+        app.post("/organization/invite-member", json!({"email": email, "role": role}), Some(cookie)).await
+    }
+
+    fn s(v: &Value) -> &str {
+        v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
+    }
+
+    /// A fresh user with a fresh organization (active for them): (cookie, email, organization).
+    pub async fn founder(app: &TestApp) -> (String, String, Value) {
+        let email = unique_email();
+        let cookie = app.signed_up_cookie(&email).await;
+        let org = create(app, &cookie, &slug()).await.assert_ok();
+        (cookie, email, org)
+    }
+
+    /// The creator's member id, from create's answer.
+    pub fn creator_member(org: &Value) -> Value {
+        org["members"][0]["id"].clone()
+    }
+
+    /// Invites a fresh email with `role` into `owner`'s active organization, signs it up and accepts
+    /// (which makes that organization active for it): (cookie, email, member id).
+    pub async fn add_member(app: &TestApp, owner: &str, role: &str) -> (String, String, Value) {
+        let email = unique_email();
+        let invitation = invite(app, owner, &email, role).await.assert_ok();
+        let cookie = app.verified_cookie(&email).await;
+        let body = json!({"invitationId": invitation["id"]});
+        let accepted = app.post("/organization/accept-invitation", body, Some(&cookie)).await.assert_ok();
+        assert_eq!(accepted["member"]["role"], role, "{accepted}");
+        (cookie, email, accepted["member"]["id"].clone())
+    }
+
+    /// `body` naming the organization when given (else the route falls back to the active one).
+    fn in_org(org_id: Option<&Value>, mut body: Value) -> Value {
+        if let Some(id) = org_id {
+            body["organizationId"] = id.clone();
+        }
+        body
+    }
+
+    pub async fn update(app: &TestApp, cookie: &str, org_id: Option<&Value>, data: Value) -> TestResponse {
+        app.post("/organization/update", in_org(org_id, json!({"data": data})), Some(cookie)).await
+    }
+
+    pub async fn delete(app: &TestApp, cookie: &str, org_id: &Value) -> TestResponse {
+        app.post("/organization/delete", json!({"organizationId": org_id}), Some(cookie)).await
+    }
+
+    pub async fn set_role(
+        app: &TestApp,
+        cookie: &str,
+        org_id: Option<&Value>,
+        member_id: &Value,
+        role: &str,
+    ) -> TestResponse {
+        let body = in_org(org_id, json!({"memberId": member_id, "role": role}));
+        app.post("/organization/update-member-role", body, Some(cookie)).await
+    }
+
+    /// `who` is a member id or an email.
+    pub async fn remove(app: &TestApp, cookie: &str, org_id: Option<&Value>, who: &Value) -> TestResponse {
+        let body = in_org(org_id, json!({"memberIdOrEmail": who}));
+        app.post("/organization/remove-member", body, Some(cookie)).await
+    }
+
+    pub async fn leave(app: &TestApp, cookie: &str, org_id: &Value) -> TestResponse {
+        app.post("/organization/leave", json!({"organizationId": org_id}), Some(cookie)).await
+    }
+
+    pub async fn full_org(app: &TestApp, cookie: &str, org_id: &Value) -> TestResponse {
+        let path = format!("/organization/get-full-organization?organizationId={}", s(org_id));
+        app.get(&path, Some(cookie)).await
+    }
+
+    pub async fn list_members(app: &TestApp, cookie: &str, org_id: &Value) -> TestResponse {
+        app.get(&format!("/organization/list-members?organizationId={}", s(org_id)), Some(cookie)).await
+    }
+
+    /// The organization's members as listed to `cookie` (`total` agreeing with the list).
+    pub async fn members(app: &TestApp, cookie: &str, org_id: &Value) -> Vec<Value> {
+        let list = list_members(app, cookie, org_id).await.assert_ok();
+        let members = list["members"].as_array().cloned().unwrap_or_default();
+        assert_eq!(list["total"], members.len(), "{list}");
+        members
+    }
+
+    pub async fn owners(app: &TestApp, cookie: &str, org_id: &Value) -> usize {
+        members(app, cookie, org_id).await.iter().filter(|m| m["role"] == "owner").count()
+    }
+
+    /// The ids in `cookie`'s `/organization/list`.
+    pub async fn listed(app: &TestApp, cookie: &str) -> Vec<Value> {
+        let list = app.get("/organization/list", Some(cookie)).await.assert_ok();
+        list.as_array().expect("a list").iter().map(|o| o["id"].clone()).collect()
+    }
+
+    /// Whether `slug` is free, as check-slug tells `cookie`.
+    pub async fn slug_is_free(app: &TestApp, cookie: &str, slug: &Value) -> bool {
+        app.post("/organization/check-slug", json!({"slug": slug}), Some(cookie)).await.status
+            == StatusCode::OK
+    }
+
+    /// Everything a refused call could have changed: the organization's fields, its members' roles
+    /// and its pending invitations (sorted, so the order of the lists does not matter).
+    pub async fn snapshot(app: &TestApp, cookie: &str, org_id: &Value) -> Value {
+        let full = full_org(app, cookie, org_id).await.assert_ok();
+        let pairs = |key: &str, field: &str| {
+            let mut v: Vec<(String, String)> = full[key]
+                .as_array()
+                .expect("a list")
+                .iter()
+                .map(|x| (s(&x["id"]).to_string(), x[field].to_string()))
+                .collect();
+            v.sort();
+            v
+        };
+        json!({
+            "fields": [full["name"], full["slug"], full["logo"], full["metadata"]],
+            "members": pairs("members", "role"),
+            "invitations": pairs("invitations", "status"),
+        })
+    }
+
+    pub async fn delete_account(app: &TestApp, cookie: &str) -> TestResponse {
+        app.post("/delete-user", json!({"password": PASSWORD}), Some(cookie)).await
+    }
+}

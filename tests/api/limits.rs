@@ -92,7 +92,7 @@ async fn ipv6_clients_are_keyed_by_their_64(counting: Counting) {
     };
     let ok = |ip: &'static str| {
         let app = &app;
-        async move { app.send(from_ip(ip, app.req(Method::GET, "/ok").body(Body::empty()).unwrap())).await.status }
+        async move { ok_from(app, ip).await.status }
     };
     for ip in ["2001:db8:1:2::1", "2001:db8:1:2::ffff", "2001:db8:1:2:aaaa::9"] {
         assert_eq!(ok(ip).await, StatusCode::OK);
@@ -184,13 +184,10 @@ async fn general_rule_is_100_per_10_seconds(counting: Counting) {
     let now = app.clock().now_ms();
     app.clock().advance(Duration::from_millis((10_000 - now.rem_euclid(10_000)) as u64));
     for i in 0..100 {
-        let status = app
-            .send(from_ip("192.0.2.50", app.req(Method::GET, "/ok").body(Body::empty()).unwrap()))
-            .await
-            .status;
+        let status = ok_from(&app, "192.0.2.50").await.status;
         assert_eq!(status, StatusCode::OK, "request {i}");
     }
-    let res = app.send(from_ip("192.0.2.50", app.req(Method::GET, "/ok").body(Body::empty()).unwrap())).await;
+    let res = ok_from(&app, "192.0.2.50").await;
     assert_limited(&res);
 }
 

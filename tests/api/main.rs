@@ -22,8 +22,6 @@ mod limits;
 mod lockout;
 mod mail;
 mod organization;
-mod organization_members;
-mod organization_state;
 mod origin;
 mod otp;
 mod password;
