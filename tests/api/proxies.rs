@@ -44,4 +44,4 @@ async fn session_records_the_client_behind_a_trusted_proxy(backend: Backend) {
     assert_eq!(body["session"]["ipAddress"], "203.0.113.50");
 }
 
-backend_tests!(forwarded_for_with_a_port_names_the_client, session_records_the_client_behind_a_trusted_proxy,);
+backend_tests!(forwarded_for_with_a_port_names_the_client, session_records_the_client_behind_a_trusted_proxy);
