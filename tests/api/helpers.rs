@@ -846,3 +846,102 @@ pub mod org {
         app.post("/delete-user", json!({"password": PASSWORD}), Some(cookie)).await
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// JWTs
+
+/// Tokens and keys as a service sees them (`/token`, `/jwks`, `/verify-token`), checked
+/// independently of the server where it matters.
+pub mod jwt {
+    use axum::{
+        body::Body,
+        http::{Method, StatusCode, header},
+    };
+    use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+    use gatehouse::jwt::keys::KeyVault;
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::Jwk};
+    use serde_json::Value;
+
+    use super::{BASE, TestApp, TestResponse, test_settings};
+
+    /// `GET /token` for this cookie; asserts success.
+    pub async fn token(app: &TestApp, cookie: &str) -> String {
+        let res = app.get("/token", Some(cookie)).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        res.json()["token"].as_str().expect("token").to_string()
+    }
+
+    /// The JSON of a token's `i`th segment (0 header, 1 claims).
+    pub fn segment(token: &str, i: usize) -> Value {
+        let part = token.split('.').nth(i).unwrap_or_else(|| panic!("no segment {i} in {token}"));
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON segment")
+    }
+
+    pub fn kid_of(token: &str) -> String {
+        segment(token, 0)["kid"].as_str().unwrap_or_else(|| panic!("no kid in {token}")).to_string()
+    }
+
+    pub async fn jwks(app: &TestApp) -> Vec<Value> {
+        let res = app.get("/jwks", None).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        res.json()["keys"].as_array().unwrap_or_else(|| panic!("no keys: {}", res.text())).clone()
+    }
+
+    pub fn kids(keys: &[Value]) -> Vec<String> {
+        keys.iter().map(|k| k["kid"].as_str().expect("kid").to_string()).collect()
+    }
+
+    /// `POST /verify-token` the way a service calls it: a Bearer token, no cookie, no Origin.
+    pub async fn verify(app: &TestApp, token: &str) -> TestResponse {
+        let req = app
+            .req(Method::POST, "/verify-token")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        app.send(req).await
+    }
+
+    /// The published JWK for this token's `kid`.
+    pub async fn published_key(app: &TestApp, token: &str) -> Value {
+        let kid = kid_of(token);
+        jwks(app)
+            .await
+            .into_iter()
+            .find(|k| k["kid"] == kid.as_str())
+            .unwrap_or_else(|| panic!("kid {kid} is not in /jwks"))
+    }
+
+    /// Verifies `token` without the server's code: the JWK from `/jwks`, jsonwebtoken, the
+    /// expected algorithm, issuer and audience. Returns the claims.
+    pub async fn verify_independently(app: &TestApp, token: &str, alg: Algorithm) -> Value {
+        let jwk: Jwk = serde_json::from_value(published_key(app, token).await).expect("a JWK");
+        let key = DecodingKey::from_jwk(&jwk).expect("decoding key from the JWK");
+        let mut validation = Validation::new(alg);
+        validation.set_issuer(&[BASE]);
+        validation.set_audience(&[BASE]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .unwrap_or_else(|e| panic!("token does not verify independently ({e}): {token}"))
+            .claims
+    }
+
+    /// The current key's id and private DER, opened with the test secret (to forge tokens that
+    /// differ from a real one in one respect only).
+    pub async fn current_private_key(app: &TestApp) -> (String, Vec<u8>) {
+        let row = app.state.store.current_jwk().await.unwrap().expect("a current key");
+        let secret = test_settings().secret.expect("test secret");
+        let der =
+            KeyVault::new(secret.expose()).open(&row.id, &row.private_key).expect("opens with the secret");
+        (row.id, der.to_vec())
+    }
+
+    pub const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "oth"];
+
+    pub fn assert_public_only(key: &Value) {
+        for m in PRIVATE_MEMBERS {
+            assert!(key.get(m).is_none(), "private member {m:?} published: {key}");
+        }
+        assert_eq!(key["use"], "sig", "{key}");
+        assert!(key["kid"].as_str().is_some_and(|k| !k.is_empty()), "{key}");
+    }
+}

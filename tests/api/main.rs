@@ -18,6 +18,7 @@ mod health;
 mod input;
 mod instances;
 mod jwt;
+mod jwt_keys;
 mod limits;
 mod lockout;
 mod mail;

@@ -10,8 +10,11 @@ use serde_json::{Value, json};
 
 use crate::{
     app, backend_tests,
-    helpers::{org::*, *},
-    jwt::{segment, token},
+    helpers::{
+        jwt::{segment, token},
+        org::*,
+        *,
+    },
 };
 
 /// Gives the organization an active `team` subscription.
