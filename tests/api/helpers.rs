@@ -354,6 +354,21 @@ async fn pg_store_in(url: &str, schema: &str) -> PostgresStore {
     PostgresStore::connect_with(options, 4, true).await.expect("postgres")
 }
 
+/// Asks `app` for `cookie`'s session until `done` holds for the body; returns how long that
+/// took. A change made on another instance reaches this one's cache by a PostgreSQL
+/// notification, which nothing here can await, so this polls (every 5 ms, failing after 5 s).
+pub async fn until_session(app: &TestApp, cookie: &str, done: impl Fn(&Value) -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        let body = app.get("/get-session", Some(cookie)).await.json();
+        if done(&body) {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "not propagated after 5 s: {body}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Two server instances (separate stores and caches) on one PostgreSQL database, or `None`
 /// (with a message) without `TEST_DATABASE_URL`.
 pub async fn two_instances() -> Option<(TestApp, TestApp)> {
