@@ -1,5 +1,8 @@
 //! Test harness: a fresh Gatehouse (router in-process) on a fresh database per test, on SQLite
 //! always and on PostgreSQL when `TEST_DATABASE_URL` is set (a new schema per test).
+//!
+//! Long: the one place for what the test files share (the app and its requests, mail, refusals,
+//! client addresses, limits and Redis, organizations, JWTs), so that none keeps a private copy.
 
 use std::{
     collections::HashMap,
