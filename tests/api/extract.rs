@@ -1,7 +1,7 @@
 //! Request bodies as the extractors take them: malformed or ill-typed JSON, wrong content types,
-//! oversized bodies (declared and chunked), and form bodies where they are allowed. Every
-//! rejection has the contract's error shape, leaks nothing internal, and leaves stored data as it
-//! was.
+//! oversized bodies (declared and chunked), form bodies where they are allowed, and body rules on
+//! routes that read no body. Every rejection has the contract's error shape, leaks nothing
+//! internal, and leaves stored data as it was.
 //!
 //! Long (just over 400 lines): a body of unknown length needs an `HttpBody` of its own here.
 

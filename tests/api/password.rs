@@ -1,5 +1,6 @@
 //! Passwords: reset by emailed link (`request-password-reset` / `forget-password`, the link's
-//! page or redirect, `reset-password` as JSON or as the form posts it) and `change-password`.
+//! page or redirect, `reset-password` as JSON or as the form posts it) and `change-password`;
+//! either one ends the links still pending for the account.
 
 use std::time::Duration;
 
