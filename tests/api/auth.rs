@@ -1,19 +1,16 @@
-//! Sign-up, sign-in, sign-out: answers, cookies, Bearer, password hashes and the sign-up race.
+//! Sign-up, sign-in, sign-out: answers, cookies, Bearer, password hashes, the sign-up race, and
+//! what sign-up and sign-in do when `REQUIRE_EMAIL_VERIFICATION` is on.
+
+use std::time::Duration;
 
 use axum::{
     body::Body,
     http::{Method, StatusCode, header},
 };
 use gatehouse::config::Argon2Params;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::{app, backend_tests, helpers::*};
-
-fn assert_iso(v: &serde_json::Value) {
-    let s = v.as_str().unwrap_or_else(|| panic!("not a string: {v}"));
-    assert_eq!(s.len(), 24, "{s}");
-    assert!(s.ends_with('Z') && s.as_bytes()[19] == b'.', "{s}");
-}
 
 async fn sign_up_returns_user_session_and_cookie(backend: Backend) {
     let app = app!(backend);
@@ -33,8 +30,8 @@ async fn sign_up_returns_user_session_and_cookie(backend: Backend) {
     assert_eq!(user["emailVerified"], false);
     assert!(user["image"].is_null() && user.as_object().unwrap().contains_key("image"));
     assert!(user["id"].as_str().unwrap().len() >= 22);
-    assert_iso(&user["createdAt"]);
-    assert_iso(&user["updatedAt"]);
+    assert_iso_ms(&user["createdAt"]);
+    assert_iso_ms(&user["updatedAt"]);
     let session = &body["session"];
     assert_eq!(session["token"], body["token"]);
     assert_eq!(session["userId"], user["id"]);
@@ -52,7 +49,7 @@ async fn sign_up_returns_user_session_and_cookie(backend: Backend) {
     ] {
         assert!(session.as_object().unwrap().contains_key(key), "session lacks {key}: {session}");
     }
-    assert_iso(&session["expiresAt"]);
+    assert_iso_ms(&session["expiresAt"]);
 
     let cookies = res.set_cookies();
     let (value, attrs) = cookies.get("better-auth.session_token").expect("session cookie");
@@ -300,6 +297,76 @@ async fn protected_routes_need_a_session(backend: Backend) {
     app.get("/list-sessions", Some(&stale)).await.assert_error(401, "UNAUTHORIZED");
 }
 
+// ---------------------------------------------------------------------------------------------
+// REQUIRE_EMAIL_VERIFICATION
+
+async fn required_verification_sign_up_has_no_session(backend: Backend) {
+    let app = app!(backend, |s| s.require_email_verification = true);
+    let email = unique_email();
+    let res = app.sign_up(&email).await;
+    let body = res.assert_ok();
+    assert!(body["token"].is_null() && body["session"].is_null(), "{body}");
+    assert!(
+        body.as_object().unwrap().contains_key("token") && body.as_object().unwrap().contains_key("session")
+    );
+    assert_eq!(body["user"]["email"], email.as_str());
+    assert_eq!(body["user"]["emailVerified"], false);
+    assert!(res.session_cookie(&app.state.session_cookie).is_none());
+    assert!(app.mail(&email, "verify").await["url"].is_string());
+}
+
+async fn required_verification_sign_in_resends_at_most_once_a_minute(backend: Backend) {
+    let app = app!(backend, |s| s.require_email_verification = true);
+    let email = unique_email();
+    app.sign_up(&email).await.assert_ok();
+    app.nth_mail(&email, "verify", 1).await;
+    app.clock().advance(Duration::from_secs(120));
+
+    app.sign_in(&email, PASSWORD).await.assert_error(403, "EMAIL_NOT_VERIFIED");
+    app.nth_mail(&email, "verify", 2).await;
+
+    // Again within the minute: refused, but no extra mail.
+    app.clock().advance(Duration::from_secs(30));
+    let res = app.sign_in(&email, PASSWORD).await;
+    res.assert_error(403, "EMAIL_NOT_VERIFIED");
+    assert!(res.session_cookie(&app.state.session_cookie).is_none());
+    app.mail_settled().await;
+    assert_eq!(app.mail_count(&email, "verify"), 2, "{:?}", app.outbox());
+
+    // A minute later: another one.
+    app.clock().advance(Duration::from_secs(31));
+    app.sign_in(&email, PASSWORD).await.assert_error(403, "EMAIL_NOT_VERIFIED");
+    let latest = app.nth_mail(&email, "verify", 3).await;
+
+    assert_eq!(app.get(&rel(&latest["url"]), None).await.header("location"), Some("/"));
+    let res = app.sign_in(&email, PASSWORD).await;
+    let body = res.assert_ok();
+    assert_eq!(body["user"]["emailVerified"], true);
+    let cookie = app.cookie_of(&res);
+    assert_eq!(app.session(&cookie).await["user"]["email"], email.as_str());
+}
+
+async fn required_verification_duplicate_sign_up_looks_new(backend: Backend) {
+    let app = app!(backend, |s| s.require_email_verification = true);
+    let email = unique_email();
+    let first = app.sign_up(&email).await.assert_ok();
+    app.nth_mail(&email, "verify", 1).await;
+
+    let res = app.sign_up(&email).await;
+    let second = res.assert_ok();
+    assert!(res.session_cookie(&app.state.session_cookie).is_none());
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&first), keys(&second));
+    assert_eq!(keys(&first["user"]), keys(&second["user"]));
+    assert!(second["token"].is_null() && second["session"].is_null(), "{second}");
+    assert_eq!(second["user"]["email"], email.as_str());
+    assert_eq!(second["user"]["emailVerified"], false);
+
+    let notice = app.nth_mail(&email, "verify", 2).await;
+    let subject = notice["subject"].as_str().unwrap().to_lowercase();
+    assert!(subject.contains("sign-up") || subject.contains("account"), "{subject}");
+}
+
 backend_tests!(
     sign_up_returns_user_session_and_cookie,
     https_base_url_gives_secure_prefixed_cookie,
@@ -316,4 +383,7 @@ backend_tests!(
     default_argon2_parameters_are_owasp,
     remember_me_false_gives_a_one_day_browser_session,
     protected_routes_need_a_session,
+    required_verification_sign_up_has_no_session,
+    required_verification_sign_in_resends_at_most_once_a_minute,
+    required_verification_duplicate_sign_up_looks_new,
 );

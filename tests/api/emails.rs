@@ -7,8 +7,7 @@ use serde_json::json;
 
 use crate::{
     app, backend_tests,
-    helpers::*,
-    organization_members::{add_member, founder, ok},
+    helpers::{org::*, *},
 };
 
 /// `s` in fullwidth forms (`a@b.c` → `ａ＠ｂ．ｃ`), which NFKC maps back.
@@ -70,7 +69,7 @@ async fn remove_member_takes_a_look_alike_email(backend: Backend) {
     let (owner, _, org) = founder(&app).await;
     let (_, email, member_id) = add_member(&app, &owner, "member").await;
     let body = json!({"organizationId": org["id"], "memberIdOrEmail": fullwidth(&email)});
-    let removed = ok(app.post("/organization/remove-member", body, Some(&owner)).await);
+    let removed = app.post("/organization/remove-member", body, Some(&owner)).await.assert_ok();
     assert_eq!(removed["member"]["id"], member_id, "{removed}");
 }
 

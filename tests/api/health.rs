@@ -5,30 +5,10 @@ use axum::{
     body::Body,
     http::{Method, Request, StatusCode, header},
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::*;
 use crate::{app, backend_tests};
-
-/// The contract's timestamp: `2026-11-22T04:29:55.227Z`, exactly three fraction digits, UTC.
-fn assert_iso_ms(ts: &Value) {
-    let s = ts.as_str().unwrap_or_else(|| panic!("timestamp is not a string: {ts}"));
-    let b = s.as_bytes();
-    assert_eq!(b.len(), 24, "{s}");
-    for (i, c) in b.iter().enumerate() {
-        let ok = match i {
-            4 | 7 => *c == b'-',
-            10 => *c == b'T',
-            13 | 16 => *c == b':',
-            19 => *c == b'.',
-            23 => *c == b'Z',
-            _ => c.is_ascii_digit(),
-        };
-        assert!(ok, "bad character {:?} at {i} in {s}", *c as char);
-    }
-    let parsed = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339);
-    assert!(parsed.is_ok(), "{s}: {parsed:?}");
-}
 
 fn root(method: Method, uri: &str) -> Request<Body> {
     Request::builder().method(method).uri(uri).body(Body::empty()).unwrap()

@@ -1,25 +1,9 @@
 //! Several instances on one PostgreSQL database: each caches sessions in process, and a change
 //! made through one instance reaches the others' caches (LISTEN/NOTIFY).
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-/// Asks `app` for the session until `done` holds; returns how long that took. Notifications
-/// arrive asynchronously, so this polls (bounded) rather than assuming a fixed delay.
-async fn until(app: &TestApp, cookie: &str, done: impl Fn(&Value) -> bool) -> Duration {
-    let start = Instant::now();
-    loop {
-        let body = app.get("/get-session", Some(cookie)).await.json();
-        if done(&body) {
-            return start.elapsed();
-        }
-        assert!(start.elapsed() < Duration::from_secs(5), "not propagated after 5 s: {body}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_out_on_one_instance_ends_the_session_on_the_other() {
@@ -34,7 +18,7 @@ async fn sign_out_on_one_instance_ends_the_session_on_the_other() {
         a.get("/get-session", Some(&cookie)).await.json().is_null(),
         "at once on the instance that did it"
     );
-    let took = until(&b, &cookie, Value::is_null).await;
+    let took = until_session(&b, &cookie, Value::is_null).await;
     eprintln!("revocation reached the other instance in {took:?}");
 }
 
@@ -45,7 +29,7 @@ async fn user_changes_on_one_instance_show_on_the_other() {
     assert_eq!(b.get("/get-session", Some(&cookie)).await.json()["user"]["name"], "Test User");
     let res = a.post("/update-user", json!({"name": "Renamed"}), Some(&cookie)).await;
     assert_eq!(res.json(), json!({"status": true}));
-    until(&b, &cookie, |body| body["user"]["name"] == "Renamed").await;
+    until_session(&b, &cookie, |body| body["user"]["name"] == "Renamed").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,6 +40,6 @@ async fn revoke_other_sessions_reaches_the_other_instance() {
     let gone = b.sign_in(&email, PASSWORD).await.session_cookie(&b.state.session_cookie).unwrap();
     assert!(b.get("/get-session", Some(&gone)).await.json()["session"].is_object());
     a.post("/revoke-other-sessions", json!({}), Some(&keep)).await;
-    until(&b, &gone, Value::is_null).await;
+    until_session(&b, &gone, Value::is_null).await;
     assert!(b.get("/get-session", Some(&keep)).await.json()["session"].is_object());
 }

@@ -36,10 +36,6 @@ async fn current_name(app: &TestApp, cookie: &str) -> String {
     body["user"]["name"].as_str().unwrap_or_else(|| panic!("no live session: {body}")).to_string()
 }
 
-async fn user_exists(app: &TestApp, email: &str) -> bool {
-    app.state.store.credential_by_email(email).await.expect("store").is_some()
-}
-
 async fn cookie_with_untrusted_origin_is_invalid_origin(backend: Backend) {
     let app = app!(backend);
     let cookie = app.signed_up_cookie(&unique_email()).await;

@@ -1,144 +1,14 @@
-//! Organizations, first part: create, list, set-active, get-full-organization, check-slug,
-//! get-active-member, and the active organization's subscription on the session.
+//! Invitations: `invite-member` (a mail with the accept link; resend; a cap per organization),
+//! `accept-invitation` and `reject-invitation` (the invited, verified address only),
+//! `cancel-invitation`, `list-invitations`, and expiry after 48 hours.
 
 use axum::http::StatusCode;
-use gatehouse::domain::model::SubscriptionRow;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::{app, backend_tests, helpers::*};
-
-pub(crate) fn slug() -> String {
-    format!("org-{}", gatehouse::security::tokens::random_hex(4))
-}
-
-pub(crate) async fn create(app: &TestApp, cookie: &str, slug: &str) -> TestResponse {
-    app.post(
-        "/organization/create",
-        json!({"name": "Acme", "slug": slug, "metadata": {"tier": 1}}),
-        Some(cookie),
-    )
-    .await
-}
-
-pub(crate) async fn active_org(app: &TestApp, cookie: &str) -> Value {
-    app.get("/get-session", Some(cookie)).await.json()["session"]["activeOrganizationId"].clone()
-}
-
-async fn create_makes_the_caller_owner_and_the_org_active(backend: Backend) {
-    let app = app!(backend);
-    let cookie = app.signed_up_cookie(&unique_email()).await;
-    let s = slug();
-    let res = create(&app, &cookie, &s).await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-    let org = res.json();
-    assert_eq!(org["slug"], s.as_str());
-    assert_eq!(org["metadata"], json!({"tier": 1}));
-    assert_eq!(org["members"][0]["role"], "owner");
-    assert_eq!(active_org(&app, &cookie).await, org["id"]);
-    // The persistent session cookie is not turned into a browser-session one.
-    if let Some((_, attrs)) = res.set_cookies().get("better-auth.session_token") {
-        assert!(attrs.iter().any(|a| a.starts_with("max-age=")), "{attrs:?}");
-    }
-    // Taken slug.
-    create(&app, &cookie, &s).await.assert_error(400, "ORGANIZATION_ALREADY_EXISTS");
-    // keepCurrentActiveOrganization.
-    let body = json!({"name": "Other", "slug": slug(), "keepCurrentActiveOrganization": true});
-    assert_eq!(app.post("/organization/create", body, Some(&cookie)).await.status, StatusCode::OK);
-    assert_eq!(active_org(&app, &cookie).await, org["id"]);
-    app.post("/organization/create", json!({"name": "x", "slug": "Bad Slug!"}), Some(&cookie))
-        .await
-        .assert_error(400, "VALIDATION_ERROR");
-    app.post("/organization/create", json!({"name": "x", "slug": slug()}), None)
-        .await
-        .assert_error(401, "UNAUTHORIZED");
-}
-
-async fn list_check_slug_and_set_active(backend: Backend) {
-    let app = app!(backend);
-    let alice = app.signed_up_cookie(&unique_email()).await;
-    let bob = app.signed_up_cookie(&unique_email()).await;
-    let (a1, a2, b1) = (slug(), slug(), slug());
-    let org1 = create(&app, &alice, &a1).await.json();
-    create(&app, &alice, &a2).await;
-    let bobs = create(&app, &bob, &b1).await.json();
-    let list = app.get("/organization/list", Some(&alice)).await.json();
-    let slugs: Vec<&str> = list.as_array().unwrap().iter().map(|o| o["slug"].as_str().unwrap()).collect();
-    assert_eq!(slugs.len(), 2, "{list}");
-    assert!(slugs.contains(&a1.as_str()) && slugs.contains(&a2.as_str()));
-
-    assert_eq!(
-        app.post("/organization/check-slug", json!({"slug": slug()}), Some(&alice)).await.json(),
-        json!({"status": true})
-    );
-    app.post("/organization/check-slug", json!({"slug": a1}), Some(&alice))
-        .await
-        .assert_error(400, "ORGANIZATION_SLUG_ALREADY_TAKEN");
-
-    let res = app.post("/organization/set-active", json!({"organizationId": org1["id"]}), Some(&alice)).await;
-    assert_eq!(res.json()["id"], org1["id"]);
-    assert_eq!(active_org(&app, &alice).await, org1["id"]);
-    app.post("/organization/set-active", json!({"organizationId": bobs["id"]}), Some(&alice))
-        .await
-        .assert_error(403, "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION");
-    app.post("/organization/set-active", json!({"organizationId": "nope"}), Some(&alice))
-        .await
-        .assert_error(400, "ORGANIZATION_NOT_FOUND");
-    let res = app.post("/organization/set-active", json!({"organizationSlug": a2}), Some(&alice)).await;
-    assert_eq!(res.json()["slug"], a2.as_str());
-    let res = app.post("/organization/set-active", json!({"organizationId": null}), Some(&alice)).await;
-    assert!(res.json().is_null());
-    assert!(active_org(&app, &alice).await.is_null());
-}
-
-async fn full_organization_and_active_member(backend: Backend) {
-    let app = app!(backend);
-    let email = unique_email();
-    let cookie = app.signed_up_cookie(&email).await;
-    assert!(app.get("/organization/get-full-organization", Some(&cookie)).await.json().is_null());
-    app.get("/organization/get-active-member", Some(&cookie))
-        .await
-        .assert_error(400, "NO_ACTIVE_ORGANIZATION");
-    let org = create(&app, &cookie, &slug()).await.json();
-    let full = app.get("/organization/get-full-organization", Some(&cookie)).await.json();
-    assert_eq!(full["id"], org["id"]);
-    assert_eq!(full["members"][0]["user"]["email"], email.as_str());
-    assert_eq!(full["invitations"], json!([]));
-    let by_slug = app
-        .get(
-            &format!(
-                "/organization/get-full-organization?organizationSlug={}",
-                org["slug"].as_str().unwrap()
-            ),
-            Some(&cookie),
-        )
-        .await
-        .json();
-    assert_eq!(by_slug["id"], org["id"]);
-    let member = app.get("/organization/get-active-member", Some(&cookie)).await.json();
-    assert_eq!((member["role"].clone(), member["user"]["email"].clone()), (json!("owner"), json!(email)));
-    let stranger = app.signed_up_cookie(&unique_email()).await;
-    let path = format!("/organization/get-full-organization?organizationId={}", org["id"].as_str().unwrap());
-    app.get(&path, Some(&stranger)).await.assert_error(403, "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION");
-}
-
-async fn the_active_organizations_subscription_counts(backend: Backend) {
-    let app = app!(backend);
-    let cookie = app.signed_up_cookie(&unique_email()).await;
-    let org = create(&app, &cookie, &slug()).await.json();
-    let org_id = org["id"].as_str().unwrap().to_string();
-    let now = app.clock().now_ms();
-    let row = SubscriptionRow::manual(&org_id, "team", "active", None, now);
-    app.state.store.put_subscription(&row).await.unwrap();
-    let sub = app.get("/get-session", Some(&cookie)).await.json()["subscription"].clone();
-    assert_eq!((sub["isSubscribed"].clone(), sub["productId"].clone()), (json!(true), json!("team")));
-    app.post("/organization/set-active", json!({"organizationId": null}), Some(&cookie)).await;
-    let sub = app.get("/get-session", Some(&cookie)).await.json()["subscription"].clone();
-    assert_eq!(sub["isSubscribed"], false, "the user has none of their own");
-}
-
-pub(crate) async fn invite(app: &TestApp, cookie: &str, email: &str, role: &str) -> TestResponse {
-    app.post("/organization/invite-member", json!({"email": email, "role": role}), Some(cookie)).await
-}
+use crate::{
+    app, backend_tests,
+    helpers::{org::*, *},
+};
 
 async fn invitations_add_members(backend: Backend) {
     let app = app!(backend);
@@ -296,11 +166,7 @@ async fn invitation_mail_renders_free_text_inert(backend: Backend) {
 
 backend_tests!(
     invitations_add_members,
+    invitations_expire_and_can_be_rejected_or_canceled,
     invitations_are_capped_per_organization,
     invitation_mail_renders_free_text_inert,
-    invitations_expire_and_can_be_rejected_or_canceled,
-    create_makes_the_caller_owner_and_the_org_active,
-    list_check_slug_and_set_active,
-    full_organization_and_active_member,
-    the_active_organizations_subscription_counts,
 );

@@ -11,9 +11,6 @@ use serde_json::{Value, json};
 
 use crate::{app, backend_tests, helpers::*};
 
-const HOUR: Duration = Duration::from_secs(3600);
-const DAY: Duration = Duration::from_secs(86_400);
-
 fn ms(v: &Value) -> i64 {
     parse_ms(v.as_str().unwrap_or_else(|| panic!("not a timestamp: {v}"))).unwrap()
 }

@@ -2,20 +2,16 @@
 //! session, its subscription and the JWT claims, on every instance; races between different
 //! routes keep an owner and never answer 500; malformed input is a 400.
 
-use std::time::{Duration, Instant};
-
 use axum::http::StatusCode;
 use gatehouse::domain::model::SubscriptionRow;
 use serde_json::{Value, json};
 
 use crate::{
     app, backend_tests,
-    helpers::*,
-    jwt::{segment, token},
-    organization::{active_org, invite},
-    organization_members::{
-        add_member, creator_member, delete, delete_account, founder, leave, members, ok, owners, remove,
-        set_role,
+    helpers::{
+        jwt::{segment, token},
+        org::*,
+        *,
     },
 };
 
@@ -48,15 +44,15 @@ async fn a_member_who_goes_loses_the_organization_everywhere(backend: Backend) {
         let (first, email, member_id) = add_member(&app, &owner, "member").await;
         // A second session of the member, pointed at the organization too.
         let second = app.sign_in(&email, PASSWORD).await.session_cookie(&app.state.session_cookie).unwrap();
-        ok(app.post("/organization/set-active", json!({"organizationId": id}), Some(&second)).await);
+        app.post("/organization/set-active", json!({"organizationId": id}), Some(&second)).await.assert_ok();
         let member_view = (id.clone(), json!(true), id.clone(), json!("team"));
         for cookie in [&first, &second] {
             assert_eq!(seen(&app, cookie).await, member_view, "{how}: before");
         }
         match how {
-            "removed" => drop(ok(remove(&app, &owner, Some(id), &member_id).await)),
-            "left" => drop(ok(leave(&app, &first, id).await)),
-            _ => drop(ok(delete(&app, &owner, id).await)),
+            "removed" => drop(remove(&app, &owner, Some(id), &member_id).await.assert_ok()),
+            "left" => drop(leave(&app, &first, id).await.assert_ok()),
+            _ => drop(delete(&app, &owner, id).await.assert_ok()),
         }
         for cookie in [&first, &second] {
             assert_eq!(
@@ -78,7 +74,7 @@ async fn racing_routes_keep_an_owner_and_never_fail(backend: Backend) {
         let (_, _, member_id) = add_member(&app, &owner, "member").await;
         let (deleted, removed) =
             tokio::join!(delete(&app, &owner, id), remove(&app, &admin, Some(id), &member_id));
-        ok(deleted);
+        deleted.assert_ok();
         // Removed first, or found the organization (or the admin's membership) gone: never a
         // database error such as a deadlock.
         if removed.status != StatusCode::OK {
@@ -95,13 +91,15 @@ async fn racing_routes_keep_an_owner_and_never_fail(backend: Backend) {
         let (owner, _, org) = founder(&app).await;
         let id = &org["id"];
         let (member, _, member_id) = add_member(&app, &owner, "member").await;
-        ok(app.post("/organization/set-active", json!({"organizationId": null}), Some(&member)).await);
+        app.post("/organization/set-active", json!({"organizationId": null}), Some(&member))
+            .await
+            .assert_ok();
         let body = json!({"organizationId": id});
         let (_, removed) = tokio::join!(
             app.post("/organization/set-active", body, Some(&member)),
             remove(&app, &owner, Some(id), &member_id)
         );
-        ok(removed);
+        removed.assert_ok();
         assert!(active_org(&app, &member).await.is_null(), "round {round}: set-active undid the removal");
 
         // One owner deletes their account while the other leaves. Deleting always goes
@@ -111,7 +109,7 @@ async fn racing_routes_keep_an_owner_and_never_fail(backend: Backend) {
         let id = &org["id"];
         let (second, _, _) = add_member(&app, &first, "owner").await;
         let (gone, left) = tokio::join!(delete_account(&app, &first), leave(&app, &second, id));
-        ok(gone);
+        gone.assert_ok();
         let witness = app.signed_up_cookie(&unique_email()).await;
         let slug_free =
             app.post("/organization/check-slug", json!({"slug": org["slug"]}), Some(&witness)).await;
@@ -125,7 +123,7 @@ async fn racing_routes_keep_an_owner_and_never_fail(backend: Backend) {
         // An invitee accepts while the only owner deletes their account.
         let (owner, _, org) = founder(&app).await;
         let email = unique_email();
-        let invitation = ok(invite(&app, &owner, &email, "member").await);
+        let invitation = invite(&app, &owner, &email, "member").await.assert_ok();
         let invitee = app.verified_cookie(&email).await;
         let body = json!({"invitationId": invitation["id"]});
         let (gone, accepted) = tokio::join!(
@@ -136,7 +134,7 @@ async fn racing_routes_keep_an_owner_and_never_fail(backend: Backend) {
             gone.assert_error(400, "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER");
             assert_eq!(members(&app, &invitee, &org["id"]).await.len(), 2, "round {round}");
         } else {
-            ok(gone);
+            gone.assert_ok();
             accepted.assert_error(400, "INVITATION_NOT_FOUND");
             assert!(active_org(&app, &invitee).await.is_null(), "round {round}");
         }
@@ -189,19 +187,14 @@ async fn malformed_input_is_a_400(backend: Backend) {
     }
     // A malformed query names nothing: the active organization answers, not a database error.
     let res = app.get("/organization/list-members?organizationId=a%00b", Some(&owner)).await;
-    assert_eq!(ok(res)["total"], 2);
+    assert_eq!(res.assert_ok()["total"], 2);
     assert_eq!(members(&app, &owner, id).await.len(), 2, "nothing changed");
-    assert_eq!(ok(set_role(&app, &owner, None, &member_id, "ADMIN").await)["role"], "admin");
+    assert_eq!(set_role(&app, &owner, None, &member_id, "ADMIN").await.assert_ok()["role"], "admin");
 }
 
-/// Polls `app` until the session's active organization is `null` (notifications are async).
-async fn until_no_active_org(app: &TestApp, cookie: &str) -> Duration {
-    let start = Instant::now();
-    while !active_org(app, cookie).await.is_null() {
-        assert!(start.elapsed() < Duration::from_secs(5), "not propagated after 5 s");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    start.elapsed()
+/// Whether a get-session body shows no active organization (or no session).
+fn no_active_org(session: &Value) -> bool {
+    session["session"]["activeOrganizationId"].is_null()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,13 +204,13 @@ async fn a_removal_reaches_the_other_instance() {
     let (member, _, member_id) = add_member(&a, &owner, "member").await;
     // The other instance has the member's session cached with the organization active.
     assert_eq!(active_org(&b, &member).await, org["id"]);
-    ok(remove(&a, &owner, Some(&org["id"]), &member_id).await);
-    let took = until_no_active_org(&b, &member).await;
+    remove(&a, &owner, Some(&org["id"]), &member_id).await.assert_ok();
+    let took = until_session(&b, &member, no_active_org).await;
     eprintln!("removal reached the other instance in {took:?}");
     let owner_org = active_org(&b, &owner).await;
-    ok(delete(&a, &owner, &org["id"]).await);
+    delete(&a, &owner, &org["id"]).await.assert_ok();
     assert_eq!(owner_org, org["id"]);
-    until_no_active_org(&b, &owner).await;
+    until_session(&b, &owner, no_active_org).await;
 }
 
 backend_tests!(

@@ -1,12 +1,13 @@
-//! Delivery through a real SMTP server (aiosmtpd from PyPI, started by `.ci/run`, storing what
-//! it receives in a maildir). Runs when `TEST_SMTP_URL` and `TEST_SMTP_MAILDIR` are set.
+//! Mail transports: the development outbox (readable by the server user only), and delivery
+//! through a real SMTP server (aiosmtpd from PyPI, started by `.ci/run`, storing what it receives
+//! in a maildir; runs when `TEST_SMTP_URL` and `TEST_SMTP_MAILDIR` are set).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gatehouse::config::Secret;
 use serde_json::json;
 
-use crate::helpers::*;
+use crate::{app, backend_tests, helpers::*};
 
 /// Undoes quoted-printable soft line breaks and `=3D`, enough to read links out of a message.
 fn unfold_qp(raw: &str) -> String {
@@ -24,9 +25,7 @@ fn find_message(maildir: &str, to: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verification_mail_goes_out_through_a_real_smtp_server() {
     let (Ok(url), Ok(maildir)) = (std::env::var("TEST_SMTP_URL"), std::env::var("TEST_SMTP_MAILDIR")) else {
-        eprintln!(
-            "skipped: TEST_SMTP_URL / TEST_SMTP_MAILDIR not set (.ci/run starts aiosmtpd and sets them)"
-        );
+        skip("TEST_SMTP_URL / TEST_SMTP_MAILDIR not set (.ci/run starts aiosmtpd and sets them)");
         return;
     };
     let Some(app) = TestApp::with(Backend::Sqlite, |s| {
@@ -40,14 +39,12 @@ async fn verification_mail_goes_out_through_a_real_smtp_server() {
     let email = unique_email();
     let cookie = app.signed_up_cookie(&email).await;
 
-    let start = Instant::now();
-    let message = loop {
-        if let Some(m) = find_message(&maildir, &email) {
-            break m;
-        }
-        assert!(start.elapsed() < Duration::from_secs(15), "no message for {email} in {maildir}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    // Handed over means the server answered the message's DATA, and aiosmtpd stores a message
+    // before it answers. (SMTP sends give up after 15 s; a failed one is counted too, and then
+    // the maildir has nothing.)
+    app.mail_handed_over(1, Duration::from_secs(20)).await;
+    let message =
+        find_message(&maildir, &email).unwrap_or_else(|| panic!("no message for {email} in {maildir}"));
     let lower = message.to_ascii_lowercase();
     assert!(message.contains("Subject: Verify your email for Gatehouse"), "{message}");
     assert!(lower.contains("from: \"gatehouse test\" <no-reply@gatehouse.test>"), "{message}");
@@ -66,3 +63,23 @@ async fn verification_mail_goes_out_through_a_real_smtp_server() {
     let session = app.get("/get-session", Some(&cookie)).await.json();
     assert_eq!(session["user"]["emailVerified"], true);
 }
+
+async fn outbox_is_readable_by_the_server_user_only(backend: Backend) {
+    use std::os::unix::fs::PermissionsExt;
+    let app = app!(backend);
+    let email = unique_email();
+    app.sign_up(&email).await;
+    app.post("/request-password-reset", json!({"email": email}), None).await;
+    app.mail(&email, "reset").await;
+    let mode =
+        std::fs::metadata(&app.state.settings.outbox_path).expect("outbox written").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "outbox mode {mode:o}");
+    // One left world-readable (by an older version) is made private when a server starts on it.
+    let path = app.state.settings.outbox_path.clone();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _restarted = app.sibling(|s| s.outbox_path = path.clone());
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "outbox mode after a restart {mode:o}");
+}
+
+backend_tests!(outbox_is_readable_by_the_server_user_only);

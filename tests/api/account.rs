@@ -1,5 +1,6 @@
-//! Changing the email safely: a fresh session to ask, other sessions and pending links end when
-//! it changes, and the old address can undo it for a week (`/undo-email-change`).
+//! Account changes that need a session: `change-email` (a fresh session to ask, a link to the
+//! new address; other sessions and pending links end when it changes; the old address can undo
+//! it for a week with `undo-email-change`) and `delete-user`.
 
 use std::time::Duration;
 
@@ -10,13 +11,6 @@ use axum::{
 use serde_json::{Value, json};
 
 use crate::{app, backend_tests, helpers::*};
-
-const LINK_BASE: &str = "http://127.0.0.1:3000/api/auth";
-
-fn rel(url: &Value) -> String {
-    let url = url.as_str().unwrap_or_else(|| panic!("no url: {url}"));
-    url.strip_prefix(LINK_BASE).unwrap_or_else(|| panic!("link not under {LINK_BASE}: {url}")).to_string()
-}
 
 async fn email_of(app: &TestApp, cookie: &str) -> Value {
     app.get("/get-session", Some(cookie)).await.json()["user"]["email"].clone()
@@ -46,6 +40,74 @@ async fn post_undo_form(app: &TestApp, token: &str) -> TestResponse {
     app.send(req).await
 }
 
+// ---------------------------------------------------------------------------------------------
+// change-email
+
+async fn change_email_refuses_bad_requests(backend: Backend) {
+    let app = app!(backend);
+    let email = unique_email();
+    let cookie = app.signed_up_cookie(&email).await;
+    app.post("/change-email", json!({"newEmail": unique_email()}), None)
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    for same in [email.clone(), format!(" {} ", email.to_uppercase())] {
+        let res = app.post("/change-email", json!({"newEmail": same}), Some(&cookie)).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{same}: {}", res.text());
+    }
+    app.post("/change-email", json!({"newEmail": "not-an-email"}), Some(&cookie))
+        .await
+        .assert_error(400, "INVALID_EMAIL");
+    assert_eq!(app.session(&cookie).await["user"]["email"], email.as_str());
+}
+
+async fn change_email_takes_effect_when_the_link_is_followed(backend: Backend) {
+    let app = app!(backend);
+    let (old, new) = (unique_email(), unique_email());
+    let cookie = app.signed_up_cookie(&old).await;
+    let res = app.post("/change-email", json!({"newEmail": new}), Some(&cookie)).await;
+    assert_eq!(res.assert_ok(), json!({"status": true}));
+
+    let confirm = app.mail(&new, "change-email").await;
+    let url = confirm["url"].as_str().expect("url").to_string();
+    assert!(url.starts_with(&format!("{LINK_BASE}/verify-email?token=")), "{url}");
+    assert!(url.contains(&format!("token={}", token_of(&confirm))), "{url}");
+    let notice = app.mail(&old, "change-email").await;
+    assert!(notice["url"].is_null(), "{notice}");
+    assert!(notice["subject"].as_str().is_some_and(|s| !s.is_empty()));
+
+    // Nothing changes until the link is followed.
+    assert_eq!(app.session(&cookie).await["user"]["email"], old.as_str());
+    app.sign_in(&new, PASSWORD).await.assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+    app.sign_in(&old, PASSWORD).await.assert_ok();
+
+    // Followed by the browser that holds this session: it stays, and shows the new address.
+    let res = app.get(&rel(&confirm["url"]), Some(&cookie)).await;
+    assert_eq!(res.assert_ok(), json!({"status": true}));
+    let user = app.session(&cookie).await["user"].clone();
+    assert_eq!(user["email"], new.as_str());
+    assert_eq!(user["emailVerified"], true);
+    app.sign_in(&new, PASSWORD).await.assert_ok();
+    app.sign_in(&old, PASSWORD).await.assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+    app.get(&rel(&confirm["url"]), None).await.assert_error(401, "INVALID_TOKEN");
+}
+
+async fn change_email_to_a_taken_address_sends_no_link(backend: Backend) {
+    let app = app!(backend);
+    let (mine, taken, free) = (unique_email(), unique_email(), unique_email());
+    let cookie = app.signed_up_cookie(&mine).await;
+    app.signed_up_cookie(&taken).await;
+
+    let to_taken = app.post("/change-email", json!({"newEmail": taken}), Some(&cookie)).await;
+    let to_free = app.post("/change-email", json!({"newEmail": free}), Some(&cookie)).await;
+    assert_eq!(to_taken.assert_ok(), to_free.assert_ok());
+    app.mail(&free, "change-email").await;
+    app.mail(&mine, "change-email").await;
+    app.mail_settled().await;
+    assert_eq!(app.mail_count(&taken, "change-email"), 0, "{:?}", app.outbox());
+    assert_eq!(app.mail_count(&mine, "change-email"), 1, "one notice, for the free address only");
+    assert_eq!(app.session(&cookie).await["user"]["email"], mine.as_str());
+}
+
 async fn change_email_needs_a_fresh_session(backend: Backend) {
     let app = app!(backend);
     let (old, new) = (unique_email(), unique_email());
@@ -71,8 +133,7 @@ async fn a_changed_email_ends_other_sessions_and_pending_links(backend: Backend)
     // Links and codes issued before the change.
     app.post("/request-password-reset", json!({"email": old}), None).await;
     let reset_token = app.mail(&old, "reset").await["token"].as_str().unwrap().to_string();
-    app.post("/email-otp/send-verification-otp", json!({"email": old, "type": "sign-in"}), None).await;
-    let otp = app.mail(&old, "otp").await["token"].as_str().unwrap().to_string();
+    let otp = app.otp_code(&old, "sign-in", 1).await;
     let verify_token = app.mail(&old, "verify").await["token"].as_str().unwrap().to_string();
 
     change_email(&app, &this_device, &new).await;
@@ -194,6 +255,52 @@ async fn undo_links_expire_after_a_week_and_only_undo(backend: Backend) {
     assert_eq!(app.sign_in(&new, PASSWORD).await.status, StatusCode::OK, "nothing changed");
 }
 
+// ---------------------------------------------------------------------------------------------
+// delete-user
+
+async fn delete_user_with_the_password(backend: Backend) {
+    let app = app!(backend);
+    let email = unique_email();
+    let cookie = app.signed_up_cookie(&email).await;
+    app.post("/delete-user", json!({"password": PASSWORD}), None).await.assert_error(401, "UNAUTHORIZED");
+    app.post("/delete-user", json!({"password": "wrong-password-1"}), Some(&cookie))
+        .await
+        .assert_error(400, "INVALID_PASSWORD");
+    assert!(app.session(&cookie).await.is_object());
+
+    let res = app.post("/delete-user", json!({"password": PASSWORD}), Some(&cookie)).await;
+    let body = res.assert_ok();
+    assert_eq!(body["success"], true, "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    let cookies = res.set_cookies();
+    let (value, attrs) = cookies.get(&app.state.session_cookie).expect("session cookie cleared");
+    assert!(value.is_empty() && attrs.contains(&"max-age=0".to_string()), "{value:?} {attrs:?}");
+
+    assert!(app.session(&cookie).await.is_null());
+    app.sign_in(&email, PASSWORD).await.assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+    app.sign_up(&email).await.assert_ok();
+}
+
+async fn delete_user_without_password_needs_a_fresh_session(backend: Backend) {
+    let app = app!(backend);
+    let (fresh, stale) = (unique_email(), unique_email());
+    let fresh_cookie = app.signed_up_cookie(&fresh).await;
+    let stale_cookie = app.signed_up_cookie(&stale).await;
+
+    let res = app.post("/delete-user", json!({}), Some(&fresh_cookie)).await;
+    assert_eq!(res.assert_ok()["success"], true);
+    app.sign_in(&fresh, PASSWORD).await.assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+
+    // Two days on, kept alive by a refresh, but no longer fresh.
+    app.clock().advance(2 * DAY);
+    assert!(app.session(&stale_cookie).await.is_object(), "the session slid and lives");
+    app.post("/delete-user", json!({}), Some(&stale_cookie)).await.assert_error(403, "SESSION_NOT_FRESH");
+    assert!(app.session(&stale_cookie).await.is_object());
+    app.sign_in(&stale, PASSWORD).await.assert_ok();
+    let res = app.post("/delete-user", json!({"password": PASSWORD}), Some(&stale_cookie)).await;
+    assert_eq!(res.assert_ok()["success"], true);
+}
+
 async fn delete_user_forgets_the_lockout_and_codes(backend: Backend) {
     let app = app!(backend);
     let email = unique_email();
@@ -201,8 +308,7 @@ async fn delete_user_forgets_the_lockout_and_codes(backend: Backend) {
     for _ in 0..9 {
         app.sign_in(&email, "wrong-password").await.assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
     }
-    app.post("/email-otp/send-verification-otp", json!({"email": email, "type": "sign-in"}), None).await;
-    let otp = app.mail(&email, "otp").await["token"].as_str().unwrap().to_string();
+    let otp = app.otp_code(&email, "sign-in", 1).await;
     let res = app.post("/delete-user", json!({"password": PASSWORD}), Some(&cookie)).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
 
@@ -218,10 +324,15 @@ async fn delete_user_forgets_the_lockout_and_codes(backend: Backend) {
 }
 
 backend_tests!(
+    change_email_refuses_bad_requests,
+    change_email_takes_effect_when_the_link_is_followed,
+    change_email_to_a_taken_address_sends_no_link,
     change_email_needs_a_fresh_session,
     a_changed_email_ends_other_sessions_and_pending_links,
     the_old_address_can_undo_the_change,
     an_address_an_undo_may_restore_is_held,
     undo_links_expire_after_a_week_and_only_undo,
+    delete_user_with_the_password,
+    delete_user_without_password_needs_a_fresh_session,
     delete_user_forgets_the_lockout_and_codes,
 );
