@@ -17,9 +17,12 @@ use crate::{
 
 /// Connects to the configured database and applies migrations.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<std::sync::Arc<dyn store::Store>> {
-    let store =
-        store::connect(settings.database_url.expose(), settings.db_max_connections, settings.session_cache)
-            .await?;
+    let store = store::connect(
+        settings.database.url.expose(),
+        settings.database.max_connections,
+        settings.database.session_cache,
+    )
+    .await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -29,7 +32,7 @@ pub async fn rotate_signing_key(mut settings: Settings) -> anyhow::Result<String
     settings.resolve_secret()?;
     let store = open_store(&settings).await?;
     let secret = settings.secret.clone().expect("resolved above");
-    let jwt = crate::jwt::JwtService::new(settings.jwt(), secret.expose());
+    let jwt = crate::jwt::JwtService::new(settings.jwt.clone(), secret.expose());
     let kid = jwt.rotate(store.as_ref(), Clock::default().now_ms()).await?;
     store.close().await;
     Ok(kid)

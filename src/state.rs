@@ -53,33 +53,31 @@ impl AppState {
         let secret =
             settings.secret.as_ref().ok_or_else(|| anyhow::anyhow!("BETTER_AUTH_SECRET: not resolved"))?;
         let cookie_key = keys::cookie_key(secret.expose());
-        let hasher = PasswordHasher::new(settings.argon2, settings.hash_concurrency)?;
+        let hasher = PasswordHasher::new(settings.passwords.argon2, settings.passwords.hash_concurrency)?;
         let origins = TrustedOrigins::new(&settings.base_url, &settings.trusted_origins);
         let session_cookie = settings.session_cookie_name();
-        let jwt = JwtService::new(settings.jwt(), secret.expose());
+        let jwt = JwtService::new(settings.jwt.clone(), secret.expose());
         let templates =
-            Templates::load_or_builtin(&settings.email_templates_dir, settings.email_templates_explicit)?;
+            Templates::load_or_builtin(&settings.mail.templates_dir, settings.mail.templates_explicit)?;
         let mailer = Mailer::new(
             templates,
-            settings.smtp_url.as_ref().map(Secret::expose),
-            &settings.email_from,
-            &settings.outbox_path,
+            settings.mail.smtp_url.as_ref().map(Secret::expose),
+            &settings.mail.from,
+            &settings.mail.outbox_path,
             settings.base_url_is_loopback(),
         )?;
         let token_key = keys::derive(secret.expose(), b"gatehouse/verification-token/v1");
-        let counters = match &settings.redis_url {
-            Some(url) => Counters::redis(url.expose(), &settings.redis_key_prefix)?,
+        let counters = match &settings.limits.redis_url {
+            Some(url) => Counters::redis(url.expose(), &settings.limits.redis_key_prefix)?,
             None => Arc::new(Counters::memory()),
         };
-        let login = Rule {
-            max: settings.rate_limit_max_attempts,
-            window_ms: duration_ms(settings.rate_limit_window),
-        };
+        let login =
+            Rule { max: settings.limits.max_attempts, window_ms: duration_ms(settings.limits.window) };
         let mut rules = Rules::new(login);
-        rules.custom = settings.rate_limit_rules.clone();
+        rules.custom = settings.limits.rules.clone();
         let lockout = Lockout {
-            max_failures: settings.lockout_max_failed_attempts,
-            duration_ms: duration_ms(settings.lockout_duration),
+            max_failures: settings.limits.lockout_max_failed_attempts,
+            duration_ms: duration_ms(settings.limits.lockout_duration),
             gates: Default::default(),
         };
         Ok(Self(Arc::new(Services {

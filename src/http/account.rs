@@ -53,7 +53,7 @@ async fn change_email(
     Json(body): Json<ChangeEmailBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     check_callback(&state, body.callback_url.as_deref())?;
-    if state.clock.now_ms() - auth.session.created_at > duration_ms(state.settings.session_fresh_age) {
+    if state.clock.now_ms() - auth.session.created_at > duration_ms(state.settings.sessions.fresh_age) {
         return Err(ApiError::SessionNotFresh);
     }
     let new_email = Email::parse(&body.new_email)?;
@@ -101,7 +101,7 @@ async fn delete_user(
         Some(password) => check_current_password(&state, &auth.user, password).await?,
         None => {
             let age = state.clock.now_ms() - auth.session.created_at;
-            if age > duration_ms(state.settings.session_fresh_age) {
+            if age > duration_ms(state.settings.sessions.fresh_age) {
                 return Err(ApiError::SessionNotFresh);
             }
         }

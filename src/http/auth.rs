@@ -82,10 +82,10 @@ async fn sign_up(
         created_at: now,
         updated_at: now,
     };
-    let require_verification = state.settings.require_email_verification;
+    let require_verification = state.settings.sessions.require_email_verification;
     let callback = return_to(body.callback_url.as_deref());
     match state.store.create_user(&user, &hash).await {
-        Ok(()) if state.settings.send_verification_on_sign_up || require_verification => {
+        Ok(()) if state.settings.sessions.send_verification_on_sign_up || require_verification => {
             let (st, new_user) = (state.clone(), user.clone());
             in_background(async move { send_verification(&st, &new_user, Some(&callback)).await });
         }

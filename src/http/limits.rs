@@ -20,7 +20,7 @@ use crate::{
 /// Middleware on every route: counts the request against its route's rule; over the limit, 429
 /// `RATE_LIMIT_EXCEEDED` with `Retry-After` and `X-Retry-After` (seconds).
 pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if !state.settings.rate_limit_enabled {
+    if !state.settings.limits.enabled {
         return next.run(req).await;
     }
     // Route templates are already canonical: only the base path comes off.
@@ -43,7 +43,7 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
 /// The fallback for paths that match no route: counted in one bucket per client, then 404 with
 /// an empty body.
 pub async fn unknown_route(State(state): State<AppState>, req: Request) -> Response {
-    if state.settings.rate_limit_enabled {
+    if state.settings.limits.enabled {
         let client = client_key(&state, &req);
         if let Some(limited) = over_limit(&state, UNKNOWN_ROUTE, &client).await {
             return limited;

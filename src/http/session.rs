@@ -74,10 +74,10 @@ async fn get_session(
     let settings = &state.settings;
     if session.remember_me
         && !query.disable_refresh
-        && now - session.updated_at >= duration_ms(settings.session_update_age)
+        && now - session.updated_at >= duration_ms(settings.sessions.update_age)
     {
-        let cap = session.created_at + duration_ms(settings.session_absolute_lifetime);
-        session.expires_at = (now + duration_ms(settings.session_expires_in)).min(cap);
+        let cap = session.created_at + duration_ms(settings.sessions.absolute_lifetime);
+        session.expires_at = (now + duration_ms(settings.sessions.expires_in)).min(cap);
         session.updated_at = now;
         store_session(&state, &handle, &session).await?;
     }
@@ -85,7 +85,7 @@ async fn get_session(
     let plan = subscription.is_subscribed.then(|| subscription.product_id.clone()).flatten();
     let answer = SessionAnswer { session: &session, user: &user, subscription };
     let mut res = no_store(JsonOut(answer).into_response());
-    if settings.jwt_on_get_session {
+    if settings.jwt.on_get_session {
         // A JWT for services rides along; failing to mint one must not fail get-session.
         match state.jwt.session_jwt(state.store.as_ref(), &session, &user, plan, now).await {
             Ok(jwt) => {
@@ -106,7 +106,7 @@ async fn get_session(
 /// `GET /list-sessions` (fresh session required): the user's live sessions.
 async fn list_sessions(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
     let now = state.clock.now_ms();
-    if now - auth.session.created_at > duration_ms(state.settings.session_fresh_age) {
+    if now - auth.session.created_at > duration_ms(state.settings.sessions.fresh_age) {
         return Err(ApiError::SessionNotFresh);
     }
     let sessions = state.store.list_sessions(&auth.user.id, now).await?;

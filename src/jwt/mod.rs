@@ -115,6 +115,8 @@ pub struct JwtSettings {
     pub lifetime: std::time::Duration,
     pub issuer: String,
     pub audience: String,
+    /// Whether get-session answers carry a JWT (`set-auth-jwt`); read by that route.
+    pub on_get_session: bool,
 }
 
 impl JwtService {

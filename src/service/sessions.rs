@@ -44,7 +44,7 @@ pub async fn start_session(
     leave_previous(handle, &user.id).await?;
     let now = state.clock.now_ms();
     let lifetime =
-        if remember_me { state.settings.session_expires_in } else { std::time::Duration::from_secs(86_400) };
+        if remember_me { state.settings.sessions.expires_in } else { std::time::Duration::from_secs(86_400) };
     let mut row = SessionRow {
         id: random_id(),
         token: String::new(),

@@ -49,7 +49,7 @@ pub async fn admit(
             return Err(ApiError::AccountLocked);
         }
     }
-    if state.settings.require_email_verification && !user.email_verified {
+    if state.settings.sessions.require_email_verification && !user.email_verified {
         if admission.proof != Proof::NewAccount {
             resend_verification(state, user, admission.callback).await?;
         }

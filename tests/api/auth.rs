@@ -98,7 +98,7 @@ async fn duplicate_sign_up_is_409_user_exists(backend: Backend) {
 }
 
 async fn duplicate_sign_up_with_verification_required_looks_new(backend: Backend) {
-    let app = app!(backend, |s| s.require_email_verification = true);
+    let app = app!(backend, |s| s.sessions.require_email_verification = true);
     let email = unique_email();
     let first = app.sign_up(&email).await;
     let second = app.sign_up(&email).await;
@@ -261,7 +261,7 @@ async fn better_auth_scrypt_hash_verifies_and_is_rehashed(backend: Backend) {
 }
 
 async fn default_argon2_parameters_are_owasp(backend: Backend) {
-    let app = app!(backend, |s| s.argon2 = Argon2Params::default());
+    let app = app!(backend, |s| s.passwords.argon2 = Argon2Params::default());
     let email = unique_email();
     assert_eq!(app.sign_up(&email).await.status, StatusCode::OK);
     let stored = app.state.store.credential_by_email(&email).await.unwrap().unwrap().password_hash.unwrap();
@@ -301,7 +301,7 @@ async fn protected_routes_need_a_session(backend: Backend) {
 // REQUIRE_EMAIL_VERIFICATION
 
 async fn required_verification_sign_up_has_no_session(backend: Backend) {
-    let app = app!(backend, |s| s.require_email_verification = true);
+    let app = app!(backend, |s| s.sessions.require_email_verification = true);
     let email = unique_email();
     let res = app.sign_up(&email).await;
     let body = res.assert_ok();
@@ -316,7 +316,7 @@ async fn required_verification_sign_up_has_no_session(backend: Backend) {
 }
 
 async fn required_verification_sign_in_resends_at_most_once_a_minute(backend: Backend) {
-    let app = app!(backend, |s| s.require_email_verification = true);
+    let app = app!(backend, |s| s.sessions.require_email_verification = true);
     let email = unique_email();
     app.sign_up(&email).await.assert_ok();
     app.nth_mail(&email, "verify", 1).await;
@@ -347,7 +347,7 @@ async fn required_verification_sign_in_resends_at_most_once_a_minute(backend: Ba
 }
 
 async fn required_verification_duplicate_sign_up_looks_new(backend: Backend) {
-    let app = app!(backend, |s| s.require_email_verification = true);
+    let app = app!(backend, |s| s.sessions.require_email_verification = true);
     let email = unique_email();
     let first = app.sign_up(&email).await.assert_ok();
     app.nth_mail(&email, "verify", 1).await;

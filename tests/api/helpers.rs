@@ -54,7 +54,7 @@ pub struct TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.state.settings.outbox_path);
+        let _ = std::fs::remove_file(&self.state.settings.mail.outbox_path);
         if let Some(file) = &self.sqlite_file {
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
@@ -91,11 +91,11 @@ pub fn skip(why: &str) {
 pub fn test_settings() -> Settings {
     let mut s = Settings::for_base_url(BASE);
     s.secret = Some(Secret::new("test-secret-test-secret-test-secret-0123"));
-    s.argon2 = Argon2Params { memory_kib: 256, iterations: 1, parallelism: 1 };
-    s.email_templates_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("email-templates");
+    s.passwords.argon2 = Argon2Params { memory_kib: 256, iterations: 1, parallelism: 1 };
+    s.mail.templates_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("email-templates");
     // Limits have tests of their own; elsewhere they would only make tests depend on each other.
-    s.rate_limit_enabled = false;
-    s.outbox_path = std::env::temp_dir()
+    s.limits.enabled = false;
+    s.mail.outbox_path = std::env::temp_dir()
         .join(format!("gatehouse-outbox-{}.jsonl", gatehouse::security::tokens::random_hex(8)));
     s
 }
@@ -148,7 +148,7 @@ impl TestApp {
     /// otherwise as `sibling` (its own caches, outbox and router).
     pub fn sibling_with(&self, clock: Clock, tweak: impl FnOnce(&mut Settings)) -> TestApp {
         let mut settings = self.state.settings.clone();
-        settings.outbox_path = std::env::temp_dir()
+        settings.mail.outbox_path = std::env::temp_dir()
             .join(format!("gatehouse-outbox-{}.jsonl", gatehouse::security::tokens::random_hex(8)));
         tweak(&mut settings);
         let state = AppState::new(settings, self.state.store.clone(), clock).expect("state");
@@ -159,7 +159,7 @@ impl TestApp {
     /// Every message in this app's development outbox, oldest first. A line still being
     /// written (no newline yet) is not a message yet; waiters are woken again when it is done.
     pub fn outbox(&self) -> Vec<Value> {
-        let text = std::fs::read_to_string(&self.state.settings.outbox_path).unwrap_or_default();
+        let text = std::fs::read_to_string(&self.state.settings.mail.outbox_path).unwrap_or_default();
         let complete = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
         complete.lines().map(|l| serde_json::from_str(l).expect("outbox line is JSON")).collect()
     }
@@ -612,9 +612,9 @@ pub async fn limited(counting: Counting, tweak: impl FnOnce(&mut Settings)) -> O
     };
     let prefix = format!("gh-test-{}:", gatehouse::security::tokens::random_hex(6));
     let app = TestApp::with(Backend::Sqlite, |s| {
-        s.rate_limit_enabled = true;
-        s.redis_url = redis.map(Secret::new);
-        s.redis_key_prefix = prefix;
+        s.limits.enabled = true;
+        s.limits.redis_url = redis.map(Secret::new);
+        s.limits.redis_key_prefix = prefix;
         tweak(s);
     })
     .await?;
@@ -691,7 +691,7 @@ pub async fn app_with_own_redis(tweak: impl FnOnce(&mut Settings)) -> Option<(Te
     let server = RedisServer::start(port);
     let url = format!("redis://127.0.0.1:{port}");
     let app = TestApp::with(Backend::Sqlite, |s| {
-        s.redis_url = Some(Secret::new(url));
+        s.limits.redis_url = Some(Secret::new(url));
         tweak(s);
     })
     .await?;

@@ -107,7 +107,7 @@ async fn token_carries_the_session_claims(backend: Backend) {
 }
 
 async fn jwt_expiration_sets_the_lifetime(backend: Backend) {
-    let app = app!(backend, |s| s.jwt_expiration = Duration::from_secs(900));
+    let app = app!(backend, |s| s.jwt.lifetime = Duration::from_secs(900));
     let cookie = app.signed_up_cookie(&unique_email()).await;
     let token = token(&app, &cookie).await;
     let claims = verify_independently(&app, &token, Algorithm::EdDSA).await;
@@ -149,7 +149,7 @@ async fn jwks_publishes_the_public_ed25519_key(backend: Backend) {
 }
 
 async fn rs256_keys_and_tokens(backend: Backend) {
-    let app = app!(backend, |s| s.jwt_algorithm = SigningAlg::Rs256);
+    let app = app!(backend, |s| s.jwt.algorithm = SigningAlg::Rs256);
     let cookie = app.signed_up_cookie(&unique_email()).await;
     let token = token(&app, &cookie).await;
     assert_eq!(segment(&token, 0)["alg"], "RS256");
@@ -168,7 +168,7 @@ async fn rs256_keys_and_tokens(backend: Backend) {
 }
 
 async fn es256_keys_and_tokens(backend: Backend) {
-    let app = app!(backend, |s| s.jwt_algorithm = SigningAlg::Es256);
+    let app = app!(backend, |s| s.jwt.algorithm = SigningAlg::Es256);
     let cookie = app.signed_up_cookie(&unique_email()).await;
     let token = token(&app, &cookie).await;
     assert_eq!(segment(&token, 0)["alg"], "ES256");
@@ -221,7 +221,7 @@ async fn get_session_carries_a_jwt(backend: Backend) {
 }
 
 async fn get_session_jwt_can_be_turned_off(backend: Backend) {
-    let app = app!(backend, |s| s.jwt_on_get_session = false);
+    let app = app!(backend, |s| s.jwt.on_get_session = false);
     let cookie = app.signed_up_cookie(&unique_email()).await;
     let res = app.get("/get-session", Some(&cookie)).await;
     assert!(res.json()["session"].is_object(), "{}", res.text());
@@ -351,8 +351,8 @@ async fn verify_token_refuses_another_issuer_or_audience(backend: Backend) {
 
     type Tweak = fn(&mut Settings);
     let tweaks: [(&str, Tweak); 2] = [
-        ("iss", |s| s.jwt_issuer = "https://other.example".into()),
-        ("aud", |s| s.jwt_audience = "https://other.example".into()),
+        ("iss", |s| s.jwt.issuer = "https://other.example".into()),
+        ("aud", |s| s.jwt.audience = "https://other.example".into()),
     ];
     for (claim, tweak) in tweaks {
         let other = app.sibling_with(Clock::default(), tweak);

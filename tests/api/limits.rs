@@ -24,7 +24,7 @@ fn assert_limited(res: &TestResponse) {
 }
 
 async fn sign_in_limit_and_window_edge(counting: Counting) {
-    let Some(app) = limited(counting, |s| s.lockout_max_failed_attempts = 1000).await else { return };
+    let Some(app) = limited(counting, |s| s.limits.lockout_max_failed_attempts = 1000).await else { return };
     // Start at the beginning of a 15-minute window so the test does not straddle an edge.
     let window = 15 * 60_000;
     let now = app.clock().now_ms();
@@ -56,7 +56,7 @@ async fn sign_in_limit_and_window_edge(counting: Counting) {
 }
 
 async fn unknown_paths_share_one_bucket(counting: Counting) {
-    let Some(app) = limited(counting, |s| s.lockout_max_failed_attempts = 1000).await else { return };
+    let Some(app) = limited(counting, |s| s.limits.lockout_max_failed_attempts = 1000).await else { return };
     // Start at the beginning of a 10-second window so the test does not straddle an edge.
     let now = app.clock().now_ms();
     app.clock().advance(Duration::from_millis((10_000 - now.rem_euclid(10_000)) as u64));
@@ -86,8 +86,7 @@ async fn unknown_paths_share_one_bucket(counting: Counting) {
 }
 
 async fn ipv6_clients_are_keyed_by_their_64(counting: Counting) {
-    let Some(app) = limited(counting, |s| s.rate_limit_rules = vec![("/ok".into(), rule(3, 60))]).await
-    else {
+    let Some(app) = limited(counting, |s| s.limits.rules = vec![("/ok".into(), rule(3, 60))]).await else {
         return;
     };
     let ok = |ip: &'static str| {
@@ -116,7 +115,7 @@ fn ok_via(app: &TestApp, peer: &str, xff: &str) -> Request<Body> {
 
 async fn forwarded_for_counts_only_behind_a_trusted_proxy(counting: Counting) {
     let Some(app) = limited(counting, |s| {
-        s.rate_limit_rules = vec![("/ok".into(), rule(2, 60))];
+        s.limits.rules = vec![("/ok".into(), rule(2, 60))];
         s.trusted_proxies = gatehouse::security::client_ip::TrustedProxies::parse("10.0.0.0/8").unwrap();
     })
     .await
@@ -192,7 +191,7 @@ async fn general_rule_is_100_per_10_seconds(counting: Counting) {
 }
 
 async fn parallel_requests_at_the_boundary(counting: Counting) {
-    let Some(app) = limited(counting, |s| s.lockout_max_failed_attempts = 1000).await else { return };
+    let Some(app) = limited(counting, |s| s.limits.lockout_max_failed_attempts = 1000).await else { return };
     let app = Arc::new(app);
     let email = unique_email();
     let tasks: Vec<_> = (0..30)
@@ -214,8 +213,7 @@ async fn parallel_requests_at_the_boundary(counting: Counting) {
 
 async fn parallel_requests_on_a_generous_rule(counting: Counting) {
     // In Redis, rules of 100 and more are granted from local leases: still never more than the limit.
-    let Some(app) = limited(counting, |s| s.rate_limit_rules = vec![("/ok".into(), rule(100, 60))]).await
-    else {
+    let Some(app) = limited(counting, |s| s.limits.rules = vec![("/ok".into(), rule(100, 60))]).await else {
         return;
     };
     let now = app.clock().now_ms();
@@ -266,10 +264,10 @@ async fn two_instances_sharing_redis_limit_as_one() {
     let make = || {
         let (url, prefix) = (url.clone(), prefix.clone());
         TestApp::with(Backend::Sqlite, move |s| {
-            s.rate_limit_enabled = true;
-            s.redis_url = Some(Secret::new(url));
-            s.redis_key_prefix = prefix;
-            s.rate_limit_rules = vec![("/ok".into(), rule(4, 60))];
+            s.limits.enabled = true;
+            s.limits.redis_url = Some(Secret::new(url));
+            s.limits.redis_key_prefix = prefix;
+            s.limits.rules = vec![("/ok".into(), rule(4, 60))];
         })
     };
     let (a, b) = (make().await.unwrap(), make().await.unwrap());
@@ -294,8 +292,8 @@ async fn ok_from(app: &TestApp, ip: &str) -> TestResponse {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_falls_back_to_memory_and_recovers() {
     let Some((app, server)) = app_with_own_redis(|s| {
-        s.rate_limit_enabled = true;
-        s.rate_limit_rules = vec![("/ok".into(), rule(1000, 60))];
+        s.limits.enabled = true;
+        s.limits.rules = vec![("/ok".into(), rule(1000, 60))];
     })
     .await
     else {

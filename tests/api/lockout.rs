@@ -28,7 +28,7 @@ fn sign_ins_at_once(
 }
 
 async fn lockout_counts_across_addresses(counting: Counting) {
-    let Some(app) = limited(counting, |s| s.rate_limit_enabled = false).await else { return };
+    let Some(app) = limited(counting, |s| s.limits.enabled = false).await else { return };
     let email = unique_email();
     app.sign_up(&email).await;
     for i in 0..10 {
@@ -50,7 +50,7 @@ async fn lockout_counts_across_addresses(counting: Counting) {
 }
 
 async fn success_keeps_the_count_and_reset_unlocks(counting: Counting) {
-    let Some(app) = limited(counting, |s| s.rate_limit_enabled = false).await else { return };
+    let Some(app) = limited(counting, |s| s.limits.enabled = false).await else { return };
     let email = unique_email();
     app.sign_up(&email).await;
     for _ in 0..9 {
@@ -80,7 +80,7 @@ async fn success_keeps_the_count_and_reset_unlocks(counting: Counting) {
 }
 
 async fn unknown_emails_lock_the_same_way(counting: Counting) {
-    let Some(app) = limited(counting, |s| s.rate_limit_enabled = false).await else { return };
+    let Some(app) = limited(counting, |s| s.limits.enabled = false).await else { return };
     let (known, unknown) = (unique_email(), unique_email());
     app.sign_up(&known).await;
     let mut answers: Vec<Value> = Vec::new();
@@ -99,8 +99,8 @@ async fn unknown_emails_lock_the_same_way(counting: Counting) {
 
 async fn parallel_failures_all_count(counting: Counting) {
     let Some(app) = limited(counting, |s| {
-        s.rate_limit_enabled = false;
-        s.lockout_max_failed_attempts = 20;
+        s.limits.enabled = false;
+        s.limits.lockout_max_failed_attempts = 20;
     })
     .await
     else {
@@ -130,14 +130,14 @@ async fn parallel_failures_all_count(counting: Counting) {
 /// addresses. However they are timed, at most the limit of wrong passwords is evaluated, the
 /// account ends up locked, and the right password is refused until the lock ends.
 async fn a_burst_of_guesses_cannot_outrun_the_lockout(counting: Counting) {
-    let Some(app) = limited(counting, |s| s.rate_limit_enabled = false).await else { return };
+    let Some(app) = limited(counting, |s| s.limits.enabled = false).await else { return };
     guesses_against_the_lockout(app).await;
 }
 
 /// The same burst with the lockout kept in PostgreSQL (no Redis).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_guesses_cannot_outrun_the_lockout_on_postgres() {
-    let Some(app) = TestApp::with(Backend::Postgres, |s| s.rate_limit_enabled = false).await else { return };
+    let Some(app) = TestApp::with(Backend::Postgres, |s| s.limits.enabled = false).await else { return };
     guesses_against_the_lockout(app).await;
 }
 
@@ -182,7 +182,7 @@ async fn guesses_against_the_lockout(app: TestApp) {
 /// One user signing in on many devices at once (more than the lockout's limit) is served: a
 /// check that finds every check taken by running ones waits for a free one.
 async fn a_burst_of_right_passwords_is_served(counting: Counting) {
-    let Some(app) = limited(counting, |s| s.rate_limit_enabled = false).await else { return };
+    let Some(app) = limited(counting, |s| s.limits.enabled = false).await else { return };
     let email = unique_email();
     app.sign_up(&email).await;
     let app = Arc::new(app);
@@ -195,9 +195,10 @@ async fn a_burst_of_right_passwords_is_served(counting: Counting) {
 /// abandoned guesses do not lock the owner out of the window.
 async fn abandoned_checks_are_given_back(counting: Counting) {
     let Some(app) = limited(counting, |s| {
-        s.rate_limit_enabled = false;
-        s.argon2 = gatehouse::config::Argon2Params { memory_kib: 8192, iterations: 100, parallelism: 1 };
-        s.hash_concurrency = 1;
+        s.limits.enabled = false;
+        s.passwords.argon2 =
+            gatehouse::config::Argon2Params { memory_kib: 8192, iterations: 100, parallelism: 1 };
+        s.passwords.hash_concurrency = 1;
     })
     .await
     else {
@@ -230,7 +231,7 @@ async fn abandoned_checks_are_given_back(counting: Counting) {
 /// Wrong passwords on change-password and delete-user count toward the same lockout as
 /// sign-in, and a locked account accepts no password anywhere.
 async fn password_checks_elsewhere_count_toward_the_lockout(counting: Counting) {
-    let Some(app) = limited(counting, |s| s.rate_limit_enabled = false).await else { return };
+    let Some(app) = limited(counting, |s| s.limits.enabled = false).await else { return };
     let email = unique_email();
     let cookie = app.signed_up_cookie(&email).await;
     for i in 0..5 {
@@ -252,7 +253,7 @@ async fn password_checks_elsewhere_count_toward_the_lockout(counting: Counting) 
 /// Every way in ends in the one sign-in gate: a locked account gets no session by email code
 /// either.
 async fn a_locked_account_gets_no_session_by_email_code(counting: Counting) {
-    let Some(app) = limited(counting, |s| s.rate_limit_enabled = false).await else { return };
+    let Some(app) = limited(counting, |s| s.limits.enabled = false).await else { return };
     let email = unique_email();
     app.sign_up(&email).await;
     for _ in 0..10 {

@@ -29,8 +29,8 @@ async fn verification_mail_goes_out_through_a_real_smtp_server() {
         return;
     };
     let Some(app) = TestApp::with(Backend::Sqlite, |s| {
-        s.smtp_url = Some(Secret::new(url));
-        s.email_from = "Gatehouse Test <no-reply@gatehouse.test>".into();
+        s.mail.smtp_url = Some(Secret::new(url));
+        s.mail.from = "Gatehouse Test <no-reply@gatehouse.test>".into();
     })
     .await
     else {
@@ -72,12 +72,12 @@ async fn outbox_is_readable_by_the_server_user_only(backend: Backend) {
     app.post("/request-password-reset", json!({"email": email}), None).await;
     app.mail(&email, "reset").await;
     let mode =
-        std::fs::metadata(&app.state.settings.outbox_path).expect("outbox written").permissions().mode();
+        std::fs::metadata(&app.state.settings.mail.outbox_path).expect("outbox written").permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "outbox mode {mode:o}");
     // One left world-readable (by an older version) is made private when a server starts on it.
-    let path = app.state.settings.outbox_path.clone();
+    let path = app.state.settings.mail.outbox_path.clone();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let _restarted = app.sibling(|s| s.outbox_path = path.clone());
+    let _restarted = app.sibling(|s| s.mail.outbox_path = path.clone());
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "outbox mode after a restart {mode:o}");
 }

@@ -108,7 +108,7 @@ async fn absolute_lifetime_caps_sliding(backend: Backend) {
 }
 
 async fn remember_me_false_is_never_extended(backend: Backend) {
-    let app = app!(backend, |s| s.session_update_age = Duration::from_secs(3600));
+    let app = app!(backend, |s| s.sessions.update_age = Duration::from_secs(3600));
     let email = unique_email();
     app.sign_up(&email).await;
     let res = app

@@ -32,7 +32,7 @@ async fn sign_up_sends_a_verification_mail(backend: Backend) {
 }
 
 async fn sign_up_can_skip_the_verification_mail(backend: Backend) {
-    let app = app!(backend, |s| s.send_verification_on_sign_up = false);
+    let app = app!(backend, |s| s.sessions.send_verification_on_sign_up = false);
     let email = unique_email();
     app.signed_up_cookie(&email).await;
     // A later, explicit request is the marker: once its mail is there, the sign-up's would be too.
@@ -158,7 +158,7 @@ async fn verification_link_in_a_browser_shows_a_page(backend: Backend) {
 }
 
 async fn send_verification_email_does_not_reveal_accounts(backend: Backend) {
-    let app = app!(backend, |s| s.send_verification_on_sign_up = false);
+    let app = app!(backend, |s| s.sessions.send_verification_on_sign_up = false);
     let (known, unknown) = (unique_email(), unique_email());
     let cookie = app.signed_up_cookie(&known).await;
 
@@ -189,7 +189,7 @@ async fn send_verification_email_does_not_reveal_accounts(backend: Backend) {
 }
 
 async fn links_use_the_configured_base_url(backend: Backend) {
-    let app = app!(backend, |s| s.send_verification_on_sign_up = false);
+    let app = app!(backend, |s| s.sessions.send_verification_on_sign_up = false);
     let email = unique_email();
     app.signed_up_cookie(&email).await;
     for path in ["/request-password-reset", "/send-verification-email"] {

@@ -68,7 +68,7 @@ pub(super) async fn create(
     auth: Authenticated,
     Json(body): Json<CreateBody>,
 ) -> ApiResult<Response> {
-    if state.settings.require_email_verification && !auth.user.email_verified {
+    if state.settings.sessions.require_email_verification && !auth.user.email_verified {
         return Err(ApiError::EmailNotVerified);
     }
     let now = state.clock.now_ms();

@@ -72,7 +72,7 @@ pub(super) async fn invite_member(
     // Each invitation (or resend) sends mail: a cap per organization, on top of the mail rule
     // per client.
     let sent = state.counters.hit(&format!("invites:{}", org.id), HOUR_MS, now).await;
-    if sent.count > state.settings.invitations_per_hour {
+    if sent.count > state.settings.limits.invitations_per_hour {
         return Ok(too_many_requests(sent.ends_at - now));
     }
     let pending = state

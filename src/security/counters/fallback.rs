@@ -44,7 +44,14 @@ impl<S: Backend> Fallback<S> {
     }
 
     /// Adds `shared_by` to `key` in the shared backend, or else `local_by` in this process.
-    pub(super) async fn add(&self, key: &str, shared_by: u64, local_by: u64, ttl_ms: i64, now: i64) -> Counted {
+    pub(super) async fn add(
+        &self,
+        key: &str,
+        shared_by: u64,
+        local_by: u64,
+        ttl_ms: i64,
+        now: i64,
+    ) -> Counted {
         match self.shared(now, |s| s.add(key, shared_by, ttl_ms)).await {
             Some(total) => Counted::Shared(total),
             // In process nothing fails; were it to, the request counts as over every limit.
@@ -54,7 +61,13 @@ impl<S: Backend> Fallback<S> {
 
     /// Runs a script in the shared backend, else in process; `None` when neither can (the
     /// caller keeps that state elsewhere).
-    pub(super) async fn script(&self, script: &redis::Script, key: &str, args: &[i64], now: i64) -> Option<i64> {
+    pub(super) async fn script(
+        &self,
+        script: &redis::Script,
+        key: &str,
+        args: &[i64],
+        now: i64,
+    ) -> Option<i64> {
         match self.shared(now, |s| s.script(script, key, args)).await {
             Some(value) => Some(value),
             None => self.local.script(script, key, args).await.ok(),

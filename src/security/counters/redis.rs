@@ -26,7 +26,11 @@ impl Redis {
     /// Checks the URL; connecting is [`Redis::connect`]'s.
     pub(super) fn new(url: &str) -> anyhow::Result<Self> {
         redis::Client::open(url).map_err(|e| anyhow::anyhow!("REDIS_URL: {e}"))?;
-        Ok(Self { url: url.to_string(), connection: RwLock::new(None), incr: redis::Script::new(INCR_SCRIPT) })
+        Ok(Self {
+            url: url.to_string(),
+            connection: RwLock::new(None),
+            incr: redis::Script::new(INCR_SCRIPT),
+        })
     }
 
     /// Tries to connect once; true when connected (now or before).
@@ -38,8 +42,9 @@ impl Redis {
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(TIMEOUT))
             .set_number_of_retries(1);
-        let connected =
-            async { redis::Client::open(self.url.as_str())?.get_connection_manager_with_config(config).await };
+        let connected = async {
+            redis::Client::open(self.url.as_str())?.get_connection_manager_with_config(config).await
+        };
         match tokio::time::timeout(Duration::from_secs(3), connected).await {
             Ok(Ok(manager)) => {
                 *self.connection.write().await = Some(manager);

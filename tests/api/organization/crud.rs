@@ -219,7 +219,7 @@ async fn delete_is_for_the_owner_and_leaves_no_trace(backend: Backend) {
 
 async fn unverified_users_cannot_create_when_verification_is_required(backend: Backend) {
     let app = app!(backend);
-    let strict = app.sibling(|settings| settings.require_email_verification = true);
+    let strict = app.sibling(|settings| settings.sessions.require_email_verification = true);
     let cookie = app.signed_up_cookie(&unique_email()).await;
     let org_slug = slug();
     create(&strict, &cookie, &org_slug).await.assert_error(403, "EMAIL_NOT_VERIFIED");

@@ -122,7 +122,7 @@ async fn invitations_expire_and_can_be_rejected_or_canceled(backend: Backend) {
 }
 
 async fn invitations_are_capped_per_organization(backend: Backend) {
-    let app = app!(backend, |s| s.invitations_per_hour = 3);
+    let app = app!(backend, |s| s.limits.invitations_per_hour = 3);
     let owner = app.signed_up_cookie(&unique_email()).await;
     create(&app, &owner, &slug()).await;
     for _ in 0..3 {

@@ -1,0 +1,315 @@
+//! Settings from the environment (and `.env`), validated once at start-up: one struct per
+//! concern (database, sessions, passwords, JWT, mail, limits), each with its defaults and its
+//! parsing in its own file; where the server is (URL, bind address, origins, proxies, cookies,
+//! the secret) here.
+//!
+//! Every setting is listed in `.env.example` and the README. A value that does not parse stops
+//! start-up with an error naming the setting; secrets never appear in `Debug` output or logs.
+
+mod database;
+pub mod env;
+mod jwt;
+mod limits;
+mod mail;
+mod passwords;
+mod sessions;
+
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+use anyhow::{Context, bail};
+use url::Url;
+
+use self::env::{Env, at_least};
+pub use self::{
+    database::DatabaseSettings,
+    jwt::JwtSettings,
+    limits::LimitSettings,
+    mail::MailSettings,
+    passwords::{Argon2Params, PasswordSettings},
+    sessions::SessionSettings,
+};
+use crate::security::{client_ip::TrustedProxies, origin::OriginPattern};
+
+/// A secret string whose `Debug` and `Display` never show the value.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `None` until resolved by [`Settings::resolve_secret`].
+    pub secret: Option<Secret>,
+    pub secret_file: PathBuf,
+    pub base_url: Url,
+    pub base_path: String,
+    pub bind: SocketAddr,
+    pub trusted_origins: Vec<OriginPattern>,
+    pub trusted_proxies: TrustedProxies,
+    pub cookie_prefix: String,
+    pub max_body_bytes: usize,
+    /// The product name mail and pages show.
+    pub app_name: String,
+    pub stripe_webhook_secret: Option<Secret>,
+    pub database: DatabaseSettings,
+    pub sessions: SessionSettings,
+    pub passwords: PasswordSettings,
+    pub jwt: JwtSettings,
+    pub mail: MailSettings,
+    pub limits: LimitSettings,
+}
+
+const DEFAULT_BIND: &str = "127.0.0.1:3000";
+
+impl Settings {
+    /// The defaults, for a server at `base_url` (tests and embedding).
+    pub fn for_base_url(base_url: &str) -> Self {
+        let base_url = Url::parse(base_url).expect("valid base URL");
+        let origin = base_url.origin().ascii_serialization();
+        Self {
+            secret: None,
+            secret_file: PathBuf::from(".gatehouse-secret"),
+            base_path: "/api/auth".into(),
+            bind: DEFAULT_BIND.parse().expect("valid address"),
+            trusted_origins: Vec::new(),
+            trusted_proxies: TrustedProxies::default(),
+            cookie_prefix: "better-auth".into(),
+            max_body_bytes: 64 * 1024,
+            app_name: "Gatehouse".into(),
+            stripe_webhook_secret: None,
+            database: DatabaseSettings::default(),
+            sessions: SessionSettings::default(),
+            passwords: PasswordSettings::default(),
+            jwt: jwt::defaults(&origin),
+            mail: MailSettings::default(),
+            limits: LimitSettings::default(),
+            base_url,
+        }
+    }
+
+    /// Reads every setting from the process environment (after loading `.env` if present).
+    pub fn from_env() -> anyhow::Result<Self> {
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads settings through `get`, so tests can feed a map instead of the environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let lookup = |key: &str| get(key).filter(|v| !v.trim().is_empty());
+        let env = Env(&lookup);
+        let bind: SocketAddr = env.or("BIND", DEFAULT_BIND.parse()?, |v| v.parse().ok())?;
+        let default_base = if bind.ip().is_unspecified() {
+            format!("http://127.0.0.1:{}", bind.port())
+        } else {
+            format!("http://{bind}")
+        };
+        let base_url_raw = env.get("BASE_URL").or_else(|| env.get("BETTER_AUTH_URL")).unwrap_or(default_base);
+        let base_url = Url::parse(&base_url_raw)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .with_context(|| format!("BASE_URL: {base_url_raw:?} is not an http(s) URL"))?;
+        let d = Self::for_base_url(base_url.as_str());
+        let public = !d.base_url_is_loopback();
+        let secret = match env.get("BETTER_AUTH_SECRET").or_else(|| env.get("AUTH_SECRET")) {
+            Some(s) if s.len() < 32 => {
+                bail!("BETTER_AUTH_SECRET: must be at least 32 bytes long (e.g. `openssl rand -hex 32`)")
+            }
+            s => s.map(Secret::new),
+        };
+        let trusted_origins = match env.get("TRUSTED_ORIGINS") {
+            None => d.trusted_origins,
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    OriginPattern::parse(s)
+                        .with_context(|| format!("TRUSTED_ORIGINS: {s:?} is not an origin"))
+                })
+                .collect::<anyhow::Result<_>>()?,
+        };
+        let origin = base_url.origin().ascii_serialization();
+        Ok(Self {
+            secret,
+            secret_file: env.get("SECRET_FILE").map_or(d.secret_file, PathBuf::from),
+            base_path: env.or("BASE_PATH", d.base_path, |v| {
+                let v = v.trim_end_matches('/');
+                (v.starts_with('/') && !v.contains("//")).then(|| v.to_string())
+            })?,
+            bind,
+            trusted_origins,
+            trusted_proxies: env.or("TRUSTED_PROXIES", d.trusted_proxies, TrustedProxies::parse)?,
+            cookie_prefix: env.or("COOKIE_PREFIX", d.cookie_prefix, |v| {
+                v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+                    .then(|| v.to_string())
+            })?,
+            max_body_bytes: env.or("MAX_BODY_BYTES", d.max_body_bytes, at_least(1024))?,
+            app_name: env.get("APP_NAME").unwrap_or(d.app_name),
+            stripe_webhook_secret: env.get("STRIPE_WEBHOOK_SECRET").map(Secret::new),
+            database: DatabaseSettings::read(&env)?,
+            sessions: SessionSettings::read(&env)?,
+            passwords: PasswordSettings::read(&env)?,
+            jwt: jwt::read(&env, &origin)?,
+            mail: MailSettings::read(&env, &base_url, public)?,
+            limits: LimitSettings::read(&env)?,
+            base_url,
+        })
+    }
+
+    /// Whether cookies get `Secure` and the `__Secure-` prefix.
+    pub fn secure_cookies(&self) -> bool {
+        self.base_url.scheme() == "https"
+    }
+
+    /// The session cookie's name, e.g. `better-auth.session_token`.
+    pub fn session_cookie_name(&self) -> String {
+        let prefix = if self.secure_cookies() { "__Secure-" } else { "" };
+        format!("{prefix}{}.session_token", self.cookie_prefix)
+    }
+
+    /// Whether the base URL points at this machine (development).
+    pub fn base_url_is_loopback(&self) -> bool {
+        match self.base_url.host() {
+            Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        }
+    }
+
+    /// Uses the configured secret or, for a loopback base URL only, one generated once and kept
+    /// in `secret_file`. Anything else without a secret refuses to start.
+    pub fn resolve_secret(&mut self) -> anyhow::Result<()> {
+        if self.secret.is_some() {
+            return Ok(());
+        }
+        if !self.base_url_is_loopback() {
+            bail!(
+                "BETTER_AUTH_SECRET is not set: it is required when BASE_URL ({}) is not a loopback address. \
+                 Generate one with `openssl rand -hex 32`.",
+                self.base_url
+            );
+        }
+        let secret = match std::fs::read_to_string(&self.secret_file) {
+            Ok(s) if s.trim().len() >= 32 => s.trim().to_string(),
+            _ => {
+                let fresh = crate::security::tokens::random_hex(32);
+                write_private_file(&self.secret_file, &fresh).with_context(|| {
+                    format!("writing the development secret to {}", self.secret_file.display())
+                })?;
+                fresh
+            }
+        };
+        tracing::warn!(
+            file = %self.secret_file.display(),
+            "BETTER_AUTH_SECRET is not set: using a development secret kept in a local file; set BETTER_AUTH_SECRET in production"
+        );
+        self.secret = Some(Secret::new(secret));
+        Ok(())
+    }
+}
+
+fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{env::parse_duration, *};
+    use crate::jwt::keys::SigningAlg;
+    use std::{collections::HashMap, time::Duration};
+
+    fn load(pairs: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_development_friendly() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.base_url.as_str(), "http://127.0.0.1:3000/");
+        assert_eq!(s.session_cookie_name(), "better-auth.session_token");
+        assert_eq!(s.passwords.argon2, Argon2Params::default());
+        assert!(s.base_url_is_loopback());
+        assert!(s.database.session_cache);
+        assert_eq!(s.jwt.issuer, "http://127.0.0.1:3000");
+        assert_eq!(s.jwt.lifetime, Duration::from_secs(3600));
+        assert_eq!(s.jwt.algorithm, SigningAlg::EdDsa);
+        assert!(!load(&[("SESSION_CACHE", "false")]).unwrap().database.session_cache);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        for (key, value) in [
+            ("SESSION_EXPIRES_IN", "forever"),
+            ("BIND", "nowhere"),
+            ("REQUIRE_EMAIL_VERIFICATION", "maybe"),
+            ("BASE_URL", "ftp://x"),
+            ("BETTER_AUTH_SECRET", "short"),
+            ("DATABASE_URL", "mysql://x"),
+            ("TRUSTED_ORIGINS", "not a url"),
+            ("SESSION_CACHE", "sometimes"),
+            ("JWT_ALGORITHM", "HS256"),
+            ("JWT_EXPIRATION", "soon"),
+            ("SMTP_URL", "http://mail"),
+            ("EMAIL_FROM", "not an address"),
+            ("RATE_LIMIT_MAX_ATTEMPTS", "0"),
+            ("RATE_LIMIT_RULES", "/x=oops"),
+            ("TRUSTED_PROXIES", "proxy.example"),
+            ("REDIS_URL", "http://redis"),
+            ("LOCKOUT_DURATION_MINUTES", "-1"),
+            ("INVITATIONS_PER_HOUR", "0"),
+            ("MAIL_TRANSPORT", "pigeon"),
+        ] {
+            let err = load(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn https_base_url_uses_secure_prefix_and_needs_a_secret() {
+        let mut s = load(&[("BASE_URL", "https://auth.example.com"), ("MAIL_TRANSPORT", "outbox")]).unwrap();
+        assert_eq!(s.session_cookie_name(), "__Secure-better-auth.session_token");
+        let err = s.resolve_secret().unwrap_err().to_string();
+        assert!(err.contains("BETTER_AUTH_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn a_public_server_needs_smtp_or_says_outbox() {
+        let err = load(&[("BASE_URL", "https://auth.example.com")]).unwrap_err().to_string();
+        assert!(err.contains("SMTP_URL"), "{err}");
+        let public = ("BASE_URL", "https://auth.example.com");
+        assert!(load(&[public, ("SMTP_URL", "smtps://mail.example.com")]).is_ok());
+        assert!(load(&[public, ("MAIL_TRANSPORT", "outbox")]).unwrap().mail.smtp_url.is_none());
+        assert!(load(&[("MAIL_TRANSPORT", "smtp")]).is_err());
+        assert!(load(&[]).is_ok(), "loopback development needs nothing");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("3600"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0"), None);
+        assert_eq!(parse_duration("1y"), None);
+    }
+}
