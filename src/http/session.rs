@@ -79,7 +79,10 @@ async fn get_session(
         let cap = session.created_at + duration_ms(settings.sessions.absolute_lifetime);
         session.expires_at = (now + duration_ms(settings.sessions.expires_in)).min(cap);
         session.updated_at = now;
-        store_session(&state, &handle, &session).await?;
+        if !store_session(&state, &handle, &session).await? {
+            // Ended while this request was under way.
+            return Ok(no_store(JsonOut(serde_json::Value::Null).into_response()));
+        }
     }
     let subscription = Subscription::of(subscription.as_ref(), now);
     let plan = subscription.is_subscribed.then(|| subscription.product_id.clone()).flatten();

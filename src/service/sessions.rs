@@ -106,11 +106,17 @@ fn cookie_expiry(session: &SessionRow, now: i64) -> Expiry {
 }
 
 /// Writes a changed session row back (saved, and its cookie re-set, when the response goes out),
-/// keeping the cookie's lifetime: `Max-Age` for remembered sessions, none otherwise.
-pub async fn store_session(state: &AppState, handle: &Session, session: &SessionRow) -> ApiResult<()> {
+/// keeping the cookie's lifetime: `Max-Age` for remembered sessions, none otherwise. False (and
+/// nothing written) when the session ended since the request read it: the session layer's record
+/// is loaded first, so a revocation racing this write can only win, never be undone by a row
+/// written back as a new session.
+pub async fn store_session(state: &AppState, handle: &Session, session: &SessionRow) -> ApiResult<bool> {
+    if handle.get_value(SESSION_KEY).await?.is_none() {
+        return Ok(false);
+    }
     handle.insert(SESSION_KEY, session).await?;
     handle.set_expiry(Some(cookie_expiry(session, state.clock.now_ms())));
-    Ok(())
+    Ok(true)
 }
 
 /// Who is asking: the peer address and user agent, recorded on new sessions.

@@ -242,7 +242,32 @@ async fn revoke_other_sessions_keeps_this_one(backend: Backend) {
     assert!(app.get("/get-session", Some(&b)).await.json()["session"].is_object());
 }
 
+/// A get-session that refreshes while revoke-sessions ends every session must not write its
+/// session back (as a new row with a new token): the refresh stops when the row is gone.
+async fn a_refresh_racing_a_revocation_does_not_revive_the_session(backend: Backend) {
+    let app = app!(backend);
+    let email = unique_email();
+    app.signed_up_cookie(&email).await;
+    let cookie_name = app.state.session_cookie.clone();
+    for round in 0..40 {
+        let refreshing = app.sign_in(&email, PASSWORD).await.session_cookie(&cookie_name).unwrap();
+        let revoking = app.sign_in(&email, PASSWORD).await.session_cookie(&cookie_name).unwrap();
+        // Both sessions are due for a refresh.
+        app.clock().advance(DAY + Duration::from_secs(1));
+        let (router, get) = (app.router.clone(), app.req(Method::GET, "/get-session"));
+        let refresh = tokio::spawn(async move {
+            let req = get.header(header::COOKIE, refreshing).body(Body::empty()).unwrap();
+            tower::ServiceExt::oneshot(router, req).await.unwrap()
+        });
+        let revoked = app.post("/revoke-sessions", json!({}), Some(&revoking)).await;
+        assert_eq!(revoked.json(), json!({"status": true}));
+        refresh.await.unwrap();
+        assert_eq!(session_count(&app, &email).await, 0, "round {round}: a session came back");
+    }
+}
+
 backend_tests!(
+    a_refresh_racing_a_revocation_does_not_revive_the_session,
     get_session_without_a_session_is_null,
     get_session_answers_session_user_and_subscription,
     session_slides_after_the_update_age,
