@@ -58,6 +58,14 @@ pub enum ApiError {
     RateLimited,
     #[error("Account locked after too many failed sign-ins. Try again later or reset your password.")]
     AccountLocked,
+    #[error("Provider not found")]
+    ProviderNotFound,
+    #[error("This provider does not support ID token sign-in")]
+    IdTokenNotSupported,
+    #[error("Account not found")]
+    AccountNotFound,
+    #[error("You cannot unlink your last account")]
+    FailedToUnlinkLastAccount,
     /// The organization plugin's errors: status, code, message.
     #[error("{2}")]
     Org(StatusCode, &'static str, &'static str),
@@ -122,6 +130,14 @@ impl ApiError {
             RateLimited => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED", "RATE_LIMIT_EXCEEDED"),
             AccountLocked => (StatusCode::FORBIDDEN, "ACCOUNT_LOCKED", "ACCOUNT_LOCKED"),
             InvalidSignature => (StatusCode::BAD_REQUEST, "INVALID_SIGNATURE", "INVALID_SIGNATURE"),
+            ProviderNotFound => (StatusCode::NOT_FOUND, "PROVIDER_NOT_FOUND", "PROVIDER_NOT_FOUND"),
+            AccountNotFound => (StatusCode::BAD_REQUEST, "ACCOUNT_NOT_FOUND", "ACCOUNT_NOT_FOUND"),
+            IdTokenNotSupported => {
+                (StatusCode::NOT_FOUND, "ID_TOKEN_NOT_SUPPORTED", "ID_TOKEN_NOT_SUPPORTED")
+            }
+            FailedToUnlinkLastAccount => {
+                (StatusCode::BAD_REQUEST, "FAILED_TO_UNLINK_LAST_ACCOUNT", "FAILED_TO_UNLINK_LAST_ACCOUNT")
+            }
             Org(status, code, _) => (*status, code, code),
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "PAYLOAD_TOO_LARGE"),
             UnsupportedMediaType => {

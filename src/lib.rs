@@ -9,6 +9,7 @@ pub mod error;
 pub mod http;
 pub mod jwt;
 pub mod mail;
+pub mod oauth;
 pub mod security;
 pub mod server;
 pub mod service;

@@ -9,6 +9,7 @@ use crate::{
     domain::time::{Clock, duration_ms},
     jwt::JwtService,
     mail::{Mailer, Templates},
+    oauth::Providers,
     security::{
         counters::Counters,
         keys,
@@ -16,6 +17,7 @@ use crate::{
         origin::TrustedOrigins,
         password::PasswordHasher,
         ratelimit::{Rule, Rules},
+        sealing::TokenSealer,
     },
     store::Store,
 };
@@ -38,6 +40,10 @@ pub struct Services {
     pub counters: Arc<Counters>,
     pub rules: Rules,
     pub lockout: Lockout,
+    /// Sign-in with other providers.
+    pub providers: Providers,
+    /// Seals provider tokens at rest.
+    pub token_sealer: TokenSealer,
 }
 
 impl std::ops::Deref for AppState {
@@ -80,6 +86,8 @@ impl AppState {
             duration_ms: duration_ms(settings.limits.lockout_duration),
             gates: Default::default(),
         };
+        let providers = Providers::new(settings.social.providers.clone())?;
+        let token_sealer = TokenSealer::new(secret.expose());
         Ok(Self(Arc::new(Services {
             settings,
             store,
@@ -94,6 +102,8 @@ impl AppState {
             counters,
             rules,
             lockout,
+            providers,
+            token_sealer,
         })))
     }
 
@@ -106,6 +116,11 @@ impl AppState {
     /// after a verification link redirected there.
     pub fn email_verified_cookie(&self) -> String {
         self.session_cookie.replace(".session_token", ".email_verified")
+    }
+
+    /// Name of the signed cookie that binds a sign-in with another provider to this browser.
+    pub fn oauth_state_cookie(&self) -> String {
+        self.session_cookie.replace(".session_token", ".state")
     }
 
     /// Name of the optional cookie cache (cleared on sign-out).

@@ -13,6 +13,7 @@ mod limits;
 mod mail;
 mod passwords;
 mod sessions;
+pub mod social;
 
 use std::{fmt, net::SocketAddr, path::PathBuf};
 
@@ -27,6 +28,7 @@ pub use self::{
     mail::MailSettings,
     passwords::{Argon2Params, PasswordSettings},
     sessions::SessionSettings,
+    social::SocialSettings,
 };
 use crate::security::{client_ip::TrustedProxies, origin::OriginPattern};
 
@@ -70,6 +72,7 @@ pub struct Settings {
     pub jwt: JwtSettings,
     pub mail: MailSettings,
     pub limits: LimitSettings,
+    pub social: SocialSettings,
 }
 
 const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -96,6 +99,7 @@ impl Settings {
             jwt: jwt::defaults(&origin),
             mail: MailSettings::default(),
             limits: LimitSettings::default(),
+            social: SocialSettings::default(),
             base_url,
         }
     }
@@ -166,6 +170,7 @@ impl Settings {
             jwt: jwt::read(&env, &origin)?,
             mail: MailSettings::read(&env, &base_url, public)?,
             limits: LimitSettings::read(&env)?,
+            social: SocialSettings::read(&env)?,
             base_url,
         })
     }
@@ -303,6 +308,45 @@ mod tests {
         assert!(load(&[public, ("MAIL_TRANSPORT", "outbox")]).unwrap().mail.smtp_url.is_none());
         assert!(load(&[("MAIL_TRANSPORT", "smtp")]).is_err());
         assert!(load(&[]).is_ok(), "loopback development needs nothing");
+    }
+
+    #[test]
+    fn social_providers() {
+        let s = load(&[("GOOGLE_CLIENT_ID", "g"), ("GOOGLE_CLIENT_SECRET", "gs")]).unwrap();
+        let google = &s.social.providers[0];
+        assert_eq!((google.id.as_str(), google.issuer.as_str()), ("google", "https://accounts.google.com"));
+        assert_eq!(google.scopes, ["openid", "email", "profile"]);
+        assert!(load(&[("GOOGLE_CLIENT_ID", "g")]).unwrap().social.providers.is_empty(), "needs both");
+        let acme = [
+            ("OIDC_PROVIDERS", "acme"),
+            ("OIDC_ACME_ISSUER", "https://id.acme.example/"),
+            ("OIDC_ACME_CLIENT_ID", "a"),
+            ("OIDC_ACME_CLIENT_SECRET", "as"),
+            ("OIDC_ACME_SCOPES", "openid email"),
+            ("TRUSTED_PROVIDERS", "Acme"),
+        ];
+        let s = load(&acme).unwrap();
+        assert_eq!(s.social.providers[0].issuer, "https://id.acme.example");
+        assert_eq!(s.social.providers[0].scopes, ["openid", "email"]);
+        assert_eq!(s.social.trusted_providers, ["acme"]);
+        for (pairs, named) in [
+            (&[("OIDC_PROVIDERS", "Acme Corp")][..], "OIDC_PROVIDERS"),
+            (&[("OIDC_PROVIDERS", "github")][..], "OIDC_PROVIDERS"),
+            (&[("OIDC_PROVIDERS", "acme")][..], "OIDC_ACME_CLIENT_ID"),
+            (&acme[..3], "OIDC_ACME_CLIENT_ID"),
+            (
+                &[("OIDC_PROVIDERS", "acme"), ("OIDC_ACME_CLIENT_ID", "a"), ("OIDC_ACME_CLIENT_SECRET", "s")]
+                    [..],
+                "OIDC_ACME_ISSUER",
+            ),
+            (
+                &[("GOOGLE_CLIENT_ID", "g"), ("GOOGLE_CLIENT_SECRET", "s"), ("GOOGLE_ISSUER", "ftp://x")][..],
+                "GOOGLE_ISSUER",
+            ),
+        ] {
+            let err = load(pairs).unwrap_err().to_string();
+            assert!(err.contains(named), "{pairs:?}: {err}");
+        }
     }
 
     #[test]

@@ -46,6 +46,27 @@ fn remembered() -> bool {
 }
 
 /// An organization as stored; `metadata` is JSON text.
+/// A way to sign in: the credential account (`providerId` `credential`, its hash never read
+/// here) or a provider identity (`accountId` = the provider's subject). Provider tokens are
+/// sealed at rest; [`crate::security::sealing`] opens them.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[sqlx(rename_all = "camelCase")]
+pub struct AccountRow {
+    pub id: String,
+    pub account_id: String,
+    pub provider_id: String,
+    pub user_id: String,
+    pub access_token: Option<String>,
+    pub refresh_token: Option<String>,
+    pub id_token: Option<String>,
+    pub access_token_expires_at: Option<i64>,
+    pub refresh_token_expires_at: Option<i64>,
+    /// The granted scopes, comma-separated.
+    pub scope: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 #[serde(rename_all = "camelCase")]
 #[sqlx(rename_all = "camelCase")]

@@ -82,9 +82,15 @@ pub async fn origin_check(State(state): State<AppState>, req: Request, next: Nex
         || headers.contains_key(header::REFERER)
         || headers.keys().any(|k| k.as_str().starts_with("sec-fetch-"));
     let path = req.uri().path();
+    // A provider's form post back is cross-site by design, and changes nothing: it is answered
+    // with a redirect to the GET form, where state and PKCE protect the sign-in.
+    if path.contains("/callback/") {
+        return next.run(req).await;
+    }
     let is_login = path.ends_with("/sign-in/email")
         || path.ends_with("/sign-up/email")
-        || path.ends_with("/sign-in/email-otp");
+        || path.ends_with("/sign-in/email-otp")
+        || path.ends_with("/sign-in/social");
     if !(has_cookie || (is_login && browserish)) {
         return next.run(req).await;
     }

@@ -13,6 +13,7 @@ pub mod pages;
 pub mod password;
 pub mod redirect;
 pub mod session;
+pub mod social;
 pub mod stripe;
 pub mod user;
 pub mod verification;
@@ -48,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         .merge(otp::router())
         .merge(stripe::router())
         .merge(organization::router())
+        .merge(social::router())
         .route_layer(limits.clone())
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), layers::bearer_and_auth_token))

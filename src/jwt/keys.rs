@@ -2,13 +2,10 @@
 //! rest (ChaCha20-Poly1305 under a key derived from the server secret with HKDF-SHA256, the key
 //! id bound in as associated data).
 
-use base64::{Engine as _, engine::general_purpose::STANDARD};
-use chacha20poly1305::{
-    ChaCha20Poly1305, KeyInit, Nonce,
-    aead::{Aead, AeadCore, OsRng, Payload},
-};
 use jsonwebtoken::{Algorithm, EncodingKey, jwk::Jwk};
 use zeroize::Zeroizing;
+
+use crate::security::sealing::Sealer;
 
 /// The algorithms Gatehouse signs with (`JWT_ALGORITHM`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,44 +84,21 @@ impl SigningAlg {
     }
 }
 
-/// Encrypts and decrypts private keys at rest.
-pub struct KeyVault {
-    cipher: ChaCha20Poly1305,
-}
+/// Encrypts and decrypts private keys at rest (each bound to its key id).
+pub struct KeyVault(Sealer);
 
 impl KeyVault {
     pub fn new(secret: &str) -> Self {
-        let hk = hkdf::Hkdf::<sha2::Sha256>::new(None, secret.as_bytes());
-        let mut key = Zeroizing::new([0u8; 32]);
-        hk.expand(b"gatehouse/jwks-private-key/v1", key.as_mut()).expect("32 bytes is a valid HKDF length");
-        Self { cipher: ChaCha20Poly1305::new(key.as_ref().into()) }
+        Self(Sealer::new(secret, b"gatehouse/jwks-private-key/v1"))
     }
 
     /// `base64(nonce || ciphertext)`, bound to `kid`.
     pub fn seal(&self, kid: &str, plaintext: &[u8]) -> anyhow::Result<String> {
-        let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
-        let sealed = self
-            .cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad: kid.as_bytes() })
-            .map_err(|_| anyhow::anyhow!("encrypting a signing key failed"))?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&sealed);
-        Ok(STANDARD.encode(out))
+        self.0.seal(kid, plaintext)
     }
 
     pub fn open(&self, kid: &str, sealed: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-        let raw = STANDARD.decode(sealed)?;
-        if raw.len() < 12 {
-            anyhow::bail!("stored signing key {kid} is truncated");
-        }
-        let (nonce, ciphertext) = raw.split_at(12);
-        let plain = self
-            .cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: kid.as_bytes() })
-            .map_err(|_| {
-                anyhow::anyhow!("signing key {kid} does not decrypt: was BETTER_AUTH_SECRET changed?")
-            })?;
-        Ok(Zeroizing::new(plain))
+        self.0.open(kid, sealed)
     }
 }
 

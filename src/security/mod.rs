@@ -7,4 +7,5 @@ pub mod lockout;
 pub mod origin;
 pub mod password;
 pub mod ratelimit;
+pub mod sealing;
 pub mod tokens;

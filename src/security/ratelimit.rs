@@ -15,6 +15,8 @@ const LOGIN_PATHS: &[&str] = &[
     "/sign-in/email-otp",
     "/email-otp/verify-email",
     "/email-otp/reset-password",
+    "/sign-in/social",
+    "/callback/{id}",
 ];
 const MAIL_PATHS: &[&str] = &[
     "/send-verification-email",

@@ -23,6 +23,8 @@ pub enum Purpose {
     ChangeEmail,
     /// The link in the notice to the old address after an email change (`userId|oldEmail`).
     UndoEmailChange,
+    /// A sign-in with another provider under way (its state parameter).
+    AuthState,
 }
 
 impl Purpose {
@@ -32,6 +34,7 @@ impl Purpose {
             Self::Reset => "reset:",
             Self::ChangeEmail => "change-email:",
             Self::UndoEmailChange => "undo-email:",
+            Self::AuthState => "auth-state:",
         }
     }
 
@@ -40,6 +43,7 @@ impl Purpose {
     pub fn ttl_ms(self) -> i64 {
         match self {
             Self::UndoEmailChange => 7 * 24 * HOUR_MS,
+            Self::AuthState => 10 * 60_000,
             _ => HOUR_MS,
         }
     }

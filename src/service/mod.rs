@@ -6,3 +6,4 @@ pub mod links;
 pub mod passwords;
 pub mod sessions;
 pub mod sign_in;
+pub mod social;

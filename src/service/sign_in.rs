@@ -21,6 +21,8 @@ pub enum Proof {
     EmailCode,
     /// A new account (sign-up).
     NewAccount,
+    /// Another provider vouched for the user (sign-in with Google, an OpenID provider, …).
+    Provider,
 }
 
 /// What a sign-in asks for beyond the user.
@@ -33,7 +35,8 @@ pub struct Admission<'a> {
 
 /// Decides whether `user` may have a session now, and starts it:
 /// - a locked account gets none, whatever the proof (403 `ACCOUNT_LOCKED`; passwords were already
-///   checked under the lockout, and a new account has no lock of its own yet);
+///   checked under the lockout, and a new account has no lock of its own yet), so a lock set by
+///   guessing the password also holds for email codes and other providers;
 /// - with `REQUIRE_EMAIL_VERIFICATION`, an unverified address gets none (403
 ///   `EMAIL_NOT_VERIFIED`, and a fresh link at most once a minute);
 /// - the ban and second-factor checks go here when they land.
@@ -43,7 +46,7 @@ pub async fn admit(
     user: &User,
     admission: Admission<'_>,
 ) -> ApiResult<SessionRow> {
-    if admission.proof == Proof::EmailCode {
+    if matches!(admission.proof, Proof::EmailCode | Proof::Provider) {
         let (lockout, counters, db) = (&state.lockout, state.counters.as_ref(), state.store.as_ref());
         if lockout.locked(counters, db, &user.email, state.clock.now_ms()).await? {
             return Err(ApiError::AccountLocked);

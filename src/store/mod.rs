@@ -18,7 +18,8 @@ use async_trait::async_trait;
 
 use crate::domain::{
     model::{
-        InvitationRow, MemberRow, OrganizationChanges, OrganizationRow, SessionRow, SubscriptionRow, User,
+        AccountRow, InvitationRow, MemberRow, OrganizationChanges, OrganizationRow, SessionRow,
+        SubscriptionRow, User,
     },
     roles::{Denied, MemberChange},
 };
@@ -110,10 +111,21 @@ pub enum Undone {
     Restored { user_id: String, email: String },
 }
 
+/// What unlinking an account did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unlinked {
+    Done,
+    /// The user has no such account.
+    NotFound,
+    /// It is the user's only way to sign in: kept.
+    Last,
+}
+
 /// Everything the server stores, by concern.
 pub trait Store:
     Maintenance
     + Users
+    + Accounts
     + Sessions
     + Tokens
     + Organizations
@@ -130,6 +142,7 @@ pub trait Store:
 impl<T> Store for T where
     T: Maintenance
         + Users
+        + Accounts
         + Sessions
         + Tokens
         + Organizations
@@ -203,6 +216,24 @@ pub trait Users: Send + Sync {
     /// tokens, and the organizations they are the only member of. Refused (`LastOwner`, nothing
     /// deleted) while they are the only owner of an organization that has other members.
     async fn delete_user(&self, user_id: &str) -> StoreResult<Result<(), Denied>>;
+}
+
+/// Ways to sign in: provider identities and the credential account (`sql/accounts.rs`).
+#[async_trait]
+pub trait Accounts: Send + Sync {
+    /// The account of a provider identity.
+    async fn account(&self, provider_id: &str, account_id: &str) -> StoreResult<Option<AccountRow>>;
+    /// The user's accounts, oldest first.
+    async fn accounts_of(&self, user_id: &str) -> StoreResult<Vec<AccountRow>>;
+    /// Creates a user who signs in by a provider, with that account, in one transaction;
+    /// `Conflict` when the email is taken (or held by an undo link) or the identity is linked.
+    async fn create_user_with_account(&self, user: &User, account: &AccountRow) -> StoreResult<()>;
+    /// Links a provider identity to an existing user; `Conflict` when it is linked already.
+    async fn insert_account(&self, account: &AccountRow) -> StoreResult<()>;
+    /// Stores the tokens of a sign-in (a refresh token the provider did not send again is kept).
+    async fn update_account_tokens(&self, account: &AccountRow) -> StoreResult<()>;
+    /// Removes one of the user's accounts unless it is their last.
+    async fn unlink_account(&self, user_id: &str, id: &str) -> StoreResult<Unlinked>;
 }
 
 /// Sessions (`sql/sessions.rs`).

@@ -28,6 +28,7 @@ mod otp;
 mod password;
 mod proxies;
 mod session;
+mod social;
 mod stripe;
 mod user;
 mod verification;

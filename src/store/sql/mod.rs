@@ -12,6 +12,7 @@
 //! transaction; a write comes first in transactions that read, so SQLite takes its write lock
 //! before anything is read.
 
+mod accounts;
 mod email_changes;
 mod invitations;
 mod jwks;

@@ -128,21 +128,30 @@ where
     Ok(())
 }
 
+/// Inserts a user; `Conflict` when the email is taken.
+pub(super) async fn insert<'e, E>(executor: E, user: &User) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    sqlx::query(INSERT_USER)
+        .bind(&user.id)
+        .bind(&user.name)
+        .bind(&user.email)
+        .bind(user.email_verified)
+        .bind(&user.image)
+        .bind(user.created_at)
+        .bind(user.updated_at)
+        .execute(executor)
+        .await
+        .map_err(classify)?;
+    Ok(())
+}
+
 #[async_trait]
 impl Users for Backend {
     async fn create_user(&self, user: &User, password_hash: &str) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(INSERT_USER)
-            .bind(&user.id)
-            .bind(&user.name)
-            .bind(&user.email)
-            .bind(user.email_verified)
-            .bind(&user.image)
-            .bind(user.created_at)
-            .bind(user.updated_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
+        insert(&mut *tx, user).await?;
         // An address an undo link may still restore is taken (see `email_changes.rs`).
         if held_for_undo(&mut *tx, &user.email, None, user.created_at).await? {
             return Err(StoreError::Conflict);

@@ -4,6 +4,7 @@
 //! Long: the one place for what the test files share (the app and its requests, mail, refusals,
 //! client addresses, limits and Redis, organizations, JWTs), so that none keeps a private copy.
 
+pub mod oidc;
 use std::{
     collections::HashMap,
     net::SocketAddr,

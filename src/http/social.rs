@@ -1,0 +1,226 @@
+//! Sign-in with other providers (`/sign-in/social`, `/callback/:id`), the accounts a user signs
+//! in with (`/list-accounts`, `/unlink-account`), and the page failures land on (`/error`).
+
+use axum::{
+    Json as JsonOut, Router,
+    extract::{Path, RawQuery, State},
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+    routing::get,
+    routing::post,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tower_cookies::{Cookie, Cookies};
+
+use crate::{
+    domain::{model::AccountRow, time::duration_ms},
+    error::{ApiError, ApiResult},
+    http::{
+        extract::{Authenticated, Json, JsonOrForm, lenient_query},
+        layers::no_store,
+        pages,
+        redirect::{check_callback, found},
+    },
+    service::{
+        sessions::{SignInContext, base_cookie},
+        social::{self, Callback, Start},
+    },
+    state::AppState,
+    store::Unlinked,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/sign-in/social", post(sign_in_social))
+        .route("/callback/{id}", get(callback).post(callback_post))
+        .route("/list-accounts", get(list_accounts))
+        .route("/unlink-account", post(unlink_account))
+        .route("/error", get(error_page))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignInSocialBody {
+    provider: String,
+    #[serde(rename = "callbackURL")]
+    callback_url: Option<String>,
+    #[serde(rename = "newUserCallbackURL")]
+    new_user_callback_url: Option<String>,
+    #[serde(rename = "errorCallbackURL")]
+    error_callback_url: Option<String>,
+    #[serde(default)]
+    disable_redirect: bool,
+    #[serde(default)]
+    scopes: Vec<String>,
+    login_hint: Option<String>,
+    /// Accepted for the client's sake; sign-up is not gated on it.
+    #[allow(dead_code)]
+    request_sign_up: Option<bool>,
+    id_token: Option<serde_json::Value>,
+}
+
+/// `POST /sign-in/social`: `{url, redirect}` and `Location` (unless `disableRedirect`), and the
+/// signed state cookie that binds the sign-in to this browser (ten minutes).
+async fn sign_in_social(
+    State(state): State<AppState>,
+    cookies: Cookies,
+    Json(body): Json<SignInSocialBody>,
+) -> ApiResult<Response> {
+    for url in [&body.callback_url, &body.new_user_callback_url, &body.error_callback_url] {
+        check_callback(&state, url.as_deref())?;
+    }
+    social::provider(&state, &body.provider)?;
+    if body.id_token.is_some() {
+        return Err(ApiError::IdTokenNotSupported);
+    }
+    if body.scopes.len() > 20 || body.scopes.iter().any(|s| s.is_empty() || s.len() > 200 || s.contains(' '))
+    {
+        return Err(ApiError::Validation("[body.scopes] Invalid scope".into()));
+    }
+    let started = social::start(
+        &state,
+        Start {
+            provider: &body.provider,
+            callback_url: body.callback_url.as_deref(),
+            new_user_url: body.new_user_callback_url.as_deref(),
+            error_url: body.error_callback_url.as_deref(),
+            scopes: &body.scopes,
+            login_hint: body.login_hint.as_deref().filter(|h| h.len() <= 320),
+        },
+    )
+    .await?;
+    let mut cookie = base_cookie(&state, state.oauth_state_cookie());
+    cookie.set_value(started.state);
+    cookie.set_max_age(time::Duration::milliseconds(duration_ms(std::time::Duration::from_secs(600))));
+    cookies.signed(&state.cookie_key).add(cookie);
+    let redirect = !body.disable_redirect;
+    let mut res = no_store(JsonOut(json!({ "url": started.url, "redirect": redirect })).into_response());
+    if redirect && let Ok(location) = HeaderValue::from_str(&started.url) {
+        res.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(res)
+}
+
+/// `GET /callback/:id`: 302 to the app (signed in) or to the error URL with `?error=`.
+async fn callback(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    cookies: Cookies,
+    ctx: SignInContext,
+) -> Response {
+    let params: Callback = lenient_query(query);
+    let name = state.oauth_state_cookie();
+    let cookie_state = cookies.signed(&state.cookie_key).get(&name).map(|c| c.value().to_string());
+    if cookie_state.is_some() {
+        cookies.remove(Cookie::build((name, "")).path("/").build());
+    }
+    let url = social::finish(&state, &id, params, cookie_state, ctx).await;
+    found(&url)
+}
+
+/// `POST /callback/:id` (a provider's `form_post`): 302 to the GET form, so the browser sends its
+/// `SameSite=Lax` cookies.
+async fn callback_post(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonOrForm(params): JsonOrForm<Callback>,
+) -> Response {
+    let query = serde_urlencoded::to_string(&params).unwrap_or_default();
+    found(&format!("{}?{query}", social::redirect_uri(&state, &id)))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedAccount {
+    id: String,
+    provider_id: String,
+    account_id: String,
+    user_id: String,
+    #[serde(with = "crate::domain::time::iso")]
+    created_at: i64,
+    #[serde(with = "crate::domain::time::iso")]
+    updated_at: i64,
+    scopes: Vec<String>,
+}
+
+impl From<AccountRow> for ListedAccount {
+    fn from(a: AccountRow) -> Self {
+        let scopes =
+            a.scope.as_deref().unwrap_or("").split(',').filter(|s| !s.is_empty()).map(str::to_string);
+        Self {
+            id: a.id,
+            provider_id: a.provider_id,
+            account_id: a.account_id,
+            user_id: a.user_id,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+            scopes: scopes.collect(),
+        }
+    }
+}
+
+/// `GET /list-accounts`: the ways the user signs in, never a token or a hash.
+async fn list_accounts(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
+    let accounts = state.store.accounts_of(&auth.user.id).await?;
+    let listed: Vec<ListedAccount> = accounts.into_iter().map(ListedAccount::from).collect();
+    Ok(no_store(JsonOut(listed).into_response()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UnlinkBody {
+    account_id: String,
+}
+
+/// `POST /unlink-account` (fresh session): `{accountId}` is the account row's `id`.
+async fn unlink_account(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<UnlinkBody>,
+) -> ApiResult<JsonOut<serde_json::Value>> {
+    let fresh_since = state.clock.now_ms() - duration_ms(state.settings.sessions.fresh_age);
+    if auth.session.created_at < fresh_since {
+        return Err(ApiError::SessionNotFresh);
+    }
+    match state.store.unlink_account(&auth.user.id, &body.account_id).await? {
+        Unlinked::Done => Ok(JsonOut(json!({ "status": true }))),
+        Unlinked::NotFound => Err(ApiError::AccountNotFound),
+        Unlinked::Last => Err(ApiError::FailedToUnlinkLastAccount),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorQuery {
+    error: Option<String>,
+}
+
+/// `GET /error?error=code`: what went wrong, in plain words, and the way back.
+async fn error_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let q: ErrorQuery = lenient_query(query);
+    let code = q.error.unwrap_or_default();
+    let text = match code.as_str() {
+        "state_not_found" | "state_mismatch" => {
+            "The sign-in could not be matched to this browser. This usually means cookies are blocked, the \
+             sign-in took longer than ten minutes, or it started on another domain or in another browser. \
+             Allow cookies for this site and start again."
+        }
+        "account_not_linked" => {
+            "An account with this email already exists here, and the provider could not prove the address is \
+             yours. Sign in with your password (or verify your email) first, then link the provider."
+        }
+        "account_already_linked_to_different_user" => {
+            "This provider account is already linked to another user."
+        }
+        "email_not_found" => "The provider did not share an email address, which is needed to sign in.",
+        "email_not_verified" => "Your email address must be verified before you can sign in.",
+        "signup_disabled" => "New accounts cannot be created this way. Ask for an invitation or sign in.",
+        "account_locked" => "This account is locked after too many failed sign-ins. Try again later.",
+        "issuer_mismatch" => "The answer did not come from the provider this sign-in started with.",
+        "invalid_code" | "no_code" => "The provider's answer could not be used. Start the sign-in again.",
+        "access_denied" => "The sign-in was cancelled at the provider.",
+        _ => "The sign-in did not complete. Start it again; if it keeps failing, tell the site's operator.",
+    };
+    pages::message(&state, "Sign-in failed", text)
+}

@@ -1,0 +1,244 @@
+//! Signing in with another provider: OpenID Connect providers (Google's preset, or any by
+//! configuration), the authorization-code flow with PKCE (S256), a nonce and a state, and the
+//! profile read from the verified ID token. The `oauth2` crate builds the authorization URL and
+//! makes the token request; `jsonwebtoken` (the server's JWT crate already) checks ID tokens.
+//! Handlers reach this through `service::social`.
+
+pub mod http;
+pub mod oidc;
+
+use std::fmt;
+
+use oauth2::{
+    AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, StandardRevocableToken,
+    StandardTokenResponse, TokenResponse, TokenUrl,
+    basic::{
+        BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
+    },
+};
+use serde::{Deserialize, Serialize};
+
+use self::{http::Http, oidc::Discovery};
+
+/// Why a provider step failed; [`OAuthError::code`] is the `?error=` the browser is sent with.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("provider call failed: {0}")]
+    Http(String),
+    #[error("the provider's issuer is not the one configured")]
+    IssuerMismatch,
+    #[error("the ID token is not valid")]
+    InvalidIdToken,
+    #[error("the code was refused: {0}")]
+    InvalidCode(String),
+}
+
+impl OAuthError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Http(_) | Self::InvalidIdToken => "unable_to_get_user_info",
+            Self::IssuerMismatch => "issuer_mismatch",
+            Self::InvalidCode(_) => "invalid_code",
+        }
+    }
+}
+
+/// Which preset a provider follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Google,
+    /// Any OpenID Connect provider (`OIDC_PROVIDERS`).
+    Oidc,
+}
+
+/// A configured provider.
+#[derive(Clone)]
+pub struct ProviderConfig {
+    /// Its id in routes (`/callback/<id>`) and in `account.providerId`.
+    pub id: String,
+    pub kind: Kind,
+    /// The OpenID issuer, whose discovery document names the endpoints.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub scopes: Vec<String>,
+    /// No new accounts through this provider.
+    pub disable_sign_up: bool,
+}
+
+impl fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"***")
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+/// Who the provider says signed in.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// The provider's subject: `account.accountId`.
+    pub account_id: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub image: Option<String>,
+}
+
+/// The provider's tokens from a sign-in (plaintext; sealed before they are stored).
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub id_token: Option<String>,
+    pub access_token_expires_at: Option<i64>,
+    pub scope: Option<String>,
+}
+
+/// The start of a sign-in: where to send the browser, and what the callback needs back.
+pub struct Authorization {
+    pub url: String,
+    pub verifier: String,
+    pub nonce: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+struct IdTokenField {
+    id_token: Option<String>,
+}
+
+impl ExtraTokenFields for IdTokenField {}
+
+type TokenAnswer = StandardTokenResponse<IdTokenField, BasicTokenType>;
+
+type CodeClient = Client<
+    BasicErrorResponse,
+    TokenAnswer,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+pub struct Provider {
+    pub config: ProviderConfig,
+    cache: oidc::Cache,
+}
+
+impl Provider {
+    pub fn new(config: ProviderConfig) -> Self {
+        Self { config, cache: oidc::Cache::default() }
+    }
+
+    /// The issuer a callback's `iss` must equal (RFC 9207).
+    pub async fn issuer(&self, http: &Http, now: i64) -> Result<String, OAuthError> {
+        Ok(self.cache.discovery(http, &self.config.issuer, now).await?.issuer)
+    }
+
+    fn client(&self, d: &Discovery, redirect_uri: &str) -> Result<CodeClient, OAuthError> {
+        let bad = |e: url::ParseError| OAuthError::Http(format!("provider endpoint: {e}"));
+        Ok(Client::new(ClientId::new(self.config.client_id.clone()))
+            .set_client_secret(ClientSecret::new(self.config.client_secret.clone()))
+            .set_auth_uri(AuthUrl::new(d.authorization_endpoint.clone()).map_err(bad)?)
+            .set_token_uri(TokenUrl::new(d.token_endpoint.clone()).map_err(bad)?)
+            .set_redirect_uri(RedirectUrl::new(redirect_uri.to_string()).map_err(bad)?))
+    }
+
+    /// The authorization URL for a sign-in carrying `state`, with the provider's scopes plus
+    /// `extra_scopes`.
+    pub async fn authorize(
+        &self,
+        http: &Http,
+        redirect_uri: &str,
+        state: &str,
+        extra_scopes: &[String],
+        login_hint: Option<&str>,
+        now: i64,
+    ) -> Result<Authorization, OAuthError> {
+        let d = self.cache.discovery(http, &self.config.issuer, now).await?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let nonce = crate::security::tokens::random_hex(16);
+        let scopes = self.config.scopes.iter().chain(extra_scopes).map(|s| Scope::new(s.clone()));
+        let client = self.client(&d, redirect_uri)?;
+        let mut request = client
+            .authorize_url(|| CsrfToken::new(state.to_string()))
+            .add_scopes(scopes)
+            .set_pkce_challenge(challenge)
+            .add_extra_param("nonce", nonce.clone());
+        if self.config.kind == Kind::Google {
+            request = request.add_extra_param("include_granted_scopes", "true");
+        }
+        if let Some(hint) = login_hint {
+            request = request.add_extra_param("login_hint", hint.to_string());
+        }
+        let (url, _) = request.url();
+        Ok(Authorization { url: url.to_string(), verifier: verifier.secret().clone(), nonce })
+    }
+
+    /// Exchanges the code (with the PKCE verifier) and reads the profile from the ID token,
+    /// which must carry the sign-in's nonce.
+    pub async fn finish(
+        &self,
+        http: &Http,
+        code: &str,
+        verifier: &str,
+        nonce: &str,
+        redirect_uri: &str,
+        now: i64,
+    ) -> Result<(Profile, Tokens), OAuthError> {
+        let d = self.cache.discovery(http, &self.config.issuer, now).await?;
+        let answer = self
+            .client(&d, redirect_uri)?
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
+            .request_async(http)
+            .await
+            .map_err(|e| OAuthError::InvalidCode(e.to_string()))?;
+        let id_token = answer.extra_fields().id_token.clone().ok_or(OAuthError::InvalidIdToken)?;
+        let claims =
+            self.cache.verify_id_token(http, &d, &self.config.client_id, &id_token, Some(nonce), now).await?;
+        let profile = Profile {
+            account_id: claims.sub,
+            email: claims.email,
+            email_verified: claims.email_verified.unwrap_or(false),
+            name: claims.name,
+            image: claims.picture,
+        };
+        let tokens = Tokens {
+            access_token: answer.access_token().secret().clone(),
+            refresh_token: answer.refresh_token().map(|t| t.secret().clone()),
+            access_token_expires_at: answer
+                .expires_in()
+                .map(|d| now + i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)),
+            scope: answer.scopes().map(|s| s.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",")),
+            id_token: Some(id_token),
+        };
+        Ok((profile, tokens))
+    }
+}
+
+/// The configured providers and the HTTP client they share.
+pub struct Providers {
+    pub http: Http,
+    list: Vec<Provider>,
+}
+
+impl Providers {
+    pub fn new(configs: Vec<ProviderConfig>) -> anyhow::Result<Self> {
+        Ok(Self { http: Http::new()?, list: configs.into_iter().map(Provider::new).collect() })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Provider> {
+        self.list.iter().find(|p| p.config.id == id)
+    }
+}

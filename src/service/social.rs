@@ -1,0 +1,293 @@
+//! Sign-in with another provider: starting one (the state, PKCE verifier and nonce kept in a
+//! `verification` row for ten minutes, the state also in a signed cookie), and finishing it at
+//! the callback: the checks in Better Auth's order, then the user found, linked or created, and
+//! admitted through the one sign-in gate. Every failure names a lower-snake `?error=` code.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    domain::{
+        input::Email,
+        model::{AccountRow, User},
+    },
+    error::{ApiError, ApiResult},
+    oauth::{OAuthError, Profile, Provider, Tokens},
+    security::tokens::{constant_time_eq, random_hex, random_id},
+    service::{
+        links::{Purpose, consume, identifier, link},
+        sessions::SignInContext,
+        sign_in::{Admission, Proof, admit},
+    },
+    state::AppState,
+    store::StoreError,
+};
+
+/// What a sign-in keeps between its start and the callback.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Pending {
+    provider: String,
+    callback_url: String,
+    error_url: Option<String>,
+    new_user_url: Option<String>,
+    code_verifier: String,
+    nonce: String,
+}
+
+/// A sign-in to start (the body of `POST /sign-in/social`, checked).
+pub struct Start<'a> {
+    pub provider: &'a str,
+    pub callback_url: Option<&'a str>,
+    pub new_user_url: Option<&'a str>,
+    pub error_url: Option<&'a str>,
+    pub scopes: &'a [String],
+    pub login_hint: Option<&'a str>,
+}
+
+/// Where the browser goes, and the state its cookie must carry back.
+pub struct Started {
+    pub url: String,
+    pub state: String,
+}
+
+/// The provider's redirect back (`GET /callback/:id`).
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct Callback {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    pub iss: Option<String>,
+}
+
+/// The redirect URI a provider is given for `id`.
+pub fn redirect_uri(state: &AppState, id: &str) -> String {
+    link(state, &format!("/callback/{id}"), &[])
+}
+
+/// Gatehouse's own error page, where failures go without an `errorCallbackURL`.
+pub fn default_error_url(state: &AppState) -> String {
+    link(state, "/error", &[])
+}
+
+pub fn provider<'a>(state: &'a AppState, id: &str) -> ApiResult<&'a Provider> {
+    state.providers.get(id).ok_or(ApiError::ProviderNotFound)
+}
+
+pub async fn start(state: &AppState, req: Start<'_>) -> ApiResult<Started> {
+    let provider = provider(state, req.provider)?;
+    let now = state.clock.now_ms();
+    let raw = random_hex(16);
+    let auth = provider
+        .authorize(&state.providers.http, &redirect_uri(state, req.provider), &raw, req.scopes, req.login_hint, now)
+        .await
+        .map_err(|e| {
+            tracing::error!(provider = req.provider, error = %e, "could not start a sign-in with the provider");
+            ApiError::ServiceUnavailable
+        })?;
+    let pending = Pending {
+        provider: req.provider.to_string(),
+        callback_url: req.callback_url.filter(|c| !c.is_empty()).unwrap_or("/").to_string(),
+        error_url: req.error_url.filter(|c| !c.is_empty()).map(str::to_string),
+        new_user_url: req.new_user_url.filter(|c| !c.is_empty()).map(str::to_string),
+        code_verifier: auth.verifier,
+        nonce: auth.nonce,
+    };
+    let value = serde_json::to_string(&pending).map_err(ApiError::internal)?;
+    let expires_at = now + Purpose::AuthState.ttl_ms();
+    state
+        .store
+        .insert_verification(&identifier(state, Purpose::AuthState, &raw), &value, expires_at, now)
+        .await?;
+    Ok(Started { url: auth.url, state: raw })
+}
+
+/// Finishes a sign-in; the URL to send the browser to (the app's callback, or an error URL
+/// with `?error=`). `cookie_state`: the state the browser's signed cookie carries.
+pub async fn finish(
+    state: &AppState,
+    provider_id: &str,
+    callback: Callback,
+    cookie_state: Option<String>,
+    ctx: SignInContext,
+) -> String {
+    let default_error = default_error_url(state);
+    let Some(raw) = callback.state.as_deref().filter(|s| !s.is_empty() && s.len() <= 128) else {
+        return with_error(&default_error, "state_not_found", None);
+    };
+    let pending = match consume(state, Purpose::AuthState, raw, axum::http::StatusCode::BAD_REQUEST).await {
+        Ok(value) => serde_json::from_str::<Pending>(&value).ok(),
+        Err(ApiError::InvalidToken(_) | ApiError::TokenExpired(_)) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "reading a sign-in state failed");
+            return with_error(&default_error, "internal_server_error", None);
+        }
+    };
+    let Some(pending) = pending else { return with_error(&default_error, "state_mismatch", None) };
+    let error_url = pending.error_url.clone().unwrap_or(default_error);
+    let same_browser = cookie_state.is_some_and(|c| constant_time_eq(c.as_bytes(), raw.as_bytes()));
+    if !same_browser || pending.provider != provider_id {
+        return with_error(&error_url, "state_mismatch", None);
+    }
+    match sign_in(state, provider_id, &pending, callback, ctx).await {
+        Ok(url) => url,
+        Err(code) => with_error(&error_url, &code, None),
+    }
+}
+
+/// The steps after the state checked out; `Err` is the `?error=` code.
+async fn sign_in(
+    state: &AppState,
+    provider_id: &str,
+    pending: &Pending,
+    callback: Callback,
+    ctx: SignInContext,
+) -> Result<String, String> {
+    let provider = state.providers.get(provider_id).ok_or("oauth_provider_not_found")?;
+    if let Some(error) = callback.error.as_deref() {
+        return Err(provider_error(error));
+    }
+    let code = callback.code.as_deref().filter(|c| !c.is_empty()).ok_or("no_code")?;
+    let http = &state.providers.http;
+    let now = state.clock.now_ms();
+    if let Some(iss) = callback.iss.as_deref() {
+        let expected = provider.issuer(http, now).await.map_err(|e| e.code())?;
+        if iss.trim_end_matches('/') != expected.trim_end_matches('/') {
+            return Err("issuer_mismatch".into());
+        }
+    }
+    let (profile, tokens) = provider
+        .finish(http, code, &pending.code_verifier, &pending.nonce, &redirect_uri(state, provider_id), now)
+        .await
+        .map_err(|e: OAuthError| {
+            tracing::warn!(provider = provider_id, error = %e, "a sign-in with the provider failed");
+            e.code().to_string()
+        })?;
+    let (user, is_new) = resolve_user(state, provider, &profile, &tokens).await?;
+    let admission =
+        Admission { proof: Proof::Provider, remember_me: true, callback: Some(&pending.callback_url) };
+    admit(state, ctx, &user, admission).await.map_err(|e| gate_code(&e))?;
+    Ok(match (&pending.new_user_url, is_new) {
+        (Some(url), true) => url.clone(),
+        _ => pending.callback_url.clone(),
+    })
+}
+
+/// The user this provider identity signs in: its linked user, else the local user with the same
+/// (verified) email when linking is allowed, else a new user. True when created now.
+async fn resolve_user(
+    state: &AppState,
+    provider: &Provider,
+    profile: &Profile,
+    tokens: &Tokens,
+) -> Result<(User, bool), String> {
+    let id = &provider.config.id;
+    let internal = |e: ApiError| {
+        tracing::error!(error = %e, "a sign-in with a provider failed");
+        "internal_server_error".to_string()
+    };
+    let now = state.clock.now_ms();
+    let account = account_row(state, id, profile, tokens, String::new(), now).map_err(internal)?;
+    if let Some(linked) =
+        state.store.account(id, &profile.account_id).await.map_err(|e| internal(e.into()))?
+    {
+        let user = state.store.user_by_id(&linked.user_id).await.map_err(|e| internal(e.into()))?;
+        let user = user.ok_or("unable_to_get_user_info")?;
+        let refreshed =
+            AccountRow { id: linked.id, user_id: linked.user_id, created_at: linked.created_at, ..account };
+        state.store.update_account_tokens(&refreshed).await.map_err(|e| internal(e.into()))?;
+        return Ok((user, false));
+    }
+    let email = profile.email.as_deref().ok_or("email_not_found")?;
+    let email = Email::parse(email).map_err(|_| "email_not_found")?;
+    if let Some(local) =
+        state.store.credential_by_email(email.as_str()).await.map_err(|e| internal(e.into()))?
+    {
+        let trusted = state.settings.social.trusted_providers.iter().any(|p| p == id);
+        if !((trusted || profile.email_verified) && local.user.email_verified) {
+            return Err("account_not_linked".into());
+        }
+        let linked = AccountRow { user_id: local.user.id.clone(), ..account };
+        match state.store.insert_account(&linked).await {
+            Ok(()) => return Ok((local.user, false)),
+            Err(StoreError::Conflict) => return Err("account_already_linked_to_different_user".into()),
+            Err(e) => return Err(internal(e.into())),
+        }
+    }
+    if state.settings.social.disable_sign_up || provider.config.disable_sign_up {
+        return Err("signup_disabled".into());
+    }
+    let user = User {
+        id: random_id(),
+        name: profile
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| email.as_str().split('@').next().unwrap_or_default().to_string()),
+        email: email.as_str().to_string(),
+        email_verified: profile.email_verified,
+        image: profile.image.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    let account = AccountRow { user_id: user.id.clone(), ..account };
+    match state.store.create_user_with_account(&user, &account).await {
+        Ok(()) => Ok((user, true)),
+        // The address was taken meanwhile (or is held for an undone email change).
+        Err(StoreError::Conflict) => Err("account_not_linked".into()),
+        Err(e) => Err(internal(e.into())),
+    }
+}
+
+/// An `account` row for this identity with its tokens sealed.
+fn account_row(
+    state: &AppState,
+    provider_id: &str,
+    profile: &Profile,
+    tokens: &Tokens,
+    user_id: String,
+    now: i64,
+) -> ApiResult<AccountRow> {
+    let identity = format!("{provider_id}:{}", profile.account_id);
+    let seal =
+        |kind: &str, token: &str| state.token_sealer.seal(&identity, kind, token).map_err(ApiError::internal);
+    Ok(AccountRow {
+        id: random_id(),
+        account_id: profile.account_id.clone(),
+        provider_id: provider_id.to_string(),
+        user_id,
+        access_token: Some(seal("access", &tokens.access_token)?),
+        refresh_token: tokens.refresh_token.as_deref().map(|t| seal("refresh", t)).transpose()?,
+        id_token: tokens.id_token.as_deref().map(|t| seal("id", t)).transpose()?,
+        access_token_expires_at: tokens.access_token_expires_at,
+        refresh_token_expires_at: None,
+        scope: tokens.scope.clone(),
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// A provider's own `?error=` (e.g. `access_denied`), passed on only if it looks like a code.
+fn provider_error(error: &str) -> String {
+    let clean = error.len() <= 64 && error.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if clean { error.to_string() } else { "provider_error".into() }
+}
+
+/// The gate's refusal as a `?error=` code: `EMAIL_NOT_VERIFIED` → `email_not_verified`.
+fn gate_code(error: &ApiError) -> String {
+    match error.code() {
+        Some(code) => code.to_ascii_lowercase(),
+        None => {
+            tracing::error!(error = %error, "a sign-in with a provider failed at the gate");
+            "internal_server_error".into()
+        }
+    }
+}
+
+/// `url` with `?error=code` (`&` when it has a query already).
+pub fn with_error(url: &str, code: &str, description: Option<&str>) -> String {
+    let mut query = vec![("error", code)];
+    query.extend(description.map(|d| ("error_description", d)));
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{}", serde_urlencoded::to_string(query).unwrap_or_default())
+}

@@ -1,0 +1,126 @@
+//! Table `account`: provider identities (and the credential account, whose hash `users.rs`
+//! handles). Provider tokens arrive here already sealed.
+
+use async_trait::async_trait;
+
+use super::{Backend, Db, email_changes::held_for_undo, users};
+use crate::{
+    domain::model::{AccountRow, User},
+    store::{Accounts, StoreError, StoreResult, Unlinked, classify},
+};
+
+/// The `account` table's columns but the password, in `AccountRow`'s order.
+macro_rules! account_columns {
+    () => {
+        r#""id", "accountId", "providerId", "userId", "accessToken", "refreshToken", "idToken", "accessTokenExpiresAt", "refreshTokenExpiresAt", "scope", "createdAt", "updatedAt""#
+    };
+}
+
+const INSERT: &str = concat!(
+    r#"INSERT INTO "account" ("#,
+    account_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+);
+
+const BY_IDENTITY: &str =
+    concat!("SELECT ", account_columns!(), r#" FROM "account" WHERE "providerId" = $1 AND "accountId" = $2"#);
+
+const OF_USER: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    r#" FROM "account" WHERE "userId" = $1 ORDER BY "createdAt", "id""#
+);
+
+const BY_USER_AND_ID: &str =
+    concat!("SELECT ", account_columns!(), r#" FROM "account" WHERE "userId" = $1 AND "id" = $2"#);
+
+const UPDATE_TOKENS: &str = r#"
+UPDATE "account" SET "accessToken" = $2, "refreshToken" = COALESCE($3, "refreshToken"), "idToken" = $4,
+       "accessTokenExpiresAt" = $5, "refreshTokenExpiresAt" = COALESCE($6, "refreshTokenExpiresAt"),
+       "scope" = COALESCE($7, "scope"), "updatedAt" = $8
+ WHERE "id" = $1"#;
+
+/// A write first (SQLite's write lock), counting the user's accounts.
+const TOUCH_ACCOUNTS: &str = r#"UPDATE "account" SET "updatedAt" = "updatedAt" WHERE "userId" = $1"#;
+
+const DELETE: &str = r#"DELETE FROM "account" WHERE "userId" = $1 AND "id" = $2"#;
+
+async fn insert<'e, E>(executor: E, a: &AccountRow) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    sqlx::query(INSERT)
+        .bind(&a.id)
+        .bind(&a.account_id)
+        .bind(&a.provider_id)
+        .bind(&a.user_id)
+        .bind(&a.access_token)
+        .bind(&a.refresh_token)
+        .bind(&a.id_token)
+        .bind(a.access_token_expires_at)
+        .bind(a.refresh_token_expires_at)
+        .bind(&a.scope)
+        .bind(a.created_at)
+        .bind(a.updated_at)
+        .execute(executor)
+        .await
+        .map_err(classify)?;
+    Ok(())
+}
+
+#[async_trait]
+impl Accounts for Backend {
+    async fn account(&self, provider_id: &str, account_id: &str) -> StoreResult<Option<AccountRow>> {
+        Ok(sqlx::query_as(BY_IDENTITY).bind(provider_id).bind(account_id).fetch_optional(&self.pool).await?)
+    }
+
+    async fn accounts_of(&self, user_id: &str) -> StoreResult<Vec<AccountRow>> {
+        Ok(sqlx::query_as(OF_USER).bind(user_id).fetch_all(&self.pool).await?)
+    }
+
+    async fn create_user_with_account(&self, user: &User, account: &AccountRow) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        users::insert(&mut *tx, user).await?;
+        if held_for_undo(&mut *tx, &user.email, None, user.created_at).await? {
+            return Err(StoreError::Conflict);
+        }
+        insert(&mut *tx, account).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_account(&self, account: &AccountRow) -> StoreResult<()> {
+        insert(&self.pool, account).await
+    }
+
+    async fn update_account_tokens(&self, a: &AccountRow) -> StoreResult<()> {
+        sqlx::query(UPDATE_TOKENS)
+            .bind(&a.id)
+            .bind(&a.access_token)
+            .bind(&a.refresh_token)
+            .bind(&a.id_token)
+            .bind(a.access_token_expires_at)
+            .bind(a.refresh_token_expires_at)
+            .bind(&a.scope)
+            .bind(a.updated_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn unlink_account(&self, user_id: &str, id: &str) -> StoreResult<Unlinked> {
+        let mut tx = self.pool.begin().await?;
+        let accounts = sqlx::query(TOUCH_ACCOUNTS).bind(user_id).execute(&mut *tx).await?.rows_affected();
+        let mine: Option<AccountRow> =
+            sqlx::query_as(BY_USER_AND_ID).bind(user_id).bind(id).fetch_optional(&mut *tx).await?;
+        if mine.is_none() {
+            return Ok(Unlinked::NotFound);
+        }
+        if accounts <= 1 {
+            return Ok(Unlinked::Last);
+        }
+        sqlx::query(DELETE).bind(user_id).bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Unlinked::Done)
+    }
+}

@@ -1,0 +1,383 @@
+//! Sign-in with another provider, end to end against a real OpenID provider (`helpers::oidc`):
+//! sign-up and sign-in again, linking rules, state and issuer checks, accounts, the error page.
+
+use gatehouse::config::social::Kind;
+use serde_json::{Value, json};
+
+use crate::{
+    app, backend_tests,
+    helpers::{oidc::OidcProvider, *},
+};
+
+const CALLBACK_GOOGLE: &str = "http://127.0.0.1:3000/api/auth/callback/google";
+const CALLBACK_ACME: &str = "http://127.0.0.1:3000/api/auth/callback/acme";
+
+/// An app with the provider as `google` (and as the generic `acme`), or `None` (skipped).
+async fn social_app(
+    backend: Backend,
+    tweak: impl FnOnce(&mut gatehouse::config::Settings),
+) -> Option<(TestApp, OidcProvider)> {
+    let op = OidcProvider::start(&[CALLBACK_GOOGLE.into(), CALLBACK_ACME.into()]).await?;
+    let providers = vec![op.config("google", Kind::Google), op.config("acme", Kind::Oidc)];
+    let app = TestApp::with(backend, |s| {
+        s.social.providers = providers;
+        tweak(s);
+    })
+    .await?;
+    Some((app, op))
+}
+
+/// A sign-in under way: the provider's URL and the state cookie the browser holds.
+struct Started {
+    url: String,
+    state_cookie: String,
+}
+
+async fn start(app: &TestApp, provider: &str, body: Value) -> Started {
+    let mut body = body;
+    body["provider"] = json!(provider);
+    let res = app.post("/sign-in/social", body, None).await;
+    let answer = res.assert_ok();
+    let url = answer["url"].as_str().expect("url").to_string();
+    assert_eq!(answer["redirect"], true);
+    assert_eq!(res.header("location"), Some(url.as_str()));
+    let name = app.state.oauth_state_cookie();
+    let (value, attrs) = res.set_cookies().remove(&name).expect("state cookie");
+    assert!(
+        attrs.contains(&"httponly".to_string()) && attrs.contains(&"max-age=600".to_string()),
+        "{attrs:?}"
+    );
+    Started { url, state_cookie: format!("{name}={value}") }
+}
+
+/// The provider's redirect back, followed at Gatehouse with `cookie`.
+async fn back(app: &TestApp, redirect: &str, cookie: Option<&str>) -> TestResponse {
+    let path = redirect.strip_prefix("http://127.0.0.1:3000/api/auth").expect("a callback URL");
+    app.get(path, cookie).await
+}
+
+/// Where a callback answer sends the browser.
+fn location(res: &TestResponse) -> String {
+    assert_eq!(res.status.as_u16(), 302, "{}", res.text());
+    res.header("location").expect("location").to_string()
+}
+
+/// A whole sign-in as `login`: the callback's answer.
+async fn sign_in_as(
+    app: &TestApp,
+    op: &OidcProvider,
+    provider: &str,
+    login: &str,
+    body: Value,
+) -> TestResponse {
+    let started = start(app, provider, body).await;
+    let redirect = op.log_in(&started.url, login).await;
+    back(app, &redirect, Some(&started.state_cookie)).await
+}
+
+async fn a_new_user_signs_up_and_signs_in_again(backend: Backend) {
+    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
+    let email = format!("alice-{}", unique_email());
+    let body = json!({"callbackURL": "/dashboard", "newUserCallbackURL": "/welcome"});
+    let res = sign_in_as(&app, &op, "google", &email, body.clone()).await;
+    assert_eq!(location(&res), "/welcome");
+    let cookie = res.session_cookie(&app.state.session_cookie).expect("session cookie");
+    let user = session_user(&app, &cookie).await;
+    assert_eq!(user["email"], email.as_str());
+    assert_eq!(user["emailVerified"], true);
+    assert_eq!(user["name"], format!("User {email}"));
+
+    let again = sign_in_as(&app, &op, "google", &email, body).await;
+    assert_eq!(location(&again), "/dashboard", "a known user goes to callbackURL");
+    let second = again.session_cookie(&app.state.session_cookie).unwrap();
+    assert_eq!(session_user(&app, &second).await["id"], user["id"]);
+
+    let accounts = app.get("/list-accounts", Some(&second)).await.assert_ok();
+    let accounts = accounts.as_array().unwrap();
+    assert_eq!(accounts.len(), 1);
+    let account = &accounts[0];
+    assert_eq!(account["providerId"], "google");
+    assert_eq!(account["accountId"], email.as_str());
+    assert_eq!(account["scopes"], json!(["openid", "email", "profile"]));
+    for secret in ["accessToken", "refreshToken", "idToken", "password"] {
+        assert!(account.get(secret).is_none(), "{secret} listed: {account}");
+    }
+}
+
+async fn provider_tokens_are_sealed_at_rest(backend: Backend) {
+    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
+    let email = format!("sealed-{}", unique_email());
+    let res = sign_in_as(&app, &op, "google", &email, json!({})).await;
+    assert_eq!(location(&res), "/");
+    let row = app.state.store.account("google", &email).await.unwrap().expect("account");
+    let access = row.access_token.expect("access token");
+    let id_token = row.id_token.expect("id token");
+    assert!(access.starts_with("gh1:") && id_token.starts_with("gh1:"), "{access} {id_token}");
+    assert!(!id_token.contains(&email) && !id_token.contains("eyJ"), "the ID token is readable");
+    let identity = format!("google:{email}");
+    let opened = app.state.token_sealer.open(&identity, "id", &id_token).unwrap();
+    assert!(opened.starts_with("eyJ"), "opens to a JWT");
+}
+
+async fn the_generic_provider_works_the_same_way(backend: Backend) {
+    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
+    let email = format!("acme-{}", unique_email());
+    let res = sign_in_as(&app, &op, "acme", &email, json!({"callbackURL": "/in"})).await;
+    assert_eq!(location(&res), "/in");
+    let cookie = res.session_cookie(&app.state.session_cookie).unwrap();
+    let accounts = app.get("/list-accounts", Some(&cookie)).await.assert_ok();
+    assert_eq!(accounts[0]["providerId"], "acme");
+}
+
+async fn a_verified_local_user_is_linked(backend: Backend) {
+    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
+    let email = unique_email();
+    let local = app.verified_cookie(&email).await;
+    let local_id = session_user(&app, &local).await["id"].clone();
+    let res = sign_in_as(&app, &op, "google", &email, json!({"newUserCallbackURL": "/welcome"})).await;
+    assert_eq!(location(&res), "/", "not a new user");
+    let cookie = res.session_cookie(&app.state.session_cookie).unwrap();
+    assert_eq!(session_user(&app, &cookie).await["id"], local_id);
+    let accounts = app.get("/list-accounts", Some(&cookie)).await.assert_ok();
+    let providers: Vec<&str> =
+        accounts.as_array().unwrap().iter().map(|a| a["providerId"].as_str().unwrap()).collect();
+    assert_eq!(providers, ["credential", "google"]);
+}
+
+async fn an_unverified_local_user_is_not_linked(backend: Backend) {
+    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
+    let email = unique_email();
+    app.signed_up_cookie(&email).await;
+    let res = sign_in_as(&app, &op, "google", &email, json!({"errorCallbackURL": "/oops?x=1"})).await;
+    assert_eq!(location(&res), "/oops?x=1&error=account_not_linked");
+    assert!(res.session_cookie(&app.state.session_cookie).is_none());
+    assert!(app.state.store.account("google", &email).await.unwrap().is_none(), "nothing linked");
+}
+
+async fn an_unverified_provider_email_links_only_when_the_provider_is_trusted(backend: Backend) {
+    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
+    let email = format!("unverified-{}", unique_email());
+    app.verified_cookie(&email).await;
+    let res = sign_in_as(&app, &op, "google", &email, json!({})).await;
+    assert!(location(&res).ends_with("/api/auth/error?error=account_not_linked"), "{}", location(&res));
+
+    let trusting = app.sibling(|s| s.social.trusted_providers = vec!["google".into()]);
+    let res = sign_in_as(&trusting, &op, "google", &email, json!({})).await;
+    assert_eq!(location(&res), "/");
+    assert!(app.state.store.account("google", &email).await.unwrap().is_some());
+}
+
+async fn a_new_user_gets_the_providers_verification(backend: Backend) {
+    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
+    let email = format!("unverified-{}", unique_email());
+    let res = sign_in_as(&app, &op, "google", &email, json!({})).await;
+    let cookie = res.session_cookie(&app.state.session_cookie).expect("signed in");
+    assert_eq!(session_user(&app, &cookie).await["emailVerified"], false);
+
+    // With verification required, the gate refuses it, as it does a password sign-in.
+    let strict = app.sibling(|s| s.sessions.require_email_verification = true);
+    let res = sign_in_as(&strict, &op, "google", &email, json!({})).await;
+    assert!(location(&res).ends_with("?error=email_not_verified"), "{}", location(&res));
+    assert!(res.session_cookie(&app.state.session_cookie).is_none());
+}
+
+async fn a_locked_account_gets_no_session_by_provider(backend: Backend) {
+    let Some((app, op)) = social_app(backend, |s| s.limits.lockout_max_failed_attempts = 2).await else {
+        return;
+    };
+    let email = unique_email();
+    app.verified_cookie(&email).await;
+    for _ in 0..2 {
+        app.sign_in(&email, "wrong-password-123").await;
+    }
+    let res = sign_in_as(&app, &op, "google", &email, json!({})).await;
+    assert!(location(&res).ends_with("?error=account_locked"), "{}", location(&res));
+}
+
+async fn sign_up_can_be_turned_off(backend: Backend) {
+    let Some((app, op)) = social_app(backend, |s| s.social.disable_sign_up = true).await else { return };
+    let email = unique_email();
+    let res = sign_in_as(&app, &op, "google", &email, json!({})).await;
+    assert!(location(&res).ends_with("?error=signup_disabled"), "{}", location(&res));
+    assert!(!user_exists(&app, &email).await);
+}
+
+async fn no_email_no_account(backend: Backend) {
+    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
+    let res = sign_in_as(&app, &op, "google", &format!("noemail-{}", unique_email()), json!({})).await;
+    assert!(location(&res).ends_with("?error=email_not_found"), "{}", location(&res));
+}
+
+async fn the_state_binds_the_sign_in_to_the_browser(backend: Backend) {
+    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
+    let email = unique_email();
+    let started = start(&app, "google", json!({})).await;
+    let redirect = op.log_in(&started.url, &email).await;
+
+    // Without the state cookie (another browser, or cookies blocked).
+    let res = back(&app, &redirect, None).await;
+    assert!(location(&res).ends_with("/api/auth/error?error=state_mismatch"), "{}", location(&res));
+    // The state row was consumed by that attempt: the right cookie cannot use it any more.
+    let res = back(&app, &redirect, Some(&started.state_cookie)).await;
+    assert!(location(&res).ends_with("?error=state_mismatch"));
+    assert!(!user_exists(&app, &email).await);
+
+    // A tampered state, and no state at all.
+    let started = start(&app, "google", json!({})).await;
+    let redirect = op.log_in(&started.url, &email).await;
+    let tampered = redirect.replace("state=", "state=x");
+    assert!(
+        location(&back(&app, &tampered, Some(&started.state_cookie)).await)
+            .ends_with("?error=state_mismatch")
+    );
+    let res = app.get("/callback/google?code=abc", Some(&started.state_cookie)).await;
+    assert!(location(&res).ends_with("?error=state_not_found"));
+}
+
+async fn a_used_callback_cannot_be_replayed(backend: Backend) {
+    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
+    let started = start(&app, "google", json!({})).await;
+    let redirect = op.log_in(&started.url, &unique_email()).await;
+    let first = back(&app, &redirect, Some(&started.state_cookie)).await;
+    assert!(first.session_cookie(&app.state.session_cookie).is_some());
+    let replay = back(&app, &redirect, Some(&started.state_cookie)).await;
+    assert!(location(&replay).ends_with("?error=state_mismatch"));
+    assert!(replay.session_cookie(&app.state.session_cookie).is_none());
+}
+
+async fn an_expired_state_is_refused(backend: Backend) {
+    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
+    let started = start(&app, "google", json!({})).await;
+    let redirect = op.log_in(&started.url, &unique_email()).await;
+    app.clock().advance(std::time::Duration::from_secs(11 * 60));
+    let res = back(&app, &redirect, Some(&started.state_cookie)).await;
+    assert!(location(&res).ends_with("?error=state_mismatch"));
+}
+
+async fn another_issuer_is_refused(backend: Backend) {
+    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
+    let started = start(&app, "google", json!({"errorCallbackURL": "/failed"})).await;
+    let redirect = op.log_in(&started.url, &unique_email()).await;
+    assert!(redirect.contains("iss="), "the provider says who it is (RFC 9207): {redirect}");
+    let forged = redirect.replace("iss=http", "iss=https");
+    let res = back(&app, &forged, Some(&started.state_cookie)).await;
+    assert_eq!(location(&res), "/failed?error=issuer_mismatch");
+}
+
+async fn a_provider_error_is_passed_on(backend: Backend) {
+    let Some((app, _op)) = social_app(backend, |_| {}).await else { return };
+    let started = start(&app, "google", json!({"errorCallbackURL": "/failed"})).await;
+    let state = started.url.split("state=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    let path = format!("/callback/google?state={state}&error=access_denied");
+    assert_eq!(location(&app.get(&path, Some(&started.state_cookie)).await), "/failed?error=access_denied");
+    let started = start(&app, "google", json!({"errorCallbackURL": "/failed"})).await;
+    let state = started.url.split("state=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    let path = format!("/callback/google?state={state}");
+    assert_eq!(location(&app.get(&path, Some(&started.state_cookie)).await), "/failed?error=no_code");
+}
+
+async fn a_forged_code_is_refused(backend: Backend) {
+    let Some((app, _op)) = social_app(backend, |_| {}).await else { return };
+    let started = start(&app, "google", json!({"errorCallbackURL": "/failed"})).await;
+    let state = started.url.split("state=").nth(1).unwrap().split('&').next().unwrap().to_string();
+    let path = format!("/callback/google?state={state}&code=forged");
+    assert_eq!(location(&app.get(&path, Some(&started.state_cookie)).await), "/failed?error=invalid_code");
+}
+
+async fn sign_in_social_refuses_bad_requests(backend: Backend) {
+    let Some((app, _op)) = social_app(backend, |_| {}).await else { return };
+    app.post("/sign-in/social", json!({"provider": "myspace"}), None)
+        .await
+        .assert_error(404, "PROVIDER_NOT_FOUND");
+    let evil = json!({"provider": "google", "callbackURL": "https://evil.example/steal"});
+    app.post("/sign-in/social", evil, None).await.assert_error(403, "INVALID_CALLBACK_URL");
+    let evil = json!({"provider": "google", "errorCallbackURL": "//evil.example"});
+    app.post("/sign-in/social", evil, None).await.assert_error(403, "INVALID_CALLBACK_URL");
+    app.post("/sign-in/social", json!({}), None).await.assert_error(400, "VALIDATION_ERROR");
+    let quiet =
+        app.post("/sign-in/social", json!({"provider": "google", "disableRedirect": true}), None).await;
+    assert_eq!(quiet.assert_ok()["redirect"], false);
+    assert!(quiet.header("location").is_none());
+}
+
+async fn unlinking_keeps_a_way_in(backend: Backend) {
+    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
+    let email = unique_email();
+    let local = app.verified_cookie(&email).await;
+    sign_in_as(&app, &op, "google", &email, json!({})).await;
+    let accounts = app.get("/list-accounts", Some(&local)).await.assert_ok();
+    let id_of = |provider: &str| {
+        accounts.as_array().unwrap().iter().find(|a| a["providerId"] == provider).unwrap()["id"].clone()
+    };
+    let (credential, google) = (id_of("credential"), id_of("google"));
+    let unlink = |id: &Value| json!({"accountId": id});
+    app.post("/unlink-account", unlink(&json!("nope")), Some(&local))
+        .await
+        .assert_error(400, "ACCOUNT_NOT_FOUND");
+    let res = app.post("/unlink-account", unlink(&google), Some(&local)).await;
+    assert_eq!(res.assert_ok(), json!({"status": true}));
+    app.post("/unlink-account", unlink(&credential), Some(&local))
+        .await
+        .assert_error(400, "FAILED_TO_UNLINK_LAST_ACCOUNT");
+    // A provider-only user cannot unlink their only provider either.
+    let other = format!("solo-{}", unique_email());
+    let res = sign_in_as(&app, &op, "google", &other, json!({})).await;
+    let cookie = res.session_cookie(&app.state.session_cookie).unwrap();
+    let mine = app.get("/list-accounts", Some(&cookie)).await.assert_ok()[0]["id"].clone();
+    app.post("/unlink-account", unlink(&mine), Some(&cookie))
+        .await
+        .assert_error(400, "FAILED_TO_UNLINK_LAST_ACCOUNT");
+    // Someone else's account is not found.
+    app.post("/unlink-account", unlink(&mine), Some(&local)).await.assert_error(400, "ACCOUNT_NOT_FOUND");
+    // Unlinking needs a fresh session.
+    app.clock().advance(DAY + std::time::Duration::from_secs(1));
+    app.post("/unlink-account", unlink(&credential), Some(&local))
+        .await
+        .assert_error(403, "SESSION_NOT_FRESH");
+}
+
+async fn account_routes_need_a_session(backend: Backend) {
+    let app = app!(backend);
+    app.get("/list-accounts", None).await.assert_error(401, "UNAUTHORIZED");
+    app.post("/unlink-account", json!({"accountId": "x"}), None).await.assert_error(401, "UNAUTHORIZED");
+    app.post("/sign-in/social", json!({"provider": "google"}), None)
+        .await
+        .assert_error(404, "PROVIDER_NOT_FOUND");
+    let cookie = app.signed_up_cookie(&unique_email()).await;
+    let accounts = app.get("/list-accounts", Some(&cookie)).await.assert_ok();
+    assert_eq!(accounts.as_array().unwrap().len(), 1);
+    assert_eq!(accounts[0]["providerId"], "credential");
+}
+
+async fn the_error_page_explains(backend: Backend) {
+    let app = app!(backend);
+    let res = app.get("/error?error=state_mismatch", None).await;
+    assert_eq!(res.status.as_u16(), 200);
+    assert!(res.header("content-type").unwrap().starts_with("text/html"));
+    assert!(res.text().contains("cookies"), "{}", res.text());
+    let res = app.get("/error?error=%3Cscript%3E", None).await;
+    assert!(!res.text().contains("<script>"));
+}
+
+backend_tests!(
+    a_new_user_signs_up_and_signs_in_again,
+    provider_tokens_are_sealed_at_rest,
+    the_generic_provider_works_the_same_way,
+    a_verified_local_user_is_linked,
+    an_unverified_local_user_is_not_linked,
+    an_unverified_provider_email_links_only_when_the_provider_is_trusted,
+    a_new_user_gets_the_providers_verification,
+    a_locked_account_gets_no_session_by_provider,
+    sign_up_can_be_turned_off,
+    no_email_no_account,
+    the_state_binds_the_sign_in_to_the_browser,
+    a_used_callback_cannot_be_replayed,
+    an_expired_state_is_refused,
+    another_issuer_is_refused,
+    a_provider_error_is_passed_on,
+    a_forged_code_is_refused,
+    sign_in_social_refuses_bad_requests,
+    unlinking_keeps_a_way_in,
+    account_routes_need_a_session,
+    the_error_page_explains,
+);
