@@ -314,9 +314,18 @@ mod tests {
     fn social_providers() {
         let s = load(&[("GOOGLE_CLIENT_ID", "g"), ("GOOGLE_CLIENT_SECRET", "gs")]).unwrap();
         let google = &s.social.providers[0];
-        assert_eq!((google.id.as_str(), google.issuer.as_str()), ("google", "https://accounts.google.com"));
+        assert_eq!(google.id, "google");
+        assert!(
+            matches!(&google.endpoints, social::Endpoints::Discovery { issuer } if issuer == "https://accounts.google.com")
+        );
         assert_eq!(google.scopes, ["openid", "email", "profile"]);
         assert!(load(&[("GOOGLE_CLIENT_ID", "g")]).unwrap().social.providers.is_empty(), "needs both");
+        let gh = load(&[("GITHUB_CLIENT_ID", "h"), ("GITHUB_CLIENT_SECRET", "hs")]).unwrap();
+        let gh = &gh.social.providers[0];
+        assert_eq!((gh.id.as_str(), gh.scopes.join(" ")), ("github", "read:user user:email".to_string()));
+        assert!(
+            matches!(&gh.endpoints, social::Endpoints::Fixed { api, .. } if api == "https://api.github.com")
+        );
         let acme = [
             ("OIDC_PROVIDERS", "acme"),
             ("OIDC_ACME_ISSUER", "https://id.acme.example/"),
@@ -326,7 +335,9 @@ mod tests {
             ("TRUSTED_PROVIDERS", "Acme"),
         ];
         let s = load(&acme).unwrap();
-        assert_eq!(s.social.providers[0].issuer, "https://id.acme.example");
+        assert!(
+            matches!(&s.social.providers[0].endpoints, social::Endpoints::Discovery { issuer } if issuer == "https://id.acme.example")
+        );
         assert_eq!(s.social.providers[0].scopes, ["openid", "email"]);
         assert_eq!(s.social.trusted_providers, ["acme"]);
         for (pairs, named) in [

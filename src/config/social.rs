@@ -1,10 +1,10 @@
-//! Sign-in with other providers: `GOOGLE_*`, `OIDC_PROVIDERS` and `OIDC_<ID>_*`,
+//! Sign-in with other providers: `GOOGLE_*`, `GITHUB_*`, `OIDC_PROVIDERS` and `OIDC_<ID>_*`,
 //! `TRUSTED_PROVIDERS`, `DISABLE_SIGN_UP`. A provider is on when its client id and secret are set.
 
 use anyhow::bail;
 
 use super::env::*;
-pub use crate::oauth::{Kind, ProviderConfig};
+pub use crate::oauth::{Endpoints, Kind, ProviderConfig};
 
 #[derive(Debug, Clone, Default)]
 pub struct SocialSettings {
@@ -17,12 +17,16 @@ pub struct SocialSettings {
 
 const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 const OIDC_SCOPES: &str = "openid email profile";
+const GITHUB_SCOPES: &str = "read:user user:email";
 
 impl SocialSettings {
     pub fn read(env: &Env) -> anyhow::Result<Self> {
         let mut providers = Vec::new();
         if let Some(google) = provider(env, "GOOGLE", "google", Kind::Google, Some(GOOGLE_ISSUER))? {
             providers.push(google);
+        }
+        if let Some(github) = github(env)? {
+            providers.push(github);
         }
         for id in list(env.get("OIDC_PROVIDERS")) {
             if !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') || id.is_empty()
@@ -57,30 +61,62 @@ fn provider(
     kind: Kind,
     default_issuer: Option<&str>,
 ) -> anyhow::Result<Option<ProviderConfig>> {
+    let key = format!("{prefix}_ISSUER");
+    let issuer = env.get(&key).or(default_issuer.map(str::to_string));
+    client(env, prefix, id, kind, OIDC_SCOPES, || {
+        let Some(issuer) = issuer else { bail!("{key}: required for the provider {id:?}") };
+        let issuer = http_url(&key, &issuer)?;
+        Ok(Endpoints::Discovery { issuer: issuer.trim_end_matches('/').to_string() })
+    })
+}
+
+/// GitHub: `GITHUB_CLIENT_ID`, `_CLIENT_SECRET`, and its endpoints (overridable for GitHub
+/// Enterprise and tests): `GITHUB_AUTHORIZATION_URL`, `GITHUB_TOKEN_URL`, `GITHUB_API_URL`.
+fn github(env: &Env) -> anyhow::Result<Option<ProviderConfig>> {
+    client(env, "GITHUB", "github", Kind::GitHub, GITHUB_SCOPES, || {
+        let url =
+            |key: &str, default: &str| http_url(key, &env.get(key).unwrap_or_else(|| default.to_string()));
+        Ok(Endpoints::Fixed {
+            authorization: url("GITHUB_AUTHORIZATION_URL", "https://github.com/login/oauth/authorize")?,
+            token: url("GITHUB_TOKEN_URL", "https://github.com/login/oauth/access_token")?,
+            api: url("GITHUB_API_URL", "https://api.github.com")?,
+        })
+    })
+}
+
+/// A provider's client settings (`<PREFIX>_CLIENT_ID`, `_CLIENT_SECRET`, `_SCOPES`,
+/// `_DISABLE_SIGN_UP`) with the endpoints `endpoints` reads; `None` unless id and secret are set.
+fn client(
+    env: &Env,
+    prefix: &str,
+    id: &str,
+    kind: Kind,
+    default_scopes: &str,
+    endpoints: impl FnOnce() -> anyhow::Result<Endpoints>,
+) -> anyhow::Result<Option<ProviderConfig>> {
     let (Some(client_id), Some(client_secret)) =
         (env.get(&format!("{prefix}_CLIENT_ID")), env.get(&format!("{prefix}_CLIENT_SECRET")))
     else {
         return Ok(None);
     };
-    let key = format!("{prefix}_ISSUER");
-    let issuer = match env.get(&key).or(default_issuer.map(str::to_string)) {
-        Some(issuer) => issuer,
-        None => bail!("{key}: required for the provider {id:?}"),
-    };
-    match url::Url::parse(&issuer) {
-        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => {}
-        _ => bail!("{key}: {issuer:?} is not an http(s) URL"),
-    }
-    let scopes = env.get(&format!("{prefix}_SCOPES")).unwrap_or_else(|| OIDC_SCOPES.to_string());
+    let scopes = env.get(&format!("{prefix}_SCOPES")).unwrap_or_else(|| default_scopes.to_string());
     Ok(Some(ProviderConfig {
         id: id.to_string(),
         kind,
-        issuer: issuer.trim_end_matches('/').to_string(),
+        endpoints: endpoints()?,
         client_id,
         client_secret,
         scopes: scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_string).collect(),
         disable_sign_up: env.or(&format!("{prefix}_DISABLE_SIGN_UP"), false, parse_bool)?,
     }))
+}
+
+/// `value` if it is an http(s) URL with a host; else an error naming `key`.
+fn http_url(key: &str, value: &str) -> anyhow::Result<String> {
+    match url::Url::parse(value) {
+        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => Ok(value.to_string()),
+        _ => bail!("{key}: {value:?} is not an http(s) URL"),
+    }
 }
 
 /// A comma-separated list, trimmed, lower-cased.

@@ -1,9 +1,10 @@
 //! Signing in with another provider: OpenID Connect providers (Google's preset, or any by
-//! configuration), the authorization-code flow with PKCE (S256), a nonce and a state, and the
+//! configuration) and GitHub, the authorization-code flow with PKCE (S256), a nonce and a state, and the
 //! profile read from the verified ID token. The `oauth2` crate builds the authorization URL and
 //! makes the token request; `jsonwebtoken` (the server's JWT crate already) checks ID tokens.
 //! Handlers reach this through `service::social`.
 
+pub mod github;
 pub mod http;
 pub mod oidc;
 
@@ -50,6 +51,17 @@ pub enum Kind {
     Google,
     /// Any OpenID Connect provider (`OIDC_PROVIDERS`).
     Oidc,
+    /// OAuth 2 with GitHub's API for the profile (not OpenID Connect).
+    GitHub,
+}
+
+/// Where a provider's endpoints come from.
+#[derive(Debug, Clone)]
+pub enum Endpoints {
+    /// OpenID Connect discovery at this issuer.
+    Discovery { issuer: String },
+    /// Fixed URLs (GitHub): authorization, token, and the API the profile comes from.
+    Fixed { authorization: String, token: String, api: String },
 }
 
 /// A configured provider.
@@ -58,8 +70,7 @@ pub struct ProviderConfig {
     /// Its id in routes (`/callback/<id>`) and in `account.providerId`.
     pub id: String,
     pub kind: Kind,
-    /// The OpenID issuer, whose discovery document names the endpoints.
-    pub issuer: String,
+    pub endpoints: Endpoints,
     pub client_id: String,
     pub client_secret: String,
     pub scopes: Vec<String>,
@@ -72,7 +83,7 @@ impl fmt::Debug for ProviderConfig {
         f.debug_struct("ProviderConfig")
             .field("id", &self.id)
             .field("kind", &self.kind)
-            .field("issuer", &self.issuer)
+            .field("endpoints", &self.endpoints)
             .field("client_id", &self.client_id)
             .field("client_secret", &"***")
             .field("scopes", &self.scopes)
@@ -140,22 +151,36 @@ impl Provider {
         Self { config, cache: oidc::Cache::default() }
     }
 
-    /// The issuer a callback's `iss` must equal (RFC 9207).
-    pub async fn issuer(&self, http: &Http, now: i64) -> Result<String, OAuthError> {
-        Ok(self.cache.discovery(http, &self.config.issuer, now).await?.issuer)
+    /// The issuer a callback's `iss` must equal (RFC 9207); `None` for providers without one.
+    pub async fn issuer(&self, http: &Http, now: i64) -> Result<Option<String>, OAuthError> {
+        Ok(self.discovery(http, now).await?.map(|d| d.issuer))
     }
 
-    fn client(&self, d: &Discovery, redirect_uri: &str) -> Result<CodeClient, OAuthError> {
+    async fn discovery(&self, http: &Http, now: i64) -> Result<Option<Discovery>, OAuthError> {
+        match &self.config.endpoints {
+            Endpoints::Discovery { issuer } => Ok(Some(self.cache.discovery(http, issuer, now).await?)),
+            Endpoints::Fixed { .. } => Ok(None),
+        }
+    }
+
+    fn client(&self, d: Option<&Discovery>, redirect_uri: &str) -> Result<CodeClient, OAuthError> {
         let bad = |e: url::ParseError| OAuthError::Http(format!("provider endpoint: {e}"));
+        let (authorization, token) = match (&self.config.endpoints, d) {
+            (_, Some(d)) => (&d.authorization_endpoint, &d.token_endpoint),
+            (Endpoints::Fixed { authorization, token, .. }, None) => (authorization, token),
+            (Endpoints::Discovery { .. }, None) => {
+                return Err(OAuthError::Http("no discovery document".into()));
+            }
+        };
         Ok(Client::new(ClientId::new(self.config.client_id.clone()))
             .set_client_secret(ClientSecret::new(self.config.client_secret.clone()))
-            .set_auth_uri(AuthUrl::new(d.authorization_endpoint.clone()).map_err(bad)?)
-            .set_token_uri(TokenUrl::new(d.token_endpoint.clone()).map_err(bad)?)
+            .set_auth_uri(AuthUrl::new(authorization.clone()).map_err(bad)?)
+            .set_token_uri(TokenUrl::new(token.clone()).map_err(bad)?)
             .set_redirect_uri(RedirectUrl::new(redirect_uri.to_string()).map_err(bad)?))
     }
 
     /// The authorization URL for a sign-in carrying `state`, with the provider's scopes plus
-    /// `extra_scopes`.
+    /// `extra_scopes`; always with PKCE (S256), and a nonce for OpenID providers.
     pub async fn authorize(
         &self,
         http: &Http,
@@ -165,28 +190,31 @@ impl Provider {
         login_hint: Option<&str>,
         now: i64,
     ) -> Result<Authorization, OAuthError> {
-        let d = self.cache.discovery(http, &self.config.issuer, now).await?;
+        let d = self.discovery(http, now).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let nonce = crate::security::tokens::random_hex(16);
         let scopes = self.config.scopes.iter().chain(extra_scopes).map(|s| Scope::new(s.clone()));
-        let client = self.client(&d, redirect_uri)?;
+        let client = self.client(d.as_ref(), redirect_uri)?;
         let mut request = client
             .authorize_url(|| CsrfToken::new(state.to_string()))
             .add_scopes(scopes)
-            .set_pkce_challenge(challenge)
-            .add_extra_param("nonce", nonce.clone());
+            .set_pkce_challenge(challenge);
+        if d.is_some() {
+            request = request.add_extra_param("nonce", nonce.clone());
+        }
         if self.config.kind == Kind::Google {
             request = request.add_extra_param("include_granted_scopes", "true");
         }
         if let Some(hint) = login_hint {
-            request = request.add_extra_param("login_hint", hint.to_string());
+            let key = if self.config.kind == Kind::GitHub { "login" } else { "login_hint" };
+            request = request.add_extra_param(key, hint.to_string());
         }
         let (url, _) = request.url();
         Ok(Authorization { url: url.to_string(), verifier: verifier.secret().clone(), nonce })
     }
 
-    /// Exchanges the code (with the PKCE verifier) and reads the profile from the ID token,
-    /// which must carry the sign-in's nonce.
+    /// Exchanges the code (with the PKCE verifier) and reads the profile: from the ID token
+    /// (which must carry the sign-in's nonce) for OpenID providers, from the API otherwise.
     pub async fn finish(
         &self,
         http: &Http,
@@ -196,32 +224,43 @@ impl Provider {
         redirect_uri: &str,
         now: i64,
     ) -> Result<(Profile, Tokens), OAuthError> {
-        let d = self.cache.discovery(http, &self.config.issuer, now).await?;
+        let d = self.discovery(http, now).await?;
         let answer = self
-            .client(&d, redirect_uri)?
+            .client(d.as_ref(), redirect_uri)?
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
             .request_async(http)
             .await
             .map_err(|e| OAuthError::InvalidCode(e.to_string()))?;
-        let id_token = answer.extra_fields().id_token.clone().ok_or(OAuthError::InvalidIdToken)?;
-        let claims =
-            self.cache.verify_id_token(http, &d, &self.config.client_id, &id_token, Some(nonce), now).await?;
-        let profile = Profile {
-            account_id: claims.sub,
-            email: claims.email,
-            email_verified: claims.email_verified.unwrap_or(false),
-            name: claims.name,
-            image: claims.picture,
-        };
-        let tokens = Tokens {
+        let mut tokens = Tokens {
             access_token: answer.access_token().secret().clone(),
             refresh_token: answer.refresh_token().map(|t| t.secret().clone()),
             access_token_expires_at: answer
                 .expires_in()
                 .map(|d| now + i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)),
             scope: answer.scopes().map(|s| s.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",")),
-            id_token: Some(id_token),
+            id_token: None,
+        };
+        let profile = match (&self.config.endpoints, d) {
+            (Endpoints::Fixed { api, .. }, _) => github::profile(http, api, &tokens.access_token).await?,
+            (Endpoints::Discovery { .. }, Some(d)) => {
+                let id_token = answer.extra_fields().id_token.clone().ok_or(OAuthError::InvalidIdToken)?;
+                let claims = self
+                    .cache
+                    .verify_id_token(http, &d, &self.config.client_id, &id_token, Some(nonce), now)
+                    .await?;
+                tokens.id_token = Some(id_token);
+                Profile {
+                    account_id: claims.sub,
+                    email: claims.email,
+                    email_verified: claims.email_verified.unwrap_or(false),
+                    name: claims.name,
+                    image: claims.picture,
+                }
+            }
+            (Endpoints::Discovery { .. }, None) => {
+                return Err(OAuthError::Http("no discovery document".into()));
+            }
         };
         Ok((profile, tokens))
     }

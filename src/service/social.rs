@@ -150,11 +150,11 @@ async fn sign_in(
     let code = callback.code.as_deref().filter(|c| !c.is_empty()).ok_or("no_code")?;
     let http = &state.providers.http;
     let now = state.clock.now_ms();
-    if let Some(iss) = callback.iss.as_deref() {
-        let expected = provider.issuer(http, now).await.map_err(|e| e.code())?;
-        if iss.trim_end_matches('/') != expected.trim_end_matches('/') {
-            return Err("issuer_mismatch".into());
-        }
+    if let Some(iss) = callback.iss.as_deref()
+        && let Some(expected) = provider.issuer(http, now).await.map_err(|e| e.code())?
+        && iss.trim_end_matches('/') != expected.trim_end_matches('/')
+    {
+        return Err("issuer_mismatch".into());
     }
     let (profile, tokens) = provider
         .finish(http, code, &pending.code_verifier, &pending.nonce, &redirect_uri(state, provider_id), now)

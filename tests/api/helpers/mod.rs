@@ -3,7 +3,7 @@
 //!
 //! Long: the one place for what the test files share (the app and its requests, mail, refusals,
 //! client addresses, limits and Redis, organizations, JWTs), so that none keeps a private copy.
-
+pub mod github;
 pub mod oidc;
 use std::{
     collections::HashMap,

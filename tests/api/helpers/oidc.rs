@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gatehouse::config::social::{Kind, ProviderConfig};
+use gatehouse::config::social::{Endpoints, Kind, ProviderConfig};
 
 use super::skip;
 
@@ -75,7 +75,7 @@ impl OidcProvider {
         ProviderConfig {
             id: id.to_string(),
             kind,
-            issuer: self.issuer.clone(),
+            endpoints: Endpoints::Discovery { issuer: self.issuer.clone() },
             client_id: CLIENT_ID.to_string(),
             client_secret: CLIENT_SECRET.to_string(),
             scopes: vec!["openid".into(), "email".into(), "profile".into()],

@@ -1,5 +1,8 @@
 //! Sign-in with another provider, end to end against a real OpenID provider (`helpers::oidc`):
 //! sign-up and sign-in again, linking rules, state and issuer checks, accounts, the error page.
+//! `github.rs`: the GitHub preset against a stand-in of GitHub's API.
+
+mod github;
 
 use gatehouse::config::social::Kind;
 use serde_json::{Value, json};
@@ -28,12 +31,12 @@ async fn social_app(
 }
 
 /// A sign-in under way: the provider's URL and the state cookie the browser holds.
-struct Started {
-    url: String,
-    state_cookie: String,
+pub(super) struct Started {
+    pub(super) url: String,
+    pub(super) state_cookie: String,
 }
 
-async fn start(app: &TestApp, provider: &str, body: Value) -> Started {
+pub(super) async fn start(app: &TestApp, provider: &str, body: Value) -> Started {
     let mut body = body;
     body["provider"] = json!(provider);
     let res = app.post("/sign-in/social", body, None).await;
@@ -51,13 +54,13 @@ async fn start(app: &TestApp, provider: &str, body: Value) -> Started {
 }
 
 /// The provider's redirect back, followed at Gatehouse with `cookie`.
-async fn back(app: &TestApp, redirect: &str, cookie: Option<&str>) -> TestResponse {
+pub(super) async fn back(app: &TestApp, redirect: &str, cookie: Option<&str>) -> TestResponse {
     let path = redirect.strip_prefix("http://127.0.0.1:3000/api/auth").expect("a callback URL");
     app.get(path, cookie).await
 }
 
 /// Where a callback answer sends the browser.
-fn location(res: &TestResponse) -> String {
+pub(super) fn location(res: &TestResponse) -> String {
     assert_eq!(res.status.as_u16(), 302, "{}", res.text());
     res.header("location").expect("location").to_string()
 }

@@ -1,0 +1,116 @@
+//! The GitHub preset: OAuth 2 with PKCE, then the profile from `/user` and the verified address
+//! from `/user/emails` (a stand-in of GitHub's API on loopback, `helpers::github`).
+
+use serde_json::json;
+
+use super::{back, location, start};
+use crate::{
+    app, backend_tests,
+    helpers::{
+        github::{Behaviour, GitHubStandIn, GitHubUser},
+        *,
+    },
+};
+
+async fn github_app(backend: Backend) -> Option<(TestApp, GitHubStandIn)> {
+    let gh = GitHubStandIn::start().await;
+    let config = gh.config();
+    let app = TestApp::with(backend, |s| s.social.providers = vec![config]).await?;
+    Some((app, gh))
+}
+
+fn octocat(id: u64, emails: Vec<(String, bool, bool)>) -> GitHubUser {
+    GitHubUser { id, login: format!("octo{id}"), name: None, emails }
+}
+
+/// A whole sign-in through the stand-in as `user`.
+async fn sign_in_as(app: &TestApp, gh: &GitHubStandIn, user: GitHubUser) -> TestResponse {
+    gh.will_log_in(user);
+    let started = start(app, "github", json!({"callbackURL": "/home"})).await;
+    assert!(started.url.contains("code_challenge_method=S256"), "{}", started.url);
+    let res = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = res.get(&started.url).send().await.unwrap();
+    let redirect = res.headers()["location"].to_str().unwrap().to_string();
+    back(app, &redirect, Some(&started.state_cookie)).await
+}
+
+async fn github_signs_up_with_the_verified_primary_address(backend: Backend) {
+    let Some((app, gh)) = github_app(backend).await else { return };
+    let email = unique_email();
+    let emails = vec![("old@example.com".into(), false, false), (email.clone(), true, true)];
+    let res = sign_in_as(&app, &gh, octocat(4242, emails)).await;
+    assert_eq!(location(&res), "/home");
+    let cookie = res.session_cookie(&app.state.session_cookie).expect("signed in");
+    let user = session_user(&app, &cookie).await;
+    assert_eq!((user["email"].as_str(), user["emailVerified"].as_bool()), (Some(email.as_str()), Some(true)));
+    assert_eq!(user["name"], "octo4242", "the login stands in for a missing name");
+    assert_eq!(user["image"], "https://avatars.example/4242");
+    let accounts = app.get("/list-accounts", Some(&cookie)).await.assert_ok();
+    assert_eq!(
+        (accounts[0]["providerId"].as_str(), accounts[0]["accountId"].as_str()),
+        (Some("github"), Some("4242"))
+    );
+    assert_eq!(accounts[0]["scopes"], json!(["read:user", "user:email"]));
+}
+
+async fn an_unverified_github_address_does_not_link(backend: Backend) {
+    let Some((app, gh)) = github_app(backend).await else { return };
+    let email = unique_email();
+    app.verified_cookie(&email).await;
+    let res = sign_in_as(&app, &gh, octocat(7, vec![(email.clone(), true, false)])).await;
+    assert!(location(&res).ends_with("?error=account_not_linked"), "{}", location(&res));
+    // The same address, verified at GitHub: linked to the local user.
+    let res = sign_in_as(&app, &gh, octocat(7, vec![(email.clone(), true, true)])).await;
+    assert_eq!(location(&res), "/home");
+    let cookie = res.session_cookie(&app.state.session_cookie).unwrap();
+    assert_eq!(app.get("/list-accounts", Some(&cookie)).await.assert_ok().as_array().unwrap().len(), 2);
+}
+
+async fn a_misbehaving_api_is_a_clean_error(backend: Backend) {
+    let Some((app, gh)) = github_app(backend).await else { return };
+    for behaviour in [Behaviour::Html, Behaviour::Huge] {
+        gh.behave(behaviour);
+        let email = unique_email();
+        let res = sign_in_as(&app, &gh, octocat(9, vec![(email.clone(), true, true)])).await;
+        assert!(
+            location(&res).ends_with("?error=unable_to_get_user_info"),
+            "{behaviour:?}: {}",
+            location(&res)
+        );
+        assert!(!user_exists(&app, &email).await, "{behaviour:?}: nothing stored");
+    }
+}
+
+async fn a_wrong_verifier_or_a_reused_code_is_refused(backend: Backend) {
+    let Some((app, gh)) = github_app(backend).await else { return };
+    gh.will_log_in(octocat(11, vec![(unique_email(), true, true)]));
+    let started = start(&app, "github", json!({})).await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = client.get(&started.url).send().await.unwrap();
+    let redirect = res.headers()["location"].to_str().unwrap().to_string();
+    // The code, taken to another sign-in (whose verifier differs), is refused by the provider.
+    let other = start(&app, "github", json!({})).await;
+    let other_state = other.url.split("state=").nth(1).unwrap().split('&').next().unwrap();
+    let code = redirect.split("code=").nth(1).unwrap().split('&').next().unwrap();
+    let path = format!("/callback/github?code={code}&state={other_state}");
+    assert!(location(&app.get(&path, Some(&other.state_cookie)).await).ends_with("?error=invalid_code"));
+    // And the code was single use.
+    assert!(
+        location(&back(&app, &redirect, Some(&started.state_cookie)).await).ends_with("?error=invalid_code")
+    );
+}
+
+async fn github_is_off_without_a_client(backend: Backend) {
+    let app = app!(backend);
+    app.post("/sign-in/social", json!({"provider": "github"}), None)
+        .await
+        .assert_error(404, "PROVIDER_NOT_FOUND");
+}
+
+backend_tests!(
+    github_signs_up_with_the_verified_primary_address,
+    an_unverified_github_address_does_not_link,
+    a_misbehaving_api_is_a_clean_error,
+    a_wrong_verifier_or_a_reused_code_is_refused,
+    github_is_off_without_a_client,
+);
