@@ -62,6 +62,8 @@ pub enum ApiError {
     ProviderNotFound,
     #[error("This provider does not support ID token sign-in")]
     IdTokenNotSupported,
+    #[error("This account is already linked to another user")]
+    SocialAccountAlreadyLinked,
     #[error("Account not found")]
     AccountNotFound,
     #[error("You cannot unlink your last account")]
@@ -132,6 +134,9 @@ impl ApiError {
             InvalidSignature => (StatusCode::BAD_REQUEST, "INVALID_SIGNATURE", "INVALID_SIGNATURE"),
             ProviderNotFound => (StatusCode::NOT_FOUND, "PROVIDER_NOT_FOUND", "PROVIDER_NOT_FOUND"),
             AccountNotFound => (StatusCode::BAD_REQUEST, "ACCOUNT_NOT_FOUND", "ACCOUNT_NOT_FOUND"),
+            SocialAccountAlreadyLinked => {
+                (StatusCode::CONFLICT, "SOCIAL_ACCOUNT_ALREADY_LINKED", "SOCIAL_ACCOUNT_ALREADY_LINKED")
+            }
             IdTokenNotSupported => {
                 (StatusCode::NOT_FOUND, "ID_TOKEN_NOT_SUPPORTED", "ID_TOKEN_NOT_SUPPORTED")
             }

@@ -111,11 +111,12 @@ fn client(
     }))
 }
 
-/// `value` if it is an http(s) URL with a host; else an error naming `key`.
+/// `value` if it is an `https` URL (or `http` to a loopback host); else an error naming `key`.
 fn http_url(key: &str, value: &str) -> anyhow::Result<String> {
-    match url::Url::parse(value) {
-        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => Ok(value.to_string()),
-        _ => bail!("{key}: {value:?} is not an http(s) URL"),
+    if crate::oauth::oidc::secure_url(value) {
+        Ok(value.to_string())
+    } else {
+        bail!("{key}: {value:?} is not an https URL (http only for loopback hosts)")
     }
 }
 

@@ -91,3 +91,20 @@ pub fn undo_email_form(state: &AppState, token: &str, old_email: &str) -> Respon
     );
     page(state, "Undo the email change", &body)
 }
+
+/// The confirmation page of a link-account link (its form posts back with the token).
+pub fn link_account_form(state: &AppState, token: &str, provider: &str, email: &str) -> Response {
+    let action = escape(&format!("{}/link-account", state.settings.base_path));
+    let body = format!(
+        r#"<p>This links <b>{provider}</b> to the account <b>{email}</b>, so you can sign in with it.</p>
+<p>It also confirms the address, removes the account's password (sign in with {provider}, or reset the password to set a new one) and signs out the account's other sessions.</p>
+<form method="post" action="{action}">
+<input type="hidden" name="token" value="{token}">
+<button type="submit">Link {provider}</button>
+</form>"#,
+        provider = escape(provider),
+        email = escape(email),
+        token = escape(token)
+    );
+    page(state, "Link your account", &body)
+}

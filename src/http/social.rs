@@ -1,10 +1,11 @@
 //! Sign-in with other providers (`/sign-in/social`, `/callback/:id`), the accounts a user signs
-//! in with (`/list-accounts`, `/unlink-account`), and the page failures land on (`/error`).
+//! in with (`/list-accounts`, `/unlink-account`), the page failures land on (`/error`), and the
+//! link mailed to an unverified local account's address (`/link-account`).
 
 use axum::{
     Json as JsonOut, Router,
     extract::{Path, RawQuery, State},
-    http::{HeaderValue, header},
+    http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
     routing::get,
     routing::post,
@@ -17,7 +18,7 @@ use crate::{
     domain::{model::AccountRow, time::duration_ms},
     error::{ApiError, ApiResult},
     http::{
-        extract::{Authenticated, Json, JsonOrForm, lenient_query},
+        extract::{Authenticated, Json, JsonOrForm, is_form, lenient_query},
         layers::no_store,
         pages,
         redirect::{check_callback, found},
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/list-accounts", get(list_accounts))
         .route("/unlink-account", post(unlink_account))
         .route("/error", get(error_page))
+        .route("/link-account", get(link_account_page).post(link_account))
 }
 
 #[derive(Deserialize)]
@@ -126,9 +128,10 @@ async fn callback_post(
     State(state): State<AppState>,
     Path(id): Path<String>,
     JsonOrForm(params): JsonOrForm<Callback>,
-) -> Response {
+) -> ApiResult<Response> {
+    social::provider(&state, &id)?;
     let query = serde_urlencoded::to_string(&params).unwrap_or_default();
-    found(&format!("{}?{query}", social::redirect_uri(&state, &id)))
+    Ok(found(&format!("{}?{query}", social::redirect_uri(&state, &id))))
 }
 
 #[derive(Serialize)]
@@ -192,6 +195,39 @@ async fn unlink_account(
 }
 
 #[derive(Deserialize, Default)]
+struct TokenInput {
+    #[serde(default)]
+    token: String,
+}
+
+/// `GET /link-account?token=`: what the link would do, and a button; changes nothing.
+async fn link_account_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Response> {
+    let q: TokenInput = lenient_query(query);
+    match social::link_offer(&state, &q.token).await {
+        Ok((provider, email)) => Ok(pages::link_account_form(&state, &q.token, &provider, &email)),
+        Err(e) if e.code().is_some() => Ok(pages::invalid_link(&state)),
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /link-account {token}` (the page's form, or JSON): links the provider identity, signs
+/// this browser in and sends it to the sign-in's `callbackURL` (JSON: `{status, url}`).
+async fn link_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ctx: SignInContext,
+    JsonOrForm(body): JsonOrForm<TokenInput>,
+) -> ApiResult<Response> {
+    let from_form = is_form(&headers);
+    match social::accept_link(&state, &body.token, ctx).await {
+        Ok(url) if from_form => Ok(found(&url)),
+        Ok(url) => Ok(JsonOut(json!({ "status": true, "url": url })).into_response()),
+        Err(e) if from_form && e.code().is_some() => Ok(pages::invalid_link(&state)),
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize, Default)]
 struct ErrorQuery {
     error: Option<String>,
 }
@@ -207,14 +243,17 @@ async fn error_page(State(state): State<AppState>, RawQuery(query): RawQuery) ->
              Allow cookies for this site and start again."
         }
         "account_not_linked" => {
-            "An account with this email already exists here, and the provider could not prove the address is \
-             yours. Sign in with your password (or verify your email) first, then link the provider."
+            "An account with this email already exists here. If we sent you an email, follow its link to \
+             connect this sign-in to your account; otherwise sign in with your password first."
         }
         "account_already_linked_to_different_user" => {
             "This provider account is already linked to another user."
         }
         "email_not_found" => "The provider did not share an email address, which is needed to sign in.",
-        "email_not_verified" => "Your email address must be verified before you can sign in.",
+        "email_not_verified" => {
+            "The email address is not verified: the provider has not verified it, or this site needs a \
+             verified address before you sign in (check your inbox for a verification link)."
+        }
         "signup_disabled" => "New accounts cannot be created this way. Ask for an invitation or sign in.",
         "account_locked" => "This account is locked after too many failed sign-ins. Try again later.",
         "issuer_mismatch" => "The answer did not come from the provider this sign-in started with.",

@@ -17,10 +17,11 @@ pub const MESSAGES: &[&str] = &[
     "otp",
     "invite",
     "locked",
+    "link-account",
 ];
 const PARTS: &[&str] = &["subject.txt", "body.txt", "body.html"];
 /// Messages newer than the first templates folder operators may have copied.
-const ADDED_LATER: &[&str] = &["email-changed"];
+const ADDED_LATER: &[&str] = &["email-changed", "link-account"];
 
 /// The shipped templates, built in: used when no templates folder is configured or present.
 macro_rules! builtin {
@@ -41,7 +42,8 @@ const BUILTIN: &[(&str, &str, &str)] = builtin!(
     "existing-account",
     "otp",
     "invite",
-    "locked"
+    "locked",
+    "link-account"
 );
 
 pub struct Templates {

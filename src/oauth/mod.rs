@@ -78,6 +78,17 @@ pub struct ProviderConfig {
     pub disable_sign_up: bool,
 }
 
+impl ProviderConfig {
+    /// The provider's name for people (mail, pages).
+    pub fn display_name(&self) -> String {
+        match self.kind {
+            Kind::Google => "Google".into(),
+            Kind::GitHub => "GitHub".into(),
+            Kind::Oidc => self.id.clone(),
+        }
+    }
+}
+
 impl fmt::Debug for ProviderConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProviderConfig")
@@ -102,8 +113,8 @@ pub struct Profile {
     pub image: Option<String>,
 }
 
-/// The provider's tokens from a sign-in (plaintext; sealed before they are stored).
-#[derive(Debug, Clone)]
+/// The provider's tokens from a sign-in (plaintext; sealed before they are stored; no `Debug`).
+#[derive(Clone)]
 pub struct Tokens {
     pub access_token: String,
     pub refresh_token: Option<String>,
@@ -237,7 +248,7 @@ impl Provider {
             refresh_token: answer.refresh_token().map(|t| t.secret().clone()),
             access_token_expires_at: answer
                 .expires_in()
-                .map(|d| now + i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)),
+                .map(|d| now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
             scope: answer.scopes().map(|s| s.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",")),
             id_token: None,
         };

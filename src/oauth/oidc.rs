@@ -12,7 +12,8 @@ use crate::security::tokens::constant_time_eq;
 
 /// Discovered endpoints are used for an hour before being fetched again.
 const DISCOVERY_TTL_MS: i64 = 3_600_000;
-/// Keys are fetched again at most once a minute when a token names an unknown one (rotation).
+/// Keys are kept an hour like the endpoints (a key the provider withdrew stops counting), and
+/// fetched again at most once a minute when a token names an unknown one (rotation).
 const JWKS_REFRESH_MS: i64 = 60_000;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +35,7 @@ pub struct Cache {
 #[derive(Debug, Clone, Deserialize)]
 pub struct IdClaims {
     pub sub: String,
+    exp: i64,
     pub email: Option<String>,
     #[serde(default, deserialize_with = "lenient_bool")]
     pub email_verified: Option<bool>,
@@ -50,8 +52,8 @@ pub struct IdClaims {
 enum Audience {
     #[default]
     None,
-    One(serde::de::IgnoredAny),
     Many(Vec<String>),
+    One(serde::de::IgnoredAny),
 }
 
 /// `true`, or the string `"true"` some providers send.
@@ -83,6 +85,11 @@ impl Cache {
         if d.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
             return Err(OAuthError::IssuerMismatch);
         }
+        for endpoint in [&d.authorization_endpoint, &d.token_endpoint, &d.jwks_uri] {
+            if !secure_url(endpoint) {
+                return Err(OAuthError::Http(format!("{endpoint}: not https (only loopback may use http)")));
+            }
+        }
         *lock(&self.discovery) = Some((d.clone(), now));
         Ok(d)
     }
@@ -108,16 +115,20 @@ impl Cache {
         validation.set_issuer(&[discovery.issuer.as_str()]);
         validation.set_audience(&[client_id]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 60;
+        // Expiry is checked below against the server's clock (the injected one), not the system's.
+        validation.validate_exp = false;
         let data = jsonwebtoken::decode::<IdClaims>(token, &key, &validation).map_err(|e| {
             tracing::warn!(error = %e, "an ID token was refused");
             OAuthError::InvalidIdToken
         })?;
         let claims = data.claims;
-        if let Audience::Many(all) = &claims.aud
-            && all.len() > 1
-            && claims.azp.as_deref() != Some(client_id)
-        {
+        if claims.exp.saturating_add(LEEWAY_S) <= now.div_euclid(1000) {
+            return Err(OAuthError::InvalidIdToken);
+        }
+        // With several audiences the token must have been issued to this client (`azp`), and an
+        // `azp` naming another client is refused in any case.
+        let several = matches!(&claims.aud, Audience::Many(all) if all.len() > 1);
+        if claims.azp.as_deref().is_some_and(|azp| azp != client_id) || (several && claims.azp.is_none()) {
             return Err(OAuthError::InvalidIdToken);
         }
         match nonce {
@@ -138,7 +149,7 @@ impl Cache {
         kid: Option<&str>,
         now: i64,
     ) -> Result<DecodingKey, OAuthError> {
-        let cached = lock(&self.jwks).clone();
+        let cached = lock(&self.jwks).clone().filter(|(_, at)| now - at < DISCOVERY_TTL_MS);
         if let Some((set, _)) = &cached
             && let Some(key) = pick(set, kid)
         {
@@ -154,6 +165,9 @@ impl Cache {
         pick(&set, kid).unwrap_or(Err(OAuthError::InvalidIdToken))
     }
 }
+
+/// Clock skew tolerated on an ID token's expiry, in seconds.
+const LEEWAY_S: i64 = 60;
 
 /// Signature algorithms accepted in ID tokens (never `none` or a shared-secret HMAC).
 const ALLOWED: &[Algorithm] = &[
@@ -177,6 +191,100 @@ fn pick(set: &JwkSet, kid: Option<&str>) -> Option<Result<DecodingKey, OAuthErro
     Some(DecodingKey::from_jwk(jwk).map_err(|_| OAuthError::InvalidIdToken))
 }
 
+/// `https`, or `http` to a loopback host (development and test providers).
+pub fn secure_url(url: &str) -> bool {
+    match url::Url::parse(url) {
+        Ok(u) if u.scheme() == "https" => u.host().is_some(),
+        Ok(u) if u.scheme() == "http" => match u.host() {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::jwt::keys::SigningAlg;
+
+    const ISSUER: &str = "https://id.example";
+    const CLIENT: &str = "client-1";
+    const NOW: i64 = 1_800_000_000_000;
+
+    /// A cache that already holds the provider's key set, so nothing is fetched.
+    fn provider() -> (Cache, Discovery, EncodingKey) {
+        let der = SigningAlg::Es256.generate().unwrap();
+        let jwk = SigningAlg::Es256.public_jwk(&der, "k1").unwrap();
+        let cache = Cache::default();
+        *lock(&cache.jwks) = Some((JwkSet { keys: vec![jwk] }, NOW));
+        let discovery = Discovery {
+            issuer: ISSUER.into(),
+            authorization_endpoint: format!("{ISSUER}/auth"),
+            token_endpoint: format!("{ISSUER}/token"),
+            jwks_uri: format!("{ISSUER}/jwks"),
+        };
+        (cache, discovery, SigningAlg::Es256.encoding_key(&der))
+    }
+
+    fn token(key: &EncodingKey, changes: Value) -> String {
+        let mut claims = json!({
+            "iss": ISSUER, "aud": CLIENT, "sub": "s1", "exp": NOW / 1000 + 600, "iat": NOW / 1000,
+            "nonce": "n1", "email": "a@example.com", "email_verified": "true",
+        });
+        for (k, v) in changes.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("k1".into());
+        jsonwebtoken::encode(&header, &claims, key).unwrap()
+    }
+
+    async fn check(cache: &Cache, d: &Discovery, token: &str) -> Result<IdClaims, OAuthError> {
+        let http = Http::new().unwrap();
+        cache.verify_id_token(&http, d, CLIENT, token, Some("n1"), NOW).await
+    }
+
+    #[tokio::test]
+    async fn id_tokens() {
+        let (cache, d, key) = provider();
+        let ok = check(&cache, &d, &token(&key, json!({}))).await.unwrap();
+        assert_eq!((ok.sub.as_str(), ok.email_verified), ("s1", Some(true)), "\"true\" counts as true");
+        let several = json!({"aud": [CLIENT, "other"], "azp": CLIENT});
+        assert!(check(&cache, &d, &token(&key, several)).await.is_ok());
+        for (what, changes) in [
+            ("another audience", json!({"aud": "other"})),
+            ("several audiences, no azp", json!({"aud": [CLIENT, "other"]})),
+            ("azp of another client", json!({"azp": "other"})),
+            ("another issuer", json!({"iss": "https://evil.example"})),
+            ("another nonce", json!({"nonce": "n2"})),
+            ("no nonce", json!({"nonce": null})),
+            ("expired", json!({"exp": NOW / 1000 - 3600})),
+        ] {
+            assert!(check(&cache, &d, &token(&key, changes)).await.is_err(), "{what} was accepted");
+        }
+        // A shared-secret token, even with the right claims, is never accepted.
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("k1".into());
+        let claims =
+            json!({"iss": ISSUER, "aud": CLIENT, "sub": "s1", "exp": NOW / 1000 + 600, "nonce": "n1"});
+        let hs = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(b"secret")).unwrap();
+        assert!(check(&cache, &d, &hs).await.is_err());
+    }
+
+    #[test]
+    fn only_https_or_loopback() {
+        assert!(secure_url("https://accounts.google.com"));
+        assert!(secure_url("http://127.0.0.1:4000/x") && secure_url("http://localhost/x"));
+        assert!(!secure_url("http://id.example") && !secure_url("ftp://id.example") && !secure_url("nope"));
+    }
 }

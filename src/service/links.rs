@@ -25,6 +25,8 @@ pub enum Purpose {
     UndoEmailChange,
     /// A sign-in with another provider under way (its state parameter).
     AuthState,
+    /// A provider identity waiting for the local address's owner to link it.
+    LinkAccount,
 }
 
 impl Purpose {
@@ -35,6 +37,7 @@ impl Purpose {
             Self::ChangeEmail => "change-email:",
             Self::UndoEmailChange => "undo-email:",
             Self::AuthState => "auth-state:",
+            Self::LinkAccount => "link-account:",
         }
     }
 

@@ -3,6 +3,7 @@
 //! the callback: the checks in Better Auth's order, then the user found, linked or created, and
 //! admitted through the one sign-in gate. Every failure names a lower-snake `?error=` code.
 
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -14,7 +15,7 @@ use crate::{
     oauth::{OAuthError, Profile, Provider, Tokens},
     security::tokens::{constant_time_eq, random_hex, random_id},
     service::{
-        links::{Purpose, consume, identifier, link},
+        links::{Purpose, consume, identifier, link, mail_vars, peek, send_link},
         sessions::SignInContext,
         sign_in::{Admission, Proof, admit},
     },
@@ -22,8 +23,8 @@ use crate::{
     store::StoreError,
 };
 
-/// What a sign-in keeps between its start and the callback.
-#[derive(Debug, Serialize, Deserialize)]
+/// What a sign-in keeps between its start and the callback (no `Debug`: it holds the verifier).
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Pending {
     provider: String,
@@ -32,6 +33,41 @@ struct Pending {
     new_user_url: Option<String>,
     code_verifier: String,
     nonce: String,
+}
+
+/// A link mailed to a local account's address, which proves the mailbox and links the provider
+/// identity (`GET|POST /link-account`); the provider's tokens stay sealed in it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LinkOffer {
+    user_id: String,
+    provider_id: String,
+    account_id: String,
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+    id_token: Option<String>,
+    access_token_expires_at: Option<i64>,
+    scope: Option<String>,
+    callback_url: String,
+}
+
+/// Why a callback signs nobody in: the `?error=` code, and whether a link went to the local
+/// address meanwhile (`&pending=email`).
+struct Refusal {
+    code: String,
+    link_mailed: bool,
+}
+
+impl From<&str> for Refusal {
+    fn from(code: &str) -> Self {
+        Self { code: code.to_string(), link_mailed: false }
+    }
+}
+
+impl From<String> for Refusal {
+    fn from(code: String) -> Self {
+        Self { code, link_mailed: false }
+    }
 }
 
 /// A sign-in to start (the body of `POST /sign-in/social`, checked).
@@ -50,8 +86,8 @@ pub struct Started {
     pub state: String,
 }
 
-/// The provider's redirect back (`GET /callback/:id`).
-#[derive(Debug, Default, Deserialize, Serialize)]
+/// The provider's redirect back (`GET /callback/:id`; no `Debug`: it holds the code).
+#[derive(Default, Deserialize, Serialize)]
 pub struct Callback {
     pub code: Option<String>,
     pub state: Option<String>,
@@ -115,7 +151,7 @@ pub async fn finish(
     let Some(raw) = callback.state.as_deref().filter(|s| !s.is_empty() && s.len() <= 128) else {
         return with_error(&default_error, "state_not_found", None);
     };
-    let pending = match consume(state, Purpose::AuthState, raw, axum::http::StatusCode::BAD_REQUEST).await {
+    let pending = match consume(state, Purpose::AuthState, raw, StatusCode::BAD_REQUEST).await {
         Ok(value) => serde_json::from_str::<Pending>(&value).ok(),
         Err(ApiError::InvalidToken(_) | ApiError::TokenExpired(_)) => None,
         Err(e) => {
@@ -131,7 +167,7 @@ pub async fn finish(
     }
     match sign_in(state, provider_id, &pending, callback, ctx).await {
         Ok(url) => url,
-        Err(code) => with_error(&error_url, &code, None),
+        Err(r) => with_error(&error_url, &r.code, r.link_mailed.then_some(("pending", "email"))),
     }
 }
 
@@ -142,10 +178,10 @@ async fn sign_in(
     pending: &Pending,
     callback: Callback,
     ctx: SignInContext,
-) -> Result<String, String> {
+) -> Result<String, Refusal> {
     let provider = state.providers.get(provider_id).ok_or("oauth_provider_not_found")?;
     if let Some(error) = callback.error.as_deref() {
-        return Err(provider_error(error));
+        return Err(provider_error(error).into());
     }
     let code = callback.code.as_deref().filter(|c| !c.is_empty()).ok_or("no_code")?;
     let http = &state.providers.http;
@@ -161,26 +197,29 @@ async fn sign_in(
         .await
         .map_err(|e: OAuthError| {
             tracing::warn!(provider = provider_id, error = %e, "a sign-in with the provider failed");
-            e.code().to_string()
+            e.code()
         })?;
-    let (user, is_new) = resolve_user(state, provider, &profile, &tokens).await?;
+    let (user, is_new) = resolve_user(state, provider, &profile, &tokens, &pending.callback_url).await?;
     let admission =
         Admission { proof: Proof::Provider, remember_me: true, callback: Some(&pending.callback_url) };
-    admit(state, ctx, &user, admission).await.map_err(|e| gate_code(&e))?;
+    admit(state, ctx, &user, admission).await.map_err(|e| Refusal::from(gate_code(&e)))?;
     Ok(match (&pending.new_user_url, is_new) {
         (Some(url), true) => url.clone(),
         _ => pending.callback_url.clone(),
     })
 }
 
-/// The user this provider identity signs in: its linked user, else the local user with the same
-/// (verified) email when linking is allowed, else a new user. True when created now.
+/// The user this provider identity signs in: its linked user; else the local user with the same
+/// email when the provider vouches for the address (says it is verified, or is trusted) and the
+/// local address is verified too (an unverified local account gets a link by mail instead); else
+/// a new user, only when the provider vouches for the address. True when created now.
 async fn resolve_user(
     state: &AppState,
     provider: &Provider,
     profile: &Profile,
     tokens: &Tokens,
-) -> Result<(User, bool), String> {
+    callback_url: &str,
+) -> Result<(User, bool), Refusal> {
     let id = &provider.config.id;
     let internal = |e: ApiError| {
         tracing::error!(error = %e, "a sign-in with a provider failed");
@@ -200,22 +239,31 @@ async fn resolve_user(
     }
     let email = profile.email.as_deref().ok_or("email_not_found")?;
     let email = Email::parse(email).map_err(|_| "email_not_found")?;
+    let vouched = profile.email_verified || state.settings.social.trusted_providers.iter().any(|p| p == id);
     if let Some(local) =
         state.store.credential_by_email(email.as_str()).await.map_err(|e| internal(e.into()))?
     {
-        let trusted = state.settings.social.trusted_providers.iter().any(|p| p == id);
-        if !((trusted || profile.email_verified) && local.user.email_verified) {
+        if vouched && !local.user.email_verified {
+            offer_link(state, provider, &local.user, &account, callback_url).await.map_err(internal)?;
+            return Err(Refusal { code: "account_not_linked".into(), link_mailed: true });
+        }
+        if !(vouched && local.user.email_verified) {
             return Err("account_not_linked".into());
         }
         let linked = AccountRow { user_id: local.user.id.clone(), ..account };
         match state.store.insert_account(&linked).await {
             Ok(()) => return Ok((local.user, false)),
             Err(StoreError::Conflict) => return Err("account_already_linked_to_different_user".into()),
-            Err(e) => return Err(internal(e.into())),
+            Err(e) => return Err(internal(e.into()).into()),
         }
     }
     if state.settings.social.disable_sign_up || provider.config.disable_sign_up {
         return Err("signup_disabled".into());
+    }
+    // An address nobody proved: whoever later proves the mailbox (an email code, a link) would
+    // find this provider identity already in the account. (Better Auth creates it unverified.)
+    if !vouched {
+        return Err("email_not_verified".into());
     }
     let user = User {
         id: random_id(),
@@ -235,8 +283,98 @@ async fn resolve_user(
         Ok(()) => Ok((user, true)),
         // The address was taken meanwhile (or is held for an undone email change).
         Err(StoreError::Conflict) => Err("account_not_linked".into()),
-        Err(e) => Err(internal(e.into())),
+        Err(e) => Err(internal(e.into()).into()),
     }
+}
+
+/// Mails the local address a link that links this provider identity once the mailbox owner
+/// confirms (`/link-account`, an hour).
+async fn offer_link(
+    state: &AppState,
+    provider: &Provider,
+    user: &User,
+    account: &AccountRow,
+    callback_url: &str,
+) -> ApiResult<()> {
+    let offer = LinkOffer {
+        user_id: user.id.clone(),
+        provider_id: account.provider_id.clone(),
+        account_id: account.account_id.clone(),
+        access_token: account.access_token.clone(),
+        refresh_token: account.refresh_token.clone(),
+        id_token: account.id_token.clone(),
+        access_token_expires_at: account.access_token_expires_at,
+        scope: account.scope.clone(),
+        callback_url: callback_url.to_string(),
+    };
+    let value = serde_json::to_string(&offer).map_err(ApiError::internal)?;
+    let vars = minijinja::context! { provider => provider.config.display_name(), ..mail_vars(state, user) };
+    send_link(
+        state,
+        Purpose::LinkAccount,
+        &value,
+        &user.email,
+        ("link-account", "link-account"),
+        vars,
+        |token| link(state, "/link-account", &[("token", token)]),
+    )
+    .await
+}
+
+/// What a link-account link offers: `(provider's name, the address)`, for its confirmation page.
+pub async fn link_offer(state: &AppState, raw: &str) -> ApiResult<(String, String)> {
+    let offer: LinkOffer =
+        read_offer(&peek(state, Purpose::LinkAccount, raw, StatusCode::BAD_REQUEST).await?)?;
+    let name = state
+        .providers
+        .get(&offer.provider_id)
+        .map_or(offer.provider_id.clone(), |p| p.config.display_name());
+    let user = state
+        .store
+        .user_by_id(&offer.user_id)
+        .await?
+        .ok_or(ApiError::InvalidToken(StatusCode::BAD_REQUEST))?;
+    Ok((name, user.email))
+}
+
+/// Follows a link-account link: links the identity (marking the address verified, removing
+/// the password, ending every session: see `Accounts::link_proven`), signs this browser in
+/// through the gate, and answers where to send it.
+pub async fn accept_link(state: &AppState, raw: &str, ctx: SignInContext) -> ApiResult<String> {
+    let offer = read_offer(&consume(state, Purpose::LinkAccount, raw, StatusCode::BAD_REQUEST).await?)?;
+    let now = state.clock.now_ms();
+    let account = AccountRow {
+        id: random_id(),
+        account_id: offer.account_id,
+        provider_id: offer.provider_id,
+        user_id: offer.user_id,
+        access_token: offer.access_token,
+        refresh_token: offer.refresh_token,
+        id_token: offer.id_token,
+        access_token_expires_at: offer.access_token_expires_at,
+        refresh_token_expires_at: None,
+        scope: offer.scope,
+        created_at: now,
+        updated_at: now,
+    };
+    match state.store.link_proven(&account, now).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => return Err(ApiError::SocialAccountAlreadyLinked),
+        Err(e) => return Err(e.into()),
+    }
+    let user = state
+        .store
+        .user_by_id(&account.user_id)
+        .await?
+        .ok_or(ApiError::InvalidToken(StatusCode::BAD_REQUEST))?;
+    let admission =
+        Admission { proof: Proof::Provider, remember_me: true, callback: Some(&offer.callback_url) };
+    admit(state, ctx, &user, admission).await?;
+    Ok(offer.callback_url)
+}
+
+fn read_offer(value: &str) -> ApiResult<LinkOffer> {
+    serde_json::from_str(value).map_err(|_| ApiError::InvalidToken(StatusCode::BAD_REQUEST))
 }
 
 /// An `account` row for this identity with its tokens sealed.
@@ -284,10 +422,10 @@ fn gate_code(error: &ApiError) -> String {
     }
 }
 
-/// `url` with `?error=code` (`&` when it has a query already).
-pub fn with_error(url: &str, code: &str, description: Option<&str>) -> String {
+/// `url` with `?error=code` (`&` when it has a query already), and one more parameter.
+pub fn with_error(url: &str, code: &str, extra: Option<(&str, &str)>) -> String {
     let mut query = vec![("error", code)];
-    query.extend(description.map(|d| ("error_description", d)));
+    query.extend(extra);
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}{}", serde_urlencoded::to_string(query).unwrap_or_default())
 }

@@ -232,6 +232,12 @@ pub trait Accounts: Send + Sync {
     async fn insert_account(&self, account: &AccountRow) -> StoreResult<()>;
     /// Stores the tokens of a sign-in (a refresh token the provider did not send again is kept).
     async fn update_account_tokens(&self, account: &AccountRow) -> StoreResult<()>;
+    /// Links a provider identity to its user after the user's mailbox proved itself (a link
+    /// mailed to the address), in one transaction: the account is added (`Conflict` when the
+    /// identity is linked already), the email marked verified, the password removed, every
+    /// session of the user ended and their pending reset, email-change and code tokens dropped:
+    /// whoever registered the unverified account may not own the address.
+    async fn link_proven(&self, account: &AccountRow, now: i64) -> StoreResult<()>;
     /// Removes one of the user's accounts unless it is their last.
     async fn unlink_account(&self, user_id: &str, id: &str) -> StoreResult<Unlinked>;
 }

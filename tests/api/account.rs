@@ -4,10 +4,7 @@
 
 use std::time::Duration;
 
-use axum::{
-    body::Body,
-    http::{Method, StatusCode, header},
-};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{app, backend_tests, helpers::*};
@@ -31,13 +28,7 @@ async fn change_email(app: &TestApp, cookie: &str, new: &str) {
 
 /// A form post to `/undo-email-change`, as the confirmation page sends it.
 async fn post_undo_form(app: &TestApp, token: &str) -> TestResponse {
-    let req = app
-        .req(Method::POST, "/undo-email-change")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(header::ORIGIN, ORIGIN)
-        .body(Body::from(format!("token={token}")))
-        .unwrap();
-    app.send(req).await
+    app.post_form("/undo-email-change", &format!("token={token}")).await
 }
 
 // ---------------------------------------------------------------------------------------------

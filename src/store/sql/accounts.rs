@@ -3,10 +3,15 @@
 
 use async_trait::async_trait;
 
-use super::{Backend, Db, email_changes::held_for_undo, users};
+use super::{
+    Backend, Db,
+    email_changes::held_for_undo,
+    sessions, users,
+    verifications::{self, Drop},
+};
 use crate::{
     domain::model::{AccountRow, User},
-    store::{Accounts, StoreError, StoreResult, Unlinked, classify},
+    store::{Accounts, EndSessions, StoreError, StoreResult, Unlinked, cache::Invalidation, classify},
 };
 
 /// The `account` table's columns but the password, in `AccountRow`'s order.
@@ -106,6 +111,20 @@ impl Accounts for Backend {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn link_proven(&self, account: &AccountRow, now: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let user_id = account.user_id.as_str();
+        let Some(email) = users::touch(&mut *tx, user_id, now).await? else {
+            return Err(StoreError::Conflict);
+        };
+        insert(&mut *tx, account).await?;
+        users::set_verified_email(&mut *tx, user_id, &email).await?;
+        users::set_password(&mut *tx, user_id, None, now).await?;
+        sessions::end(&mut *tx, user_id, EndSessions::All).await?;
+        verifications::drop_tokens(&mut *tx, user_id, &email, Drop::OnNewPassword).await?;
+        self.commit_announcing(tx, &[Invalidation::User(user_id.to_string())]).await
     }
 
     async fn unlink_account(&self, user_id: &str, id: &str) -> StoreResult<Unlinked> {

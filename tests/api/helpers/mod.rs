@@ -242,6 +242,17 @@ impl TestApp {
     }
 
     /// A browser-like JSON POST: same-origin `Origin` header, and the cookie if given.
+    /// A form post from one of Gatehouse's own pages (`body` already urlencoded).
+    pub async fn post_form(&self, path: &str, body: &str) -> TestResponse {
+        let req = self
+            .req(Method::POST, path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ORIGIN, ORIGIN)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.send(req).await
+    }
+
     pub async fn post(&self, path: &str, body: Value, cookie: Option<&str>) -> TestResponse {
         let mut b = self
             .req(Method::POST, path)

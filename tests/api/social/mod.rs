@@ -147,14 +147,49 @@ async fn a_verified_local_user_is_linked(backend: Backend) {
     assert_eq!(providers, ["credential", "google"]);
 }
 
-async fn an_unverified_local_user_is_not_linked(backend: Backend) {
+async fn an_unverified_local_account_is_linked_by_mail(backend: Backend) {
     let Some((app, op)) = social_app(backend, |_| {}).await else { return };
     let email = unique_email();
-    app.signed_up_cookie(&email).await;
-    let res = sign_in_as(&app, &op, "google", &email, json!({"errorCallbackURL": "/oops?x=1"})).await;
-    assert_eq!(location(&res), "/oops?x=1&error=account_not_linked");
+    let squatter = app.signed_up_cookie(&email).await;
+    let body = json!({"callbackURL": "/dash", "errorCallbackURL": "/oops?x=1"});
+    let res = sign_in_as(&app, &op, "google", &email, body).await;
+    assert_eq!(location(&res), "/oops?x=1&error=account_not_linked&pending=email");
     assert!(res.session_cookie(&app.state.session_cookie).is_none());
-    assert!(app.state.store.account("google", &email).await.unwrap().is_none(), "nothing linked");
+    assert!(app.state.store.account("google", &email).await.unwrap().is_none(), "nothing linked yet");
+
+    let mail = app.mail(&email, "link-account").await;
+    let link = rel(&mail["url"]);
+    let page = app.get(&link, None).await;
+    assert_eq!(page.status.as_u16(), 200);
+    assert!(page.text().contains("Link Google") && page.text().contains(&email), "{}", page.text());
+    assert!(app.state.store.account("google", &email).await.unwrap().is_none(), "the page changes nothing");
+
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    let res = app.post_form("/link-account", &format!("token={token}")).await;
+    assert_eq!(location(&res), "/dash");
+    let cookie = res.session_cookie(&app.state.session_cookie).expect("signed in");
+    let user = session_user(&app, &cookie).await;
+    assert_eq!(user["emailVerified"], true, "the mailbox proved itself");
+    assert!(app.state.store.account("google", &email).await.unwrap().is_some());
+    assert!(app.get("/get-session", Some(&squatter)).await.json().is_null(), "other sessions end");
+    app.sign_in(&email, PASSWORD).await.assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
+
+    // The link is single use; the provider now signs in directly.
+    let again = app.post_form("/link-account", &format!("token={token}")).await;
+    assert!(again.text().contains("not valid"), "{}", again.text());
+    app.post("/link-account", json!({"token": token}), None).await.assert_error(400, "INVALID_TOKEN");
+    let res = sign_in_as(&app, &op, "google", &email, json!({"callbackURL": "/dash"})).await;
+    assert_eq!(location(&res), "/dash");
+}
+
+async fn an_unproven_address_links_nothing_and_mails_nothing(backend: Backend) {
+    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
+    let email = format!("unverified-{}", unique_email());
+    app.signed_up_cookie(&email).await;
+    let res = sign_in_as(&app, &op, "google", &email, json!({"errorCallbackURL": "/oops"})).await;
+    assert_eq!(location(&res), "/oops?error=account_not_linked");
+    app.mail_settled().await;
+    assert_eq!(app.mail_count(&email, "link-account"), 0);
 }
 
 async fn an_unverified_provider_email_links_only_when_the_provider_is_trusted(backend: Backend) {
@@ -170,15 +205,24 @@ async fn an_unverified_provider_email_links_only_when_the_provider_is_trusted(ba
     assert!(app.state.store.account("google", &email).await.unwrap().is_some());
 }
 
-async fn a_new_user_gets_the_providers_verification(backend: Backend) {
+async fn a_new_user_needs_an_address_the_provider_vouches_for(backend: Backend) {
     let Some((app, op)) = social_app(backend, |_| {}).await else { return };
     let email = format!("unverified-{}", unique_email());
     let res = sign_in_as(&app, &op, "google", &email, json!({})).await;
+    assert!(location(&res).ends_with("?error=email_not_verified"), "{}", location(&res));
+    assert!(!user_exists(&app, &email).await, "no account for an unproven address");
+
+    // A trusted provider's address is taken as it comes: the user starts unverified.
+    let trusting = app.sibling(|s| s.social.trusted_providers = vec!["google".into()]);
+    let res = sign_in_as(&trusting, &op, "google", &email, json!({})).await;
     let cookie = res.session_cookie(&app.state.session_cookie).expect("signed in");
     assert_eq!(session_user(&app, &cookie).await["emailVerified"], false);
 
     // With verification required, the gate refuses it, as it does a password sign-in.
-    let strict = app.sibling(|s| s.sessions.require_email_verification = true);
+    let strict = app.sibling(|s| {
+        s.social.trusted_providers = vec!["google".into()];
+        s.sessions.require_email_verification = true;
+    });
     let res = sign_in_as(&strict, &op, "google", &email, json!({})).await;
     assert!(location(&res).ends_with("?error=email_not_verified"), "{}", location(&res));
     assert!(res.session_cookie(&app.state.session_cookie).is_none());
@@ -297,6 +341,11 @@ async fn sign_in_social_refuses_bad_requests(backend: Backend) {
     let evil = json!({"provider": "google", "errorCallbackURL": "//evil.example"});
     app.post("/sign-in/social", evil, None).await.assert_error(403, "INVALID_CALLBACK_URL");
     app.post("/sign-in/social", json!({}), None).await.assert_error(400, "VALIDATION_ERROR");
+    // The form-post bounce only serves configured providers (and never leaves the callback path).
+    let res = app.post_form("/callback/..%2F..%2Fsomewhere", "code=x&state=y").await;
+    res.assert_error(404, "PROVIDER_NOT_FOUND");
+    let res = app.post_form("/callback/google", "code=x&state=y").await;
+    assert_eq!(location(&res), "http://127.0.0.1:3000/api/auth/callback/google?code=x&state=y");
     let quiet =
         app.post("/sign-in/social", json!({"provider": "google", "disableRedirect": true}), None).await;
     assert_eq!(quiet.assert_ok()["redirect"], false);
@@ -367,9 +416,10 @@ backend_tests!(
     provider_tokens_are_sealed_at_rest,
     the_generic_provider_works_the_same_way,
     a_verified_local_user_is_linked,
-    an_unverified_local_user_is_not_linked,
+    an_unverified_local_account_is_linked_by_mail,
+    an_unproven_address_links_nothing_and_mails_nothing,
     an_unverified_provider_email_links_only_when_the_provider_is_trusted,
-    a_new_user_gets_the_providers_verification,
+    a_new_user_needs_an_address_the_provider_vouches_for,
     a_locked_account_gets_no_session_by_provider,
     sign_up_can_be_turned_off,
     no_email_no_account,
