@@ -68,9 +68,10 @@ pub enum ApiError {
     AccountNotFound,
     #[error("You cannot unlink your last account")]
     FailedToUnlinkLastAccount,
-    /// The organization plugin's errors: status, code, message.
+    /// Errors that carry their own status, code and message (the organization plugin's, the
+    /// provider-token routes').
     #[error("{2}")]
-    Org(StatusCode, &'static str, &'static str),
+    Coded(StatusCode, &'static str, &'static str),
     #[error("Invalid Stripe signature")]
     InvalidSignature,
     #[error("Payload too large")]
@@ -143,7 +144,7 @@ impl ApiError {
             FailedToUnlinkLastAccount => {
                 (StatusCode::BAD_REQUEST, "FAILED_TO_UNLINK_LAST_ACCOUNT", "FAILED_TO_UNLINK_LAST_ACCOUNT")
             }
-            Org(status, code, _) => (*status, code, code),
+            Coded(status, code, _) => (*status, code, code),
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "PAYLOAD_TOO_LARGE"),
             UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", "UNSUPPORTED_MEDIA_TYPE")

@@ -107,7 +107,7 @@ async fn delete_user(
         }
     }
     if state.store.delete_user(&auth.user.id).await?.is_err() {
-        return Err(ApiError::Org(
+        return Err(ApiError::Coded(
             StatusCode::BAD_REQUEST,
             "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
             "You are the only owner of an organization with other members: make another member an owner, or delete the organization, first",

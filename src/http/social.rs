@@ -1,5 +1,6 @@
-//! Sign-in with other providers (`/sign-in/social`, `/callback/:id`), the accounts a user signs
-//! in with (`/list-accounts`, `/unlink-account`), the page failures land on (`/error`), and the
+//! Sign-in with other providers (`/sign-in/social`, `/link-social`, `/callback/:id`), the
+//! accounts a user signs in with (`/list-accounts`, `/unlink-account`) and their provider tokens
+//! (`/get-access-token`, `/refresh-token`), the page failures land on (`/error`), and the
 //! link mailed to an unverified local account's address (`/link-account`).
 
 use axum::{
@@ -18,14 +19,14 @@ use crate::{
     domain::{model::AccountRow, time::duration_ms},
     error::{ApiError, ApiResult},
     http::{
-        extract::{Authenticated, Json, JsonOrForm, is_form, lenient_query},
+        extract::{Authenticated, Json, JsonOrForm, MaybeAuthenticated, is_form, lenient_query},
         layers::no_store,
         pages,
         redirect::{check_callback, found},
     },
     service::{
         sessions::{SignInContext, base_cookie},
-        social::{self, Callback, Start},
+        social::{self, AccountKey, Callback, Start},
     },
     state::AppState,
     store::Unlinked,
@@ -34,8 +35,11 @@ use crate::{
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/sign-in/social", post(sign_in_social))
+        .route("/link-social", post(link_social))
         .route("/callback/{id}", get(callback).post(callback_post))
         .route("/list-accounts", get(list_accounts))
+        .route("/get-access-token", post(get_access_token))
+        .route("/refresh-token", post(refresh_token))
         .route("/unlink-account", post(unlink_account))
         .route("/error", get(error_page))
         .route("/link-account", get(link_account_page).post(link_account))
@@ -69,10 +73,31 @@ async fn sign_in_social(
     cookies: Cookies,
     Json(body): Json<SignInSocialBody>,
 ) -> ApiResult<Response> {
+    start(&state, &cookies, &body, None).await
+}
+
+/// `POST /link-social` (signed in): the same start, and the callback links the identity to this
+/// user (its address must be theirs, and vouched for by the provider) and sends the browser back
+/// to `callbackURL`, still signed in as before.
+async fn link_social(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    cookies: Cookies,
+    Json(body): Json<SignInSocialBody>,
+) -> ApiResult<Response> {
+    start(&state, &cookies, &body, Some(&auth.user.id)).await
+}
+
+async fn start(
+    state: &AppState,
+    cookies: &Cookies,
+    body: &SignInSocialBody,
+    link_user_id: Option<&str>,
+) -> ApiResult<Response> {
     for url in [&body.callback_url, &body.new_user_callback_url, &body.error_callback_url] {
-        check_callback(&state, url.as_deref())?;
+        check_callback(state, url.as_deref())?;
     }
-    social::provider(&state, &body.provider)?;
+    social::provider(state, &body.provider)?;
     if body.id_token.is_some() {
         return Err(ApiError::IdTokenNotSupported);
     }
@@ -81,7 +106,7 @@ async fn sign_in_social(
         return Err(ApiError::Validation("[body.scopes] Invalid scope".into()));
     }
     let started = social::start(
-        &state,
+        state,
         Start {
             provider: &body.provider,
             callback_url: body.callback_url.as_deref(),
@@ -89,10 +114,11 @@ async fn sign_in_social(
             error_url: body.error_callback_url.as_deref(),
             scopes: &body.scopes,
             login_hint: body.login_hint.as_deref().filter(|h| h.len() <= 320),
+            link_user_id,
         },
     )
     .await?;
-    let mut cookie = base_cookie(&state, state.oauth_state_cookie());
+    let mut cookie = base_cookie(state, state.oauth_state_cookie());
     cookie.set_value(started.state);
     cookie.set_max_age(time::Duration::milliseconds(duration_ms(std::time::Duration::from_secs(600))));
     cookies.signed(&state.cookie_key).add(cookie);
@@ -110,6 +136,7 @@ async fn callback(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     cookies: Cookies,
+    current: MaybeAuthenticated,
     ctx: SignInContext,
 ) -> Response {
     let params: Callback = lenient_query(query);
@@ -118,7 +145,8 @@ async fn callback(
     if cookie_state.is_some() {
         cookies.remove(Cookie::build((name, "")).path("/").build());
     }
-    let url = social::finish(&state, &id, params, cookie_state, ctx).await;
+    let user = current.0.map(|auth| auth.user.id);
+    let url = social::finish(&state, &id, params, cookie_state, user.as_deref(), ctx).await;
     found(&url)
 }
 
@@ -169,6 +197,64 @@ async fn list_accounts(State(state): State<AppState>, auth: Authenticated) -> Ap
     let accounts = state.store.accounts_of(&auth.user.id).await?;
     let listed: Vec<ListedAccount> = accounts.into_iter().map(ListedAccount::from).collect();
     Ok(no_store(JsonOut(listed).into_response()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenBody {
+    account_id: Option<String>,
+    provider_id: Option<String>,
+}
+
+impl TokenBody {
+    fn key(&self) -> AccountKey<'_> {
+        AccountKey { account_id: self.account_id.as_deref(), provider_id: self.provider_id.as_deref() }
+    }
+}
+
+fn iso(ms: Option<i64>) -> serde_json::Value {
+    ms.map_or(serde_json::Value::Null, |ms| crate::domain::time::format_ms(ms).into())
+}
+
+fn scopes_of(account: &AccountRow) -> Vec<&str> {
+    account.scope.as_deref().unwrap_or("").split(',').filter(|s| !s.is_empty()).collect()
+}
+
+/// `POST /get-access-token {accountId | providerId}`: the provider's access token for one of
+/// the user's accounts, refreshed first when it has expired and a refresh token is stored.
+async fn get_access_token(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<TokenBody>,
+) -> ApiResult<Response> {
+    let t = social::provider_tokens(&state, &auth.user.id, body.key(), false).await?;
+    let answer = json!({
+        "accessToken": t.access_token,
+        "accessTokenExpiresAt": iso(t.account.access_token_expires_at),
+        "scopes": scopes_of(&t.account),
+        "idToken": t.id_token,
+    });
+    Ok(no_store(JsonOut(answer).into_response()))
+}
+
+/// `POST /refresh-token {accountId | providerId}`: new provider tokens, now.
+async fn refresh_token(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<TokenBody>,
+) -> ApiResult<Response> {
+    let t = social::provider_tokens(&state, &auth.user.id, body.key(), true).await?;
+    let answer = json!({
+        "accessToken": t.access_token,
+        "refreshToken": t.refresh_token,
+        "accessTokenExpiresAt": iso(t.account.access_token_expires_at),
+        "refreshTokenExpiresAt": iso(t.account.refresh_token_expires_at),
+        "scope": t.account.scope,
+        "idToken": t.id_token,
+        "providerId": t.account.provider_id,
+        "accountId": t.account.account_id,
+    });
+    Ok(no_store(JsonOut(answer).into_response()))
 }
 
 #[derive(Deserialize)]

@@ -12,8 +12,8 @@ use std::fmt;
 
 use oauth2::{
     AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, StandardRevocableToken,
-    StandardTokenResponse, TokenResponse, TokenUrl,
+    ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope,
+    StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
     basic::{
         BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
     },
@@ -243,15 +243,7 @@ impl Provider {
             .request_async(http)
             .await
             .map_err(|e| OAuthError::InvalidCode(e.to_string()))?;
-        let mut tokens = Tokens {
-            access_token: answer.access_token().secret().clone(),
-            refresh_token: answer.refresh_token().map(|t| t.secret().clone()),
-            access_token_expires_at: answer
-                .expires_in()
-                .map(|d| now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
-            scope: answer.scopes().map(|s| s.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",")),
-            id_token: None,
-        };
+        let mut tokens = Tokens { id_token: None, ..tokens_of(&answer, now) };
         let profile = match (&self.config.endpoints, d) {
             (Endpoints::Fixed { api, .. }, _) => github::profile(http, api, &tokens.access_token).await?,
             (Endpoints::Discovery { .. }, Some(d)) => {
@@ -274,6 +266,33 @@ impl Provider {
             }
         };
         Ok((profile, tokens))
+    }
+}
+
+impl Provider {
+    /// New tokens for a refresh token (the provider may rotate it, or keep it: then `None`).
+    pub async fn refresh(&self, http: &Http, refresh_token: &str, now: i64) -> Result<Tokens, OAuthError> {
+        let d = self.discovery(http, now).await?;
+        // Any registered redirect URI: the token endpoint does not use it for a refresh.
+        let client = self.client(d.as_ref(), "http://127.0.0.1/")?;
+        let answer = client
+            .exchange_refresh_token(&RefreshToken::new(refresh_token.to_string()))
+            .request_async(http)
+            .await
+            .map_err(|e| OAuthError::InvalidCode(e.to_string()))?;
+        Ok(tokens_of(&answer, now))
+    }
+}
+
+fn tokens_of(answer: &TokenAnswer, now: i64) -> Tokens {
+    Tokens {
+        access_token: answer.access_token().secret().clone(),
+        refresh_token: answer.refresh_token().map(|t| t.secret().clone()),
+        access_token_expires_at: answer
+            .expires_in()
+            .map(|d| now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
+        scope: answer.scopes().map(|s| s.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",")),
+        id_token: answer.extra_fields().id_token.clone(),
     }
 }
 

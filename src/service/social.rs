@@ -33,6 +33,9 @@ struct Pending {
     new_user_url: Option<String>,
     code_verifier: String,
     nonce: String,
+    /// For `/link-social`: the signed-in user the identity is to be linked to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    link_user_id: Option<String>,
 }
 
 /// A link mailed to a local account's address, which proves the mailbox and links the provider
@@ -78,6 +81,8 @@ pub struct Start<'a> {
     pub error_url: Option<&'a str>,
     pub scopes: &'a [String],
     pub login_hint: Option<&'a str>,
+    /// `/link-social`: link to this (signed-in) user instead of signing in.
+    pub link_user_id: Option<&'a str>,
 }
 
 /// Where the browser goes, and the state its cookie must carry back.
@@ -128,6 +133,7 @@ pub async fn start(state: &AppState, req: Start<'_>) -> ApiResult<Started> {
         new_user_url: req.new_user_url.filter(|c| !c.is_empty()).map(str::to_string),
         code_verifier: auth.verifier,
         nonce: auth.nonce,
+        link_user_id: req.link_user_id.map(str::to_string),
     };
     let value = serde_json::to_string(&pending).map_err(ApiError::internal)?;
     let expires_at = now + Purpose::AuthState.ttl_ms();
@@ -140,11 +146,13 @@ pub async fn start(state: &AppState, req: Start<'_>) -> ApiResult<Started> {
 
 /// Finishes a sign-in; the URL to send the browser to (the app's callback, or an error URL
 /// with `?error=`). `cookie_state`: the state the browser's signed cookie carries.
+/// `current_user`: who this browser is signed in as (a `/link-social` must come back to them).
 pub async fn finish(
     state: &AppState,
     provider_id: &str,
     callback: Callback,
     cookie_state: Option<String>,
+    current_user: Option<&str>,
     ctx: SignInContext,
 ) -> String {
     let default_error = default_error_url(state);
@@ -165,7 +173,7 @@ pub async fn finish(
     if !same_browser || pending.provider != provider_id {
         return with_error(&error_url, "state_mismatch", None);
     }
-    match sign_in(state, provider_id, &pending, callback, ctx).await {
+    match sign_in(state, provider_id, &pending, callback, current_user, ctx).await {
         Ok(url) => url,
         Err(r) => with_error(&error_url, &r.code, r.link_mailed.then_some(("pending", "email"))),
     }
@@ -177,6 +185,7 @@ async fn sign_in(
     provider_id: &str,
     pending: &Pending,
     callback: Callback,
+    current_user: Option<&str>,
     ctx: SignInContext,
 ) -> Result<String, Refusal> {
     let provider = state.providers.get(provider_id).ok_or("oauth_provider_not_found")?;
@@ -199,6 +208,13 @@ async fn sign_in(
             tracing::warn!(provider = provider_id, error = %e, "a sign-in with the provider failed");
             e.code()
         })?;
+    if let Some(user_id) = &pending.link_user_id {
+        if current_user != Some(user_id.as_str()) {
+            return Err("unable_to_link_account".into());
+        }
+        link_to(state, provider, &profile, &tokens, user_id).await?;
+        return Ok(pending.callback_url.clone());
+    }
     let (user, is_new) = resolve_user(state, provider, &profile, &tokens, &pending.callback_url).await?;
     let admission =
         Admission { proof: Proof::Provider, remember_me: true, callback: Some(&pending.callback_url) };
@@ -284,6 +300,50 @@ async fn resolve_user(
         // The address was taken meanwhile (or is held for an undone email change).
         Err(StoreError::Conflict) => Err("account_not_linked".into()),
         Err(e) => Err(internal(e.into()).into()),
+    }
+}
+
+/// `/link-social`'s end: links the identity to the signed-in user under Better Auth's rules —
+/// the provider vouches for its address, which is the user's own; an identity of another user
+/// is refused; one already theirs gets its tokens refreshed.
+async fn link_to(
+    state: &AppState,
+    provider: &Provider,
+    profile: &Profile,
+    tokens: &Tokens,
+    user_id: &str,
+) -> Result<(), Refusal> {
+    let id = &provider.config.id;
+    let internal = |e: ApiError| {
+        tracing::error!(error = %e, "linking a provider account failed");
+        Refusal::from("internal_server_error")
+    };
+    let now = state.clock.now_ms();
+    let user = state.store.user_by_id(user_id).await.map_err(|e| internal(e.into()))?;
+    let user = user.ok_or("unable_to_link_account")?;
+    let account = account_row(state, id, profile, tokens, user.id.clone(), now).map_err(internal)?;
+    if let Some(linked) =
+        state.store.account(id, &profile.account_id).await.map_err(|e| internal(e.into()))?
+    {
+        if linked.user_id != user.id {
+            return Err("account_already_linked_to_different_user".into());
+        }
+        let refreshed = AccountRow { id: linked.id, created_at: linked.created_at, ..account };
+        return state.store.update_account_tokens(&refreshed).await.map_err(|e| internal(e.into()));
+    }
+    let vouched = profile.email_verified || state.settings.social.trusted_providers.iter().any(|p| p == id);
+    if !vouched {
+        return Err("unable_to_link_account".into());
+    }
+    let same =
+        profile.email.as_deref().and_then(|e| Email::parse(e).ok()).is_some_and(|e| e.as_str() == user.email);
+    if !same {
+        return Err("email_does_not_match".into());
+    }
+    match state.store.insert_account(&account).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::Conflict) => Err("account_already_linked_to_different_user".into()),
+        Err(e) => Err(internal(e.into())),
     }
 }
 
@@ -428,4 +488,96 @@ pub fn with_error(url: &str, code: &str, extra: Option<(&str, &str)>) -> String 
     query.extend(extra);
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}{}", serde_urlencoded::to_string(query).unwrap_or_default())
+}
+
+/// Which of the user's accounts a provider-token route means: the row `id` or the provider's
+/// subject (`accountId`), and/or the provider.
+pub struct AccountKey<'a> {
+    pub account_id: Option<&'a str>,
+    pub provider_id: Option<&'a str>,
+}
+
+/// A provider account's tokens, opened.
+pub struct ProviderTokens {
+    pub account: AccountRow,
+    pub access_token: Option<String>,
+    pub refresh_token: Option<String>,
+    pub id_token: Option<String>,
+}
+
+fn coded(code: &'static str, message: &'static str) -> ApiError {
+    ApiError::Coded(StatusCode::BAD_REQUEST, code, message)
+}
+
+/// The tokens of one of the user's provider accounts, refreshed first when `force`, or when the
+/// access token has (nearly: 5 s) expired and there is a refresh token.
+pub async fn provider_tokens(
+    state: &AppState,
+    user_id: &str,
+    key: AccountKey<'_>,
+    force: bool,
+) -> ApiResult<ProviderTokens> {
+    let accounts = state.store.accounts_of(user_id).await?;
+    let account = accounts
+        .into_iter()
+        .find(|a| {
+            key.account_id.is_none_or(|k| k == a.id || k == a.account_id)
+                && key.provider_id.is_none_or(|p| p == a.provider_id)
+                && (key.account_id.is_some() || key.provider_id.is_some())
+        })
+        .ok_or(ApiError::AccountNotFound)?;
+    let provider = state
+        .providers
+        .get(&account.provider_id)
+        .ok_or(coded("PROVIDER_NOT_SUPPORTED", "Provider not supported"))?;
+    let mut tokens = open_tokens(state, account)?;
+    let now = state.clock.now_ms();
+    let expired = tokens.account.access_token_expires_at.is_some_and(|at| at - now < 5_000);
+    if !(force || expired && tokens.refresh_token.is_some()) {
+        return Ok(tokens);
+    }
+    let refresh =
+        tokens.refresh_token.clone().ok_or(coded("REFRESH_TOKEN_NOT_FOUND", "Refresh token not found"))?;
+    let fresh = provider.refresh(&state.providers.http, &refresh, now).await.map_err(|e| {
+        tracing::warn!(provider = %provider.config.id, error = %e, "refreshing a provider token failed");
+        coded("FAILED_TO_REFRESH_ACCESS_TOKEN", "Failed to refresh access token")
+    })?;
+    let profile_id = Profile {
+        account_id: tokens.account.account_id.clone(),
+        email: None,
+        email_verified: false,
+        name: None,
+        image: None,
+    };
+    let sealed =
+        account_row(state, &provider.config.id, &profile_id, &fresh, tokens.account.user_id.clone(), now)?;
+    let stored = AccountRow {
+        id: tokens.account.id.clone(),
+        created_at: tokens.account.created_at,
+        // Kept when the provider did not send new ones.
+        id_token: sealed.id_token.or(tokens.account.id_token.clone()),
+        scope: sealed.scope.or(tokens.account.scope.clone()),
+        ..sealed
+    };
+    state.store.update_account_tokens(&stored).await?;
+    let mut account = stored;
+    account.refresh_token = account.refresh_token.or(tokens.account.refresh_token.take());
+    open_tokens(state, account)
+}
+
+fn open_tokens(state: &AppState, account: AccountRow) -> ApiResult<ProviderTokens> {
+    let identity = format!("{}:{}", account.provider_id, account.account_id);
+    let open = |kind: &str, stored: &Option<String>| {
+        stored
+            .as_deref()
+            .map(|s| state.token_sealer.open(&identity, kind, s))
+            .transpose()
+            .map_err(ApiError::internal)
+    };
+    Ok(ProviderTokens {
+        access_token: open("access", &account.access_token)?,
+        refresh_token: open("refresh", &account.refresh_token)?,
+        id_token: open("id", &account.id_token)?,
+        account,
+    })
 }

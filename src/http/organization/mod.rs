@@ -49,7 +49,7 @@ pub fn router() -> Router<AppState> {
 
 /// The plugin's error with its code; the message is the plugin's too.
 const fn org_error(status: StatusCode, code: &'static str, message: &'static str) -> ApiError {
-    ApiError::Org(status, code, message)
+    ApiError::Coded(status, code, message)
 }
 
 const NOT_FOUND: ApiError =

@@ -46,7 +46,11 @@ struct Inner {
     /// code → (user, code_challenge, redirect_uri)
     codes: HashMap<String, (GitHubUser, String, String)>,
     tokens: HashMap<String, GitHubUser>,
+    /// refresh token → user (single use: each refresh rotates it).
+    refresh_tokens: HashMap<String, GitHubUser>,
     behaviour: Option<Behaviour>,
+    /// Refreshes answered with an error from now on.
+    refuse_refresh: bool,
 }
 
 #[derive(Clone, Default)]
@@ -73,6 +77,15 @@ impl GitHubStandIn {
     /// Who logs in at the next authorization.
     pub fn will_log_in(&self, user: GitHubUser) {
         self.inner.lock().unwrap().next_login = Some(user);
+    }
+
+    pub fn refuse_refresh(&self) {
+        self.inner.lock().unwrap().refuse_refresh = true;
+    }
+
+    /// Whether `token` is an access token the API currently takes.
+    pub fn takes(&self, token: &str) -> bool {
+        self.inner.lock().unwrap().tokens.contains_key(token)
     }
 
     pub fn behave(&self, behaviour: Behaviour) {
@@ -123,6 +136,14 @@ async fn access_token(State(gh): State<GitHubStandIn>, headers: HeaderMap, body:
     let authenticated =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(basic.as_str());
     let mut inner = gh.inner.lock().unwrap();
+    if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        let user = form.get("refresh_token").and_then(|t| inner.refresh_tokens.remove(t));
+        let answer = match user {
+            Some(user) if authenticated && !inner.refuse_refresh => issue(&mut inner, user),
+            _ => json!({"error": "bad_refresh_token", "error_description": "The refresh token is invalid."}),
+        };
+        return Json(answer).into_response();
+    }
     let granted = form.get("code").and_then(|c| inner.codes.remove(c));
     let answer = match granted {
         Some((user, challenge, redirect))
@@ -132,9 +153,7 @@ async fn access_token(State(gh): State<GitHubStandIn>, headers: HeaderMap, body:
                     .get("code_verifier")
                     .is_some_and(|v| URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes())) == challenge) =>
         {
-            let token = format!("gho_{}", gatehouse::security::tokens::random_hex(12));
-            inner.tokens.insert(token.clone(), user);
-            json!({"access_token": token, "token_type": "bearer", "scope": "read:user,user:email"})
+            issue(&mut inner, user)
         }
         // GitHub answers 200 with an error object.
         _ => {
@@ -142,6 +161,19 @@ async fn access_token(State(gh): State<GitHubStandIn>, headers: HeaderMap, body:
         }
     };
     Json(answer).into_response()
+}
+
+/// The user the bearer token belongs to (`None`: answer 401).
+/// New tokens for `user`, as GitHub apps with expiring tokens get them (8 hours, a refresh token).
+fn issue(inner: &mut Inner, user: GitHubUser) -> Value {
+    let token = format!("gho_{}", gatehouse::security::tokens::random_hex(12));
+    let refresh = format!("ghr_{}", gatehouse::security::tokens::random_hex(12));
+    inner.tokens.insert(token.clone(), user.clone());
+    inner.refresh_tokens.insert(refresh.clone(), user);
+    json!({
+        "access_token": token, "token_type": "bearer", "scope": "read:user,user:email",
+        "expires_in": 28800, "refresh_token": refresh, "refresh_token_expires_in": 15897600,
+    })
 }
 
 /// The user the bearer token belongs to (`None`: answer 401).

@@ -100,6 +100,55 @@ async fn a_wrong_verifier_or_a_reused_code_is_refused(backend: Backend) {
     );
 }
 
+async fn provider_tokens_are_handed_out_and_refreshed(backend: Backend) {
+    let Some((app, gh)) = github_app(backend).await else { return };
+    let res = sign_in_as(&app, &gh, octocat(77, vec![(unique_email(), true, true)])).await;
+    let cookie = res.session_cookie(&app.state.session_cookie).unwrap();
+    let first =
+        app.post("/get-access-token", json!({"providerId": "github"}), Some(&cookie)).await.assert_ok();
+    let token = first["accessToken"].as_str().unwrap().to_string();
+    assert!(gh.takes(&token), "the provider's own token: {first}");
+    assert_eq!(first["scopes"], json!(["read:user", "user:email"]));
+    assert!(first["accessTokenExpiresAt"].is_string(), "{first}");
+
+    // Still valid: the same token. Expired: refreshed first, and the new one stored.
+    let same = app.post("/get-access-token", json!({"accountId": "77"}), Some(&cookie)).await.assert_ok();
+    assert_eq!(same["accessToken"], token.as_str());
+    app.clock().advance(std::time::Duration::from_secs(8 * 3600));
+    let fresh =
+        app.post("/get-access-token", json!({"providerId": "github"}), Some(&cookie)).await.assert_ok();
+    let fresh_token = fresh["accessToken"].as_str().unwrap().to_string();
+    assert!(fresh_token != token && gh.takes(&fresh_token), "{fresh}");
+
+    // /refresh-token always refreshes, with the rotated refresh token.
+    let id = app.get("/list-accounts", Some(&cookie)).await.assert_ok()[0]["id"].clone();
+    let refreshed = app.post("/refresh-token", json!({"accountId": id}), Some(&cookie)).await.assert_ok();
+    assert!(refreshed["accessToken"] != fresh_token.as_str() && refreshed["refreshToken"].is_string());
+    assert_eq!(
+        (refreshed["providerId"].as_str(), refreshed["accountId"].as_str()),
+        (Some("github"), Some("77"))
+    );
+
+    gh.refuse_refresh();
+    app.post("/refresh-token", json!({"providerId": "github"}), Some(&cookie))
+        .await
+        .assert_error(400, "FAILED_TO_REFRESH_ACCESS_TOKEN");
+}
+
+async fn provider_token_refusals(backend: Backend) {
+    let Some((app, _gh)) = github_app(backend).await else { return };
+    let cookie = app.signed_up_cookie(&unique_email()).await;
+    let credential = json!({"providerId": "credential"});
+    app.post("/get-access-token", credential, Some(&cookie))
+        .await
+        .assert_error(400, "PROVIDER_NOT_SUPPORTED");
+    let none = json!({"providerId": "github"});
+    app.post("/get-access-token", none.clone(), Some(&cookie)).await.assert_error(400, "ACCOUNT_NOT_FOUND");
+    app.post("/refresh-token", none.clone(), Some(&cookie)).await.assert_error(400, "ACCOUNT_NOT_FOUND");
+    app.post("/get-access-token", json!({}), Some(&cookie)).await.assert_error(400, "ACCOUNT_NOT_FOUND");
+    app.post("/get-access-token", none, None).await.assert_error(401, "UNAUTHORIZED");
+}
+
 async fn github_is_off_without_a_client(backend: Backend) {
     let app = app!(backend);
     app.post("/sign-in/social", json!({"provider": "github"}), None)
@@ -113,4 +162,6 @@ backend_tests!(
     a_misbehaving_api_is_a_clean_error,
     a_wrong_verifier_or_a_reused_code_is_refused,
     github_is_off_without_a_client,
+    provider_tokens_are_handed_out_and_refreshed,
+    provider_token_refusals,
 );
