@@ -320,6 +320,11 @@ mod tests {
         );
         assert_eq!(google.scopes, ["openid", "email", "profile"]);
         assert!(load(&[("GOOGLE_CLIENT_ID", "g")]).unwrap().social.providers.is_empty(), "needs both");
+        let ms = load(&[("MICROSOFT_CLIENT_ID", "m"), ("MICROSOFT_CLIENT_SECRET", "ms")]).unwrap();
+        let ms = &ms.social.providers[0];
+        let common = "https://login.microsoftonline.com/common/v2.0";
+        assert!(matches!(&ms.endpoints, social::Endpoints::Discovery { issuer } if issuer == common));
+        assert!(ms.scopes.contains(&"User.Read".to_string()));
         let gh = load(&[("GITHUB_CLIENT_ID", "h"), ("GITHUB_CLIENT_SECRET", "hs")]).unwrap();
         let gh = &gh.social.providers[0];
         assert_eq!((gh.id.as_str(), gh.scopes.join(" ")), ("github", "read:user user:email".to_string()));

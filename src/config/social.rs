@@ -1,4 +1,4 @@
-//! Sign-in with other providers: `GOOGLE_*`, `GITHUB_*`, `OIDC_PROVIDERS` and `OIDC_<ID>_*`,
+//! Sign-in with other providers: `GOOGLE_*`, `GITHUB_*`, `MICROSOFT_*`, `OIDC_PROVIDERS` and `OIDC_<ID>_*`,
 //! `TRUSTED_PROVIDERS`, `DISABLE_SIGN_UP`. A provider is on when its client id and secret are set.
 
 use anyhow::bail;
@@ -18,6 +18,7 @@ pub struct SocialSettings {
 const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 const OIDC_SCOPES: &str = "openid email profile";
 const GITHUB_SCOPES: &str = "read:user user:email";
+const MICROSOFT_SCOPES: &str = "openid profile email offline_access User.Read";
 
 impl SocialSettings {
     pub fn read(env: &Env) -> anyhow::Result<Self> {
@@ -27,6 +28,16 @@ impl SocialSettings {
         }
         if let Some(github) = github(env)? {
             providers.push(github);
+        }
+        let tenant = env.get("MICROSOFT_TENANT_ID").unwrap_or_else(|| "common".into());
+        if !tenant.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
+            bail!("MICROSOFT_TENANT_ID: {tenant:?} is not a tenant id or domain");
+        }
+        let microsoft_issuer = format!("https://login.microsoftonline.com/{tenant}/v2.0");
+        if let Some(microsoft) =
+            provider(env, "MICROSOFT", "microsoft", Kind::Microsoft, Some(&microsoft_issuer))?
+        {
+            providers.push(microsoft);
         }
         for id in list(env.get("OIDC_PROVIDERS")) {
             if !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') || id.is_empty()
@@ -63,7 +74,8 @@ fn provider(
 ) -> anyhow::Result<Option<ProviderConfig>> {
     let key = format!("{prefix}_ISSUER");
     let issuer = env.get(&key).or(default_issuer.map(str::to_string));
-    client(env, prefix, id, kind, OIDC_SCOPES, || {
+    let scopes = if kind == Kind::Microsoft { MICROSOFT_SCOPES } else { OIDC_SCOPES };
+    client(env, prefix, id, kind, scopes, || {
         let Some(issuer) = issuer else { bail!("{key}: required for the provider {id:?}") };
         let issuer = http_url(&key, &issuer)?;
         Ok(Endpoints::Discovery { issuer: issuer.trim_end_matches('/').to_string() })

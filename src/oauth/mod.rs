@@ -53,6 +53,9 @@ pub enum Kind {
     Oidc,
     /// OAuth 2 with GitHub's API for the profile (not OpenID Connect).
     GitHub,
+    /// Microsoft Entra ID: `accountId` is the `oid` claim; `xms_edov` vouches for the address
+    /// when `email_verified` is absent (work accounts).
+    Microsoft,
 }
 
 /// Where a provider's endpoints come from.
@@ -84,6 +87,7 @@ impl ProviderConfig {
         match self.kind {
             Kind::Google => "Google".into(),
             Kind::GitHub => "GitHub".into(),
+            Kind::Microsoft => "Microsoft".into(),
             Kind::Oidc => self.id.clone(),
         }
     }
@@ -169,7 +173,10 @@ impl Provider {
 
     async fn discovery(&self, http: &Http, now: i64) -> Result<Option<Discovery>, OAuthError> {
         match &self.config.endpoints {
-            Endpoints::Discovery { issuer } => Ok(Some(self.cache.discovery(http, issuer, now).await?)),
+            Endpoints::Discovery { issuer } => {
+                let tenants = self.config.kind == Kind::Microsoft;
+                Ok(Some(self.cache.discovery(http, issuer, tenants, now).await?))
+            }
             Endpoints::Fixed { .. } => Ok(None),
         }
     }
@@ -253,10 +260,17 @@ impl Provider {
                     .verify_id_token(http, &d, &self.config.client_id, &id_token, Some(nonce), now)
                     .await?;
                 tokens.id_token = Some(id_token);
+                let (account_id, email_verified) = match self.config.kind {
+                    Kind::Microsoft => (
+                        claims.oid.ok_or(OAuthError::InvalidIdToken)?,
+                        claims.email_verified.or(claims.xms_edov).unwrap_or(false),
+                    ),
+                    _ => (claims.sub, claims.email_verified.unwrap_or(false)),
+                };
                 Profile {
-                    account_id: claims.sub,
+                    account_id,
                     email: claims.email,
-                    email_verified: claims.email_verified.unwrap_or(false),
+                    email_verified,
                     name: claims.name,
                     image: claims.picture,
                 }

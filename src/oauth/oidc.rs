@@ -36,6 +36,13 @@ pub struct Cache {
 pub struct IdClaims {
     pub sub: String,
     exp: i64,
+    iss: String,
+    /// Microsoft: the tenant, and the user's object id (stable across apps, unlike `sub`).
+    tid: Option<String>,
+    pub oid: Option<String>,
+    /// Microsoft: "email domain owner verified" (an optional claim), when `email_verified` is absent.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub xms_edov: Option<bool>,
     pub email: Option<String>,
     #[serde(default, deserialize_with = "lenient_bool")]
     pub email_verified: Option<bool>,
@@ -74,7 +81,14 @@ fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, 
 impl Cache {
     /// The provider's endpoints, from `issuer`'s discovery document (cached an hour). The
     /// document must name the same issuer (OpenID Connect Discovery §4.3).
-    pub async fn discovery(&self, http: &Http, issuer: &str, now: i64) -> Result<Discovery, OAuthError> {
+    /// `tenants`: Microsoft's multi-tenant document may name `{tenantid}` in its issuer.
+    pub async fn discovery(
+        &self,
+        http: &Http,
+        issuer: &str,
+        tenants: bool,
+        now: i64,
+    ) -> Result<Discovery, OAuthError> {
         if let Some((d, at)) = lock(&self.discovery).clone()
             && now - at < DISCOVERY_TTL_MS
         {
@@ -82,7 +96,8 @@ impl Cache {
         }
         let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
         let d: Discovery = http.get_json(&url, None).await?;
-        if d.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
+        let template = tenants && is_tenant_template(&d.issuer);
+        if d.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') && !template {
             return Err(OAuthError::IssuerMismatch);
         }
         for endpoint in [&d.authorization_endpoint, &d.token_endpoint, &d.jwks_uri] {
@@ -112,7 +127,7 @@ impl Cache {
             return Err(OAuthError::InvalidIdToken);
         }
         let mut validation = Validation::new(alg);
-        validation.set_issuer(&[discovery.issuer.as_str()]);
+        // The issuer is compared below (it may name the token's tenant).
         validation.set_audience(&[client_id]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         // Expiry is checked below against the server's clock (the injected one), not the system's.
@@ -123,6 +138,13 @@ impl Cache {
         })?;
         let claims = data.claims;
         if claims.exp.saturating_add(LEEWAY_S) <= now.div_euclid(1000) {
+            return Err(OAuthError::InvalidIdToken);
+        }
+        let expected = match &claims.tid {
+            Some(tid) if is_tenant_template(&discovery.issuer) => discovery.issuer.replace("{tenantid}", tid),
+            _ => discovery.issuer.clone(),
+        };
+        if claims.iss.trim_end_matches('/') != expected.trim_end_matches('/') {
             return Err(OAuthError::InvalidIdToken);
         }
         // With several audiences the token must have been issued to this client (`azp`), and an
@@ -189,6 +211,11 @@ fn pick(set: &JwkSet, kid: Option<&str>) -> Option<Result<DecodingKey, OAuthErro
         None => return None,
     };
     Some(DecodingKey::from_jwk(jwk).map_err(|_| OAuthError::InvalidIdToken))
+}
+
+/// Whether an issuer is Microsoft's template for several tenants.
+pub fn is_tenant_template(issuer: &str) -> bool {
+    issuer.contains("{tenantid}")
 }
 
 /// `https`, or `http` to a loopback host (development and test providers).
@@ -279,6 +306,19 @@ mod tests {
             json!({"iss": ISSUER, "aud": CLIENT, "sub": "s1", "exp": NOW / 1000 + 600, "nonce": "n1"});
         let hs = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(b"secret")).unwrap();
         assert!(check(&cache, &d, &hs).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_tenant_template_issuer_takes_the_tokens_tenant() {
+        let (cache, mut d, key) = provider();
+        d.issuer = "https://login.example/{tenantid}/v2.0".into();
+        let ok = json!({"iss": "https://login.example/t1/v2.0", "tid": "t1"});
+        assert!(check(&cache, &d, &token(&key, ok)).await.is_ok());
+        let other = json!({"iss": "https://login.example/t2/v2.0", "tid": "t1"});
+        assert!(check(&cache, &d, &token(&key, other)).await.is_err());
+        assert!(
+            check(&cache, &d, &token(&key, json!({"iss": "https://login.example/t1/v2.0"}))).await.is_err()
+        );
     }
 
     #[test]

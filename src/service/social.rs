@@ -197,6 +197,7 @@ async fn sign_in(
     let now = state.clock.now_ms();
     if let Some(iss) = callback.iss.as_deref()
         && let Some(expected) = provider.issuer(http, now).await.map_err(|e| e.code())?
+        && !crate::oauth::oidc::is_tenant_template(&expected)
         && iss.trim_end_matches('/') != expected.trim_end_matches('/')
     {
         return Err("issuer_mismatch".into());

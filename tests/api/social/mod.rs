@@ -3,6 +3,7 @@
 //! `github.rs`: the GitHub preset against a stand-in of GitHub's API.
 
 mod github;
+mod microsoft;
 
 use gatehouse::config::social::Kind;
 use serde_json::{Value, json};
@@ -14,14 +15,20 @@ use crate::{
 
 const CALLBACK_GOOGLE: &str = "http://127.0.0.1:3000/api/auth/callback/google";
 const CALLBACK_ACME: &str = "http://127.0.0.1:3000/api/auth/callback/acme";
+const CALLBACK_MICROSOFT: &str = "http://127.0.0.1:3000/api/auth/callback/microsoft";
 
 /// An app with the provider as `google` (and as the generic `acme`), or `None` (skipped).
-async fn social_app(
+pub(super) async fn social_app(
     backend: Backend,
     tweak: impl FnOnce(&mut gatehouse::config::Settings),
 ) -> Option<(TestApp, OidcProvider)> {
-    let op = OidcProvider::start(&[CALLBACK_GOOGLE.into(), CALLBACK_ACME.into()]).await?;
-    let providers = vec![op.config("google", Kind::Google), op.config("acme", Kind::Oidc)];
+    let op = OidcProvider::start(&[CALLBACK_GOOGLE.into(), CALLBACK_ACME.into(), CALLBACK_MICROSOFT.into()])
+        .await?;
+    let providers = vec![
+        op.config("google", Kind::Google),
+        op.config("acme", Kind::Oidc),
+        op.config("microsoft", Kind::Microsoft),
+    ];
     let app = TestApp::with(backend, |s| {
         s.social.providers = providers;
         tweak(s);
@@ -66,7 +73,7 @@ pub(super) fn location(res: &TestResponse) -> String {
 }
 
 /// A whole sign-in as `login`: the callback's answer.
-async fn sign_in_as(
+pub(super) async fn sign_in_as(
     app: &TestApp,
     op: &OidcProvider,
     provider: &str,
