@@ -1,4 +1,4 @@
-//! Sign-in with other providers: `GOOGLE_*`, `GITHUB_*`, `MICROSOFT_*`, `OIDC_PROVIDERS` and `OIDC_<ID>_*`,
+//! Sign-in with other providers: `GOOGLE_*`, `GITHUB_*`, `MICROSOFT_*`, `FACEBOOK_*`, `OIDC_PROVIDERS` and `OIDC_<ID>_*`,
 //! `TRUSTED_PROVIDERS`, `DISABLE_SIGN_UP`. A provider is on when its client id and secret are set.
 
 use anyhow::bail;
@@ -18,6 +18,7 @@ pub struct SocialSettings {
 const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 const OIDC_SCOPES: &str = "openid email profile";
 const GITHUB_SCOPES: &str = "read:user user:email";
+const FACEBOOK_SCOPES: &str = "email public_profile";
 const MICROSOFT_SCOPES: &str = "openid profile email offline_access User.Read";
 
 impl SocialSettings {
@@ -28,6 +29,9 @@ impl SocialSettings {
         }
         if let Some(github) = github(env)? {
             providers.push(github);
+        }
+        if let Some(facebook) = facebook(env)? {
+            providers.push(facebook);
         }
         let tenant = env.get("MICROSOFT_TENANT_ID").unwrap_or_else(|| "common".into());
         if !tenant.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
@@ -92,6 +96,20 @@ fn github(env: &Env) -> anyhow::Result<Option<ProviderConfig>> {
             authorization: url("GITHUB_AUTHORIZATION_URL", "https://github.com/login/oauth/authorize")?,
             token: url("GITHUB_TOKEN_URL", "https://github.com/login/oauth/access_token")?,
             api: url("GITHUB_API_URL", "https://api.github.com")?,
+        })
+    })
+}
+
+/// Facebook: `FACEBOOK_CLIENT_ID`, `_CLIENT_SECRET`, and its endpoints (overridable for tests):
+/// `FACEBOOK_AUTHORIZATION_URL`, `FACEBOOK_TOKEN_URL`, `FACEBOOK_GRAPH_URL`.
+fn facebook(env: &Env) -> anyhow::Result<Option<ProviderConfig>> {
+    client(env, "FACEBOOK", "facebook", Kind::Facebook, FACEBOOK_SCOPES, || {
+        let url =
+            |key: &str, default: &str| http_url(key, &env.get(key).unwrap_or_else(|| default.to_string()));
+        Ok(Endpoints::Fixed {
+            authorization: url("FACEBOOK_AUTHORIZATION_URL", "https://www.facebook.com/v24.0/dialog/oauth")?,
+            token: url("FACEBOOK_TOKEN_URL", "https://graph.facebook.com/v24.0/oauth/access_token")?,
+            api: url("FACEBOOK_GRAPH_URL", "https://graph.facebook.com/v24.0")?,
         })
     })
 }

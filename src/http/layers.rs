@@ -84,13 +84,16 @@ pub async fn origin_check(State(state): State<AppState>, req: Request, next: Nex
     let path = req.uri().path();
     // A provider's form post back is cross-site by design, and changes nothing: it is answered
     // with a redirect to the GET form, where state and PKCE protect the sign-in.
-    if path.contains("/callback/") {
+    let route = path.strip_prefix(state.settings.base_path.as_str()).unwrap_or(path);
+    if route.strip_prefix("/callback/").is_some_and(|id| !id.contains('/')) {
         return next.run(req).await;
     }
+    // Routes that start a session without needing one (login CSRF).
     let is_login = path.ends_with("/sign-in/email")
         || path.ends_with("/sign-up/email")
         || path.ends_with("/sign-in/email-otp")
-        || path.ends_with("/sign-in/social");
+        || path.ends_with("/sign-in/social")
+        || path.ends_with("/link-account");
     if !(has_cookie || (is_login && browserish)) {
         return next.run(req).await;
     }

@@ -4,6 +4,7 @@
 //! makes the token request; `jsonwebtoken` (the server's JWT crate already) checks ID tokens.
 //! Handlers reach this through `service::social`.
 
+pub mod facebook;
 pub mod github;
 pub mod http;
 pub mod oidc;
@@ -11,8 +12,8 @@ pub mod oidc;
 use std::fmt;
 
 use oauth2::{
-    AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope,
+    AuthType, AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope,
     StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
     basic::{
         BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
@@ -53,6 +54,9 @@ pub enum Kind {
     Oidc,
     /// OAuth 2 with GitHub's API for the profile (not OpenID Connect).
     GitHub,
+    /// OAuth 2 with the Graph API's `/me` for the profile; Facebook does not say whether the
+    /// address is verified, so it counts as unverified unless Facebook is trusted.
+    Facebook,
     /// Microsoft Entra ID: `accountId` is the `oid` claim; `xms_edov` vouches for the address
     /// when `email_verified` is absent (work accounts).
     Microsoft,
@@ -63,7 +67,7 @@ pub enum Kind {
 pub enum Endpoints {
     /// OpenID Connect discovery at this issuer.
     Discovery { issuer: String },
-    /// Fixed URLs (GitHub): authorization, token, and the API the profile comes from.
+    /// Fixed URLs (GitHub, Facebook): authorization, token, and the API the profile comes from.
     Fixed { authorization: String, token: String, api: String },
 }
 
@@ -88,6 +92,7 @@ impl ProviderConfig {
             Kind::Google => "Google".into(),
             Kind::GitHub => "GitHub".into(),
             Kind::Microsoft => "Microsoft".into(),
+            Kind::Facebook => "Facebook".into(),
             Kind::Oidc => self.id.clone(),
         }
     }
@@ -190,8 +195,12 @@ impl Provider {
                 return Err(OAuthError::Http("no discovery document".into()));
             }
         };
+        // Facebook takes the client's credentials in the request body, the others by Basic auth.
+        let auth_type =
+            if self.config.kind == Kind::Facebook { AuthType::RequestBody } else { AuthType::BasicAuth };
         Ok(Client::new(ClientId::new(self.config.client_id.clone()))
             .set_client_secret(ClientSecret::new(self.config.client_secret.clone()))
+            .set_auth_type(auth_type)
             .set_auth_uri(AuthUrl::new(authorization.clone()).map_err(bad)?)
             .set_token_uri(TokenUrl::new(token.clone()).map_err(bad)?)
             .set_redirect_uri(RedirectUrl::new(redirect_uri.to_string()).map_err(bad)?))
@@ -252,6 +261,9 @@ impl Provider {
             .map_err(|e| OAuthError::InvalidCode(e.to_string()))?;
         let mut tokens = Tokens { id_token: None, ..tokens_of(&answer, now) };
         let profile = match (&self.config.endpoints, d) {
+            (Endpoints::Fixed { api, .. }, _) if self.config.kind == Kind::Facebook => {
+                facebook::profile(http, api, &tokens.access_token).await?
+            }
             (Endpoints::Fixed { api, .. }, _) => github::profile(http, api, &tokens.access_token).await?,
             (Endpoints::Discovery { .. }, Some(d)) => {
                 let id_token = answer.extra_fields().id_token.clone().ok_or(OAuthError::InvalidIdToken)?;

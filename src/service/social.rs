@@ -44,6 +44,8 @@ struct Pending {
 #[serde(rename_all = "camelCase")]
 struct LinkOffer {
     user_id: String,
+    /// The address the link was mailed to: it must still be the account's, unverified.
+    email: String,
     provider_id: String,
     account_id: String,
     access_token: Option<String>,
@@ -359,6 +361,7 @@ async fn offer_link(
 ) -> ApiResult<()> {
     let offer = LinkOffer {
         user_id: user.id.clone(),
+        email: user.email.clone(),
         provider_id: account.provider_id.clone(),
         account_id: account.account_id.clone(),
         access_token: account.access_token.clone(),
@@ -368,7 +371,9 @@ async fn offer_link(
         scope: account.scope.clone(),
         callback_url: callback_url.to_string(),
     };
-    let value = serde_json::to_string(&offer).map_err(ApiError::internal)?;
+    // `userId|…`, so every change that drops the user's pending links (a new password or email,
+    // a deletion, the link itself) drops this one too.
+    let value = format!("{}|{}", user.id, serde_json::to_string(&offer).map_err(ApiError::internal)?);
     let vars = minijinja::context! { provider => provider.config.display_name(), ..mail_vars(state, user) };
     send_link(
         state,
@@ -418,8 +423,10 @@ pub async fn accept_link(state: &AppState, raw: &str, ctx: SignInContext) -> Api
         created_at: now,
         updated_at: now,
     };
-    match state.store.link_proven(&account, now).await {
-        Ok(()) => {}
+    match state.store.link_proven(&account, &offer.email, now).await {
+        Ok(true) => {}
+        // The account's address changed, or was verified, since the link was mailed.
+        Ok(false) => return Err(ApiError::InvalidToken(StatusCode::BAD_REQUEST)),
         Err(StoreError::Conflict) => return Err(ApiError::SocialAccountAlreadyLinked),
         Err(e) => return Err(e.into()),
     }
@@ -435,7 +442,8 @@ pub async fn accept_link(state: &AppState, raw: &str, ctx: SignInContext) -> Api
 }
 
 fn read_offer(value: &str) -> ApiResult<LinkOffer> {
-    serde_json::from_str(value).map_err(|_| ApiError::InvalidToken(StatusCode::BAD_REQUEST))
+    let json = value.split_once('|').map_or(value, |(_, json)| json);
+    serde_json::from_str(json).map_err(|_| ApiError::InvalidToken(StatusCode::BAD_REQUEST))
 }
 
 /// An `account` row for this identity with its tokens sealed.

@@ -236,8 +236,9 @@ pub trait Accounts: Send + Sync {
     /// mailed to the address), in one transaction: the account is added (`Conflict` when the
     /// identity is linked already), the email marked verified, the password removed, every
     /// session of the user ended and their pending reset, email-change and code tokens dropped:
-    /// whoever registered the unverified account may not own the address.
-    async fn link_proven(&self, account: &AccountRow, now: i64) -> StoreResult<()>;
+    /// whoever registered the unverified account may not own the address. False, with nothing
+    /// changed, unless the user's address still is `email` and still unverified.
+    async fn link_proven(&self, account: &AccountRow, email: &str, now: i64) -> StoreResult<bool>;
     /// Removes one of the user's accounts unless it is their last.
     async fn unlink_account(&self, user_id: &str, id: &str) -> StoreResult<Unlinked>;
 }

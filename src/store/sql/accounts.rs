@@ -113,18 +113,22 @@ impl Accounts for Backend {
         Ok(())
     }
 
-    async fn link_proven(&self, account: &AccountRow, now: i64) -> StoreResult<()> {
+    async fn link_proven(&self, account: &AccountRow, email: &str, now: i64) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let user_id = account.user_id.as_str();
-        let Some(email) = users::touch(&mut *tx, user_id, now).await? else {
-            return Err(StoreError::Conflict);
-        };
+        // A write first (SQLite's write lock), then the checks it protects.
+        if users::touch(&mut *tx, user_id, now).await?.as_deref() != Some(email)
+            || users::is_verified(&mut *tx, user_id).await?
+        {
+            return Ok(false);
+        }
         insert(&mut *tx, account).await?;
-        users::set_verified_email(&mut *tx, user_id, &email).await?;
+        users::set_verified_email(&mut *tx, user_id, email).await?;
         users::set_password(&mut *tx, user_id, None, now).await?;
         sessions::end(&mut *tx, user_id, EndSessions::All).await?;
-        verifications::drop_tokens(&mut *tx, user_id, &email, Drop::OnNewPassword).await?;
-        self.commit_announcing(tx, &[Invalidation::User(user_id.to_string())]).await
+        verifications::drop_tokens(&mut *tx, user_id, email, Drop::OnNewPassword).await?;
+        self.commit_announcing(tx, &[Invalidation::User(user_id.to_string())]).await?;
+        Ok(true)
     }
 
     async fn unlink_account(&self, user_id: &str, id: &str) -> StoreResult<Unlinked> {

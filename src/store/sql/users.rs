@@ -57,6 +57,8 @@ UPDATE "user" SET "name" = COALESCE($2, "name"), "image" = CASE WHEN $3 THEN $4 
 
 const SET_VERIFIED: &str = r#"UPDATE "user" SET "emailVerified" = TRUE, "updatedAt" = $2 WHERE "id" = $1"#;
 
+const IS_VERIFIED: &str = r#"SELECT "emailVerified" FROM "user" WHERE "id" = $1"#;
+
 const TOUCH: &str = r#"UPDATE "user" SET "updatedAt" = $2 WHERE "id" = $1 RETURNING "email""#;
 
 const SET_VERIFIED_EMAIL: &str = r#"UPDATE "user" SET "email" = $2, "emailVerified" = TRUE WHERE "id" = $1"#;
@@ -103,6 +105,16 @@ where
     E: sqlx::Executor<'e, Database = Db>,
 {
     Ok(sqlx::query_scalar(TOUCH).bind(user_id).bind(now).fetch_optional(executor).await?)
+}
+
+/// Whether the user's address is verified.
+pub(super) async fn is_verified<'e, E>(executor: E, user_id: &str) -> StoreResult<bool>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    let verified: Option<bool> =
+        sqlx::query_scalar(IS_VERIFIED).bind(user_id).fetch_optional(executor).await?;
+    Ok(verified == Some(true))
 }
 
 /// Gives the user `email`, verified; `Conflict` when another account has it.

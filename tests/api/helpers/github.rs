@@ -1,8 +1,9 @@
-//! A stand-in for GitHub on loopback (GitHub is not OpenID Connect and has no local
-//! distribution): it answers the documented calls Gatehouse makes — the authorize redirect,
-//! `POST /login/oauth/access_token` (client secret, single-use code, PKCE S256 verifier,
-//! redirect URI all checked), `GET /user` and `GET /user/emails` with the bearer token — and
-//! can misbehave on request (an HTML answer, an oversized one).
+//! A stand-in for GitHub and Facebook on loopback (neither is OpenID Connect, neither has a
+//! local distribution): it answers the documented calls Gatehouse makes — the authorize
+//! redirect, the token request (client secret, single-use code, PKCE S256 verifier, redirect URI
+//! all checked; GitHub's client by Basic auth, Facebook's in the body), GitHub's `GET /user` and
+//! `GET /user/emails` and Facebook's `GET /me` with the bearer token — and can misbehave on
+//! request (an HTML answer, an oversized one).
 
 use std::{
     collections::HashMap,
@@ -23,6 +24,8 @@ use sha2::{Digest, Sha256};
 
 pub const CLIENT_ID: &str = "gh-client";
 pub const CLIENT_SECRET: &str = "gh-secret";
+pub const FB_CLIENT_ID: &str = "fb-app";
+pub const FB_CLIENT_SECRET: &str = "fb-secret";
 
 #[derive(Clone, Debug)]
 pub struct GitHubUser {
@@ -69,6 +72,9 @@ impl GitHubStandIn {
             .route("/login/oauth/access_token", post(access_token))
             .route("/api/user", get(user))
             .route("/api/user/emails", get(emails))
+            .route("/fb/dialog/oauth", get(authorize))
+            .route("/fb/oauth/access_token", post(access_token))
+            .route("/fb/graph/me", get(facebook_me))
             .with_state(me.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
         me
@@ -90,6 +96,22 @@ impl GitHubStandIn {
 
     pub fn behave(&self, behaviour: Behaviour) {
         self.inner.lock().unwrap().behaviour = Some(behaviour);
+    }
+
+    pub fn facebook_config(&self) -> ProviderConfig {
+        ProviderConfig {
+            id: "facebook".into(),
+            kind: Kind::Facebook,
+            endpoints: Endpoints::Fixed {
+                authorization: format!("{}/fb/dialog/oauth", self.base),
+                token: format!("{}/fb/oauth/access_token", self.base),
+                api: format!("{}/fb/graph", self.base),
+            },
+            client_id: FB_CLIENT_ID.into(),
+            client_secret: FB_CLIENT_SECRET.into(),
+            scopes: vec!["email".into(), "public_profile".into()],
+            disable_sign_up: false,
+        }
     }
 
     pub fn config(&self) -> ProviderConfig {
@@ -114,7 +136,7 @@ async fn authorize(State(gh): State<GitHubStandIn>, Query(q): Query<HashMap<Stri
     let Some(user) = inner.next_login.take() else {
         return (StatusCode::FORBIDDEN, "nobody logs in").into_response();
     };
-    if q.get("client_id").map(String::as_str) != Some(CLIENT_ID)
+    if !matches!(q.get("client_id").map(String::as_str), Some(CLIENT_ID | FB_CLIENT_ID))
         || q.get("code_challenge_method").map(String::as_str) != Some("S256")
     {
         return (StatusCode::BAD_REQUEST, "bad authorize request").into_response();
@@ -133,8 +155,10 @@ async fn access_token(State(gh): State<GitHubStandIn>, headers: HeaderMap, body:
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
     );
-    let authenticated =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(basic.as_str());
+    let by_basic = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(basic.as_str());
+    let in_body = form.get("client_id").map(String::as_str) == Some(FB_CLIENT_ID)
+        && form.get("client_secret").map(String::as_str) == Some(FB_CLIENT_SECRET);
+    let authenticated = by_basic || in_body;
     let mut inner = gh.inner.lock().unwrap();
     if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
         let user = form.get("refresh_token").and_then(|t| inner.refresh_tokens.remove(t));
@@ -203,6 +227,19 @@ async fn user(State(gh): State<GitHubStandIn>, headers: HeaderMap) -> Response {
     match caller(&gh, &headers) {
         Some(u) => Json(json!({"id": u.id, "login": u.login, "name": u.name, "email": null, "avatar_url": format!("https://avatars.example/{}", u.id)})).into_response(),
         None => (StatusCode::UNAUTHORIZED, "Bad credentials").into_response(),
+    }
+}
+
+async fn facebook_me(State(gh): State<GitHubStandIn>, headers: HeaderMap) -> Response {
+    match caller(&gh, &headers) {
+        Some(u) => Json(json!({
+            "id": u.id.to_string(),
+            "name": u.name.unwrap_or(u.login),
+            "email": u.emails.first().map(|(e, _, _)| e.clone()),
+            "picture": {"data": {"url": format!("https://pictures.example/{}", u.id)}},
+        }))
+        .into_response(),
+        None => (StatusCode::UNAUTHORIZED, "Invalid OAuth access token").into_response(),
     }
 }
 

@@ -2,9 +2,14 @@
 //! sign-up and sign-in again, linking rules, state and issuer checks, accounts, the error page.
 //! `github.rs`: the GitHub preset against a stand-in of GitHub's API.
 
+mod facebook;
 mod github;
 mod microsoft;
 
+use axum::{
+    body::Body,
+    http::{Method, header},
+};
 use gatehouse::config::social::Kind;
 use serde_json::{Value, json};
 
@@ -187,6 +192,29 @@ async fn an_unverified_local_account_is_linked_by_mail(backend: Backend) {
     app.post("/link-account", json!({"token": token}), None).await.assert_error(400, "INVALID_TOKEN");
     let res = sign_in_as(&app, &op, "google", &email, json!({"callbackURL": "/dash"})).await;
     assert_eq!(location(&res), "/dash");
+}
+
+async fn a_link_offer_dies_with_the_state_it_was_made_for(backend: Backend) {
+    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
+    let email = unique_email();
+    app.signed_up_cookie(&email).await;
+    let res = sign_in_as(&app, &op, "google", &email, json!({})).await;
+    assert!(location(&res).ends_with("pending=email"));
+    let link = rel(&app.mail(&email, "link-account").await["url"]);
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    // A cross-site form post (login CSRF) is refused.
+    let forged = app
+        .req(Method::POST, "/link-account")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ORIGIN, "https://evil.example")
+        .body(Body::from(format!("token={token}")))
+        .unwrap();
+    app.send(forged).await.assert_error(403, "INVALID_ORIGIN");
+    // The owner verified the address meanwhile: the offer is void, nothing is linked.
+    app.verify_email_of(&email).await;
+    app.post("/link-account", json!({"token": token}), None).await.assert_error(400, "INVALID_TOKEN");
+    assert!(app.state.store.account("google", &email).await.unwrap().is_none());
+    app.sign_in(&email, PASSWORD).await.assert_ok();
 }
 
 async fn an_unproven_address_links_nothing_and_mails_nothing(backend: Backend) {
@@ -480,6 +508,7 @@ backend_tests!(
     a_verified_local_user_is_linked,
     an_unverified_local_account_is_linked_by_mail,
     an_unproven_address_links_nothing_and_mails_nothing,
+    a_link_offer_dies_with_the_state_it_was_made_for,
     an_unverified_provider_email_links_only_when_the_provider_is_trusted,
     a_new_user_needs_an_address_the_provider_vouches_for,
     a_locked_account_gets_no_session_by_provider,
