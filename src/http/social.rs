@@ -257,23 +257,19 @@ async fn refresh_token(
     Ok(no_store(JsonOut(answer).into_response()))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UnlinkBody {
-    account_id: String,
-}
-
-/// `POST /unlink-account` (fresh session): `{accountId}` is the account row's `id`.
+/// `POST /unlink-account` (fresh session): `{accountId}` (the row's `id`, or the provider's
+/// subject) and/or `{providerId}`, as the official client sends them.
 async fn unlink_account(
     State(state): State<AppState>,
     auth: Authenticated,
-    Json(body): Json<UnlinkBody>,
+    Json(body): Json<TokenBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     let fresh_since = state.clock.now_ms() - duration_ms(state.settings.sessions.fresh_age);
     if auth.session.created_at < fresh_since {
         return Err(ApiError::SessionNotFresh);
     }
-    match state.store.unlink_account(&auth.user.id, &body.account_id).await? {
+    let account = social::account_of(&state, &auth.user.id, body.key()).await?;
+    match state.store.unlink_account(&auth.user.id, &account.id).await? {
         Unlinked::Done => Ok(JsonOut(json!({ "status": true }))),
         Unlinked::NotFound => Err(ApiError::AccountNotFound),
         Unlinked::Last => Err(ApiError::FailedToUnlinkLastAccount),

@@ -506,6 +506,19 @@ pub struct AccountKey<'a> {
     pub provider_id: Option<&'a str>,
 }
 
+/// The user's account `key` names (`ACCOUNT_NOT_FOUND` otherwise).
+pub async fn account_of(state: &AppState, user_id: &str, key: AccountKey<'_>) -> ApiResult<AccountRow> {
+    let accounts = state.store.accounts_of(user_id).await?;
+    accounts
+        .into_iter()
+        .find(|a| {
+            key.account_id.is_none_or(|k| k == a.id || k == a.account_id)
+                && key.provider_id.is_none_or(|p| p == a.provider_id)
+                && (key.account_id.is_some() || key.provider_id.is_some())
+        })
+        .ok_or(ApiError::AccountNotFound)
+}
+
 /// A provider account's tokens, opened.
 pub struct ProviderTokens {
     pub account: AccountRow,
@@ -526,15 +539,7 @@ pub async fn provider_tokens(
     key: AccountKey<'_>,
     force: bool,
 ) -> ApiResult<ProviderTokens> {
-    let accounts = state.store.accounts_of(user_id).await?;
-    let account = accounts
-        .into_iter()
-        .find(|a| {
-            key.account_id.is_none_or(|k| k == a.id || k == a.account_id)
-                && key.provider_id.is_none_or(|p| p == a.provider_id)
-                && (key.account_id.is_some() || key.provider_id.is_some())
-        })
-        .ok_or(ApiError::AccountNotFound)?;
+    let account = account_of(state, user_id, key).await?;
     let provider = state
         .providers
         .get(&account.provider_id)
