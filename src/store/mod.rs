@@ -176,7 +176,8 @@ pub trait Users: Send + Sync {
     async fn create_user(&self, user: &User, password_hash: &str) -> StoreResult<()>;
     async fn credential_by_email(&self, email: &str) -> StoreResult<Option<Credential>>;
     async fn set_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()>;
-    /// A new password, in one transaction with ending sessions and dropping every pending reset,
+    /// A new password (creating the credential account of a user who signed up by provider), in
+    /// one transaction with ending sessions and dropping every pending reset,
     /// email-change and one-time-code token of the user (so a link obtained before the change
     /// cannot undo it).
     async fn replace_credentials(

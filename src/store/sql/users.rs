@@ -51,6 +51,12 @@ SELECT u.*, a."password"
 const SET_PASSWORD: &str = r#"
 UPDATE "account" SET "password" = $2, "updatedAt" = $3 WHERE "userId" = $1 AND "providerId" = 'credential'"#;
 
+/// A new password; a user who signed up by provider gets their credential account now.
+const PUT_PASSWORD: &str = r#"
+INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt")
+VALUES ($4, $1, 'credential', $1, $2, $3, $3)
+ON CONFLICT ("providerId", "accountId") DO UPDATE SET "password" = excluded."password", "updatedAt" = excluded."updatedAt""#;
+
 const UPDATE_PROFILE: &str = r#"
 UPDATE "user" SET "name" = COALESCE($2, "name"), "image" = CASE WHEN $3 THEN $4 ELSE "image" END, "updatedAt" = $5
  WHERE "id" = $1"#;
@@ -199,7 +205,13 @@ impl Users for Backend {
         now: i64,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        set_password(&mut *tx, user_id, Some(hash), now).await?;
+        sqlx::query(PUT_PASSWORD)
+            .bind(user_id)
+            .bind(hash)
+            .bind(now)
+            .bind(crate::security::tokens::random_id())
+            .execute(&mut *tx)
+            .await?;
         sessions::end(&mut *tx, user_id, end).await?;
         verifications::drop_tokens(&mut *tx, user_id, email, Drop::OnNewPassword).await?;
         self.commit_announcing(tx, &[Invalidation::User(user_id.to_string())]).await

@@ -149,6 +149,23 @@ async fn provider_token_refusals(backend: Backend) {
     app.post("/get-access-token", none, None).await.assert_error(401, "UNAUTHORIZED");
 }
 
+async fn a_provider_user_can_set_a_password_by_reset(backend: Backend) {
+    let Some((app, gh)) = github_app(backend).await else { return };
+    let email = unique_email();
+    let res = sign_in_as(&app, &gh, octocat(88, vec![(email.clone(), true, true)])).await;
+    assert_eq!(location(&res), "/home");
+    app.post("/request-password-reset", json!({"email": email}), None).await.assert_ok();
+    let token = app.mail(&email, "reset").await["token"].as_str().unwrap().to_string();
+    let reset = json!({"token": token, "newPassword": NEW_PASSWORD});
+    app.post("/reset-password", reset, None).await.assert_ok();
+    let res = app.sign_in(&email, NEW_PASSWORD).await;
+    let cookie = res.session_cookie(&app.state.session_cookie).expect("the new password signs in");
+    let accounts = app.get("/list-accounts", Some(&cookie)).await.assert_ok();
+    let providers: Vec<&str> =
+        accounts.as_array().unwrap().iter().map(|a| a["providerId"].as_str().unwrap()).collect();
+    assert_eq!(providers, ["github", "credential"]);
+}
+
 async fn github_is_off_without_a_client(backend: Backend) {
     let app = app!(backend);
     app.post("/sign-in/social", json!({"provider": "github"}), None)
@@ -162,6 +179,7 @@ backend_tests!(
     a_misbehaving_api_is_a_clean_error,
     a_wrong_verifier_or_a_reused_code_is_refused,
     github_is_off_without_a_client,
+    a_provider_user_can_set_a_password_by_reset,
     provider_tokens_are_handed_out_and_refreshed,
     provider_token_refusals,
 );
