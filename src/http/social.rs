@@ -63,7 +63,19 @@ struct SignInSocialBody {
     /// Accepted for the client's sake; sign-up is not gated on it.
     #[allow(dead_code)]
     request_sign_up: Option<bool>,
-    id_token: Option<serde_json::Value>,
+    id_token: Option<IdTokenBody>,
+}
+
+/// `idToken` of `/sign-in/social`: a token the client got from the provider itself.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdTokenBody {
+    token: String,
+    nonce: Option<String>,
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+    /// Seconds or milliseconds since the epoch, as clients send it.
+    expires_at: Option<i64>,
 }
 
 /// `POST /sign-in/social`: `{url, redirect}` and `Location` (unless `disableRedirect`), and the
@@ -71,9 +83,39 @@ struct SignInSocialBody {
 async fn sign_in_social(
     State(state): State<AppState>,
     cookies: Cookies,
+    ctx: SignInContext,
     Json(body): Json<SignInSocialBody>,
 ) -> ApiResult<Response> {
-    start(&state, &cookies, &body, None).await
+    match &body.id_token {
+        Some(id_token) => sign_in_with_id_token(&state, &body, id_token, ctx).await,
+        None => start(&state, &cookies, &body, None).await,
+    }
+}
+
+/// The `idToken` branch: 200 `{redirect: false, token, url: null, user}` and the session cookie.
+async fn sign_in_with_id_token(
+    state: &AppState,
+    body: &SignInSocialBody,
+    id_token: &IdTokenBody,
+    ctx: SignInContext,
+) -> ApiResult<Response> {
+    check_callback(state, body.callback_url.as_deref())?;
+    if id_token.token.is_empty() || id_token.token.len() > 16 * 1024 {
+        return Err(ApiError::InvalidToken(axum::http::StatusCode::UNAUTHORIZED));
+    }
+    let expires_at = id_token.expires_at.map(|t| if t < 100_000_000_000 { t * 1000 } else { t });
+    let request = social::IdTokenSignIn {
+        provider: &body.provider,
+        token: &id_token.token,
+        nonce: id_token.nonce.as_deref(),
+        access_token: id_token.access_token.as_deref(),
+        refresh_token: id_token.refresh_token.as_deref(),
+        expires_at,
+        callback_url: body.callback_url.as_deref(),
+    };
+    let (session, user) = social::sign_in_with_id_token(state, request, ctx).await?;
+    let answer = json!({ "redirect": false, "token": session.token, "url": null, "user": user });
+    Ok(no_store(JsonOut(answer).into_response()))
 }
 
 /// `POST /link-social` (signed in): the same start, and the callback links the identity to this
@@ -99,6 +141,7 @@ async fn start(
     }
     social::provider(state, &body.provider)?;
     if body.id_token.is_some() {
+        // Linking by ID token is not built: the redirect flow links.
         return Err(ApiError::IdTokenNotSupported);
     }
     if body.scopes.len() > 20 || body.scopes.iter().any(|s| s.is_empty() || s.len() > 200 || s.contains(' '))

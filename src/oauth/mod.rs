@@ -272,20 +272,7 @@ impl Provider {
                     .verify_id_token(http, &d, &self.config.client_id, &id_token, Some(nonce), now)
                     .await?;
                 tokens.id_token = Some(id_token);
-                let (account_id, email_verified) = match self.config.kind {
-                    Kind::Microsoft => (
-                        claims.oid.ok_or(OAuthError::InvalidIdToken)?,
-                        claims.email_verified.or(claims.xms_edov).unwrap_or(false),
-                    ),
-                    _ => (claims.sub, claims.email_verified.unwrap_or(false)),
-                };
-                Profile {
-                    account_id,
-                    email: claims.email,
-                    email_verified,
-                    name: claims.name,
-                    image: claims.picture,
-                }
+                self.profile_of(claims)?
             }
             (Endpoints::Discovery { .. }, None) => {
                 return Err(OAuthError::Http("no discovery document".into()));
@@ -296,6 +283,42 @@ impl Provider {
 }
 
 impl Provider {
+    /// Whether ID tokens from this provider can be checked (an OpenID provider).
+    pub fn takes_id_tokens(&self) -> bool {
+        matches!(self.config.endpoints, Endpoints::Discovery { .. })
+    }
+
+    /// The profile in an ID token a client obtained itself (native sign-in): checked like the
+    /// callback's (keys, issuer, audience = this client, expiry), with the nonce when given.
+    pub async fn profile_from_id_token(
+        &self,
+        http: &Http,
+        token: &str,
+        nonce: Option<&str>,
+        now: i64,
+    ) -> Result<Profile, OAuthError> {
+        let Some(d) = self.discovery(http, now).await? else { return Err(OAuthError::InvalidIdToken) };
+        let claims = self.cache.verify_id_token(http, &d, &self.config.client_id, token, nonce, now).await?;
+        self.profile_of(claims)
+    }
+
+    fn profile_of(&self, claims: oidc::IdClaims) -> Result<Profile, OAuthError> {
+        let (account_id, email_verified) = match self.config.kind {
+            Kind::Microsoft => (
+                claims.oid.ok_or(OAuthError::InvalidIdToken)?,
+                claims.email_verified.or(claims.xms_edov).unwrap_or(false),
+            ),
+            _ => (claims.sub, claims.email_verified.unwrap_or(false)),
+        };
+        Ok(Profile {
+            account_id,
+            email: claims.email,
+            email_verified,
+            name: claims.name,
+            image: claims.picture,
+        })
+    }
+
     /// New tokens for a refresh token (the provider may rotate it, or keep it: then `None`).
     pub async fn refresh(&self, http: &Http, refresh_token: &str, now: i64) -> Result<Tokens, OAuthError> {
         let d = self.discovery(http, now).await?;

@@ -166,6 +166,12 @@ async fn a_provider_user_can_set_a_password_by_reset(backend: Backend) {
     assert_eq!(providers, ["github", "credential"]);
 }
 
+async fn github_takes_no_id_tokens(backend: Backend) {
+    let Some((app, _gh)) = github_app(backend).await else { return };
+    let body = json!({"provider": "github", "idToken": {"token": "x.y.z"}});
+    app.post("/sign-in/social", body, None).await.assert_error(404, "ID_TOKEN_NOT_SUPPORTED");
+}
+
 async fn github_is_off_without_a_client(backend: Backend) {
     let app = app!(backend);
     app.post("/sign-in/social", json!({"provider": "github"}), None)
@@ -180,6 +186,7 @@ backend_tests!(
     a_wrong_verifier_or_a_reused_code_is_refused,
     github_is_off_without_a_client,
     a_provider_user_can_set_a_password_by_reset,
+    github_takes_no_id_tokens,
     provider_tokens_are_handed_out_and_refreshed,
     provider_token_refusals,
 );

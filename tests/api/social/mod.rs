@@ -4,6 +4,7 @@
 
 mod facebook;
 mod github;
+mod id_token;
 mod microsoft;
 
 use axum::{
@@ -18,7 +19,7 @@ use crate::{
     helpers::{oidc::OidcProvider, *},
 };
 
-const CALLBACK_GOOGLE: &str = "http://127.0.0.1:3000/api/auth/callback/google";
+pub(super) const CALLBACK_GOOGLE: &str = "http://127.0.0.1:3000/api/auth/callback/google";
 const CALLBACK_ACME: &str = "http://127.0.0.1:3000/api/auth/callback/acme";
 const CALLBACK_MICROSOFT: &str = "http://127.0.0.1:3000/api/auth/callback/microsoft";
 
