@@ -2,9 +2,11 @@
 //! sign-up and sign-in again, linking rules, state and issuer checks, accounts, the error page.
 //! `github.rs`: the GitHub preset against a stand-in of GitHub's API.
 
+mod callback;
 mod facebook;
 mod github;
 mod id_token;
+mod link_social;
 mod microsoft;
 
 use axum::{
@@ -291,82 +293,6 @@ async fn no_email_no_account(backend: Backend) {
     assert!(location(&res).ends_with("?error=email_not_found"), "{}", location(&res));
 }
 
-async fn the_state_binds_the_sign_in_to_the_browser(backend: Backend) {
-    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
-    let email = unique_email();
-    let started = start(&app, "google", json!({})).await;
-    let redirect = op.log_in(&started.url, &email).await;
-
-    // Without the state cookie (another browser, or cookies blocked).
-    let res = back(&app, &redirect, None).await;
-    assert!(location(&res).ends_with("/api/auth/error?error=state_mismatch"), "{}", location(&res));
-    // The state row was consumed by that attempt: the right cookie cannot use it any more.
-    let res = back(&app, &redirect, Some(&started.state_cookie)).await;
-    assert!(location(&res).ends_with("?error=state_mismatch"));
-    assert!(!user_exists(&app, &email).await);
-
-    // A tampered state, and no state at all.
-    let started = start(&app, "google", json!({})).await;
-    let redirect = op.log_in(&started.url, &email).await;
-    let tampered = redirect.replace("state=", "state=x");
-    assert!(
-        location(&back(&app, &tampered, Some(&started.state_cookie)).await)
-            .ends_with("?error=state_mismatch")
-    );
-    let res = app.get("/callback/google?code=abc", Some(&started.state_cookie)).await;
-    assert!(location(&res).ends_with("?error=state_not_found"));
-}
-
-async fn a_used_callback_cannot_be_replayed(backend: Backend) {
-    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
-    let started = start(&app, "google", json!({})).await;
-    let redirect = op.log_in(&started.url, &unique_email()).await;
-    let first = back(&app, &redirect, Some(&started.state_cookie)).await;
-    assert!(first.session_cookie(&app.state.session_cookie).is_some());
-    let replay = back(&app, &redirect, Some(&started.state_cookie)).await;
-    assert!(location(&replay).ends_with("?error=state_mismatch"));
-    assert!(replay.session_cookie(&app.state.session_cookie).is_none());
-}
-
-async fn an_expired_state_is_refused(backend: Backend) {
-    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
-    let started = start(&app, "google", json!({})).await;
-    let redirect = op.log_in(&started.url, &unique_email()).await;
-    app.clock().advance(std::time::Duration::from_secs(11 * 60));
-    let res = back(&app, &redirect, Some(&started.state_cookie)).await;
-    assert!(location(&res).ends_with("?error=state_mismatch"));
-}
-
-async fn another_issuer_is_refused(backend: Backend) {
-    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
-    let started = start(&app, "google", json!({"errorCallbackURL": "/failed"})).await;
-    let redirect = op.log_in(&started.url, &unique_email()).await;
-    assert!(redirect.contains("iss="), "the provider says who it is (RFC 9207): {redirect}");
-    let forged = redirect.replace("iss=http", "iss=https");
-    let res = back(&app, &forged, Some(&started.state_cookie)).await;
-    assert_eq!(location(&res), "/failed?error=issuer_mismatch");
-}
-
-async fn a_provider_error_is_passed_on(backend: Backend) {
-    let Some((app, _op)) = social_app(backend, |_| {}).await else { return };
-    let started = start(&app, "google", json!({"errorCallbackURL": "/failed"})).await;
-    let state = started.url.split("state=").nth(1).unwrap().split('&').next().unwrap().to_string();
-    let path = format!("/callback/google?state={state}&error=access_denied");
-    assert_eq!(location(&app.get(&path, Some(&started.state_cookie)).await), "/failed?error=access_denied");
-    let started = start(&app, "google", json!({"errorCallbackURL": "/failed"})).await;
-    let state = started.url.split("state=").nth(1).unwrap().split('&').next().unwrap().to_string();
-    let path = format!("/callback/google?state={state}");
-    assert_eq!(location(&app.get(&path, Some(&started.state_cookie)).await), "/failed?error=no_code");
-}
-
-async fn a_forged_code_is_refused(backend: Backend) {
-    let Some((app, _op)) = social_app(backend, |_| {}).await else { return };
-    let started = start(&app, "google", json!({"errorCallbackURL": "/failed"})).await;
-    let state = started.url.split("state=").nth(1).unwrap().split('&').next().unwrap().to_string();
-    let path = format!("/callback/google?state={state}&code=forged");
-    assert_eq!(location(&app.get(&path, Some(&started.state_cookie)).await), "/failed?error=invalid_code");
-}
-
 async fn sign_in_social_refuses_bad_requests(backend: Backend) {
     let Some((app, _op)) = social_app(backend, |_| {}).await else { return };
     app.post("/sign-in/social", json!({"provider": "myspace"}), None)
@@ -424,61 +350,6 @@ async fn unlinking_keeps_a_way_in(backend: Backend) {
         .assert_error(403, "SESSION_NOT_FRESH");
 }
 
-/// A `/link-social` for the user signed in with `session`, logged in at the provider as `login`:
-/// the callback's answer (the browser sends both its session and its state cookie).
-async fn link_as(app: &TestApp, op: &OidcProvider, session: &str, login: &str) -> TestResponse {
-    let body = json!({"provider": "google", "callbackURL": "/settings", "errorCallbackURL": "/settings"});
-    let res = app.post("/link-social", body, Some(session)).await;
-    let url = res.assert_ok()["url"].as_str().unwrap().to_string();
-    let name = app.state.oauth_state_cookie();
-    let (value, _) = res.set_cookies().remove(&name).expect("state cookie");
-    let redirect = op.log_in(&url, login).await;
-    back(app, &redirect, Some(&format!("{session}; {name}={value}"))).await
-}
-
-async fn link_social_links_the_signed_in_user(backend: Backend) {
-    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
-    let email = unique_email();
-    let cookie = app.verified_cookie(&email).await;
-    let res = link_as(&app, &op, &cookie, &email).await;
-    assert_eq!(location(&res), "/settings");
-    assert!(res.session_cookie(&app.state.session_cookie).is_none(), "the session stays as it was");
-    let accounts = app.get("/list-accounts", Some(&cookie)).await.assert_ok();
-    assert_eq!(accounts.as_array().unwrap().len(), 2);
-    // Again: the same identity, already this user's, is fine (its tokens are refreshed).
-    assert_eq!(location(&link_as(&app, &op, &cookie, &email).await), "/settings");
-    // The identity is the user's way in now.
-    let again = sign_in_as(&app, &op, "google", &email, json!({"callbackURL": "/in"})).await;
-    assert_eq!(location(&again), "/in");
-}
-
-async fn link_social_refusals(backend: Backend) {
-    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
-    let email = unique_email();
-    let cookie = app.verified_cookie(&email).await;
-    let other = unique_email();
-    let res = link_as(&app, &op, &cookie, &other).await;
-    assert_eq!(location(&res), "/settings?error=email_does_not_match");
-    let res = link_as(&app, &op, &cookie, &format!("unverified-{email}")).await;
-    assert_eq!(location(&res), "/settings?error=unable_to_link_account");
-    // An identity that signs another user in.
-    let taken = format!("taken-{}", unique_email());
-    sign_in_as(&app, &op, "google", &taken, json!({})).await;
-    let res = link_as(&app, &op, &cookie, &taken).await;
-    assert_eq!(location(&res), "/settings?error=account_already_linked_to_different_user");
-    assert_eq!(app.get("/list-accounts", Some(&cookie)).await.assert_ok().as_array().unwrap().len(), 1);
-    // The browser must come back as the user who started the link.
-    let body = json!({"provider": "google", "errorCallbackURL": "/settings"});
-    let res = app.post("/link-social", body, Some(&cookie)).await;
-    let url = res.assert_ok()["url"].as_str().unwrap().to_string();
-    let name = app.state.oauth_state_cookie();
-    let state_cookie = format!("{name}={}", res.set_cookies()[&name].0);
-    let redirect = op.log_in(&url, &email).await;
-    let res = back(&app, &redirect, Some(&state_cookie)).await;
-    assert_eq!(location(&res), "/settings?error=unable_to_link_account");
-    app.post("/link-social", json!({"provider": "google"}), None).await.assert_error(401, "UNAUTHORIZED");
-}
-
 async fn account_routes_need_a_session(backend: Backend) {
     let app = app!(backend);
     app.get("/list-accounts", None).await.assert_error(401, "UNAUTHORIZED");
@@ -515,16 +386,8 @@ backend_tests!(
     a_locked_account_gets_no_session_by_provider,
     sign_up_can_be_turned_off,
     no_email_no_account,
-    the_state_binds_the_sign_in_to_the_browser,
-    a_used_callback_cannot_be_replayed,
-    an_expired_state_is_refused,
-    another_issuer_is_refused,
-    a_provider_error_is_passed_on,
-    a_forged_code_is_refused,
     sign_in_social_refuses_bad_requests,
     unlinking_keeps_a_way_in,
     account_routes_need_a_session,
-    link_social_links_the_signed_in_user,
-    link_social_refusals,
     the_error_page_explains,
 );

@@ -3,7 +3,17 @@
 //! the callback: the checks in Better Auth's order, then the user found, linked or created, and
 //! admitted through the one sign-in gate. Every failure names a lower-snake `?error=` code.
 
+mod id_token;
+mod link_mail;
+mod tokens;
+
 use axum::http::StatusCode;
+
+pub use self::{
+    id_token::{IdTokenSignIn, sign_in_with_id_token},
+    link_mail::{accept_link, link_offer},
+    tokens::{AccountKey, ProviderTokens, account_of, provider_tokens},
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -15,7 +25,7 @@ use crate::{
     oauth::{OAuthError, Profile, Provider, Tokens},
     security::tokens::{constant_time_eq, random_hex, random_id},
     service::{
-        links::{Purpose, consume, identifier, link, mail_vars, peek, send_link},
+        links::{Purpose, consume, identifier, link},
         sessions::SignInContext,
         sign_in::{Admission, Proof, admit},
     },
@@ -36,24 +46,6 @@ struct Pending {
     /// For `/link-social`: the signed-in user the identity is to be linked to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     link_user_id: Option<String>,
-}
-
-/// A link mailed to a local account's address, which proves the mailbox and links the provider
-/// identity (`GET|POST /link-account`); the provider's tokens stay sealed in it.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LinkOffer {
-    user_id: String,
-    /// The address the link was mailed to: it must still be the account's, unverified.
-    email: String,
-    provider_id: String,
-    account_id: String,
-    access_token: Option<String>,
-    refresh_token: Option<String>,
-    id_token: Option<String>,
-    access_token_expires_at: Option<i64>,
-    scope: Option<String>,
-    callback_url: String,
 }
 
 /// Why a callback signs nobody in: the `?error=` code, and whether a link went to the local
@@ -263,7 +255,9 @@ async fn resolve_user(
         state.store.credential_by_email(email.as_str()).await.map_err(|e| internal(e.into()))?
     {
         if vouched && !local.user.email_verified {
-            offer_link(state, provider, &local.user, &account, callback_url).await.map_err(internal)?;
+            link_mail::offer_link(state, provider, &local.user, &account, callback_url)
+                .await
+                .map_err(internal)?;
             return Err(Refusal { code: "account_not_linked".into(), link_mailed: true });
         }
         if !(vouched && local.user.email_verified) {
@@ -350,102 +344,6 @@ async fn link_to(
     }
 }
 
-/// Mails the local address a link that links this provider identity once the mailbox owner
-/// confirms (`/link-account`, an hour).
-async fn offer_link(
-    state: &AppState,
-    provider: &Provider,
-    user: &User,
-    account: &AccountRow,
-    callback_url: &str,
-) -> ApiResult<()> {
-    let offer = LinkOffer {
-        user_id: user.id.clone(),
-        email: user.email.clone(),
-        provider_id: account.provider_id.clone(),
-        account_id: account.account_id.clone(),
-        access_token: account.access_token.clone(),
-        refresh_token: account.refresh_token.clone(),
-        id_token: account.id_token.clone(),
-        access_token_expires_at: account.access_token_expires_at,
-        scope: account.scope.clone(),
-        callback_url: callback_url.to_string(),
-    };
-    // `userId|…`, so every change that drops the user's pending links (a new password or email,
-    // a deletion, the link itself) drops this one too.
-    let value = format!("{}|{}", user.id, serde_json::to_string(&offer).map_err(ApiError::internal)?);
-    let vars = minijinja::context! { provider => provider.config.display_name(), ..mail_vars(state, user) };
-    send_link(
-        state,
-        Purpose::LinkAccount,
-        &value,
-        &user.email,
-        ("link-account", "link-account"),
-        vars,
-        |token| link(state, "/link-account", &[("token", token)]),
-    )
-    .await
-}
-
-/// What a link-account link offers: `(provider's name, the address)`, for its confirmation page.
-pub async fn link_offer(state: &AppState, raw: &str) -> ApiResult<(String, String)> {
-    let offer: LinkOffer =
-        read_offer(&peek(state, Purpose::LinkAccount, raw, StatusCode::BAD_REQUEST).await?)?;
-    let name = state
-        .providers
-        .get(&offer.provider_id)
-        .map_or(offer.provider_id.clone(), |p| p.config.display_name());
-    let user = state
-        .store
-        .user_by_id(&offer.user_id)
-        .await?
-        .ok_or(ApiError::InvalidToken(StatusCode::BAD_REQUEST))?;
-    Ok((name, user.email))
-}
-
-/// Follows a link-account link: links the identity (marking the address verified, removing
-/// the password, ending every session: see `Accounts::link_proven`), signs this browser in
-/// through the gate, and answers where to send it.
-pub async fn accept_link(state: &AppState, raw: &str, ctx: SignInContext) -> ApiResult<String> {
-    let offer = read_offer(&consume(state, Purpose::LinkAccount, raw, StatusCode::BAD_REQUEST).await?)?;
-    let now = state.clock.now_ms();
-    let account = AccountRow {
-        id: random_id(),
-        account_id: offer.account_id,
-        provider_id: offer.provider_id,
-        user_id: offer.user_id,
-        access_token: offer.access_token,
-        refresh_token: offer.refresh_token,
-        id_token: offer.id_token,
-        access_token_expires_at: offer.access_token_expires_at,
-        refresh_token_expires_at: None,
-        scope: offer.scope,
-        created_at: now,
-        updated_at: now,
-    };
-    match state.store.link_proven(&account, &offer.email, now).await {
-        Ok(true) => {}
-        // The account's address changed, or was verified, since the link was mailed.
-        Ok(false) => return Err(ApiError::InvalidToken(StatusCode::BAD_REQUEST)),
-        Err(StoreError::Conflict) => return Err(ApiError::SocialAccountAlreadyLinked),
-        Err(e) => return Err(e.into()),
-    }
-    let user = state
-        .store
-        .user_by_id(&account.user_id)
-        .await?
-        .ok_or(ApiError::InvalidToken(StatusCode::BAD_REQUEST))?;
-    let admission =
-        Admission { proof: Proof::Provider, remember_me: true, callback: Some(&offer.callback_url) };
-    admit(state, ctx, &user, admission).await?;
-    Ok(offer.callback_url)
-}
-
-fn read_offer(value: &str) -> ApiResult<LinkOffer> {
-    let json = value.split_once('|').map_or(value, |(_, json)| json);
-    serde_json::from_str(json).map_err(|_| ApiError::InvalidToken(StatusCode::BAD_REQUEST))
-}
-
 /// An `account` row for this identity with its tokens sealed.
 fn account_row(
     state: &AppState,
@@ -500,172 +398,4 @@ pub fn with_error(url: &str, code: &str, extra: Option<(&str, &str)>) -> String 
     query.extend(extra);
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}{}", serde_urlencoded::to_string(query).unwrap_or_default())
-}
-
-/// Which of the user's accounts a provider-token route means: the row `id` or the provider's
-/// subject (`accountId`), and/or the provider.
-pub struct AccountKey<'a> {
-    pub account_id: Option<&'a str>,
-    pub provider_id: Option<&'a str>,
-}
-
-/// The user's account `key` names (`ACCOUNT_NOT_FOUND` otherwise).
-pub async fn account_of(state: &AppState, user_id: &str, key: AccountKey<'_>) -> ApiResult<AccountRow> {
-    let accounts = state.store.accounts_of(user_id).await?;
-    accounts
-        .into_iter()
-        .find(|a| {
-            key.account_id.is_none_or(|k| k == a.id || k == a.account_id)
-                && key.provider_id.is_none_or(|p| p == a.provider_id)
-                && (key.account_id.is_some() || key.provider_id.is_some())
-        })
-        .ok_or(ApiError::AccountNotFound)
-}
-
-/// A provider account's tokens, opened.
-pub struct ProviderTokens {
-    pub account: AccountRow,
-    pub access_token: Option<String>,
-    pub refresh_token: Option<String>,
-    pub id_token: Option<String>,
-}
-
-fn coded(code: &'static str, message: &'static str) -> ApiError {
-    ApiError::Coded(StatusCode::BAD_REQUEST, code, message)
-}
-
-/// The tokens of one of the user's provider accounts, refreshed first when `force`, or when the
-/// access token has (nearly: 5 s) expired and there is a refresh token.
-pub async fn provider_tokens(
-    state: &AppState,
-    user_id: &str,
-    key: AccountKey<'_>,
-    force: bool,
-) -> ApiResult<ProviderTokens> {
-    let account = account_of(state, user_id, key).await?;
-    let provider = state
-        .providers
-        .get(&account.provider_id)
-        .ok_or(coded("PROVIDER_NOT_SUPPORTED", "Provider not supported"))?;
-    let mut tokens = open_tokens(state, account)?;
-    let now = state.clock.now_ms();
-    let expired = tokens.account.access_token_expires_at.is_some_and(|at| at - now < 5_000);
-    if !(force || expired && tokens.refresh_token.is_some()) {
-        return Ok(tokens);
-    }
-    let refresh =
-        tokens.refresh_token.clone().ok_or(coded("REFRESH_TOKEN_NOT_FOUND", "Refresh token not found"))?;
-    let fresh = provider.refresh(&state.providers.http, &refresh, now).await.map_err(|e| {
-        tracing::warn!(provider = %provider.config.id, error = %e, "refreshing a provider token failed");
-        coded("FAILED_TO_REFRESH_ACCESS_TOKEN", "Failed to refresh access token")
-    })?;
-    let profile_id = Profile {
-        account_id: tokens.account.account_id.clone(),
-        email: None,
-        email_verified: false,
-        name: None,
-        image: None,
-    };
-    let sealed =
-        account_row(state, &provider.config.id, &profile_id, &fresh, tokens.account.user_id.clone(), now)?;
-    let stored = AccountRow {
-        id: tokens.account.id.clone(),
-        created_at: tokens.account.created_at,
-        // Kept when the provider did not send new ones.
-        id_token: sealed.id_token.or(tokens.account.id_token.clone()),
-        scope: sealed.scope.or(tokens.account.scope.clone()),
-        ..sealed
-    };
-    state.store.update_account_tokens(&stored).await?;
-    let mut account = stored;
-    account.refresh_token = account.refresh_token.or(tokens.account.refresh_token.take());
-    open_tokens(state, account)
-}
-
-fn open_tokens(state: &AppState, account: AccountRow) -> ApiResult<ProviderTokens> {
-    let identity = format!("{}:{}", account.provider_id, account.account_id);
-    let open = |kind: &str, stored: &Option<String>| {
-        stored
-            .as_deref()
-            .map(|s| state.token_sealer.open(&identity, kind, s))
-            .transpose()
-            .map_err(ApiError::internal)
-    };
-    Ok(ProviderTokens {
-        access_token: open("access", &account.access_token)?,
-        refresh_token: open("refresh", &account.refresh_token)?,
-        id_token: open("id", &account.id_token)?,
-        account,
-    })
-}
-
-/// A native sign-in: the client obtained an ID token from the provider itself.
-pub struct IdTokenSignIn<'a> {
-    pub provider: &'a str,
-    pub token: &'a str,
-    pub nonce: Option<&'a str>,
-    pub access_token: Option<&'a str>,
-    pub refresh_token: Option<&'a str>,
-    /// When the access token expires (Unix ms).
-    pub expires_at: Option<i64>,
-    pub callback_url: Option<&'a str>,
-}
-
-/// Signs in with an ID token: checked against the provider's keys, issuer and this client as
-/// audience; then the same user resolution (linking, sign-up) and the same gate as the callback.
-pub async fn sign_in_with_id_token(
-    state: &AppState,
-    req: IdTokenSignIn<'_>,
-    ctx: SignInContext,
-) -> ApiResult<(crate::domain::model::SessionRow, User)> {
-    let provider = provider(state, req.provider)?;
-    if !provider.takes_id_tokens() {
-        return Err(ApiError::IdTokenNotSupported);
-    }
-    let now = state.clock.now_ms();
-    let profile = provider
-        .profile_from_id_token(&state.providers.http, req.token, req.nonce, now)
-        .await
-        .map_err(|e| match e {
-            OAuthError::InvalidIdToken | OAuthError::IssuerMismatch => {
-                ApiError::InvalidToken(StatusCode::UNAUTHORIZED)
-            }
-            other => {
-                tracing::warn!(provider = req.provider, error = %other, "an ID token sign-in failed");
-                ApiError::Coded(
-                    StatusCode::UNAUTHORIZED,
-                    "FAILED_TO_GET_USER_INFO",
-                    "Failed to get user info",
-                )
-            }
-        })?;
-    let tokens = Tokens {
-        access_token: req.access_token.unwrap_or_default().to_string(),
-        refresh_token: req.refresh_token.map(str::to_string),
-        id_token: Some(req.token.to_string()),
-        access_token_expires_at: req.expires_at,
-        scope: None,
-    };
-    let callback = req.callback_url.unwrap_or("/");
-    let (user, _) = resolve_user(state, provider, &profile, &tokens, callback).await.map_err(|r| {
-        let link = |message| ApiError::Coded(StatusCode::UNAUTHORIZED, "OAUTH_LINK_ERROR", message);
-        match r.code.as_str() {
-            "email_not_found" => {
-                ApiError::Coded(StatusCode::UNAUTHORIZED, "USER_EMAIL_NOT_FOUND", "User email not found")
-            }
-            "email_not_verified" => ApiError::EmailNotVerified,
-            "signup_disabled" => {
-                ApiError::Coded(StatusCode::FORBIDDEN, "SIGNUP_DISABLED", "Sign-up is disabled")
-            }
-            "account_not_linked" if r.link_mailed => {
-                link("Account not linked: a link was mailed to the address")
-            }
-            "account_not_linked" => link("Account not linked"),
-            "account_already_linked_to_different_user" => link("Account already linked to a different user"),
-            _ => ApiError::internal(format!("ID token sign-in: {}", r.code)),
-        }
-    })?;
-    let admission = Admission { proof: Proof::Provider, remember_me: true, callback: Some(callback) };
-    let session = admit(state, ctx, &user, admission).await?;
-    Ok((session, user))
 }

@@ -1,0 +1,109 @@
+//! The provider tokens of a user's accounts (`/get-access-token`, `/refresh-token`), opened,
+//! and refreshed through the provider when due.
+
+use axum::http::StatusCode;
+
+use super::account_row;
+use crate::{
+    domain::model::AccountRow,
+    error::{ApiError, ApiResult},
+    oauth::Profile,
+    state::AppState,
+};
+
+/// Which of the user's accounts a provider-token route means: the row `id` or the provider's
+/// subject (`accountId`), and/or the provider.
+pub struct AccountKey<'a> {
+    pub account_id: Option<&'a str>,
+    pub provider_id: Option<&'a str>,
+}
+
+/// A provider account's tokens, opened.
+pub struct ProviderTokens {
+    pub account: AccountRow,
+    pub access_token: Option<String>,
+    pub refresh_token: Option<String>,
+    pub id_token: Option<String>,
+}
+
+fn coded(code: &'static str, message: &'static str) -> ApiError {
+    ApiError::Coded(StatusCode::BAD_REQUEST, code, message)
+}
+
+/// The user's account `key` names (`ACCOUNT_NOT_FOUND` otherwise).
+pub async fn account_of(state: &AppState, user_id: &str, key: AccountKey<'_>) -> ApiResult<AccountRow> {
+    let accounts = state.store.accounts_of(user_id).await?;
+    accounts
+        .into_iter()
+        .find(|a| {
+            key.account_id.is_none_or(|k| k == a.id || k == a.account_id)
+                && key.provider_id.is_none_or(|p| p == a.provider_id)
+                && (key.account_id.is_some() || key.provider_id.is_some())
+        })
+        .ok_or(ApiError::AccountNotFound)
+}
+
+/// The tokens of one of the user's provider accounts, refreshed first when `force`, or when the
+/// access token has (nearly: 5 s) expired and there is a refresh token.
+pub async fn provider_tokens(
+    state: &AppState,
+    user_id: &str,
+    key: AccountKey<'_>,
+    force: bool,
+) -> ApiResult<ProviderTokens> {
+    let account = account_of(state, user_id, key).await?;
+    let provider = state
+        .providers
+        .get(&account.provider_id)
+        .ok_or(coded("PROVIDER_NOT_SUPPORTED", "Provider not supported"))?;
+    let mut tokens = open_tokens(state, account)?;
+    let now = state.clock.now_ms();
+    let expired = tokens.account.access_token_expires_at.is_some_and(|at| at - now < 5_000);
+    if !(force || expired && tokens.refresh_token.is_some()) {
+        return Ok(tokens);
+    }
+    let refresh =
+        tokens.refresh_token.clone().ok_or(coded("REFRESH_TOKEN_NOT_FOUND", "Refresh token not found"))?;
+    let fresh = provider.refresh(&state.providers.http, &refresh, now).await.map_err(|e| {
+        tracing::warn!(provider = %provider.config.id, error = %e, "refreshing a provider token failed");
+        coded("FAILED_TO_REFRESH_ACCESS_TOKEN", "Failed to refresh access token")
+    })?;
+    let profile_id = Profile {
+        account_id: tokens.account.account_id.clone(),
+        email: None,
+        email_verified: false,
+        name: None,
+        image: None,
+    };
+    let sealed =
+        account_row(state, &provider.config.id, &profile_id, &fresh, tokens.account.user_id.clone(), now)?;
+    let stored = AccountRow {
+        id: tokens.account.id.clone(),
+        created_at: tokens.account.created_at,
+        // Kept when the provider did not send new ones.
+        id_token: sealed.id_token.or(tokens.account.id_token.clone()),
+        scope: sealed.scope.or(tokens.account.scope.clone()),
+        ..sealed
+    };
+    state.store.update_account_tokens(&stored).await?;
+    let mut account = stored;
+    account.refresh_token = account.refresh_token.or(tokens.account.refresh_token.take());
+    open_tokens(state, account)
+}
+
+fn open_tokens(state: &AppState, account: AccountRow) -> ApiResult<ProviderTokens> {
+    let identity = format!("{}:{}", account.provider_id, account.account_id);
+    let open = |kind: &str, stored: &Option<String>| {
+        stored
+            .as_deref()
+            .map(|s| state.token_sealer.open(&identity, kind, s))
+            .transpose()
+            .map_err(ApiError::internal)
+    };
+    Ok(ProviderTokens {
+        access_token: open("access", &account.access_token)?,
+        refresh_token: open("refresh", &account.refresh_token)?,
+        id_token: open("id", &account.id_token)?,
+        account,
+    })
+}
