@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/list-accounts", get(list_accounts))
         .route("/get-access-token", post(get_access_token))
         .route("/refresh-token", post(refresh_token))
+        .route("/account-info", get(account_info))
         .route("/unlink-account", post(unlink_account))
         .route("/error", get(error_page))
         .route("/link-account", get(link_account_page).post(link_account))
@@ -317,6 +318,25 @@ async fn unlink_account(
         Unlinked::NotFound => Err(ApiError::AccountNotFound),
         Unlinked::Last => Err(ApiError::FailedToUnlinkLastAccount),
     }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct AccountInfoQuery {
+    account_id: Option<String>,
+}
+
+/// `GET /account-info?accountId=`: what the provider says about one of the user's accounts now
+/// (`data`, as it says it), the main fields of it (`user`), and the account.
+async fn account_info(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    let q: AccountInfoQuery = lenient_query(query);
+    let key = AccountKey { account_id: Some(q.account_id.as_deref().unwrap_or_default()), provider_id: None };
+    let info = social::account_info(&state, &auth.user.id, key).await?;
+    Ok(no_store(JsonOut(info).into_response()))
 }
 
 #[derive(Deserialize, Default)]

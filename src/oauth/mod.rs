@@ -319,6 +319,29 @@ impl Provider {
         })
     }
 
+    /// What the provider says about the account now (its userinfo endpoint, GitHub's `/user`,
+    /// Facebook's `/me`), as it says it.
+    pub async fn user_info(
+        &self,
+        http: &Http,
+        access_token: &str,
+        now: i64,
+    ) -> Result<serde_json::Value, OAuthError> {
+        let url = match (&self.config.endpoints, self.discovery(http, now).await?) {
+            (_, Some(d)) => {
+                d.userinfo_endpoint.ok_or(OAuthError::Http("the provider has no userinfo endpoint".into()))?
+            }
+            (Endpoints::Fixed { api, .. }, None) if self.config.kind == Kind::Facebook => {
+                format!("{}/me?fields=id,name,email,picture", api.trim_end_matches('/'))
+            }
+            (Endpoints::Fixed { api, .. }, None) => format!("{}/user", api.trim_end_matches('/')),
+            (Endpoints::Discovery { .. }, None) => {
+                return Err(OAuthError::Http("no discovery document".into()));
+            }
+        };
+        http.get_json(&url, Some(access_token)).await
+    }
+
     /// New tokens for a refresh token (the provider may rotate it, or keep it: then `None`).
     pub async fn refresh(&self, http: &Http, refresh_token: &str, now: i64) -> Result<Tokens, OAuthError> {
         let d = self.discovery(http, now).await?;

@@ -22,6 +22,8 @@ pub struct Discovery {
     pub authorization_endpoint: String,
     pub token_endpoint: String,
     pub jwks_uri: String,
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
 }
 
 /// What is cached per provider.
@@ -100,7 +102,10 @@ impl Cache {
         if d.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') && !template {
             return Err(OAuthError::IssuerMismatch);
         }
-        for endpoint in [&d.authorization_endpoint, &d.token_endpoint, &d.jwks_uri] {
+        for endpoint in [&d.authorization_endpoint, &d.token_endpoint, &d.jwks_uri]
+            .into_iter()
+            .chain(&d.userinfo_endpoint)
+        {
             if !secure_url(endpoint) {
                 return Err(OAuthError::Http(format!("{endpoint}: not https (only loopback may use http)")));
             }
@@ -259,6 +264,7 @@ mod tests {
             authorization_endpoint: format!("{ISSUER}/auth"),
             token_endpoint: format!("{ISSUER}/token"),
             jwks_uri: format!("{ISSUER}/jwks"),
+            userinfo_endpoint: None,
         };
         (cache, discovery, SigningAlg::Es256.encoding_key(&der))
     }

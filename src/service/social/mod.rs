@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 pub use self::{
     id_token::{IdTokenSignIn, sign_in_with_id_token},
     link_mail::{accept_link, link_offer},
-    tokens::{AccountKey, ProviderTokens, account_of, provider_tokens},
+    tokens::{AccountKey, ProviderTokens, account_info, account_of, provider_tokens},
 };
 use serde::{Deserialize, Serialize};
 

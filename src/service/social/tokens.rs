@@ -107,3 +107,35 @@ fn open_tokens(state: &AppState, account: AccountRow) -> ApiResult<ProviderToken
         account,
     })
 }
+
+/// `/account-info`: the provider's current view of one of the user's accounts.
+pub async fn account_info(
+    state: &AppState,
+    user_id: &str,
+    key: AccountKey<'_>,
+) -> ApiResult<serde_json::Value> {
+    let tokens = provider_tokens(state, user_id, key, false).await?;
+    let failed = || coded("FAILED_TO_GET_ACCOUNT_INFO", "Failed to get account info");
+    let provider = state.providers.get(&tokens.account.provider_id).ok_or_else(failed)?;
+    let access_token = tokens.access_token.as_deref().ok_or_else(failed)?;
+    let data =
+        provider.user_info(&state.providers.http, access_token, state.clock.now_ms()).await.map_err(|e| {
+            tracing::warn!(provider = %provider.config.id, error = %e, "reading account info failed");
+            failed()
+        })?;
+    let text = |key: &str| data.get(key).filter(|v| !v.is_null()).cloned();
+    let user = serde_json::json!({
+        "id": text("sub").or_else(|| text("id")),
+        "name": text("name").or_else(|| text("login")),
+        "email": text("email"),
+        "image": text("picture").filter(|p| p.is_string()).or_else(|| text("avatar_url"))
+            .or_else(|| data.pointer("/picture/data/url").cloned()),
+        "emailVerified": text("email_verified").unwrap_or(serde_json::Value::Bool(false)),
+    });
+    let account = &tokens.account;
+    Ok(serde_json::json!({
+        "user": user,
+        "data": data,
+        "account": {"id": account.id, "providerId": account.provider_id, "accountId": account.account_id},
+    }))
+}

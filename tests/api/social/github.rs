@@ -135,6 +135,23 @@ async fn provider_tokens_are_handed_out_and_refreshed(backend: Backend) {
         .assert_error(400, "FAILED_TO_REFRESH_ACCESS_TOKEN");
 }
 
+async fn account_info_asks_the_provider(backend: Backend) {
+    let Some((app, gh)) = github_app(backend).await else { return };
+    let email = unique_email();
+    let res = sign_in_as(&app, &gh, octocat(5150, vec![(email, true, true)])).await;
+    let cookie = res.session_cookie(&app.state.session_cookie).unwrap();
+    let info = app.get("/account-info?accountId=5150", Some(&cookie)).await.assert_ok();
+    assert_eq!(info["data"]["login"], "octo5150", "{info}");
+    assert_eq!(info["user"]["name"], "octo5150");
+    assert_eq!(info["user"]["image"], "https://avatars.example/5150");
+    assert_eq!(
+        (info["account"]["providerId"].as_str(), info["account"]["accountId"].as_str()),
+        (Some("github"), Some("5150"))
+    );
+    app.get("/account-info?accountId=nope", Some(&cookie)).await.assert_error(400, "ACCOUNT_NOT_FOUND");
+    app.get("/account-info?accountId=5150", None).await.assert_error(401, "UNAUTHORIZED");
+}
+
 async fn provider_token_refusals(backend: Backend) {
     let Some((app, _gh)) = github_app(backend).await else { return };
     let cookie = app.signed_up_cookie(&unique_email()).await;
@@ -189,4 +206,5 @@ backend_tests!(
     github_takes_no_id_tokens,
     provider_tokens_are_handed_out_and_refreshed,
     provider_token_refusals,
+    account_info_asks_the_provider,
 );

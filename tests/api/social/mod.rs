@@ -137,6 +137,19 @@ async fn provider_tokens_are_sealed_at_rest(backend: Backend) {
     assert!(opened.starts_with("eyJ"), "opens to a JWT");
 }
 
+async fn account_info_reads_the_userinfo_endpoint(backend: Backend) {
+    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
+    let email = unique_email();
+    let res = sign_in_as(&app, &op, "google", &email, json!({})).await;
+    let cookie = res.session_cookie(&app.state.session_cookie).unwrap();
+    let info = app.get(&format!("/account-info?accountId={email}"), Some(&cookie)).await.assert_ok();
+    assert_eq!(info["data"]["email"], email.as_str(), "{info}");
+    assert_eq!(
+        (info["user"]["email"].as_str(), info["user"]["emailVerified"].as_bool()),
+        (Some(email.as_str()), Some(true))
+    );
+}
+
 async fn the_generic_provider_works_the_same_way(backend: Backend) {
     let Some((app, op)) = social_app(backend, |_| {}).await else { return };
     let email = format!("acme-{}", unique_email());
@@ -377,6 +390,7 @@ backend_tests!(
     a_new_user_signs_up_and_signs_in_again,
     provider_tokens_are_sealed_at_rest,
     the_generic_provider_works_the_same_way,
+    account_info_reads_the_userinfo_endpoint,
     a_verified_local_user_is_linked,
     an_unverified_local_account_is_linked_by_mail,
     an_unproven_address_links_nothing_and_mails_nothing,
