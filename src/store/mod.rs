@@ -294,7 +294,7 @@ pub trait Tokens: Send + Sync {
     /// Deletes every token whose identifier starts with `prefix` and whose value is `value`
     /// (a newer request makes older links useless).
     async fn delete_verifications(&self, prefix: &str, value: &str) -> StoreResult<u64>;
-    /// Whether a token with this prefix and value was created after `since`.
+    /// Whether a token with this prefix and value (or value `value|…`) was created after `since`.
     async fn verification_created_since(&self, prefix: &str, value: &str, since: i64) -> StoreResult<bool>;
 }
 

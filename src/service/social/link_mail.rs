@@ -45,6 +45,11 @@ pub(super) async fn offer_link(
     account: &AccountRow,
     callback_url: &str,
 ) -> ApiResult<()> {
+    // One link a minute per account at most (each provider sign-in would send one).
+    let since = state.clock.now_ms() - 60_000;
+    if state.store.verification_created_since(Purpose::LinkAccount.prefix(), &user.id, since).await? {
+        return Ok(());
+    }
     let offer = LinkOffer {
         user_id: user.id.clone(),
         email: user.email.clone(),

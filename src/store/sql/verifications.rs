@@ -20,8 +20,12 @@ UPDATE "verification" SET "value" = $3, "updatedAt" = $4 WHERE "identifier" = $1
 const DELETE_BY_VALUE: &str =
     r#"DELETE FROM "verification" WHERE "identifier" LIKE $1 || '%' AND "value" = $2"#;
 
+/// A token of this kind for `$2` (its value, or the prefix before `|`) created after `$3`.
 const CREATED_SINCE: &str = r#"
-SELECT 1 FROM "verification" WHERE "identifier" LIKE $1 || '%' AND "value" = $2 AND "createdAt" > $3 LIMIT 1"#;
+SELECT 1 FROM "verification"
+ WHERE "identifier" LIKE $1 || '%' AND ("value" = $2 OR substr("value", 1, length($2) + 1) = $2 || '|')
+   AND "createdAt" > $3
+ LIMIT 1"#;
 
 /// The tokens of user `$1` (whose value is the id, or starts with `id|`), and the one-time codes
 /// sent to address `$2`.

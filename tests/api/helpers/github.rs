@@ -41,6 +41,8 @@ pub struct GitHubUser {
 pub enum Behaviour {
     Html,
     Huge,
+    /// Answers after 12 s (Gatehouse gives up after 10).
+    Slow,
 }
 
 #[derive(Default)]
@@ -221,6 +223,11 @@ fn misbehaviour(gh: &GitHubStandIn) -> Option<Response> {
 }
 
 async fn user(State(gh): State<GitHubStandIn>, headers: HeaderMap) -> Response {
+    let slow = gh.inner.lock().unwrap().behaviour == Some(Behaviour::Slow);
+    if slow {
+        // What is tested is Gatehouse's own timeout: nothing but time passing shows it.
+        tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    }
     if let Some(res) = misbehaviour(&gh) {
         return res;
     }

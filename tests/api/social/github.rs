@@ -68,7 +68,7 @@ async fn an_unverified_github_address_does_not_link(backend: Backend) {
 
 async fn a_misbehaving_api_is_a_clean_error(backend: Backend) {
     let Some((app, gh)) = github_app(backend).await else { return };
-    for behaviour in [Behaviour::Html, Behaviour::Huge] {
+    for behaviour in [Behaviour::Html, Behaviour::Huge, Behaviour::Slow] {
         gh.behave(behaviour);
         let email = unique_email();
         let res = sign_in_as(&app, &gh, octocat(9, vec![(email.clone(), true, true)])).await;

@@ -186,6 +186,11 @@ async fn an_unverified_local_account_is_linked_by_mail(backend: Backend) {
     assert!(app.state.store.account("google", &email).await.unwrap().is_none(), "nothing linked yet");
 
     let mail = app.mail(&email, "link-account").await;
+    // A second provider sign-in within the minute mails nothing more.
+    let again = sign_in_as(&app, &op, "google", &email, json!({"errorCallbackURL": "/oops"})).await;
+    assert_eq!(location(&again), "/oops?error=account_not_linked&pending=email");
+    app.mail_settled().await;
+    assert_eq!(app.mail_count(&email, "link-account"), 1);
     let link = rel(&mail["url"]);
     let page = app.get(&link, None).await;
     assert_eq!(page.status.as_u16(), 200);
