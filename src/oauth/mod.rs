@@ -372,11 +372,26 @@ fn tokens_of(answer: &TokenAnswer, now: i64) -> Tokens {
 pub struct Providers {
     pub http: Http,
     list: Vec<Provider>,
+    /// Refreshes take turns per account (striped), so a rotating refresh token is spent once.
+    refreshes: [tokio::sync::Mutex<()>; 16],
 }
 
 impl Providers {
     pub fn new(configs: Vec<ProviderConfig>) -> anyhow::Result<Self> {
-        Ok(Self { http: Http::new()?, list: configs.into_iter().map(Provider::new).collect() })
+        Ok(Self {
+            http: Http::new()?,
+            list: configs.into_iter().map(Provider::new).collect(),
+            refreshes: Default::default(),
+        })
+    }
+
+    /// The turn to refresh the tokens of the account with this row id (on this instance).
+    pub async fn refresh_turn(&self, account_row_id: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        account_row_id.hash(&mut h);
+        let stripe = usize::try_from(h.finish() % 16).unwrap_or(0);
+        self.refreshes[stripe].lock().await
     }
 
     pub fn get(&self, id: &str) -> Option<&Provider> {

@@ -56,10 +56,23 @@ pub async fn provider_tokens(
         .providers
         .get(&account.provider_id)
         .ok_or(coded("PROVIDER_NOT_SUPPORTED", "Provider not supported"))?;
-    let mut tokens = open_tokens(state, account)?;
+    let due = |t: &ProviderTokens, now: i64| {
+        let expired = t.account.access_token_expires_at.is_some_and(|at| at - now < 5_000);
+        force || expired && t.refresh_token.is_some()
+    };
+    let tokens = open_tokens(state, account)?;
+    if !due(&tokens, state.clock.now_ms()) {
+        return Ok(tokens);
+    }
+    // One refresh at a time per account: a rotating refresh token can be spent once, so whoever
+    // waited reads what the refresh before it stored (and needs none, unless asked).
+    let _turn = state.providers.refresh_turn(&tokens.account.id).await;
+    let row_id = tokens.account.id.clone();
+    let latest =
+        account_of(state, user_id, AccountKey { account_id: Some(&row_id), provider_id: None }).await?;
+    let mut tokens = open_tokens(state, latest)?;
     let now = state.clock.now_ms();
-    let expired = tokens.account.access_token_expires_at.is_some_and(|at| at - now < 5_000);
-    if !(force || expired && tokens.refresh_token.is_some()) {
+    if !due(&tokens, now) {
         return Ok(tokens);
     }
     let refresh =

@@ -129,6 +129,27 @@ async fn provider_tokens_are_handed_out_and_refreshed(backend: Backend) {
         (Some("github"), Some("77"))
     );
 
+    // Several at once on an expired token: one refresh (the refresh token rotates, and the
+    // stand-in takes each once); everyone gets its result.
+    app.clock().advance(std::time::Duration::from_secs(8 * 3600));
+    let mut asks = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let (router, req) =
+            (app.router.clone(), app.json_request("/get-access-token", &json!({"providerId": "github"})));
+        let (mut parts, body) = req.into_parts();
+        parts.headers.insert(axum::http::header::COOKIE, cookie.parse().unwrap());
+        let req = axum::http::Request::from_parts(parts, body);
+        asks.spawn(async move { tower::ServiceExt::oneshot(router, req).await.unwrap() });
+    }
+    let mut tokens = std::collections::HashSet::new();
+    for res in asks.join_all().await {
+        assert_eq!(res.status(), 200);
+        let body = http_body_util::BodyExt::collect(res.into_body()).await.unwrap().to_bytes();
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        tokens.insert(answer["accessToken"].as_str().unwrap().to_string());
+    }
+    assert_eq!(tokens.len(), 1, "one refresh for all: {tokens:?}");
+
     gh.refuse_refresh();
     app.post("/refresh-token", json!({"providerId": "github"}), Some(&cookie))
         .await
