@@ -2,6 +2,9 @@
 //! `verification` row for ten minutes, the state also in a signed cookie), and finishing it at
 //! the callback: the checks in Better Auth's order, then the user found, linked or created, and
 //! admitted through the one sign-in gate. Every failure names a lower-snake `?error=` code.
+//!
+//! (About 400 lines: the callback's steps in order, read best in one place; the link mail,
+//! provider tokens and ID tokens have files of their own.)
 
 mod id_token;
 mod link_mail;
