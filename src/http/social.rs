@@ -370,6 +370,11 @@ async fn link_account(
     match social::accept_link(&state, &body.token, ctx).await {
         Ok(url) if from_form => Ok(found(&url)),
         Ok(url) => Ok(JsonOut(json!({ "status": true, "url": url })).into_response()),
+        // The link was made, but the gate refused the session (a locked account, an address
+        // that must be verified): say that, not "link not valid".
+        Err(e @ (ApiError::AccountLocked | ApiError::EmailNotVerified)) if from_form => {
+            Ok(pages::message(&state, "Linked, but not signed in", &e.to_string()))
+        }
         Err(e) if from_form && e.code().is_some() => Ok(pages::invalid_link(&state)),
         Err(e) => Err(e),
     }
@@ -404,7 +409,9 @@ async fn error_page(State(state): State<AppState>, RawQuery(query): RawQuery) ->
         }
         "signup_disabled" => "New accounts cannot be created this way. Ask for an invitation or sign in.",
         "account_locked" => "This account is locked after too many failed sign-ins. Try again later.",
-        "issuer_mismatch" => "The answer did not come from the provider this sign-in started with.",
+        "issuer_mismatch" | "issuer_missing" => {
+            "The answer did not come from the provider this sign-in started with."
+        }
         "invalid_code" | "no_code" => "The provider's answer could not be used. Start the sign-in again.",
         "access_denied" => "The sign-in was cancelled at the provider.",
         _ => "The sign-in did not complete. Start it again; if it keeps failing, tell the site's operator.",

@@ -171,9 +171,13 @@ impl Provider {
         Self { config, cache: oidc::Cache::default() }
     }
 
-    /// The issuer a callback's `iss` must equal (RFC 9207); `None` for providers without one.
-    pub async fn issuer(&self, http: &Http, now: i64) -> Result<Option<String>, OAuthError> {
-        Ok(self.discovery(http, now).await?.map(|d| d.issuer))
+    /// The issuer a callback's `iss` must equal (RFC 9207), and whether the provider says it
+    /// always sends one; `None` for providers without an issuer.
+    pub async fn issuer(&self, http: &Http, now: i64) -> Result<Option<(String, bool)>, OAuthError> {
+        Ok(self
+            .discovery(http, now)
+            .await?
+            .map(|d| (d.issuer, d.authorization_response_iss_parameter_supported)))
     }
 
     async fn discovery(&self, http: &Http, now: i64) -> Result<Option<Discovery>, OAuthError> {

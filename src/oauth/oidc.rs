@@ -24,6 +24,9 @@ pub struct Discovery {
     pub jwks_uri: String,
     #[serde(default)]
     pub userinfo_endpoint: Option<String>,
+    /// RFC 9207: the provider puts `iss` in its redirects back.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 /// What is cached per provider.
@@ -265,6 +268,7 @@ mod tests {
             token_endpoint: format!("{ISSUER}/token"),
             jwks_uri: format!("{ISSUER}/jwks"),
             userinfo_endpoint: None,
+            authorization_response_iss_parameter_supported: false,
         };
         (cache, discovery, SigningAlg::Es256.encoding_key(&der))
     }

@@ -192,12 +192,18 @@ async fn sign_in(
     let code = callback.code.as_deref().filter(|c| !c.is_empty()).ok_or("no_code")?;
     let http = &state.providers.http;
     let now = state.clock.now_ms();
-    if let Some(iss) = callback.iss.as_deref()
-        && let Some(expected) = provider.issuer(http, now).await.map_err(|e| e.code())?
+    // RFC 9207: the `iss` a provider sends back must be its own; one that says it always sends
+    // it must have sent it.
+    if let Some((expected, always_sent)) = provider.issuer(http, now).await.map_err(|e| e.code())?
         && !crate::oauth::oidc::is_tenant_template(&expected)
-        && iss.trim_end_matches('/') != expected.trim_end_matches('/')
     {
-        return Err("issuer_mismatch".into());
+        match callback.iss.as_deref() {
+            Some(iss) if iss.trim_end_matches('/') != expected.trim_end_matches('/') => {
+                return Err("issuer_mismatch".into());
+            }
+            None if always_sent => return Err("issuer_missing".into()),
+            _ => {}
+        }
     }
     let (profile, tokens) = provider
         .finish(http, code, &pending.code_verifier, &pending.nonce, &redirect_uri(state, provider_id), now)

@@ -60,6 +60,17 @@ async fn another_issuer_is_refused(backend: Backend) {
     let forged = redirect.replace("iss=http", "iss=https");
     let res = back(&app, &forged, Some(&started.state_cookie)).await;
     assert_eq!(location(&res), "/failed?error=issuer_mismatch");
+    // The provider says it always sends iss (authorization_response_iss_parameter_supported):
+    // a redirect without one is refused.
+    let started = start(&app, "google", json!({"errorCallbackURL": "/failed"})).await;
+    let redirect = op.log_in(&started.url, &unique_email()).await;
+    let url = url::Url::parse(&redirect).unwrap();
+    let kept: Vec<(String, String)> =
+        url.query_pairs().filter(|(k, _)| k != "iss").map(|(k, v)| (k.into(), v.into())).collect();
+    let stripped =
+        format!("{}?{}", redirect.split('?').next().unwrap(), serde_urlencoded::to_string(kept).unwrap());
+    let res = back(&app, &stripped, Some(&started.state_cookie)).await;
+    assert_eq!(location(&res), "/failed?error=issuer_missing");
 }
 
 async fn a_provider_error_is_passed_on(backend: Backend) {
@@ -75,10 +86,11 @@ async fn a_provider_error_is_passed_on(backend: Backend) {
 }
 
 async fn a_forged_code_is_refused(backend: Backend) {
-    let Some((app, _op)) = social_app(backend, |_| {}).await else { return };
+    let Some((app, op)) = social_app(backend, |_| {}).await else { return };
     let started = start(&app, "google", json!({"errorCallbackURL": "/failed"})).await;
     let state = started.url.split("state=").nth(1).unwrap().split('&').next().unwrap().to_string();
-    let path = format!("/callback/google?state={state}&code=forged");
+    let iss = serde_urlencoded::to_string([("iss", op.issuer.as_str())]).unwrap();
+    let path = format!("/callback/google?state={state}&code=forged&{iss}");
     assert_eq!(location(&app.get(&path, Some(&started.state_cookie)).await), "/failed?error=invalid_code");
 }
 
