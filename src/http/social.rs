@@ -107,7 +107,11 @@ async fn sign_in_with_id_token(
     if id_token.token.is_empty() || id_token.token.len() > 16 * 1024 {
         return Err(ApiError::InvalidToken(axum::http::StatusCode::UNAUTHORIZED));
     }
-    let expires_at = id_token.expires_at.map(|t| if t < 100_000_000_000 { t * 1000 } else { t });
+    // Seconds or milliseconds; anything else (negative, absurd) is ignored.
+    let expires_at = id_token
+        .expires_at
+        .filter(|t| (0..100_000_000_000_000).contains(t))
+        .map(|t| if t < 100_000_000_000 { t * 1000 } else { t });
     let request = social::IdTokenSignIn {
         provider: &body.provider,
         token: &id_token.token,

@@ -376,8 +376,9 @@ fn tokens_of(answer: &TokenAnswer, now: i64) -> Tokens {
 pub struct Providers {
     pub http: Http,
     list: Vec<Provider>,
-    /// Refreshes take turns per account (striped), so a rotating refresh token is spent once.
-    refreshes: [tokio::sync::Mutex<()>; 16],
+    /// Refreshes take turns per account, so a rotating refresh token is spent once: one lock
+    /// per account row while anyone holds or waits for it.
+    refreshes: std::sync::Mutex<std::collections::HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>>,
 }
 
 impl Providers {
@@ -390,12 +391,20 @@ impl Providers {
     }
 
     /// The turn to refresh the tokens of the account with this row id (on this instance).
-    pub async fn refresh_turn(&self, account_row_id: &str) -> tokio::sync::MutexGuard<'_, ()> {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        account_row_id.hash(&mut h);
-        let stripe = usize::try_from(h.finish() % 16).unwrap_or(0);
-        self.refreshes[stripe].lock().await
+    pub async fn refresh_turn(&self, account_row_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = self.refreshes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            map.retain(|_, weak| weak.strong_count() > 0);
+            match map.get(account_row_id).and_then(std::sync::Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+                    map.insert(account_row_id.to_string(), std::sync::Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
     }
 
     pub fn get(&self, id: &str) -> Option<&Provider> {

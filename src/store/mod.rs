@@ -180,12 +180,18 @@ pub trait Users: Send + Sync {
     /// one transaction with ending sessions and dropping every pending reset,
     /// email-change and one-time-code token of the user (so a link obtained before the change
     /// cannot undo it).
+    ///
+    /// `mailbox_proven` (a reset by a link or code mailed to the address): an unverified address
+    /// becomes verified, and provider identities attached to it while unverified are removed —
+    /// whoever attached them never proved the address, and the mailbox owner now holds the
+    /// account.
     async fn replace_credentials(
         &self,
         user_id: &str,
         email: &str,
         hash: &str,
         end: EndSessions<'_>,
+        mailbox_proven: bool,
         now: i64,
     ) -> StoreResult<()>;
     /// Updates the given fields; `image: Some(None)` clears the image.

@@ -33,14 +33,20 @@ fn coded(code: &'static str, message: &'static str) -> ApiError {
 /// The user's account `key` names (`ACCOUNT_NOT_FOUND` otherwise).
 pub async fn account_of(state: &AppState, user_id: &str, key: AccountKey<'_>) -> ApiResult<AccountRow> {
     let accounts = state.store.accounts_of(user_id).await?;
-    accounts
-        .into_iter()
-        .find(|a| {
-            key.account_id.is_none_or(|k| k == a.id || k == a.account_id)
-                && key.provider_id.is_none_or(|p| p == a.provider_id)
-                && (key.account_id.is_some() || key.provider_id.is_some())
-        })
-        .ok_or(ApiError::AccountNotFound)
+    let by_row = |k: &str| accounts.iter().find(|a| a.id == k);
+    let found = match (key.account_id, key.provider_id) {
+        // The row id; else the provider's subject, when exactly one of the accounts has it.
+        (Some(k), None) => by_row(k).or_else(|| {
+            let mut same = accounts.iter().filter(|a| a.account_id == k);
+            same.next().filter(|_| same.next().is_none())
+        }),
+        (Some(k), Some(p)) => {
+            accounts.iter().find(|a| a.provider_id == p && (a.id == k || a.account_id == k))
+        }
+        (None, Some(p)) => accounts.iter().find(|a| a.provider_id == p),
+        (None, None) => None,
+    };
+    found.cloned().ok_or(ApiError::AccountNotFound)
 }
 
 /// The tokens of one of the user's provider accounts, refreshed first when `force`, or when the
@@ -65,14 +71,18 @@ pub async fn provider_tokens(
         return Ok(tokens);
     }
     // One refresh at a time per account: a rotating refresh token can be spent once, so whoever
-    // waited reads what the refresh before it stored (and needs none, unless asked).
-    let _turn = state.providers.refresh_turn(&tokens.account.id).await;
+    // waited takes what the refresh before it stored (even when asked to refresh: it just was).
+    let turn = state.providers.refresh_turn(&tokens.account.id);
+    let _turn = tokio::time::timeout(std::time::Duration::from_secs(15), turn)
+        .await
+        .map_err(|_| ApiError::ServiceUnavailable)?;
     let row_id = tokens.account.id.clone();
     let latest =
         account_of(state, user_id, AccountKey { account_id: Some(&row_id), provider_id: None }).await?;
+    let waited_for_another = latest.updated_at != tokens.account.updated_at;
     let mut tokens = open_tokens(state, latest)?;
     let now = state.clock.now_ms();
-    if !due(&tokens, now) {
+    if waited_for_another || !due(&tokens, now) {
         return Ok(tokens);
     }
     let refresh =

@@ -40,8 +40,10 @@ const BY_USER_AND_ID: &str =
     concat!("SELECT ", account_columns!(), r#" FROM "account" WHERE "userId" = $1 AND "id" = $2"#);
 
 const UPDATE_TOKENS: &str = r#"
-UPDATE "account" SET "accessToken" = $2, "refreshToken" = COALESCE($3, "refreshToken"), "idToken" = $4,
-       "accessTokenExpiresAt" = $5, "refreshTokenExpiresAt" = COALESCE($6, "refreshTokenExpiresAt"),
+UPDATE "account" SET "accessToken" = COALESCE($2, "accessToken"), "refreshToken" = COALESCE($3, "refreshToken"),
+       "idToken" = COALESCE($4, "idToken"),
+       "accessTokenExpiresAt" = CASE WHEN $2 IS NULL THEN "accessTokenExpiresAt" ELSE $5 END,
+       "refreshTokenExpiresAt" = COALESCE($6, "refreshTokenExpiresAt"),
        "scope" = COALESCE($7, "scope"), "updatedAt" = $8
  WHERE "id" = $1"#;
 

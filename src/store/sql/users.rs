@@ -55,7 +55,13 @@ UPDATE "account" SET "password" = $2, "updatedAt" = $3 WHERE "userId" = $1 AND "
 const PUT_PASSWORD: &str = r#"
 INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt")
 VALUES ($4, $1, 'credential', $1, $2, $3, $3)
-ON CONFLICT ("providerId", "accountId") DO UPDATE SET "password" = excluded."password", "updatedAt" = excluded."updatedAt""#;
+ON CONFLICT ("providerId", "accountId") DO UPDATE SET "password" = excluded."password", "updatedAt" = excluded."updatedAt"
+ WHERE "account"."userId" = excluded."userId""#;
+
+/// The provider identities of a user whose address nobody had proved (see
+/// `Users::replace_credentials`).
+const DROP_PROVIDER_IDENTITIES: &str = r#"
+DELETE FROM "account" WHERE "userId" = $1 AND "providerId" <> 'credential'"#;
 
 const UPDATE_PROFILE: &str = r#"
 UPDATE "user" SET "name" = COALESCE($2, "name"), "image" = CASE WHEN $3 THEN $4 ELSE "image" END, "updatedAt" = $5
@@ -202,9 +208,16 @@ impl Users for Backend {
         email: &str,
         hash: &str,
         end: EndSessions<'_>,
+        mailbox_proven: bool,
         now: i64,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
+        // A write first (SQLite's write lock), then what it protects.
+        touch(&mut *tx, user_id, now).await?;
+        if mailbox_proven && !is_verified(&mut *tx, user_id).await? {
+            sqlx::query(DROP_PROVIDER_IDENTITIES).bind(user_id).execute(&mut *tx).await?;
+            sqlx::query(SET_VERIFIED).bind(user_id).bind(now).execute(&mut *tx).await?;
+        }
         sqlx::query(PUT_PASSWORD)
             .bind(user_id)
             .bind(hash)

@@ -204,6 +204,34 @@ async fn a_provider_user_can_set_a_password_by_reset(backend: Backend) {
     assert_eq!(providers, ["github", "credential"]);
 }
 
+async fn a_reset_by_mail_drops_identities_attached_to_an_unproven_address(backend: Backend) {
+    let gh = GitHubStandIn::start().await;
+    let config = gh.config();
+    let Some(app) = TestApp::with(backend, |s| {
+        s.social.providers = vec![config];
+        s.social.trusted_providers = vec!["github".into()];
+    })
+    .await
+    else {
+        return;
+    };
+    let email = unique_email();
+    // A trusted provider's unverified address makes an unverified account with that identity.
+    let res = sign_in_as(&app, &gh, octocat(99, vec![(email.clone(), true, false)])).await;
+    let cookie = res.session_cookie(&app.state.session_cookie).expect("signed in");
+    assert_eq!(session_user(&app, &cookie).await["emailVerified"], false);
+    // The mailbox owner resets the password: the address is theirs now, the identity is gone.
+    app.post("/request-password-reset", json!({"email": email}), None).await.assert_ok();
+    let token = app.mail(&email, "reset").await["token"].as_str().unwrap().to_string();
+    app.post("/reset-password", json!({"token": token, "newPassword": NEW_PASSWORD}), None).await.assert_ok();
+    let res = app.sign_in(&email, NEW_PASSWORD).await;
+    let cookie = res.session_cookie(&app.state.session_cookie).unwrap();
+    assert_eq!(session_user(&app, &cookie).await["emailVerified"], true);
+    let accounts = app.get("/list-accounts", Some(&cookie)).await.assert_ok();
+    assert_eq!(accounts.as_array().unwrap().len(), 1, "{accounts}");
+    assert_eq!(accounts[0]["providerId"], "credential");
+}
+
 async fn github_takes_no_id_tokens(backend: Backend) {
     let Some((app, _gh)) = github_app(backend).await else { return };
     let body = json!({"provider": "github", "idToken": {"token": "x.y.z"}});
@@ -225,6 +253,7 @@ backend_tests!(
     github_is_off_without_a_client,
     a_provider_user_can_set_a_password_by_reset,
     github_takes_no_id_tokens,
+    a_reset_by_mail_drops_identities_attached_to_an_unproven_address,
     provider_tokens_are_handed_out_and_refreshed,
     provider_token_refusals,
     account_info_asks_the_provider,
