@@ -156,6 +156,10 @@ pub async fn finish(
     let Some(raw) = callback.state.as_deref().filter(|s| !s.is_empty() && s.len() <= 128) else {
         return with_error(&default_error, "state_not_found", None);
     };
+    // The browser first: a request without this sign-in's cookie cannot use (or burn) its state.
+    if !cookie_state.is_some_and(|c| constant_time_eq(c.as_bytes(), raw.as_bytes())) {
+        return with_error(&default_error, "state_mismatch", None);
+    }
     let pending = match consume(state, Purpose::AuthState, raw, StatusCode::BAD_REQUEST).await {
         Ok(value) => serde_json::from_str::<Pending>(&value).ok(),
         Err(ApiError::InvalidToken(_) | ApiError::TokenExpired(_)) => None,
@@ -166,8 +170,7 @@ pub async fn finish(
     };
     let Some(pending) = pending else { return with_error(&default_error, "state_mismatch", None) };
     let error_url = pending.error_url.clone().unwrap_or(default_error);
-    let same_browser = cookie_state.is_some_and(|c| constant_time_eq(c.as_bytes(), raw.as_bytes()));
-    if !same_browser || pending.provider != provider_id {
+    if pending.provider != provider_id {
         return with_error(&error_url, "state_mismatch", None);
     }
     match sign_in(state, provider_id, &pending, callback, current_user, ctx).await {
