@@ -165,7 +165,7 @@ async fn change_password(
     let hash = state.hasher.hash(password.as_str()).await?;
     let end = if body.revoke_other_sessions { EndSessions::All } else { EndSessions::None };
     let now = state.clock.now_ms();
-    state.store.replace_credentials(&auth.user.id, &auth.user.email, &hash, end, false, now).await?;
+    state.store.replace_credentials(&auth.user.id, &hash, end, false, now).await?;
     let token = if body.revoke_other_sessions {
         Some(ctx.start(&state, &auth.user, auth.session.remember_me).await?.token)
     } else {

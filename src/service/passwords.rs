@@ -20,7 +20,7 @@ pub async fn replace_password(state: &AppState, user_id: &str, password: &NewPas
     };
     let hash = state.hasher.hash(password.as_str()).await?;
     let now = state.clock.now_ms();
-    state.store.replace_credentials(&user.id, &user.email, &hash, EndSessions::All, true, now).await?;
+    state.store.replace_credentials(&user.id, &hash, EndSessions::All, true, now).await?;
     state.lockout.clear(&state.counters, state.store.as_ref(), &user.email, now).await
 }
 

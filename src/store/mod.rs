@@ -188,7 +188,6 @@ pub trait Users: Send + Sync {
     async fn replace_credentials(
         &self,
         user_id: &str,
-        email: &str,
         hash: &str,
         end: EndSessions<'_>,
         mailbox_proven: bool,

@@ -58,60 +58,83 @@ pub async fn provider_tokens(
     force: bool,
 ) -> ApiResult<ProviderTokens> {
     let account = account_of(state, user_id, key).await?;
-    let provider = state
-        .providers
-        .get(&account.provider_id)
-        .ok_or(coded("PROVIDER_NOT_SUPPORTED", "Provider not supported"))?;
-    let due = |t: &ProviderTokens, now: i64| {
-        let expired = t.account.access_token_expires_at.is_some_and(|at| at - now < 5_000);
-        force || expired && t.refresh_token.is_some()
-    };
+    if state.providers.get(&account.provider_id).is_none() {
+        return Err(coded("PROVIDER_NOT_SUPPORTED", "Provider not supported"));
+    }
     let tokens = open_tokens(state, account)?;
-    if !due(&tokens, state.clock.now_ms()) {
+    if !(force || expired(&tokens, state.clock.now_ms()) && tokens.refresh_token.is_some()) {
         return Ok(tokens);
     }
     // One refresh at a time per account: a rotating refresh token can be spent once, so whoever
     // waited takes what the refresh before it stored (even when asked to refresh: it just was).
     let turn = state.providers.refresh_turn(&tokens.account.id);
-    let _turn = tokio::time::timeout(std::time::Duration::from_secs(15), turn)
+    let turn = tokio::time::timeout(std::time::Duration::from_secs(15), turn)
         .await
         .map_err(|_| ApiError::ServiceUnavailable)?;
     let row_id = tokens.account.id.clone();
     let latest =
         account_of(state, user_id, AccountKey { account_id: Some(&row_id), provider_id: None }).await?;
-    let waited_for_another = latest.updated_at != tokens.account.updated_at;
-    let mut tokens = open_tokens(state, latest)?;
+    let refreshed_meanwhile = latest.access_token != tokens.account.access_token
+        || latest.refresh_token != tokens.account.refresh_token;
+    let tokens = open_tokens(state, latest)?;
     let now = state.clock.now_ms();
-    if waited_for_another || !due(&tokens, now) {
+    let expired_now = expired(&tokens, now);
+    if refreshed_meanwhile && !expired_now || !(force || expired_now && tokens.refresh_token.is_some()) {
         return Ok(tokens);
     }
     let refresh =
         tokens.refresh_token.clone().ok_or(coded("REFRESH_TOKEN_NOT_FOUND", "Refresh token not found"))?;
-    let fresh = provider.refresh(&state.providers.http, &refresh, now).await.map_err(|e| {
+    // The refresh and the write run to the end even if the client hangs up: a rotating provider
+    // has spent the old refresh token once it answers. The turn goes with them.
+    let (st, account) = (state.clone(), tokens.account);
+    let stored = tokio::spawn(async move {
+        let _turn = turn;
+        refresh_and_store(&st, account, &refresh, now).await
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    open_tokens(state, stored)
+}
+
+/// Whether the access token has (nearly: 5 s) expired.
+fn expired(t: &ProviderTokens, now: i64) -> bool {
+    t.account.access_token_expires_at.is_some_and(|at| at - now < 5_000)
+}
+
+/// New tokens from the provider for `account`, sealed and stored; the stored row.
+async fn refresh_and_store(
+    state: &AppState,
+    account: AccountRow,
+    refresh: &str,
+    now: i64,
+) -> ApiResult<AccountRow> {
+    let provider = state
+        .providers
+        .get(&account.provider_id)
+        .ok_or(coded("PROVIDER_NOT_SUPPORTED", "Provider not supported"))?;
+    let fresh = provider.refresh(&state.providers.http, refresh, now).await.map_err(|e| {
         tracing::warn!(provider = %provider.config.id, error = %e, "refreshing a provider token failed");
         coded("FAILED_TO_REFRESH_ACCESS_TOKEN", "Failed to refresh access token")
     })?;
     let profile_id = Profile {
-        account_id: tokens.account.account_id.clone(),
+        account_id: account.account_id.clone(),
         email: None,
         email_verified: false,
         name: None,
         image: None,
     };
-    let sealed =
-        account_row(state, &provider.config.id, &profile_id, &fresh, tokens.account.user_id.clone(), now)?;
-    let stored = AccountRow {
-        id: tokens.account.id.clone(),
-        created_at: tokens.account.created_at,
+    let sealed = account_row(state, &provider.config.id, &profile_id, &fresh, account.user_id.clone(), now)?;
+    let mut stored = AccountRow {
+        id: account.id.clone(),
+        created_at: account.created_at,
         // Kept when the provider did not send new ones.
-        id_token: sealed.id_token.or(tokens.account.id_token.clone()),
-        scope: sealed.scope.or(tokens.account.scope.clone()),
+        id_token: sealed.id_token.or(account.id_token.clone()),
+        scope: sealed.scope.or(account.scope.clone()),
         ..sealed
     };
     state.store.update_account_tokens(&stored).await?;
-    let mut account = stored;
-    account.refresh_token = account.refresh_token.or(tokens.account.refresh_token.take());
-    open_tokens(state, account)
+    stored.refresh_token = stored.refresh_token.or(account.refresh_token);
+    Ok(stored)
 }
 
 fn open_tokens(state: &AppState, account: AccountRow) -> ApiResult<ProviderTokens> {

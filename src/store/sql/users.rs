@@ -205,28 +205,31 @@ impl Users for Backend {
     async fn replace_credentials(
         &self,
         user_id: &str,
-        email: &str,
         hash: &str,
         end: EndSessions<'_>,
         mailbox_proven: bool,
         now: i64,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        // A write first (SQLite's write lock), then what it protects.
-        touch(&mut *tx, user_id, now).await?;
+        // A write first (SQLite's write lock), then what it protects; the address as it is now.
+        let Some(current) = touch(&mut *tx, user_id, now).await? else { return Ok(()) };
         if mailbox_proven && !is_verified(&mut *tx, user_id).await? {
             sqlx::query(DROP_PROVIDER_IDENTITIES).bind(user_id).execute(&mut *tx).await?;
             sqlx::query(SET_VERIFIED).bind(user_id).bind(now).execute(&mut *tx).await?;
         }
-        sqlx::query(PUT_PASSWORD)
+        let put = sqlx::query(PUT_PASSWORD)
             .bind(user_id)
             .bind(hash)
             .bind(now)
             .bind(crate::security::tokens::random_id())
             .execute(&mut *tx)
             .await?;
+        if put.rows_affected() != 1 {
+            // Nothing committed: no password set means no identities dropped either.
+            return Err(StoreError::Conflict);
+        }
         sessions::end(&mut *tx, user_id, end).await?;
-        verifications::drop_tokens(&mut *tx, user_id, email, Drop::OnNewPassword).await?;
+        verifications::drop_tokens(&mut *tx, user_id, &current, Drop::OnNewPassword).await?;
         self.commit_announcing(tx, &[Invalidation::User(user_id.to_string())]).await
     }
 
