@@ -181,7 +181,7 @@ pub trait Users: Send + Sync {
     /// email-change and one-time-code token of the user (so a link obtained before the change
     /// cannot undo it).
     ///
-    /// `mailbox_proven` (a reset by a link or code mailed to the address): an unverified address
+    /// `proven_by_mail` (a reset by a link or code mailed to the address): an unverified address
     /// becomes verified, and provider identities attached to it while unverified are removed —
     /// whoever attached them never proved the address, and the mailbox owner now holds the
     /// account.
@@ -190,7 +190,7 @@ pub trait Users: Send + Sync {
         user_id: &str,
         hash: &str,
         end: EndSessions<'_>,
-        mailbox_proven: bool,
+        proven_by_mail: bool,
         now: i64,
     ) -> StoreResult<()>;
     /// Updates the given fields; `image: Some(None)` clears the image.
@@ -203,6 +203,9 @@ pub trait Users: Send + Sync {
     ) -> StoreResult<()>;
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    /// The user's mailbox proved itself (a verification link, an email code): the address is
+    /// verified, and if it was not, provider identities attached while it was unverified are
+    /// removed (whoever attached them never proved the address).
     async fn set_email_verified(&self, user_id: &str, now: i64) -> StoreResult<()>;
     /// Moves the user to a new (verified) email, in one transaction with ending the sessions
     /// `end` names, dropping every pending link and code of the user (for the old address too)

@@ -124,8 +124,9 @@ impl Accounts for Backend {
         {
             return Ok(false);
         }
+        // Identities attached while the address was unproven go; the one proven now comes in.
+        users::mailbox_proven(&mut tx, user_id, now).await?;
         insert(&mut *tx, account).await?;
-        users::set_verified_email(&mut *tx, user_id, email).await?;
         users::set_password(&mut *tx, user_id, None, now).await?;
         sessions::end(&mut *tx, user_id, EndSessions::All).await?;
         verifications::drop_tokens(&mut *tx, user_id, email, Drop::OnNewPassword).await?;

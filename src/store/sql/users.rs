@@ -119,6 +119,21 @@ where
     Ok(sqlx::query_scalar(TOUCH).bind(user_id).bind(now).fetch_optional(executor).await?)
 }
 
+/// The user's mailbox proved itself (a link or code mailed to the address was used): an
+/// unverified address becomes verified, and the provider identities attached to it while nobody
+/// had proved it are removed. Callers have written the user's row first (`touch`).
+pub(super) async fn mailbox_proven(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    user_id: &str,
+    now: i64,
+) -> StoreResult<()> {
+    if !is_verified(&mut *conn, user_id).await? {
+        sqlx::query(DROP_PROVIDER_IDENTITIES).bind(user_id).execute(&mut *conn).await?;
+        sqlx::query(SET_VERIFIED).bind(user_id).bind(now).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Whether the user's address is verified.
 pub(super) async fn is_verified<'e, E>(executor: E, user_id: &str) -> StoreResult<bool>
 where
@@ -207,15 +222,14 @@ impl Users for Backend {
         user_id: &str,
         hash: &str,
         end: EndSessions<'_>,
-        mailbox_proven: bool,
+        proven_by_mail: bool,
         now: i64,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         // A write first (SQLite's write lock), then what it protects; the address as it is now.
         let Some(current) = touch(&mut *tx, user_id, now).await? else { return Ok(()) };
-        if mailbox_proven && !is_verified(&mut *tx, user_id).await? {
-            sqlx::query(DROP_PROVIDER_IDENTITIES).bind(user_id).execute(&mut *tx).await?;
-            sqlx::query(SET_VERIFIED).bind(user_id).bind(now).execute(&mut *tx).await?;
+        if proven_by_mail {
+            mailbox_proven(&mut tx, user_id, now).await?;
         }
         let put = sqlx::query(PUT_PASSWORD)
             .bind(user_id)
@@ -257,9 +271,10 @@ impl Users for Backend {
     }
 
     async fn set_email_verified(&self, user_id: &str, now: i64) -> StoreResult<()> {
-        sqlx::query(SET_VERIFIED).bind(user_id).bind(now).execute(&self.pool).await?;
-        self.invalidate(Invalidation::User(user_id.to_string())).await;
-        Ok(())
+        let mut tx = self.pool.begin().await?;
+        touch(&mut *tx, user_id, now).await?;
+        mailbox_proven(&mut tx, user_id, now).await?;
+        self.commit_announcing(tx, &[Invalidation::User(user_id.to_string())]).await
     }
 
     async fn change_email(

@@ -232,6 +232,29 @@ async fn a_reset_by_mail_drops_identities_attached_to_an_unproven_address(backen
     assert_eq!(accounts[0]["providerId"], "credential");
 }
 
+async fn an_email_code_drops_identities_attached_to_an_unproven_address(backend: Backend) {
+    let gh = GitHubStandIn::start().await;
+    let config = gh.config();
+    let Some(app) = TestApp::with(backend, |s| {
+        s.social.providers = vec![config];
+        s.social.trusted_providers = vec!["github".into()];
+    })
+    .await
+    else {
+        return;
+    };
+    let email = unique_email();
+    let res = sign_in_as(&app, &gh, octocat(98, vec![(email.clone(), true, false)])).await;
+    assert!(res.session_cookie(&app.state.session_cookie).is_some());
+    // The mailbox owner signs in with an email code: the address is proven, the parked identity goes.
+    let code = app.otp_code(&email, "sign-in", 1).await;
+    let res = app.post("/sign-in/email-otp", json!({"email": email, "otp": code}), None).await;
+    let cookie = res.session_cookie(&app.state.session_cookie).expect("signed in by code");
+    assert_eq!(session_user(&app, &cookie).await["emailVerified"], true);
+    let accounts = app.get("/list-accounts", Some(&cookie)).await.assert_ok();
+    assert!(accounts.as_array().unwrap().iter().all(|a| a["providerId"] != "github"), "{accounts}");
+}
+
 async fn github_takes_no_id_tokens(backend: Backend) {
     let Some((app, _gh)) = github_app(backend).await else { return };
     let body = json!({"provider": "github", "idToken": {"token": "x.y.z"}});
@@ -254,6 +277,7 @@ backend_tests!(
     a_provider_user_can_set_a_password_by_reset,
     github_takes_no_id_tokens,
     a_reset_by_mail_drops_identities_attached_to_an_unproven_address,
+    an_email_code_drops_identities_attached_to_an_unproven_address,
     provider_tokens_are_handed_out_and_refreshed,
     provider_token_refusals,
     account_info_asks_the_provider,
