@@ -121,14 +121,18 @@ where
 
 /// The user's mailbox proved itself (a link or code mailed to the address was used): an
 /// unverified address becomes verified, and the provider identities attached to it while nobody
-/// had proved it are removed. Callers have written the user's row first (`touch`).
+/// had proved it are removed, with every session (they may have opened some). Callers have
+/// written the user's row first (`touch`).
 pub(super) async fn mailbox_proven(
     conn: &mut <Db as sqlx::Database>::Connection,
     user_id: &str,
     now: i64,
 ) -> StoreResult<()> {
     if !is_verified(&mut *conn, user_id).await? {
-        sqlx::query(DROP_PROVIDER_IDENTITIES).bind(user_id).execute(&mut *conn).await?;
+        let dropped = sqlx::query(DROP_PROVIDER_IDENTITIES).bind(user_id).execute(&mut *conn).await?;
+        if dropped.rows_affected() > 0 {
+            sessions::end(&mut *conn, user_id, EndSessions::All).await?;
+        }
         sqlx::query(SET_VERIFIED).bind(user_id).bind(now).execute(&mut *conn).await?;
     }
     Ok(())

@@ -245,7 +245,7 @@ async fn an_email_code_drops_identities_attached_to_an_unproven_address(backend:
     };
     let email = unique_email();
     let res = sign_in_as(&app, &gh, octocat(98, vec![(email.clone(), true, false)])).await;
-    assert!(res.session_cookie(&app.state.session_cookie).is_some());
+    let parked = res.session_cookie(&app.state.session_cookie).expect("signed in through GitHub");
     // The mailbox owner signs in with an email code: the address is proven, the parked identity goes.
     let code = app.otp_code(&email, "sign-in", 1).await;
     let res = app.post("/sign-in/email-otp", json!({"email": email, "otp": code}), None).await;
@@ -253,6 +253,7 @@ async fn an_email_code_drops_identities_attached_to_an_unproven_address(backend:
     assert_eq!(session_user(&app, &cookie).await["emailVerified"], true);
     let accounts = app.get("/list-accounts", Some(&cookie)).await.assert_ok();
     assert!(accounts.as_array().unwrap().iter().all(|a| a["providerId"] != "github"), "{accounts}");
+    assert!(app.get("/get-session", Some(&parked)).await.json().is_null(), "its session ended too");
 }
 
 async fn github_takes_no_id_tokens(backend: Backend) {
