@@ -1,7 +1,8 @@
-//! Signing in with another provider: OpenID Connect providers (Google's preset, or any by
-//! configuration) and GitHub, the authorization-code flow with PKCE (S256), a nonce and a state, and the
-//! profile read from the verified ID token. The `oauth2` crate builds the authorization URL and
-//! makes the token request; `jsonwebtoken` (the server's JWT crate already) checks ID tokens.
+//! Signing in with another provider: OpenID Connect providers (the Google and Microsoft presets,
+//! or any by configuration), GitHub and Facebook; the authorization-code flow with PKCE (S256), a
+//! nonce and a state; the profile from the verified ID token or the provider's API. The `oauth2`
+//! crate builds the authorization URL and makes the token requests; `jsonwebtoken` (the server's
+//! JWT crate already) checks ID tokens.
 //! Handlers reach this through `service::social`.
 //!
 //! (Just over 400 lines: one provider's whole flow — endpoints, authorization, code exchange,
