@@ -21,10 +21,10 @@ use crate::{
         extract::{Authenticated, Json, JsonOrForm, is_form, lenient_query},
         layers::no_store,
         pages,
-        redirect::{check_callback, found, with_param},
+        redirect::{check_callback, found},
     },
     service::{
-        links::{Purpose, consume, in_background, peek},
+        links::{Purpose, consume, in_background, peek, with_params},
         passwords::{check_current_password, replace_password, send_reset},
         sessions::SignInContext,
     },
@@ -86,8 +86,8 @@ async fn reset_link(
     check_callback(&state, callback.as_deref())?;
     let valid = peek(&state, Purpose::Reset, &token, StatusCode::BAD_REQUEST).await;
     Ok(match (valid, callback) {
-        (Ok(_), Some(cb)) => found(&with_param(&cb, "token", &token)),
-        (Err(_), Some(cb)) => found(&with_param(&cb, "error", "INVALID_TOKEN")),
+        (Ok(_), Some(cb)) => found(&with_params(&cb, &[("token", &token)])),
+        (Err(_), Some(cb)) => found(&with_params(&cb, &[("error", "INVALID_TOKEN")])),
         (Ok(_), None) => pages::reset_form(&state, &token),
         (Err(_), None) => pages::message(
             &state,

@@ -1,5 +1,5 @@
-//! Sending the browser on: `302 Found`, query parameters on a callback URL, and the check that a
-//! callback URL is one of ours.
+//! Sending the browser on: `302 Found`, and the check that a callback URL is one of ours (query
+//! parameters on it: `service::links::with_params`).
 
 use axum::{
     http::{StatusCode, header},
@@ -10,12 +10,6 @@ use crate::{
     error::{ApiError, ApiResult},
     state::AppState,
 };
-
-/// Adds `key=value` to a (trusted) callback URL, relative or absolute.
-pub fn with_param(callback: &str, key: &str, value: &str) -> String {
-    let sep = if callback.contains('?') { '&' } else { '?' };
-    format!("{callback}{sep}{}", serde_urlencoded::to_string([(key, value)]).unwrap_or_default())
-}
 
 /// `302 Found` to `url` (what Better Auth answers; axum's `Redirect::to` would say 303).
 pub fn found(url: &str) -> Response {

@@ -17,11 +17,11 @@ use crate::{
     http::{
         extract::{Json, MaybeAuthenticated, lenient_query},
         pages,
-        redirect::{check_callback, found, with_param},
+        redirect::{check_callback, found},
     },
     service::{
         email_change::apply_link,
-        links::{in_background, send_verification},
+        links::{in_background, send_verification, with_params},
         sessions::base_cookie,
     },
     state::AppState,
@@ -71,7 +71,7 @@ async fn verify_email(
             Ok(res)
         }
         (Err(e), Some(cb)) => match e.code() {
-            Some(code) => Ok(found(&with_param(&cb, "error", code))),
+            Some(code) => Ok(found(&with_params(&cb, &[("error", code)]))),
             None => Err(e),
         },
         (Ok(()), None) if wants_html(&headers) => Ok(pages::message(

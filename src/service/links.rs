@@ -102,6 +102,12 @@ pub fn link(state: &AppState, path: &str, query: &[(&str, &str)]) -> String {
     url
 }
 
+/// A (trusted) URL, relative or absolute, with `params` added to its query.
+pub fn with_params(url: &str, params: &[(&str, &str)]) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{}", serde_urlencoded::to_string(params).unwrap_or_default())
+}
+
 pub fn mail_vars(state: &AppState, user: &User) -> minijinja::Value {
     minijinja::context! {
         app_name => state.settings.app_name.clone(),

@@ -28,7 +28,7 @@ use crate::{
     oauth::{OAuthError, Profile, Provider, Tokens},
     security::tokens::{constant_time_eq, random_hex, random_id},
     service::{
-        links::{Purpose, consume, identifier, link},
+        links::{Purpose, consume, identifier, link, with_params},
         sessions::SignInContext,
         sign_in::{Admission, Proof, admit},
     },
@@ -68,6 +68,26 @@ impl From<String> for Refusal {
     fn from(code: String) -> Self {
         Self { code, link_mailed: false }
     }
+}
+
+/// Anything unexpected (the store, sealing, mail) is logged and told as `internal_server_error`.
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
+        tracing::error!(error = %e, "a sign-in with a provider failed");
+        Self::from("internal_server_error")
+    }
+}
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+/// Whether the provider vouches for the profile's address: it says the address is verified, or
+/// it is one of `TRUSTED_PROVIDERS`.
+fn vouches(state: &AppState, provider: &Provider, profile: &Profile) -> bool {
+    profile.email_verified || state.settings.social.trusted_providers.contains(&provider.config.id)
 }
 
 /// A sign-in to start (the body of `POST /sign-in/social`, checked).
@@ -244,32 +264,21 @@ async fn resolve_user(
     callback_url: &str,
 ) -> Result<(User, bool), Refusal> {
     let id = &provider.config.id;
-    let internal = |e: ApiError| {
-        tracing::error!(error = %e, "a sign-in with a provider failed");
-        "internal_server_error".to_string()
-    };
     let now = state.clock.now_ms();
-    let account = account_row(state, id, profile, tokens, String::new(), now).map_err(internal)?;
-    if let Some(linked) =
-        state.store.account(id, &profile.account_id).await.map_err(|e| internal(e.into()))?
-    {
-        let user = state.store.user_by_id(&linked.user_id).await.map_err(|e| internal(e.into()))?;
-        let user = user.ok_or("unable_to_get_user_info")?;
+    let account = account_row(state, id, &profile.account_id, tokens, String::new(), now)?;
+    if let Some(linked) = state.store.account(id, &profile.account_id).await? {
+        let user = state.store.user_by_id(&linked.user_id).await?.ok_or("unable_to_get_user_info")?;
         let refreshed =
             AccountRow { id: linked.id, user_id: linked.user_id, created_at: linked.created_at, ..account };
-        state.store.update_account_tokens(&refreshed).await.map_err(|e| internal(e.into()))?;
+        state.store.update_account_tokens(&refreshed).await?;
         return Ok((user, false));
     }
     let email = profile.email.as_deref().ok_or("email_not_found")?;
     let email = Email::parse(email).map_err(|_| "email_not_found")?;
-    let vouched = profile.email_verified || state.settings.social.trusted_providers.iter().any(|p| p == id);
-    if let Some(local) =
-        state.store.credential_by_email(email.as_str()).await.map_err(|e| internal(e.into()))?
-    {
+    let vouched = vouches(state, provider, profile);
+    if let Some(local) = state.store.credential_by_email(email.as_str()).await? {
         if vouched && !local.user.email_verified {
-            link_mail::offer_link(state, provider, &local.user, &account, callback_url)
-                .await
-                .map_err(internal)?;
+            link_mail::offer_link(state, provider, &local.user, &account, callback_url).await?;
             return Err(Refusal { code: "account_not_linked".into(), link_mailed: true });
         }
         if !(vouched && local.user.email_verified) {
@@ -279,7 +288,7 @@ async fn resolve_user(
         match state.store.insert_account(&linked).await {
             Ok(()) => return Ok((local.user, false)),
             Err(StoreError::Conflict) => return Err("account_already_linked_to_different_user".into()),
-            Err(e) => return Err(internal(e.into()).into()),
+            Err(e) => return Err(e.into()),
         }
     }
     if state.settings.social.disable_sign_up || provider.config.disable_sign_up {
@@ -308,7 +317,7 @@ async fn resolve_user(
         Ok(()) => Ok((user, true)),
         // The address was taken meanwhile (or is held for an undone email change).
         Err(StoreError::Conflict) => Err("account_not_linked".into()),
-        Err(e) => Err(internal(e.into()).into()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -323,25 +332,17 @@ async fn link_to(
     user_id: &str,
 ) -> Result<(), Refusal> {
     let id = &provider.config.id;
-    let internal = |e: ApiError| {
-        tracing::error!(error = %e, "linking a provider account failed");
-        Refusal::from("internal_server_error")
-    };
     let now = state.clock.now_ms();
-    let user = state.store.user_by_id(user_id).await.map_err(|e| internal(e.into()))?;
-    let user = user.ok_or("unable_to_link_account")?;
-    let account = account_row(state, id, profile, tokens, user.id.clone(), now).map_err(internal)?;
-    if let Some(linked) =
-        state.store.account(id, &profile.account_id).await.map_err(|e| internal(e.into()))?
-    {
+    let user = state.store.user_by_id(user_id).await?.ok_or("unable_to_link_account")?;
+    let account = account_row(state, id, &profile.account_id, tokens, user.id.clone(), now)?;
+    if let Some(linked) = state.store.account(id, &profile.account_id).await? {
         if linked.user_id != user.id {
             return Err("account_already_linked_to_different_user".into());
         }
         let refreshed = AccountRow { id: linked.id, created_at: linked.created_at, ..account };
-        return state.store.update_account_tokens(&refreshed).await.map_err(|e| internal(e.into()));
+        return Ok(state.store.update_account_tokens(&refreshed).await?);
     }
-    let vouched = profile.email_verified || state.settings.social.trusted_providers.iter().any(|p| p == id);
-    if !vouched {
+    if !vouches(state, provider, profile) {
         return Err("unable_to_link_account".into());
     }
     let same =
@@ -352,7 +353,7 @@ async fn link_to(
     match state.store.insert_account(&account).await {
         Ok(()) => Ok(()),
         Err(StoreError::Conflict) => Err("account_already_linked_to_different_user".into()),
-        Err(e) => Err(internal(e.into())),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -360,17 +361,17 @@ async fn link_to(
 fn account_row(
     state: &AppState,
     provider_id: &str,
-    profile: &Profile,
+    account_id: &str,
     tokens: &Tokens,
     user_id: String,
     now: i64,
 ) -> ApiResult<AccountRow> {
-    let identity = format!("{provider_id}:{}", profile.account_id);
+    let identity = format!("{provider_id}:{account_id}");
     let seal =
         |kind: &str, token: &str| state.token_sealer.seal(&identity, kind, token).map_err(ApiError::internal);
     Ok(AccountRow {
         id: random_id(),
-        account_id: profile.account_id.clone(),
+        account_id: account_id.to_string(),
         provider_id: provider_id.to_string(),
         user_id,
         access_token: Some(tokens.access_token.as_str())
@@ -406,8 +407,7 @@ fn gate_code(error: &ApiError) -> String {
 
 /// `url` with `?error=code` (`&` when it has a query already), and one more parameter.
 pub fn with_error(url: &str, code: &str, extra: Option<(&str, &str)>) -> String {
-    let mut query = vec![("error", code)];
-    query.extend(extra);
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}{}", serde_urlencoded::to_string(query).unwrap_or_default())
+    let mut params = vec![("error", code)];
+    params.extend(extra);
+    with_params(url, &params)
 }

@@ -7,7 +7,6 @@ use super::account_row;
 use crate::{
     domain::model::AccountRow,
     error::{ApiError, ApiResult},
-    oauth::Profile,
     state::AppState,
 };
 
@@ -116,14 +115,8 @@ async fn refresh_and_store(
         tracing::warn!(provider = %provider.config.id, error = %e, "refreshing a provider token failed");
         coded("FAILED_TO_REFRESH_ACCESS_TOKEN", "Failed to refresh access token")
     })?;
-    let profile_id = Profile {
-        account_id: account.account_id.clone(),
-        email: None,
-        email_verified: false,
-        name: None,
-        image: None,
-    };
-    let sealed = account_row(state, &provider.config.id, &profile_id, &fresh, account.user_id.clone(), now)?;
+    let sealed =
+        account_row(state, &provider.config.id, &account.account_id, &fresh, account.user_id.clone(), now)?;
     let mut stored = AccountRow {
         id: account.id.clone(),
         created_at: account.created_at,
