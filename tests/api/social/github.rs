@@ -13,9 +13,21 @@ use crate::{
 };
 
 async fn github_app(backend: Backend) -> Option<(TestApp, GitHubStandIn)> {
+    github_app_with(backend, |_| {}).await
+}
+
+/// An app with the GitHub stand-in as its provider, its settings tweaked.
+async fn github_app_with(
+    backend: Backend,
+    tweak: impl FnOnce(&mut gatehouse::config::Settings),
+) -> Option<(TestApp, GitHubStandIn)> {
     let gh = GitHubStandIn::start().await;
     let config = gh.config();
-    let app = TestApp::with(backend, |s| s.social.providers = vec![config]).await?;
+    let app = TestApp::with(backend, |s| {
+        s.social.providers = vec![config];
+        tweak(s);
+    })
+    .await?;
     Some((app, gh))
 }
 
@@ -205,16 +217,8 @@ async fn a_provider_user_can_set_a_password_by_reset(backend: Backend) {
 }
 
 async fn a_reset_by_mail_drops_identities_attached_to_an_unproven_address(backend: Backend) {
-    let gh = GitHubStandIn::start().await;
-    let config = gh.config();
-    let Some(app) = TestApp::with(backend, |s| {
-        s.social.providers = vec![config];
-        s.social.trusted_providers = vec!["github".into()];
-    })
-    .await
-    else {
-        return;
-    };
+    let trusted = |s: &mut gatehouse::config::Settings| s.social.trusted_providers = vec!["github".into()];
+    let Some((app, gh)) = github_app_with(backend, trusted).await else { return };
     let email = unique_email();
     // A trusted provider's unverified address makes an unverified account with that identity.
     let res = sign_in_as(&app, &gh, octocat(99, vec![(email.clone(), true, false)])).await;
@@ -233,16 +237,8 @@ async fn a_reset_by_mail_drops_identities_attached_to_an_unproven_address(backen
 }
 
 async fn an_email_code_drops_identities_attached_to_an_unproven_address(backend: Backend) {
-    let gh = GitHubStandIn::start().await;
-    let config = gh.config();
-    let Some(app) = TestApp::with(backend, |s| {
-        s.social.providers = vec![config];
-        s.social.trusted_providers = vec!["github".into()];
-    })
-    .await
-    else {
-        return;
-    };
+    let trusted = |s: &mut gatehouse::config::Settings| s.social.trusted_providers = vec!["github".into()];
+    let Some((app, gh)) = github_app_with(backend, trusted).await else { return };
     let email = unique_email();
     let res = sign_in_as(&app, &gh, octocat(98, vec![(email.clone(), true, false)])).await;
     let parked = res.session_cookie(&app.state.session_cookie).expect("signed in through GitHub");
