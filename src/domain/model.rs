@@ -16,6 +16,9 @@ pub struct User {
     pub created_at: i64,
     #[serde(with = "crate::domain::time::iso")]
     pub updated_at: i64,
+    /// A second factor is needed to sign in (set by enrolling, never by the user directly).
+    #[serde(default)]
+    pub two_factor_enabled: bool,
 }
 
 /// `S`: `{id, token, userId, expiresAt, createdAt, updatedAt, ipAddress, userAgent,
@@ -78,6 +81,8 @@ pub struct OrganizationRow {
     pub metadata: Option<String>,
     #[serde(with = "crate::domain::time::iso")]
     pub created_at: i64,
+    /// Members need a second factor to make it their active organization.
+    pub require_two_factor: bool,
 }
 
 /// What `organization/update` changes: `None` keeps a field, `Some(None)` clears the logo or
@@ -88,6 +93,7 @@ pub struct OrganizationChanges {
     pub slug: Option<String>,
     pub logo: Option<Option<String>>,
     pub metadata: Option<Option<String>>,
+    pub require_two_factor: Option<bool>,
 }
 
 /// A membership: `role` is `owner`, `admin` or `member`.
@@ -189,4 +195,35 @@ impl SubscriptionRow {
             updated_at: now,
         }
     }
+}
+
+/// A user's second factor (`twoFactor`, Better Auth's columns plus `lastUsedStep`): the TOTP
+/// secret and backup codes, both sealed; `verified` once a first code matched.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[sqlx(rename_all = "camelCase")]
+pub struct TwoFactorRow {
+    pub id: String,
+    pub secret: String,
+    pub backup_codes: String,
+    pub user_id: String,
+    pub verified: bool,
+    pub failed_verification_count: i64,
+    pub locked_until: Option<i64>,
+    /// The last TOTP time step accepted (each is accepted once).
+    pub last_used_step: Option<i64>,
+}
+
+/// A browser a user chose to trust after a second factor.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+#[sqlx(rename_all = "camelCase")]
+pub struct TrustedDevice {
+    pub id: String,
+    #[serde(skip)]
+    pub user_id: String,
+    pub user_agent: Option<String>,
+    #[serde(with = "crate::domain::time::iso")]
+    pub created_at: i64,
+    #[serde(with = "crate::domain::time::iso")]
+    pub expires_at: i64,
 }

@@ -9,3 +9,4 @@ pub mod password;
 pub mod ratelimit;
 pub mod sealing;
 pub mod tokens;
+pub mod totp;

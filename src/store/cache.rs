@@ -202,6 +202,7 @@ mod tests {
             image: None,
             created_at: 0,
             updated_at: 0,
+            two_factor_enabled: false,
         };
         (s, u)
     }

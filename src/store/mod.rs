@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use crate::domain::{
     model::{
         AccountRow, InvitationRow, MemberRow, OrganizationChanges, OrganizationRow, SessionRow,
-        SubscriptionRow, User,
+        SubscriptionRow, TrustedDevice, TwoFactorRow, User,
     },
     roles::{Denied, MemberChange},
 };
@@ -134,6 +134,7 @@ pub trait Store:
     + Keys
     + Lockouts
     + EmailChanges
+    + TwoFactors
     + std::fmt::Debug
     + 'static
 {
@@ -151,6 +152,7 @@ impl<T> Store for T where
         + Keys
         + Lockouts
         + EmailChanges
+        + TwoFactors
         + std::fmt::Debug
         + 'static
 {
@@ -441,6 +443,37 @@ pub trait EmailChanges: Send + Sync {
     /// link and code of the user and every undo link issued after this one. Older undo links stay,
     /// so the first owner's link always wins over links the attacker's own changes produced.
     async fn undo_email_change(&self, identifier: &str, now: i64) -> StoreResult<Undone>;
+}
+
+/// Second factors and trusted devices (`sql/two_factor.rs`).
+#[async_trait]
+pub trait TwoFactors: Send + Sync {
+    async fn two_factor(&self, user_id: &str) -> StoreResult<Option<TwoFactorRow>>;
+    /// Stores a new enrollment, replacing one never completed; false (nothing changed) when the
+    /// user has a verified second factor. A lock in force stays.
+    async fn begin_two_factor(&self, row: &TwoFactorRow) -> StoreResult<bool>;
+    /// Completes an enrollment: the user's `twoFactorEnabled` is set, and the row is marked
+    /// verified when a TOTP code proved it. False when the user has no row.
+    async fn enable_two_factor(&self, user_id: &str, totp_verified: bool, now: i64) -> StoreResult<bool>;
+    /// Removes the second factor and every trusted device; `twoFactorEnabled` false.
+    async fn disable_two_factor(&self, user_id: &str, now: i64) -> StoreResult<()>;
+    /// Counts a failed second factor; the `max`-th in a row locks it until `lock_until`.
+    async fn second_factor_failed(&self, user_id: &str, max: i64, lock_until: i64) -> StoreResult<()>;
+    /// A second factor passed: the failure count and any lock are cleared.
+    async fn second_factor_passed(&self, user_id: &str) -> StoreResult<()>;
+    /// Records TOTP time step `step` as used, only if it is later than the last one used: false
+    /// for a step already used (a replay), also when two requests race with it.
+    async fn use_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool>;
+    /// Replaces the sealed backup codes only if they still are `old` (compare-and-set).
+    async fn swap_backup_codes(&self, user_id: &str, old: &str, new: &str) -> StoreResult<bool>;
+    async fn insert_trusted_device(&self, device: &TrustedDevice) -> StoreResult<()>;
+    /// Deletes and returns the user's trusted device `id` (of two concurrent uses, one gets it).
+    async fn take_trusted_device(&self, id: &str, user_id: &str) -> StoreResult<Option<TrustedDevice>>;
+    /// The user's trusted devices that have not expired, newest first.
+    async fn trusted_devices(&self, user_id: &str, now: i64) -> StoreResult<Vec<TrustedDevice>>;
+    /// Deletes one of the user's trusted devices; false when the user has no such device.
+    async fn delete_trusted_device(&self, user_id: &str, id: &str) -> StoreResult<bool>;
+    async fn delete_expired_trusted_devices(&self, now: i64) -> StoreResult<u64>;
 }
 
 /// How long a cached session may be served without being read again (a safety net: changes

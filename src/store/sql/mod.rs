@@ -20,6 +20,7 @@ mod lockouts;
 mod organizations;
 mod sessions;
 mod subscriptions;
+mod two_factor;
 mod users;
 mod verifications;
 

@@ -21,7 +21,7 @@ type Conn = <Db as sqlx::Database>::Connection;
 /// The `organization` table's columns, in `OrganizationRow`'s order.
 macro_rules! organization_columns {
     () => {
-        r#""id", "name", "slug", "logo", "metadata", "createdAt""#
+        r#""id", "name", "slug", "logo", "metadata", "createdAt", "requireTwoFactor""#
     };
 }
 
@@ -32,12 +32,16 @@ macro_rules! member_columns {
     };
 }
 
-const INSERT: &str =
-    concat!(r#"INSERT INTO "organization" ("#, organization_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6)");
+const INSERT: &str = concat!(
+    r#"INSERT INTO "organization" ("#,
+    organization_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+);
 
 const UPDATE: &str = concat!(
     r#"UPDATE "organization" SET "name" = COALESCE($2, "name"), "slug" = COALESCE($3, "slug"),
-       "logo" = CASE WHEN $4 THEN $5 ELSE "logo" END, "metadata" = CASE WHEN $6 THEN $7 ELSE "metadata" END
+       "logo" = CASE WHEN $4 THEN $5 ELSE "logo" END, "metadata" = CASE WHEN $6 THEN $7 ELSE "metadata" END,
+       "requireTwoFactor" = COALESCE($8, "requireTwoFactor")
  WHERE "id" = $1 RETURNING "#,
     organization_columns!()
 );
@@ -207,6 +211,7 @@ impl Organizations for Backend {
             .bind(&org.logo)
             .bind(&org.metadata)
             .bind(org.created_at)
+            .bind(org.require_two_factor)
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
@@ -235,6 +240,7 @@ impl Organizations for Backend {
             .bind(changes.logo.clone().flatten())
             .bind(changes.metadata.is_some())
             .bind(changes.metadata.clone().flatten())
+            .bind(changes.require_two_factor)
             .fetch_one(&mut *tx)
             .await
             .map_err(classify)?;

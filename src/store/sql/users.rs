@@ -19,7 +19,7 @@ use crate::{
 /// The `user` table's columns, in `User`'s order.
 macro_rules! user_columns {
     () => {
-        r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt""#
+        r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "twoFactorEnabled""#
     };
 }
 
@@ -28,14 +28,15 @@ macro_rules! user_columns {
 macro_rules! joined_user_columns {
     () => {
         r#"u."name" AS u_name, u."email" AS u_email, u."emailVerified" AS u_email_verified,
-       u."image" AS u_image, u."createdAt" AS u_created_at, u."updatedAt" AS u_updated_at"#
+       u."image" AS u_image, u."createdAt" AS u_created_at, u."updatedAt" AS u_updated_at,
+       u."twoFactorEnabled" AS u_two_factor_enabled"#
     };
 }
 
 pub(super) use joined_user_columns;
 
 const INSERT_USER: &str =
-    concat!(r#"INSERT INTO "user" ("#, user_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)");
+    concat!(r#"INSERT INTO "user" ("#, user_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
 
 const INSERT_CREDENTIAL: &str = r#"
 INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt")
@@ -86,6 +87,7 @@ pub(super) struct JoinedUser {
     u_image: Option<String>,
     u_created_at: i64,
     u_updated_at: i64,
+    u_two_factor_enabled: bool,
 }
 
 impl JoinedUser {
@@ -98,6 +100,7 @@ impl JoinedUser {
             image: self.u_image,
             created_at: self.u_created_at,
             updated_at: self.u_updated_at,
+            two_factor_enabled: self.u_two_factor_enabled,
         }
     }
 }
@@ -184,6 +187,7 @@ where
         .bind(&user.image)
         .bind(user.created_at)
         .bind(user.updated_at)
+        .bind(user.two_factor_enabled)
         .execute(executor)
         .await
         .map_err(classify)?;
