@@ -68,6 +68,16 @@ pub enum ApiError {
     AccountNotFound,
     #[error("You cannot unlink your last account")]
     FailedToUnlinkLastAccount,
+    #[error("Two-factor authentication is required")]
+    TwoFactorRequired,
+    /// The sign-in gate's answer for a user with a second factor: no session yet, a challenge
+    /// (200 `{twoFactorRedirect: true, twoFactorMethods}`; the challenge cookie is already set).
+    #[error("A second factor is needed")]
+    SecondFactorNeeded(Vec<&'static str>),
+    /// The gate's answer when the server requires a second factor and the user has none: a
+    /// restricted session (200 `{twoFactorRedirect: true, twoFactorSetupRequired: true}`).
+    #[error("A second factor must be set up")]
+    SecondFactorSetupNeeded,
     /// Errors that carry their own status, code and message (the organization plugin's, the
     /// provider-token routes').
     #[error("{2}")]
@@ -144,6 +154,11 @@ impl ApiError {
             FailedToUnlinkLastAccount => {
                 (StatusCode::BAD_REQUEST, "FAILED_TO_UNLINK_LAST_ACCOUNT", "FAILED_TO_UNLINK_LAST_ACCOUNT")
             }
+            TwoFactorRequired => (StatusCode::FORBIDDEN, "TWO_FACTOR_REQUIRED", "TWO_FACTOR_REQUIRED"),
+            SecondFactorNeeded(_) => (StatusCode::OK, "TWO_FACTOR_REQUIRED", "TWO_FACTOR_REQUIRED"),
+            SecondFactorSetupNeeded => {
+                (StatusCode::OK, "TWO_FACTOR_SETUP_REQUIRED", "TWO_FACTOR_SETUP_REQUIRED")
+            }
             Coded(status, code, _) => (*status, code, code),
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "PAYLOAD_TOO_LARGE"),
             UnsupportedMediaType => {
@@ -162,6 +177,20 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, error) = self.parts();
+        let redirect = match &self {
+            ApiError::SecondFactorNeeded(methods) => {
+                Some(json!({ "twoFactorRedirect": true, "twoFactorMethods": methods }))
+            }
+            ApiError::SecondFactorSetupNeeded => Some(
+                json!({ "twoFactorRedirect": true, "twoFactorSetupRequired": true, "twoFactorMethods": [] }),
+            ),
+            _ => None,
+        };
+        if let Some(body) = redirect {
+            let mut res = (status, Json(body)).into_response();
+            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            return res;
+        }
         let message = match &self {
             ApiError::Internal(detail) => {
                 tracing::error!(detail = %detail, "internal error");

@@ -116,9 +116,9 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Expired sessions are already treated as absent when read, and lockout rows whose window and
-/// lock have passed count for nothing; this deletes both every ten minutes (unknown emails are
-/// counted too, so the lockout table must not grow without bound).
+/// Expired sessions and trusted devices are already treated as absent when read, and lockout
+/// rows whose window and lock have passed count for nothing; this deletes them every ten minutes
+/// (unknown emails are counted too, so the lockout table must not grow without bound).
 async fn sweep_expired(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
@@ -131,6 +131,9 @@ async fn sweep_expired(state: AppState) {
         }
         if let Err(e) = state.store.delete_expired_lockouts(now).await {
             tracing::warn!(error = %e, "lockout sweep failed");
+        }
+        if let Err(e) = state.store.delete_expired_trusted_devices(now).await {
+            tracing::warn!(error = %e, "trusted-device sweep failed");
         }
     }
 }

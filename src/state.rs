@@ -17,7 +17,7 @@ use crate::{
         origin::TrustedOrigins,
         password::PasswordHasher,
         ratelimit::{Rule, Rules},
-        sealing::TokenSealer,
+        sealing::{FactorSealer, TokenSealer},
     },
     store::Store,
 };
@@ -44,6 +44,8 @@ pub struct Services {
     pub providers: Providers,
     /// Seals provider tokens at rest.
     pub token_sealer: TokenSealer,
+    /// Seals two-factor secrets and backup codes at rest.
+    pub factor_sealer: FactorSealer,
 }
 
 impl std::ops::Deref for AppState {
@@ -88,6 +90,7 @@ impl AppState {
         };
         let providers = Providers::new(settings.social.providers.clone())?;
         let token_sealer = TokenSealer::new(secret.expose());
+        let factor_sealer = FactorSealer::new(secret.expose());
         Ok(Self(Arc::new(Services {
             settings,
             store,
@@ -104,6 +107,7 @@ impl AppState {
             lockout,
             providers,
             token_sealer,
+            factor_sealer,
         })))
     }
 
@@ -121,6 +125,16 @@ impl AppState {
     /// Name of the signed cookie that binds a sign-in with another provider to this browser.
     pub fn oauth_state_cookie(&self) -> String {
         self.session_cookie.replace(".session_token", ".state")
+    }
+
+    /// Name of the signed cookie that holds a sign-in waiting for its second factor.
+    pub fn two_factor_cookie(&self) -> String {
+        self.session_cookie.replace(".session_token", ".two_factor")
+    }
+
+    /// Name of the signed cookie that marks a browser the user trusts (no second factor asked).
+    pub fn trust_device_cookie(&self) -> String {
+        self.session_cookie.replace(".session_token", ".trust_device")
     }
 
     /// Name of the optional cookie cache (cleared on sign-out).

@@ -14,6 +14,7 @@ mod mail;
 mod passwords;
 mod sessions;
 pub mod social;
+mod two_factor;
 
 use std::{fmt, net::SocketAddr, path::PathBuf};
 
@@ -29,6 +30,7 @@ pub use self::{
     passwords::{Argon2Params, PasswordSettings},
     sessions::SessionSettings,
     social::SocialSettings,
+    two_factor::TwoFactorSettings,
 };
 use crate::security::{client_ip::TrustedProxies, origin::OriginPattern};
 
@@ -73,6 +75,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub limits: LimitSettings,
     pub social: SocialSettings,
+    pub two_factor: TwoFactorSettings,
 }
 
 const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -100,6 +103,7 @@ impl Settings {
             mail: MailSettings::default(),
             limits: LimitSettings::default(),
             social: SocialSettings::default(),
+            two_factor: TwoFactorSettings::default(),
             base_url,
         }
     }
@@ -171,6 +175,7 @@ impl Settings {
             mail: MailSettings::read(&env, &base_url, public)?,
             limits: LimitSettings::read(&env)?,
             social: SocialSettings::read(&env)?,
+            two_factor: TwoFactorSettings::read(&env)?,
             base_url,
         })
     }

@@ -81,6 +81,7 @@ async fn sign_up(
         image,
         created_at: now,
         updated_at: now,
+        two_factor_enabled: false,
     };
     let require_verification = state.settings.sessions.require_email_verification;
     let callback = return_to(body.callback_url.as_deref());

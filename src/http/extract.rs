@@ -3,7 +3,7 @@
 
 use axum::{
     body::{Body, Bytes, HttpBody},
-    extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
+    extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request},
     http::{HeaderMap, header, request::Parts},
 };
 use serde::de::DeserializeOwned;
@@ -199,7 +199,20 @@ pub struct Authenticated {
     /// The subscription of the active organization, else of the user.
     pub subscription: Option<SubscriptionRow>,
     pub handle: Session,
+    /// The server requires a second factor and the user has none yet: the session may only
+    /// enroll one (see [`RESTRICTED_ROUTES`]).
+    pub restricted: bool,
 }
+
+/// What a restricted session may call; every other route that needs a session answers 403
+/// `TWO_FACTOR_REQUIRED`. (`/sign-out` needs no session.)
+const RESTRICTED_ROUTES: &[&str] = &[
+    "/get-session",
+    "/two-factor/enable",
+    "/two-factor/verify-totp",
+    "/two-factor/get-totp-uri",
+    "/callback/{id}",
+];
 
 /// The session, if there is one (`get-session`).
 pub struct MaybeAuthenticated(pub Option<Authenticated>);
@@ -212,8 +225,18 @@ impl FromRequestParts<AppState> for MaybeAuthenticated {
         let handle = session_handle(parts)?;
         let Some(id) = handle.id() else { return Ok(Self(None)) };
         match state.store.session_with_user(&id.to_string(), state.clock.now_ms()).await? {
-            Some((session, user, subscription)) => {
-                Ok(Self(Some(Authenticated { session, user, subscription, handle })))
+            Some((mut session, user, mut subscription)) => {
+                let restricted = !user.two_factor_enabled && state.settings.two_factor.required;
+                if restricted && !RESTRICTED_ROUTES.contains(&route(parts, state)) {
+                    return Err(ApiError::TwoFactorRequired);
+                }
+                if !user.two_factor_enabled && withheld_organization(state, &session).await? {
+                    // Its organization requires a second factor: not active until they enroll
+                    // (only in this request's copy; the row keeps it).
+                    session.active_organization_id = None;
+                    subscription = None;
+                }
+                Ok(Self(Some(Authenticated { session, user, subscription, handle, restricted })))
             }
             None => {
                 // No such (live) session: the session layer's own load finds that out too, and
@@ -223,6 +246,20 @@ impl FromRequestParts<AppState> for MaybeAuthenticated {
             }
         }
     }
+}
+
+/// The matched route's template under the base path (`/get-session`, `/callback/{id}`).
+fn route<'a>(parts: &'a Parts, state: &AppState) -> &'a str {
+    let Some(matched) = parts.extensions.get::<MatchedPath>() else { return "" };
+    let path = matched.as_str();
+    path.strip_prefix(state.settings.base_path.as_str()).unwrap_or(path)
+}
+
+/// Whether the session's active organization requires a second factor (one indexed read, only
+/// for users without one who have an organization active).
+async fn withheld_organization(state: &AppState, session: &SessionRow) -> Result<bool, ApiError> {
+    let Some(org) = session.active_organization_id.as_deref() else { return Ok(false) };
+    Ok(state.store.organization(org).await?.is_some_and(|o| o.require_two_factor))
 }
 
 impl FromRequestParts<AppState> for Authenticated {

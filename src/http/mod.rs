@@ -15,6 +15,7 @@ pub mod redirect;
 pub mod session;
 pub mod social;
 pub mod stripe;
+pub mod two_factor;
 pub mod user;
 pub mod verification;
 
@@ -50,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .merge(stripe::router())
         .merge(organization::router())
         .merge(social::router())
+        .merge(two_factor::router())
         .route_layer(limits.clone())
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), layers::bearer_and_auth_token))

@@ -18,8 +18,9 @@ use crate::{
     },
     error::{ApiError, ApiResult},
     http::{extract::Json, layers::no_store},
-    security::tokens::{constant_time_eq, random_digits, token_hash},
+    security::tokens::random_digits,
     service::{
+        codes::{Checked, check_code, store_code},
         links::{in_background, mail_vars},
         passwords::replace_password,
         sessions::SignInContext,
@@ -64,18 +65,9 @@ async fn send_otp(
     let st = state.clone();
     in_background(async move {
         let Some(found) = st.store.credential_by_email(email.as_str()).await? else { return Ok(()) };
-        let id = identifier(kind, email.as_str());
         let otp = random_digits(6);
+        store_code(&st, &identifier(kind, email.as_str()), &otp, OTP_TTL_MS).await?;
         let now = st.clock.now_ms();
-        st.store.take_verification(&id).await?;
-        st.store
-            .insert_verification(
-                &id,
-                &format!("{}:0", token_hash(&st.token_key, &otp)),
-                now + OTP_TTL_MS,
-                now,
-            )
-            .await?;
         let vars = minijinja::context! { otp => otp.clone(), expires_in => "5 minutes", ..mail_vars(&st, &found.user) };
         st.mailer.send_template("otp", "otp", email.as_str(), None, Some(otp), vars, now);
         Ok(())
@@ -85,43 +77,11 @@ async fn send_otp(
 
 /// Checks a code and consumes it; wrong codes count against it.
 async fn check_otp(state: &AppState, kind: &str, email: &Email, otp: &str) -> ApiResult<User> {
-    let id = identifier(kind, email.as_str());
-    // Every try uses up an attempt *before* the comparison, by compare-and-set on the stored
-    // counter, so parallel guesses cannot share one attempt.
-    let mut claimed = None;
-    for _ in 0..8 {
-        let Some((value, expires_at)) = state.store.peek_verification(&id).await? else {
-            return Err(ApiError::InvalidOtp);
-        };
-        let now = state.clock.now_ms();
-        if expires_at <= now {
-            state.store.take_verification(&id).await?;
-            return Err(ApiError::OtpExpired);
-        }
-        let (hash, attempts) =
-            value.split_once(':').ok_or_else(|| ApiError::internal("malformed OTP row"))?;
-        let attempts: u32 = attempts.parse().map_err(ApiError::internal)?;
-        if attempts >= MAX_ATTEMPTS {
-            state.store.take_verification(&id).await?;
-            return Err(ApiError::TooManyAttempts);
-        }
-        let next = format!("{hash}:{}", attempts + 1);
-        if state.store.swap_verification(&id, &value, &next, now).await? {
-            claimed = Some((hash.to_string(), attempts + 1));
-            break;
-        }
-    }
-    let Some((hash, tried)) = claimed else { return Err(ApiError::InvalidOtp) };
-    if !constant_time_eq(token_hash(&state.token_key, otp.trim()).as_bytes(), hash.as_bytes()) {
-        if tried >= MAX_ATTEMPTS {
-            state.store.take_verification(&id).await?;
-            return Err(ApiError::TooManyAttempts);
-        }
-        return Err(ApiError::InvalidOtp);
-    }
-    // Consume: of two concurrent correct uses, one deletes the row and the other finds none.
-    if state.store.take_verification(&id).await?.is_none() {
-        return Err(ApiError::InvalidOtp);
+    match check_code(state, &identifier(kind, email.as_str()), otp, MAX_ATTEMPTS).await? {
+        Checked::Right => {}
+        Checked::Wrong | Checked::Missing => return Err(ApiError::InvalidOtp),
+        Checked::Expired => return Err(ApiError::OtpExpired),
+        Checked::Exhausted => return Err(ApiError::TooManyAttempts),
     }
     let found = state.store.credential_by_email(email.as_str()).await?;
     found.map(|c| c.user).ok_or(ApiError::InvalidOtp)

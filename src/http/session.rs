@@ -58,7 +58,8 @@ fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error
     Ok(matches!(s.as_str(), "true" | "1" | ""))
 }
 
-/// `GET /get-session`: `{session, user, subscription}` or `null`, always 200. A session last
+/// `GET /get-session`: `{session, user, subscription}` or `null`, always 200 (a restricted
+/// session says `session.restricted: true`). A session last
 /// refreshed more than `SESSION_UPDATE_AGE` ago is pushed out (never past the absolute cap) and
 /// its cookie re-set; `rememberMe: false` sessions are never extended.
 async fn get_session(
@@ -66,7 +67,7 @@ async fn get_session(
     RawQuery(query): RawQuery,
     current: MaybeAuthenticated,
 ) -> ApiResult<Response> {
-    let Some(Authenticated { mut session, user, subscription, handle }) = current.0 else {
+    let Some(Authenticated { mut session, user, subscription, handle, restricted }) = current.0 else {
         return Ok(no_store(JsonOut(serde_json::Value::Null).into_response()));
     };
     let query: GetSessionQuery = lenient_query(query);
@@ -87,6 +88,12 @@ async fn get_session(
     let subscription = Subscription::of(subscription.as_ref(), now);
     let plan = subscription.is_subscribed.then(|| subscription.product_id.clone()).flatten();
     let answer = SessionAnswer { session: &session, user: &user, subscription };
+    if restricted {
+        // Only enrolling a second factor is allowed: said on the session, and no JWT.
+        let mut answer = serde_json::to_value(&answer).map_err(ApiError::internal)?;
+        answer["session"]["restricted"] = serde_json::Value::Bool(true);
+        return Ok(no_store(JsonOut(answer).into_response()));
+    }
     let mut res = no_store(JsonOut(answer).into_response());
     if settings.jwt.on_get_session {
         // A JWT for services rides along; failing to mint one must not fail get-session.

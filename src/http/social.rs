@@ -379,6 +379,12 @@ async fn link_account(
         Err(e @ (ApiError::AccountLocked | ApiError::EmailNotVerified)) if from_form => {
             Ok(pages::message(&state, "Linked, but not signed in", &e.to_string()))
         }
+        // A second factor to give, or to set up (the challenge cookie or session is set).
+        Err(e @ (ApiError::SecondFactorNeeded(_) | ApiError::SecondFactorSetupNeeded)) if from_form => {
+            let code = e.code().unwrap_or_default().to_ascii_lowercase();
+            let error_url = social::default_error_url(&state);
+            Ok(found(&social::with_error(social::refusal_url(&state, &error_url, &code), &code, None)))
+        }
         Err(e) if from_form && e.code().is_some() => Ok(pages::invalid_link(&state)),
         Err(e) => Err(e),
     }

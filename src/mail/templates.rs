@@ -18,10 +18,11 @@ pub const MESSAGES: &[&str] = &[
     "invite",
     "locked",
     "link-account",
+    "two-factor-notice",
 ];
 const PARTS: &[&str] = &["subject.txt", "body.txt", "body.html"];
 /// Messages newer than the first templates folder operators may have copied.
-const ADDED_LATER: &[&str] = &["email-changed", "link-account"];
+const ADDED_LATER: &[&str] = &["email-changed", "link-account", "two-factor-notice"];
 
 /// The shipped templates, built in: used when no templates folder is configured or present.
 macro_rules! builtin {
@@ -43,7 +44,8 @@ const BUILTIN: &[(&str, &str, &str)] = builtin!(
     "otp",
     "invite",
     "locked",
-    "link-account"
+    "link-account",
+    "two-factor-notice"
 );
 
 pub struct Templates {

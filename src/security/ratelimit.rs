@@ -1,5 +1,6 @@
 //! Rate-limit rules per route: a general rule (100 requests per 10 s), a stricter one for
-//! sign-in and sign-up, a strict one for routes that send mail, and custom rules from settings.
+//! sign-in and sign-up, a strict one for routes that send mail, Better Auth's for second factors
+//! (3 per 10 s on every `/two-factor/` route), and custom rules from settings.
 //! The middleware that applies them is `http::limits`.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,8 @@ const MAIL_PATHS: &[&str] = &[
     "/change-email",
     "/organization/invite-member",
 ];
+/// Second-factor routes: each a strict rule of its own.
+const TWO_FACTOR_PREFIX: &str = "/two-factor/";
 /// The bucket every path that matches no route shares (per client).
 pub const UNKNOWN_ROUTE: &str = "(unknown)";
 
@@ -34,6 +37,7 @@ pub struct Rules {
     pub general: Rule,
     pub login: Rule,
     pub mail: Rule,
+    pub two_factor: Rule,
     /// Exact (normalised) paths under the base path, e.g. `/get-session`.
     pub custom: Vec<(String, Rule)>,
 }
@@ -44,6 +48,7 @@ impl Rules {
             general: Rule { max: 100, window_ms: 10_000 },
             login,
             mail: Rule { max: 3, window_ms: 60_000 },
+            two_factor: Rule { max: 3, window_ms: 10_000 },
             custom: Vec::new(),
         }
     }
@@ -74,6 +79,8 @@ impl Rules {
             self.login
         } else if MAIL_PATHS.contains(&path) {
             self.mail
+        } else if path.starts_with(TWO_FACTOR_PREFIX) {
+            self.two_factor
         } else {
             self.general
         }

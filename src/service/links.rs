@@ -27,6 +27,8 @@ pub enum Purpose {
     AuthState,
     /// A provider identity waiting for the local address's owner to link it.
     LinkAccount,
+    /// A sign-in waiting for its second factor (`userId|remember:tries`).
+    TwoFactor,
 }
 
 impl Purpose {
@@ -38,6 +40,7 @@ impl Purpose {
             Self::UndoEmailChange => "undo-email:",
             Self::AuthState => "auth-state:",
             Self::LinkAccount => "link-account:",
+            Self::TwoFactor => "two-factor:",
         }
     }
 
@@ -46,7 +49,7 @@ impl Purpose {
     pub fn ttl_ms(self) -> i64 {
         match self {
             Self::UndoEmailChange => 7 * 24 * HOUR_MS,
-            Self::AuthState => 10 * 60_000,
+            Self::AuthState | Self::TwoFactor => 10 * 60_000,
             _ => HOUR_MS,
         }
     }

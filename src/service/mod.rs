@@ -1,5 +1,6 @@
 //! Work that several routes share, so handlers only parse, call and answer.
 
+pub mod codes;
 pub mod credentials;
 pub mod email_change;
 pub mod links;
@@ -7,3 +8,4 @@ pub mod passwords;
 pub mod sessions;
 pub mod sign_in;
 pub mod social;
+pub mod two_factor;

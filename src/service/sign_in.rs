@@ -8,6 +8,7 @@ use crate::{
     service::{
         links::{Purpose, in_background, return_to, send_verification},
         sessions::SignInContext,
+        two_factor::{challenge, trusted},
     },
     state::AppState,
 };
@@ -23,6 +24,8 @@ pub enum Proof {
     NewAccount,
     /// Another provider vouched for the user (sign-in with Google, an OpenID provider, …).
     Provider,
+    /// A second factor completed a challenge this gate issued to an earlier proof.
+    SecondFactor,
 }
 
 /// What a sign-in asks for beyond the user.
@@ -39,14 +42,19 @@ pub struct Admission<'a> {
 ///   guessing the password also holds for email codes and other providers;
 /// - with `REQUIRE_EMAIL_VERIFICATION`, an unverified address gets none (403
 ///   `EMAIL_NOT_VERIFIED`, and a fresh link at most once a minute);
-/// - the ban and second-factor checks go here when they land.
+/// - a user with a second factor gets none until it passes, unless this browser is one they
+///   trust: a challenge instead (the two-factor cookie and 200 `{twoFactorRedirect: true,
+///   twoFactorMethods}`, see [`ApiError::SecondFactorNeeded`]);
+/// - with `TWO_FACTOR_REQUIRED`, a user without one gets a restricted session (it can only
+///   enroll; see `http::extract`) and 200 `{twoFactorRedirect: true, twoFactorSetupRequired: true}`;
+/// - the ban check goes here when it lands.
 pub async fn admit(
     state: &AppState,
     ctx: SignInContext,
     user: &User,
     admission: Admission<'_>,
 ) -> ApiResult<SessionRow> {
-    if matches!(admission.proof, Proof::EmailCode | Proof::Provider) {
+    if matches!(admission.proof, Proof::EmailCode | Proof::Provider | Proof::SecondFactor) {
         let (lockout, counters, db) = (&state.lockout, state.counters.as_ref(), state.store.as_ref());
         if lockout.locked(counters, db, &user.email, state.clock.now_ms()).await? {
             return Err(ApiError::AccountLocked);
@@ -57,6 +65,18 @@ pub async fn admit(
             resend_verification(state, user, admission.callback).await?;
         }
         return Err(ApiError::EmailNotVerified);
+    }
+    if admission.proof != Proof::SecondFactor {
+        if user.two_factor_enabled {
+            let agent = ctx.client.user_agent.clone();
+            if !trusted::recognise(state, &ctx.cookies, user, agent).await? {
+                let methods = challenge::issue(state, &ctx.cookies, user, admission.remember_me).await?;
+                return Err(ApiError::SecondFactorNeeded(methods));
+            }
+        } else if state.settings.two_factor.required {
+            ctx.start(state, user, admission.remember_me).await?;
+            return Err(ApiError::SecondFactorSetupNeeded);
+        }
     }
     ctx.start(state, user, admission.remember_me).await
 }

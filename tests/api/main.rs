@@ -30,5 +30,6 @@ mod proxies;
 mod session;
 mod social;
 mod stripe;
+mod two_factor;
 mod user;
 mod verification;

@@ -79,6 +79,7 @@ pub(super) async fn create(
         logo: body.logo.as_deref().map(parse_image).transpose()?,
         metadata: metadata_text(body.metadata),
         created_at: now,
+        require_two_factor: false,
     };
     let owner = MemberRow {
         id: random_id(),
@@ -120,6 +121,7 @@ pub(super) struct UpdateData {
     logo: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     metadata: Option<Option<Value>>,
+    require_two_factor: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -129,20 +131,29 @@ pub(super) struct UpdateBody {
     organization_id: Option<Id>,
 }
 
-/// `POST /organization/update {data: {name?, slug?, logo?, metadata?}, organizationId?}`:
-/// owners and admins; `null` clears the logo or metadata. The updated organization.
+/// `POST /organization/update {data: {name?, slug?, logo?, metadata?, requireTwoFactor?},
+/// organizationId?}`: owners and admins (`requireTwoFactor`: owners only); `null` clears the logo
+/// or metadata. The updated organization.
 pub(super) async fn update(
     State(state): State<AppState>,
     auth: Authenticated,
     Json(body): Json<UpdateBody>,
 ) -> ApiResult<Response> {
-    let (org, _) = target_by(&state, &auth, body.organization_id).await?.ok_or(NOT_FOUND)?;
+    let (org, member) = target_by(&state, &auth, body.organization_id).await?.ok_or(NOT_FOUND)?;
     let data = body.data;
+    if data.require_two_factor.is_some() && member.role != Role::Owner.as_str() {
+        return Err(org_error(
+            StatusCode::FORBIDDEN,
+            "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION",
+            "Only owners can require a second factor",
+        ));
+    }
     let changes = OrganizationChanges {
         name: data.name.as_deref().map(required_name).transpose()?,
         slug: data.slug.as_deref().map(parse_slug).transpose()?,
         logo: data.logo.map(|logo| logo.as_deref().map(parse_image).transpose()).transpose()?,
         metadata: data.metadata.map(metadata_text),
+        require_two_factor: data.require_two_factor,
     };
     let not_allowed = org_error(
         StatusCode::FORBIDDEN,
@@ -207,6 +218,11 @@ pub(super) async fn set_active(
         return Ok(answer(Value::Null));
     };
     let org = state.store.organization(key.as_str()).await?.ok_or(NOT_FOUND)?;
+    if org.require_two_factor && !auth.user.two_factor_enabled {
+        // Members are told why; anyone else learns nothing about the organization.
+        let member = state.store.membership(&org.id, &auth.user.id).await?;
+        return Err(if member.is_some() { ApiError::TwoFactorRequired } else { NOT_A_MEMBER });
+    }
     if !state.store.set_active_organization(&auth.session.token, &auth.user.id, Some(&org.id)).await? {
         return Err(NOT_A_MEMBER);
     }

@@ -95,6 +95,7 @@ fn org_json(org: &OrganizationRow) -> Value {
     json!({
         "id": org.id, "name": org.name, "slug": org.slug, "logo": org.logo,
         "metadata": metadata, "createdAt": crate::domain::time::format_ms(org.created_at),
+        "requireTwoFactor": org.require_two_factor,
     })
 }
 

@@ -195,7 +195,19 @@ pub async fn finish(
     }
     match sign_in(state, provider_id, &pending, callback, current_user, ctx).await {
         Ok(url) => url,
-        Err(r) => with_error(&error_url, &r.code, r.link_mailed.then_some(("pending", "email"))),
+        Err(r) => {
+            let url = refusal_url(state, &error_url, &r.code);
+            with_error(url, &r.code, r.link_mailed.then_some(("pending", "email")))
+        }
+    }
+}
+
+/// Where a browser goes when a sign-in was refused with `code`: for a second factor to give or
+/// set up, `TWO_FACTOR_PAGE_URL` when set; else `error_url`.
+pub fn refusal_url<'a>(state: &'a AppState, error_url: &'a str, code: &str) -> &'a str {
+    match &state.settings.two_factor.page_url {
+        Some(page) if matches!(code, "two_factor_required" | "two_factor_setup_required") => page,
+        _ => error_url,
     }
 }
 
@@ -311,6 +323,7 @@ async fn resolve_user(
         image: profile.image.clone(),
         created_at: now,
         updated_at: now,
+        two_factor_enabled: false,
     };
     let account = AccountRow { user_id: user.id.clone(), ..account };
     match state.store.create_user_with_account(&user, &account).await {

@@ -29,7 +29,7 @@ const CALLBACK_ACME: &str = "http://127.0.0.1:3000/api/auth/callback/acme";
 const CALLBACK_MICROSOFT: &str = "http://127.0.0.1:3000/api/auth/callback/microsoft";
 
 /// An app with the provider as `google` (and as the generic `acme`), or `None` (skipped).
-pub(super) async fn social_app(
+pub(crate) async fn social_app(
     backend: Backend,
     tweak: impl FnOnce(&mut gatehouse::config::Settings),
 ) -> Option<(TestApp, OidcProvider)> {
@@ -78,13 +78,13 @@ pub(super) async fn back(app: &TestApp, redirect: &str, cookie: Option<&str>) ->
 }
 
 /// Where a callback answer sends the browser.
-pub(super) fn location(res: &TestResponse) -> String {
+pub(crate) fn location(res: &TestResponse) -> String {
     assert_eq!(res.status.as_u16(), 302, "{}", res.text());
     res.header("location").expect("location").to_string()
 }
 
 /// A whole sign-in as `login`: the callback's answer.
-pub(super) async fn sign_in_as(
+pub(crate) async fn sign_in_as(
     app: &TestApp,
     op: &OidcProvider,
     provider: &str,

@@ -1,0 +1,110 @@
+//! The sign-in challenge: when the gate finds a second factor on, it starts no session but
+//! stores a challenge (`verification` row `two-factor:<hmac>`, value `userId|remember:tries`, 10
+//! minutes, 5 tries) and sets the signed two-factor cookie naming it. A right second factor
+//! within those tries consumes the challenge and starts the session.
+
+use tower_cookies::{Cookie, Cookies};
+
+use super::{INVALID_TWO_FACTOR_COOKIE, TOO_MANY_ATTEMPTS, methods};
+use crate::{
+    domain::model::User,
+    error::{ApiError, ApiResult},
+    security::tokens::random_hex,
+    service::{
+        codes::{Claim, claim},
+        links::{Purpose, identifier},
+        sessions::base_cookie,
+    },
+    state::AppState,
+};
+
+const TRIES: u32 = 5;
+
+/// Starts a challenge for `user` on this response; the methods it offers.
+pub async fn issue(
+    state: &AppState,
+    cookies: &Cookies,
+    user: &User,
+    remember_me: bool,
+) -> ApiResult<Vec<&'static str>> {
+    let raw = random_hex(20);
+    let now = state.clock.now_ms();
+    let value = format!("{}|{}:0", user.id, u8::from(remember_me));
+    let ttl = Purpose::TwoFactor.ttl_ms();
+    state
+        .store
+        .insert_verification(&identifier(state, Purpose::TwoFactor, &raw), &value, now + ttl, now)
+        .await?;
+    cookies.signed(&state.cookie_key).add(lasting_cookie(state, state.two_factor_cookie(), raw, ttl));
+    let row = state.store.two_factor(&user.id).await?;
+    Ok(methods(row.as_ref()))
+}
+
+/// A cookie with the session cookie's attributes, `value`, and a `Max-Age` of `ttl_ms`.
+pub fn lasting_cookie(state: &AppState, name: String, value: String, ttl_ms: i64) -> Cookie<'static> {
+    let mut cookie = base_cookie(state, name);
+    cookie.set_value(value);
+    cookie.set_max_age(time::Duration::milliseconds(ttl_ms));
+    cookie
+}
+
+/// A challenge this browser holds (its cookie verified, its row not yet checked).
+pub struct Pending {
+    identifier: String,
+}
+
+impl Pending {
+    /// The challenge the request's two-factor cookie names, if it has a live one.
+    pub async fn of(state: &AppState, cookies: &Cookies) -> ApiResult<Option<Self>> {
+        let Some(raw) = cookies.signed(&state.cookie_key).get(&state.two_factor_cookie()) else {
+            return Ok(None);
+        };
+        let identifier = identifier(state, Purpose::TwoFactor, raw.value());
+        let live = state
+            .store
+            .peek_verification(&identifier)
+            .await?
+            .is_some_and(|(_, expires_at)| expires_at > state.clock.now_ms());
+        Ok(live.then_some(Self { identifier }))
+    }
+
+    /// Uses one of the challenge's tries: its user and whether the session is to be remembered.
+    /// A burnt or vanished challenge answers the contract's error.
+    pub async fn attempt(&self, state: &AppState) -> ApiResult<(User, bool)> {
+        let payload = match claim(state, &self.identifier, TRIES).await? {
+            Claim::Claimed { payload, .. } => payload,
+            Claim::Exhausted => return Err(TOO_MANY_ATTEMPTS),
+            Claim::Missing | Claim::Expired => return Err(INVALID_TWO_FACTOR_COOKIE),
+        };
+        user_of(state, &payload).await
+    }
+
+    /// The challenge's user, without using a try (to mail them a code).
+    pub async fn user(&self, state: &AppState) -> ApiResult<User> {
+        let (value, _) =
+            state.store.peek_verification(&self.identifier).await?.ok_or(INVALID_TWO_FACTOR_COOKIE)?;
+        Ok(user_of(state, &value).await?.0)
+    }
+
+    /// Consumes the challenge after its second factor passed: false when another request did
+    /// first.
+    pub async fn consume(&self, state: &AppState, cookies: &Cookies) -> ApiResult<bool> {
+        clear_cookie(state, cookies);
+        Ok(state.store.take_verification(&self.identifier).await?.is_some())
+    }
+}
+
+/// The user and the remember flag of a challenge's value (`userId|remember`, tries after it).
+async fn user_of(state: &AppState, value: &str) -> ApiResult<(User, bool)> {
+    let (user_id, rest) = value.split_once('|').ok_or_else(|| ApiError::internal("malformed challenge"))?;
+    let user = state.store.user_by_id(user_id).await?.ok_or(INVALID_TWO_FACTOR_COOKIE)?;
+    Ok((user, rest.starts_with('1')))
+}
+
+/// Expires the two-factor cookie (when the request carried one).
+pub fn clear_cookie(state: &AppState, cookies: &Cookies) {
+    let name = state.two_factor_cookie();
+    if cookies.get(&name).is_some() {
+        cookies.remove(base_cookie(state, name));
+    }
+}

@@ -1,0 +1,71 @@
+//! Trusted browsers: after a second factor with `trustDevice: true`, a `trustedDevice` row (30
+//! days) and a signed cookie naming it. The gate skips the second factor for that user on that
+//! browser, and rotates the device (new row and cookie) each time it does.
+
+use tower_cookies::Cookies;
+
+use super::challenge::lasting_cookie;
+use crate::{
+    domain::model::{TrustedDevice, User},
+    error::ApiResult,
+    security::tokens::random_hex,
+    service::sessions::base_cookie,
+    state::AppState,
+};
+
+const TRUST_MS: i64 = 30 * 24 * 3_600_000;
+
+/// Trusts this browser for `user_id` for 30 days.
+pub async fn trust(
+    state: &AppState,
+    cookies: &Cookies,
+    user_id: &str,
+    user_agent: Option<String>,
+) -> ApiResult<()> {
+    let now = state.clock.now_ms();
+    let device = TrustedDevice {
+        id: random_hex(16),
+        user_id: user_id.to_string(),
+        user_agent,
+        created_at: now,
+        expires_at: now + TRUST_MS,
+    };
+    state.store.insert_trusted_device(&device).await?;
+    cookies.signed(&state.cookie_key).add(lasting_cookie(
+        state,
+        state.trust_device_cookie(),
+        device.id,
+        TRUST_MS,
+    ));
+    Ok(())
+}
+
+/// Whether this browser is trusted by `user`; if so, the device is rotated (of two concurrent
+/// sign-ins with one cookie, one finds it). A cookie of another user's device is left alone.
+pub async fn recognise(
+    state: &AppState,
+    cookies: &Cookies,
+    user: &User,
+    user_agent: Option<String>,
+) -> ApiResult<bool> {
+    let Some(cookie) = cookies.signed(&state.cookie_key).get(&state.trust_device_cookie()) else {
+        return Ok(false);
+    };
+    let Some(device) = state.store.take_trusted_device(cookie.value(), &user.id).await? else {
+        return Ok(false);
+    };
+    if device.expires_at <= state.clock.now_ms() {
+        cookies.remove(base_cookie(state, state.trust_device_cookie()));
+        return Ok(false);
+    }
+    trust(state, cookies, &user.id, user_agent).await?;
+    Ok(true)
+}
+
+/// Expires the trust cookie (when the request carried one).
+pub fn forget(state: &AppState, cookies: &Cookies) {
+    let name = state.trust_device_cookie();
+    if cookies.get(&name).is_some() {
+        cookies.remove(base_cookie(state, name));
+    }
+}

@@ -1,0 +1,86 @@
+//! Mandatory second factors: server-wide (`TWO_FACTOR_REQUIRED`: a restricted session that can
+//! only enroll) and per organization (`requireTwoFactor`: not active for members without one).
+
+use serde_json::json;
+
+use super::*;
+use crate::{app, backend_tests, helpers::*};
+
+async fn a_restricted_session_can_only_enroll(backend: Backend) {
+    let app = app!(backend, |s| s.two_factor.required = true);
+    let email = unique_email();
+    let res = app.sign_up(&email).await;
+    assert_eq!(
+        res.assert_ok(),
+        json!({"twoFactorRedirect": true, "twoFactorSetupRequired": true, "twoFactorMethods": []})
+    );
+    let cookie = app.cookie_of(&res);
+    let session = app.session(&cookie).await;
+    assert_eq!(session["session"]["restricted"], true, "{session}");
+    let jwt_res = app.get("/get-session", Some(&cookie)).await;
+    assert!(jwt_res.header("set-auth-jwt").is_none(), "no JWT for a restricted session");
+    app.get("/list-sessions", Some(&cookie)).await.assert_error(403, "TWO_FACTOR_REQUIRED");
+    app.get("/token", Some(&cookie)).await.assert_error(403, "TWO_FACTOR_REQUIRED");
+    app.post("/update-user", json!({"name": "X"}), Some(&cookie))
+        .await
+        .assert_error(403, "TWO_FACTOR_REQUIRED");
+    app.post("/two-factor/send-otp", json!({}), Some(&cookie)).await.assert_error(403, "TWO_FACTOR_REQUIRED");
+    // Signing in again: restricted again.
+    let again = app.sign_in(&email, PASSWORD).await;
+    assert_eq!(again.assert_ok()["twoFactorSetupRequired"], true);
+    // Enrolling lifts the restriction on this session.
+    let answer = enable(&app, &cookie).await;
+    let secret = secret_of(answer["totpURI"].as_str().unwrap());
+    mid_step(&app);
+    app.post("/two-factor/verify-totp", json!({"code": code_now(&app, &secret)}), Some(&cookie))
+        .await
+        .assert_ok();
+    let session = app.session(&cookie).await;
+    assert!(session["session"].get("restricted").is_none(), "{session}");
+    app.get("/list-sessions", Some(&cookie)).await.assert_ok();
+    assert!(app.get("/token", Some(&cookie)).await.assert_ok()["token"].is_string());
+    // From now on the sign-in asks for the second factor.
+    assert_eq!(app.sign_in(&email, PASSWORD).await.assert_ok()["twoFactorMethods"], json!(["totp", "otp"]));
+    app.post("/sign-out", json!({}), Some(&cookie)).await.assert_ok();
+}
+
+async fn an_organization_can_require_a_second_factor(backend: Backend) {
+    let app = app!(backend);
+    let (owner, _, org) = org::founder(&app).await;
+    let org_id = org["id"].clone();
+    let (admin, _, _) = org::add_member(&app, &owner, "admin").await;
+    org::update(&app, &admin, Some(&org_id), json!({"requireTwoFactor": true}))
+        .await
+        .assert_error(403, "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION");
+    org::update(&app, &owner, Some(&org_id), json!({"requireTwoFactor": "yes"}))
+        .await
+        .assert_error(400, "VALIDATION_ERROR");
+    // The admin has it active; the owner requires a second factor.
+    app.post("/organization/set-active", json!({"organizationId": org_id}), Some(&admin)).await.assert_ok();
+    let updated = org::update(&app, &owner, Some(&org_id), json!({"requireTwoFactor": true})).await;
+    assert_eq!(updated.assert_ok()["requireTwoFactor"], true);
+    let session = app.session(&admin).await;
+    assert!(session["session"]["activeOrganizationId"].is_null(), "withheld: {session}");
+    let token = app.get("/token", Some(&admin)).await.assert_ok()["token"].as_str().unwrap().to_string();
+    assert!(jwt::segment(&token, 1)["org"].is_null());
+    app.post("/organization/set-active", json!({"organizationId": org_id}), Some(&admin))
+        .await
+        .assert_error(403, "TWO_FACTOR_REQUIRED");
+    // A stranger learns nothing about the requirement.
+    let stranger = app.signed_up_cookie(&unique_email()).await;
+    app.post("/organization/set-active", json!({"organizationId": org_id}), Some(&stranger))
+        .await
+        .assert_error(403, "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION");
+    // Enrolled, the admin has it back.
+    let answer = enable(&app, &admin).await;
+    let secret = secret_of(answer["totpURI"].as_str().unwrap());
+    mid_step(&app);
+    app.post("/two-factor/verify-totp", json!({"code": code_now(&app, &secret)}), Some(&admin))
+        .await
+        .assert_ok();
+    assert_eq!(app.session(&admin).await["session"]["activeOrganizationId"], org_id);
+    let token = app.get("/token", Some(&admin)).await.assert_ok()["token"].as_str().unwrap().to_string();
+    assert_eq!(jwt::segment(&token, 1)["org"], org_id);
+}
+
+backend_tests!(a_restricted_session_can_only_enroll, an_organization_can_require_a_second_factor);
