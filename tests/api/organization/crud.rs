@@ -133,7 +133,7 @@ async fn update_changes_what_it_is_given(backend: Backend) {
     let updated = update(&app, &owner, None, data).await.assert_ok();
     let expected = json!({
         "id": id, "name": "Renamed", "slug": new_slug, "logo": logo, "metadata": {"plan": "pro"},
-        "createdAt": org["createdAt"],
+        "createdAt": org["createdAt"], "requireTwoFactor": false,
     });
     assert_eq!(updated, expected);
     let full = full_org(&app, &owner, id).await.assert_ok();
