@@ -179,7 +179,8 @@ async fn sign_in(
     Ok(no_store(JsonOut(answer).into_response()))
 }
 
-/// `POST /sign-out`: deletes the session row and clears every auth cookie. Without a session
+/// `POST /sign-out`: deletes the session row and clears every auth cookie (a trusted browser
+/// stays trusted). Without a session
 /// it still answers `{success: true}`.
 async fn sign_out(
     State(state): State<AppState>,
@@ -189,7 +190,7 @@ async fn sign_out(
     if ctx.handle.id().is_some() {
         ctx.handle.flush().await?;
     }
-    for name in [state.dont_remember_cookie(), state.session_data_cookie()] {
+    for name in [state.dont_remember_cookie(), state.session_data_cookie(), state.two_factor_cookie()] {
         if ctx.cookies.get(&name).is_some() {
             ctx.cookies.remove(base_cookie(&state, name));
         }

@@ -204,69 +204,68 @@ pub struct Authenticated {
     pub restricted: bool,
 }
 
-/// What a restricted session may call; every other route that needs a session answers 403
-/// `TWO_FACTOR_REQUIRED`. (`/sign-out` needs no session.)
+/// What a restricted session may call (enrolling a second factor); every other route that needs
+/// a session answers 403 `TWO_FACTOR_REQUIRED`, and routes where a session is optional see none.
+/// (`/sign-out` needs no session.)
 const RESTRICTED_ROUTES: &[&str] = &[
     "/get-session",
     "/two-factor/enable",
-    "/two-factor/verify-totp",
     "/two-factor/get-totp-uri",
-    "/callback/{id}",
+    "/two-factor/verify-totp",
+    "/two-factor/send-otp",
+    "/two-factor/verify-otp",
 ];
 
-/// The session, if there is one (`get-session`).
+/// The session, if there is one (`get-session`). A restricted session counts as none outside
+/// [`RESTRICTED_ROUTES`].
 pub struct MaybeAuthenticated(pub Option<Authenticated>);
 
 impl FromRequestParts<AppState> for MaybeAuthenticated {
     type Rejection = ApiError;
-    /// The typed row straight from the store (and its cache): the session layer's record (JSON)
-    /// is only loaded when a handler writes the session.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let handle = session_handle(parts)?;
-        let Some(id) = handle.id() else { return Ok(Self(None)) };
-        match state.store.session_with_user(&id.to_string(), state.clock.now_ms()).await? {
-            Some((mut session, user, mut subscription)) => {
-                let restricted = !user.two_factor_enabled && state.settings.two_factor.required;
-                if restricted && !RESTRICTED_ROUTES.contains(&route(parts, state)) {
-                    return Err(ApiError::TwoFactorRequired);
-                }
-                if !user.two_factor_enabled && withheld_organization(state, &session).await? {
-                    // Its organization requires a second factor: not active until they enroll
-                    // (only in this request's copy; the row keeps it).
-                    session.active_organization_id = None;
-                    subscription = None;
-                }
-                Ok(Self(Some(Authenticated { session, user, subscription, handle, restricted })))
-            }
-            None => {
-                // No such (live) session: the session layer's own load finds that out too, and
-                // then removes the cookie when the response goes out.
-                handle.get_value(SESSION_KEY).await?;
-                Ok(Self(None))
-            }
-        }
+        let found = current_session(parts, state).await?;
+        Ok(Self(found.filter(|auth| !auth.restricted || restricted_may_call(parts, state))))
     }
-}
-
-/// The matched route's template under the base path (`/get-session`, `/callback/{id}`).
-fn route<'a>(parts: &'a Parts, state: &AppState) -> &'a str {
-    let Some(matched) = parts.extensions.get::<MatchedPath>() else { return "" };
-    let path = matched.as_str();
-    path.strip_prefix(state.settings.base_path.as_str()).unwrap_or(path)
-}
-
-/// Whether the session's active organization requires a second factor (one indexed read, only
-/// for users without one who have an organization active).
-async fn withheld_organization(state: &AppState, session: &SessionRow) -> Result<bool, ApiError> {
-    let Some(org) = session.active_organization_id.as_deref() else { return Ok(false) };
-    Ok(state.store.organization(org).await?.is_some_and(|o| o.require_two_factor))
 }
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
+    /// 401 `UNAUTHORIZED` without a session; 403 `TWO_FACTOR_REQUIRED` for a restricted one
+    /// outside [`RESTRICTED_ROUTES`].
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        MaybeAuthenticated::from_request_parts(parts, state).await?.0.ok_or(ApiError::Unauthorized)
+        let auth = current_session(parts, state).await?.ok_or(ApiError::Unauthorized)?;
+        if auth.restricted && !restricted_may_call(parts, state) {
+            return Err(ApiError::TwoFactorRequired);
+        }
+        Ok(auth)
     }
+}
+
+/// The request's live session: the typed row straight from the store (and its cache); the
+/// session layer's record (JSON) is only loaded when a handler writes the session.
+async fn current_session(parts: &Parts, state: &AppState) -> Result<Option<Authenticated>, ApiError> {
+    let handle = session_handle(parts)?;
+    let Some(id) = handle.id() else { return Ok(None) };
+    match state.store.session_with_user(&id.to_string(), state.clock.now_ms()).await? {
+        Some((session, user, subscription)) => {
+            let restricted = !user.two_factor_enabled && state.settings.two_factor.required;
+            Ok(Some(Authenticated { session, user, subscription, handle, restricted }))
+        }
+        None => {
+            // No such (live) session: the session layer's own load finds that out too, and
+            // then removes the cookie when the response goes out.
+            handle.get_value(SESSION_KEY).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Whether the matched route (its template under the base path) is one a restricted session
+/// may call.
+fn restricted_may_call(parts: &Parts, state: &AppState) -> bool {
+    let Some(matched) = parts.extensions.get::<MatchedPath>() else { return false };
+    let path = matched.as_str();
+    RESTRICTED_ROUTES.contains(&path.strip_prefix(state.settings.base_path.as_str()).unwrap_or(path))
 }
 
 pub fn session_handle(parts: &Parts) -> Result<Session, ApiError> {

@@ -23,7 +23,7 @@ use crate::{
         sessions::SignInContext,
         sign_in::{Admission, Proof, admit},
         two_factor::{
-            self, INVALID_TWO_FACTOR_COOKIE, Method,
+            self, INVALID_CODE, INVALID_TWO_FACTOR_COOKIE, Method,
             challenge::Pending,
             confirm_identity,
             factors::{self, Factor, Purpose},
@@ -55,7 +55,8 @@ struct EnableBody {
 }
 
 /// `POST /two-factor/enable {password, method?, issuer?}`: `{method: "totp", totpURI, totpQrCode,
-/// backupCodes}` (on after the first code is verified) or `{method: "otp"}` (on at once).
+/// backupCodes}`, or `{method: "otp", backupCodes}` (a code is mailed); on once a first code is
+/// verified.
 async fn enable(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -165,27 +166,37 @@ async fn verify(
     let cookies = ctx.cookies.clone();
     let agent = ctx.client.user_agent.clone();
     if let Some(pending) = Pending::of(state, &cookies).await? {
-        let (user, remember_me) = pending.attempt(state).await?;
-        factors::check(state, &user, factor, Purpose::SignIn).await?;
+        let who = pending.attempt(state).await?;
+        let purpose = Purpose::SignIn { mail_proven: who.mail_proven };
+        factors::check(state, &who.user, factor, purpose).await?;
         if !pending.consume(state, &cookies).await? {
             return Err(INVALID_TWO_FACTOR_COOKIE);
         }
         let token = if body.disable_session {
             None
         } else {
-            let admission = Admission { proof: Proof::SecondFactor, remember_me, callback: None };
-            Some(admit(state, ctx, &user, admission).await?.token)
+            let admission =
+                Admission { proof: Proof::SecondFactor, remember_me: who.remember_me, callback: None };
+            Some(admit(state, ctx, &who.user, admission).await?.token)
         };
         if body.trust_device {
-            trusted::trust(state, &cookies, &user.id, agent).await?;
+            trusted::trust(state, &cookies, &who.user.id, agent).await?;
         }
-        return Ok(no_store(JsonOut(json!({ "token": token, "user": user })).into_response()));
+        return Ok(no_store(JsonOut(json!({ "token": token, "user": who.user })).into_response()));
     }
     let Some(auth) = current.0 else { return Err(INVALID_TWO_FACTOR_COOKIE) };
-    let row = factors::check(state, &auth.user, factor, Purpose::Enrollment).await?;
+    let row = factors::check(state, &auth.user, factor, Purpose::SignedIn).await?;
     let mut user = auth.user;
-    if matches!(factor, Factor::Totp(_)) && !(row.verified && user.two_factor_enabled) {
-        state.store.enable_two_factor(&user.id, true, state.clock.now_ms()).await?;
+    // A first code completes the enrollment under way (a TOTP code also verifies the
+    // authenticator).
+    let totp = matches!(factor, Factor::Totp(_));
+    let completes =
+        (totp && !row.verified) || (!user.two_factor_enabled && !matches!(factor, Factor::Backup(_)));
+    if completes {
+        if !state.store.enable_two_factor(&user.id, &row.id, totp, state.clock.now_ms()).await? {
+            // Another enrollment replaced the one this code was for.
+            return Err(INVALID_CODE);
+        }
         user.two_factor_enabled = true;
     }
     if body.trust_device {
@@ -201,11 +212,14 @@ async fn send_otp(
     cookies: Cookies,
     current: MaybeAuthenticated,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
-    let user = match Pending::of(&state, &cookies).await? {
-        Some(pending) => pending.user(&state).await?,
-        None => current.0.map(|auth| auth.user).ok_or(INVALID_TWO_FACTOR_COOKIE)?,
+    let (user, purpose) = match Pending::of(&state, &cookies).await? {
+        Some(pending) => {
+            let who = pending.challenger(&state).await?;
+            (who.user, Purpose::SignIn { mail_proven: who.mail_proven })
+        }
+        None => (current.0.map(|auth| auth.user).ok_or(INVALID_TWO_FACTOR_COOKIE)?, Purpose::SignedIn),
     };
-    factors::send_otp(&state, &user).await?;
+    factors::send_otp_for(&state, &user, purpose).await?;
     Ok(JsonOut(json!({ "status": true })))
 }
 

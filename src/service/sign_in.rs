@@ -70,7 +70,9 @@ pub async fn admit(
         if user.two_factor_enabled {
             let agent = ctx.client.user_agent.clone();
             if !trusted::recognise(state, &ctx.cookies, user, agent).await? {
-                let methods = challenge::issue(state, &ctx.cookies, user, admission.remember_me).await?;
+                let mail = admission.proof == Proof::EmailCode;
+                let methods =
+                    challenge::issue(state, &ctx.cookies, user, admission.remember_me, mail).await?;
                 return Err(ApiError::SecondFactorNeeded(methods));
             }
         } else if state.settings.two_factor.required {

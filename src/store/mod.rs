@@ -452,14 +452,25 @@ pub trait TwoFactors: Send + Sync {
     /// Stores a new enrollment, replacing one never completed; false (nothing changed) when the
     /// user has a verified second factor. A lock in force stays.
     async fn begin_two_factor(&self, row: &TwoFactorRow) -> StoreResult<bool>;
-    /// Completes an enrollment: the user's `twoFactorEnabled` is set, and the row is marked
-    /// verified when a TOTP code proved it. False when the user has no row.
-    async fn enable_two_factor(&self, user_id: &str, totp_verified: bool, now: i64) -> StoreResult<bool>;
+    /// Completes an enrollment: the user's `twoFactorEnabled` is set, and the row `row_id` (the
+    /// one a code was checked against) is marked verified when a TOTP code proved it. False when
+    /// the user no longer has that row (another enrollment replaced it).
+    async fn enable_two_factor(
+        &self,
+        user_id: &str,
+        row_id: &str,
+        totp_verified: bool,
+        now: i64,
+    ) -> StoreResult<bool>;
     /// Removes the second factor and every trusted device; `twoFactorEnabled` false.
     async fn disable_two_factor(&self, user_id: &str, now: i64) -> StoreResult<()>;
-    /// Counts a failed second factor; the `max`-th in a row locks it until `lock_until`.
+    /// Counts one try of a second factor before it is checked; false (nothing counted) while
+    /// locked or when `max` tries are counted since the last success. A lock that has ended starts
+    /// a new count.
+    async fn reserve_second_factor_try(&self, user_id: &str, now: i64, max: i64) -> StoreResult<bool>;
+    /// A try failed, or was refused: with `max` tries counted, locks until `lock_until`.
     async fn second_factor_failed(&self, user_id: &str, max: i64, lock_until: i64) -> StoreResult<()>;
-    /// A second factor passed: the failure count and any lock are cleared.
+    /// A second factor passed: the count and any lock are cleared.
     async fn second_factor_passed(&self, user_id: &str) -> StoreResult<()>;
     /// Records TOTP time step `step` as used, only if it is later than the last one used: false
     /// for a step already used (a replay), also when two requests race with it.

@@ -141,12 +141,19 @@ pub(super) async fn update(
 ) -> ApiResult<Response> {
     let (org, member) = target_by(&state, &auth, body.organization_id).await?.ok_or(NOT_FOUND)?;
     let data = body.data;
-    if data.require_two_factor.is_some() && member.role != Role::Owner.as_str() {
-        return Err(org_error(
-            StatusCode::FORBIDDEN,
-            "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION",
-            "Only owners can require a second factor",
-        ));
+    if data.require_two_factor.is_some() {
+        // Owners only, and only with a second factor of their own (so they cannot lock
+        // themselves out, and a stolen password alone cannot lift the requirement).
+        if member.role != Role::Owner.as_str() {
+            return Err(org_error(
+                StatusCode::FORBIDDEN,
+                "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION",
+                "Only owners can require a second factor",
+            ));
+        }
+        if !auth.user.two_factor_enabled {
+            return Err(ApiError::TwoFactorRequired);
+        }
     }
     let changes = OrganizationChanges {
         name: data.name.as_deref().map(required_name).transpose()?,

@@ -166,6 +166,12 @@ pub(super) async fn accept_invitation(
     Json(body): Json<InvitationBody>,
 ) -> ApiResult<Response> {
     let mut invitation = own_invitation(&state, &auth, body.invitation_id.as_str()).await?;
+    if !auth.user.two_factor_enabled
+        && state.store.organization(&invitation.organization_id).await?.is_some_and(|o| o.require_two_factor)
+    {
+        // It would become active: the invitee enrolls first.
+        return Err(ApiError::TwoFactorRequired);
+    }
     let member = MemberRow {
         id: random_id(),
         organization_id: invitation.organization_id.clone(),

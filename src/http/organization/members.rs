@@ -11,7 +11,9 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{NO_ACTIVE, crud::OrganizationIdBody, member_json, org_error, refusal, target, target_by};
+use super::{
+    NO_ACTIVE, crud::OrganizationIdBody, member_json, membership_by, org_error, refusal, target, target_by,
+};
 use crate::{
     domain::{
         input::{Email, Id},
@@ -54,7 +56,12 @@ async fn change(
     who: MemberTarget<'_>,
     change: MemberChange,
 ) -> ApiResult<Result<MemberRow, Denied>> {
-    let (org, _) = target_by(state, auth, key).await?.ok_or(NO_ACTIVE)?;
+    // Leaving is allowed even where a second factor is required and the member has none.
+    let found = match change {
+        MemberChange::Leave => membership_by(state, auth, key).await?,
+        _ => target_by(state, auth, key).await?,
+    };
+    let (org, _) = found.ok_or(NO_ACTIVE)?;
     Ok(state.store.change_member(&org.id, &auth.user.id, who, change).await?)
 }
 

@@ -139,8 +139,22 @@ async fn target(
 }
 
 /// The organization `key` (id or slug) names, else the active one, with the caller's
-/// membership (403 for non-members); `None` when there is neither.
+/// membership (403 for non-members); `None` when there is neither. An organization that requires
+/// a second factor is 403 `TWO_FACTOR_REQUIRED` to members without one.
 async fn target_by(
+    state: &AppState,
+    auth: &Authenticated,
+    key: Option<Id>,
+) -> ApiResult<Option<(OrganizationRow, MemberRow)>> {
+    let found = membership_by(state, auth, key).await?;
+    if found.as_ref().is_some_and(|(org, _)| org.require_two_factor && !auth.user.two_factor_enabled) {
+        return Err(ApiError::TwoFactorRequired);
+    }
+    Ok(found)
+}
+
+/// As [`target_by`], whatever the organization requires (for leaving it).
+async fn membership_by(
     state: &AppState,
     auth: &Authenticated,
     key: Option<Id>,

@@ -1,6 +1,7 @@
 //! The sign-in challenge: when the gate finds a second factor on, it starts no session but
-//! stores a challenge (`verification` row `two-factor:<hmac>`, value `userId|remember:tries`, 10
-//! minutes, 5 tries) and sets the signed two-factor cookie naming it. A right second factor
+//! stores a challenge (`verification` row `two-factor:<hmac>`, value `userId|<remember><mail>:tries`
+//! with `mail` 1 when the first factor was an email code; 10 minutes, 5 tries) and sets the signed
+//! two-factor cookie naming it. A right second factor
 //! within those tries consumes the challenge and starts the session.
 
 use tower_cookies::{Cookie, Cookies};
@@ -19,6 +20,9 @@ use crate::{
 };
 
 const TRIES: u32 = 5;
+/// What a challenge cookie's value starts with: cookie signatures cover only the value, so each
+/// kind of signed cookie marks its own.
+const MARK: &str = "2fa.";
 
 /// Starts a challenge for `user` on this response; the methods it offers.
 pub async fn issue(
@@ -26,18 +30,20 @@ pub async fn issue(
     cookies: &Cookies,
     user: &User,
     remember_me: bool,
+    mail_proven: bool,
 ) -> ApiResult<Vec<&'static str>> {
     let raw = random_hex(20);
     let now = state.clock.now_ms();
-    let value = format!("{}|{}:0", user.id, u8::from(remember_me));
+    let value = format!("{}|{}{}:0", user.id, u8::from(remember_me), u8::from(mail_proven));
     let ttl = Purpose::TwoFactor.ttl_ms();
     state
         .store
         .insert_verification(&identifier(state, Purpose::TwoFactor, &raw), &value, now + ttl, now)
         .await?;
-    cookies.signed(&state.cookie_key).add(lasting_cookie(state, state.two_factor_cookie(), raw, ttl));
+    let value = format!("{MARK}{raw}");
+    cookies.signed(&state.cookie_key).add(lasting_cookie(state, state.two_factor_cookie(), value, ttl));
     let row = state.store.two_factor(&user.id).await?;
-    Ok(methods(row.as_ref()))
+    Ok(methods(row.as_ref(), mail_proven))
 }
 
 /// A cookie with the session cookie's attributes, `value`, and a `Max-Age` of `ttl_ms`.
@@ -56,10 +62,11 @@ pub struct Pending {
 impl Pending {
     /// The challenge the request's two-factor cookie names, if it has a live one.
     pub async fn of(state: &AppState, cookies: &Cookies) -> ApiResult<Option<Self>> {
-        let Some(raw) = cookies.signed(&state.cookie_key).get(&state.two_factor_cookie()) else {
+        let Some(cookie) = cookies.signed(&state.cookie_key).get(&state.two_factor_cookie()) else {
             return Ok(None);
         };
-        let identifier = identifier(state, Purpose::TwoFactor, raw.value());
+        let Some(raw) = cookie.value().strip_prefix(MARK) else { return Ok(None) };
+        let identifier = identifier(state, Purpose::TwoFactor, raw);
         let live = state
             .store
             .peek_verification(&identifier)
@@ -68,9 +75,9 @@ impl Pending {
         Ok(live.then_some(Self { identifier }))
     }
 
-    /// Uses one of the challenge's tries: its user and whether the session is to be remembered.
-    /// A burnt or vanished challenge answers the contract's error.
-    pub async fn attempt(&self, state: &AppState) -> ApiResult<(User, bool)> {
+    /// Uses one of the challenge's tries. A burnt or vanished challenge answers the contract's
+    /// error.
+    pub async fn attempt(&self, state: &AppState) -> ApiResult<Challenger> {
         let payload = match claim(state, &self.identifier, TRIES).await? {
             Claim::Claimed { payload, .. } => payload,
             Claim::Exhausted => return Err(TOO_MANY_ATTEMPTS),
@@ -79,11 +86,11 @@ impl Pending {
         user_of(state, &payload).await
     }
 
-    /// The challenge's user, without using a try (to mail them a code).
-    pub async fn user(&self, state: &AppState) -> ApiResult<User> {
+    /// Who the challenge is for, without using a try (to mail them a code).
+    pub async fn challenger(&self, state: &AppState) -> ApiResult<Challenger> {
         let (value, _) =
             state.store.peek_verification(&self.identifier).await?.ok_or(INVALID_TWO_FACTOR_COOKIE)?;
-        Ok(user_of(state, &value).await?.0)
+        user_of(state, &value).await
     }
 
     /// Consumes the challenge after its second factor passed: false when another request did
@@ -94,11 +101,24 @@ impl Pending {
     }
 }
 
-/// The user and the remember flag of a challenge's value (`userId|remember`, tries after it).
-async fn user_of(state: &AppState, value: &str) -> ApiResult<(User, bool)> {
-    let (user_id, rest) = value.split_once('|').ok_or_else(|| ApiError::internal("malformed challenge"))?;
+/// Who a challenge is for, and how the sign-in began.
+pub struct Challenger {
+    pub user: User,
+    pub remember_me: bool,
+    /// The first factor was an email code.
+    pub mail_proven: bool,
+}
+
+/// The challenger of a challenge's value (`userId|<remember><mail>`, maybe `:tries` after it).
+async fn user_of(state: &AppState, value: &str) -> ApiResult<Challenger> {
+    let (user_id, flags) = value.split_once('|').ok_or_else(|| ApiError::internal("malformed challenge"))?;
     let user = state.store.user_by_id(user_id).await?.ok_or(INVALID_TWO_FACTOR_COOKIE)?;
-    Ok((user, rest.starts_with('1')))
+    let flags = flags.as_bytes();
+    Ok(Challenger {
+        user,
+        remember_me: flags.first() == Some(&b'1'),
+        mail_proven: flags.get(1) != Some(&b'0'),
+    })
 }
 
 /// Expires the two-factor cookie (when the request carried one).

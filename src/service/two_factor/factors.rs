@@ -1,13 +1,13 @@
 //! Checking a second factor: a TOTP code (each time step accepted once per user), an email code,
-//! or a backup code (each used once). Failures count on the user's `twoFactor` row across
-//! challenges: the tenth in a row locks the second factor for 15 minutes (429
-//! `ACCOUNT_TEMPORARILY_LOCKED`); a success clears the count.
+//! or a backup code (each used once). Tries count on the user's `twoFactor` row across
+//! challenges, each before it is checked: ten without a success lock the second factor for 15
+//! minutes (429 `ACCOUNT_TEMPORARILY_LOCKED`); a success clears the count.
 
 use zeroize::Zeroizing;
 
 use super::{
-    INVALID_BACKUP_CODE, INVALID_CODE, LOCKED, OTP_HAS_EXPIRED, TOO_MANY_ATTEMPTS, TOTP_NOT_ENABLED,
-    TWO_FACTOR_NOT_ENABLED, seal_codes,
+    BACKUP_CODES_NOT_ENABLED, INVALID_BACKUP_CODE, INVALID_CODE, LOCKED, OTP_HAS_EXPIRED, OTP_NOT_ENABLED,
+    TOO_MANY_ATTEMPTS, TOTP_NOT_ENABLED, seal_codes,
 };
 use crate::{
     domain::model::{TwoFactorRow, User},
@@ -36,16 +36,24 @@ pub enum Factor<'a> {
     Backup(&'a str),
 }
 
-/// Whether a TOTP code must come from a verified authenticator (a sign-in) or may confirm the
-/// enrollment under way (a signed-in user's first code).
+/// What a factor is checked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
-    SignIn,
-    Enrollment,
+    /// Completing a sign-in challenge; `mail_proven` when its first factor was an email code.
+    SignIn { mail_proven: bool },
+    /// A signed-in user confirming a factor (a first code completes an enrollment).
+    SignedIn,
+}
+
+/// Whether email codes are the user's second factor here: chosen instead of an authenticator
+/// (none verified), and not after a first factor that was the mailbox too (one factor twice).
+pub fn otp_allowed(row: &TwoFactorRow, purpose: Purpose) -> bool {
+    !row.verified && purpose != Purpose::SignIn { mail_proven: true }
 }
 
 /// Checks `factor` for `user`: the user's `twoFactor` row (as it was before this check) when
-/// right; otherwise the contract's error, and the failure counted.
+/// right; otherwise the contract's error. Each try is counted before it is checked, and cleared
+/// by a success.
 pub async fn check(
     state: &AppState,
     user: &User,
@@ -53,22 +61,32 @@ pub async fn check(
     purpose: Purpose,
 ) -> ApiResult<TwoFactorRow> {
     let row = state.store.two_factor(&user.id).await?;
-    let row = match (row, factor) {
-        (Some(row), _) => row,
-        (None, Factor::Totp(_)) => return Err(TOTP_NOT_ENABLED),
-        (None, _) => return Err(TWO_FACTOR_NOT_ENABLED),
+    let allowed = row.as_ref().is_some_and(|row| match factor {
+        Factor::Totp(_) => row.verified || purpose == Purpose::SignedIn,
+        Factor::Otp(_) => otp_allowed(row, purpose),
+        Factor::Backup(_) => user.two_factor_enabled,
+    });
+    let Some(row) = row.filter(|_| allowed) else {
+        return Err(match factor {
+            Factor::Totp(_) => TOTP_NOT_ENABLED,
+            Factor::Otp(_) => OTP_NOT_ENABLED,
+            Factor::Backup(_) => BACKUP_CODES_NOT_ENABLED,
+        });
     };
     let now = state.clock.now_ms();
-    if row.locked_until.is_some_and(|until| until > now) {
+    if !state.store.reserve_second_factor_try(&user.id, now, MAX_FAILURES).await? {
+        failed(state, user).await?;
         return Err(LOCKED);
     }
     let right = match factor {
-        Factor::Totp(_) if purpose == Purpose::SignIn && !row.verified => return Err(TOTP_NOT_ENABLED),
         Factor::Totp(code) => totp_matches(state, &row, code, now).await?,
         Factor::Otp(code) => match check_code(state, &otp_identifier(&user.id), code, OTP_TRIES).await? {
             Checked::Right => true,
             Checked::Wrong | Checked::Missing => false,
-            Checked::Expired => return Err(OTP_HAS_EXPIRED),
+            Checked::Expired => {
+                failed(state, user).await?;
+                return Err(OTP_HAS_EXPIRED);
+            }
             Checked::Exhausted => {
                 failed(state, user).await?;
                 return Err(TOO_MANY_ATTEMPTS);
@@ -83,9 +101,7 @@ pub async fn check(
             _ => INVALID_CODE,
         });
     }
-    if row.failed_verification_count > 0 || row.locked_until.is_some() {
-        state.store.second_factor_passed(&user.id).await?;
-    }
+    state.store.second_factor_passed(&user.id).await?;
     Ok(row)
 }
 
@@ -151,6 +167,16 @@ async fn use_backup_code(state: &AppState, user: &User, code: &str) -> ApiResult
 /// The verification row of the user's live email code (one at a time).
 fn otp_identifier(user_id: &str) -> String {
     format!("two-factor-otp:{user_id}")
+}
+
+/// Mails a code when email codes are the user's second factor for `purpose` (else 400
+/// `OTP_NOT_ENABLED`).
+pub async fn send_otp_for(state: &AppState, user: &User, purpose: Purpose) -> ApiResult<()> {
+    let row = state.store.two_factor(&user.id).await?;
+    if !row.is_some_and(|row| otp_allowed(&row, purpose)) {
+        return Err(OTP_NOT_ENABLED);
+    }
+    send_otp(state, user).await
 }
 
 /// Mails the user a new 6-digit code (3 minutes, 5 tries), replacing any earlier one.

@@ -33,6 +33,10 @@ pub const TOTP_ALREADY_ENABLED: ApiError =
     ApiError::Coded(StatusCode::BAD_REQUEST, "TOTP_ALREADY_ENABLED", "TOTP already enabled");
 pub const TOTP_NOT_ENABLED: ApiError =
     ApiError::Coded(StatusCode::BAD_REQUEST, "TOTP_NOT_ENABLED", "TOTP not enabled");
+pub const OTP_NOT_ENABLED: ApiError =
+    ApiError::Coded(StatusCode::BAD_REQUEST, "OTP_NOT_ENABLED", "OTP not enabled");
+pub const BACKUP_CODES_NOT_ENABLED: ApiError =
+    ApiError::Coded(StatusCode::BAD_REQUEST, "BACKUP_CODES_NOT_ENABLED", "Backup codes aren't enabled");
 pub const TWO_FACTOR_NOT_ENABLED: ApiError =
     ApiError::Coded(StatusCode::BAD_REQUEST, "TWO_FACTOR_NOT_ENABLED", "Two factor isn't enabled");
 pub const OTP_HAS_EXPIRED: ApiError =
@@ -52,15 +56,14 @@ pub const LOCKED: ApiError = ApiError::Coded(
 const FRESH_MS: i64 = 10 * 60_000;
 const BACKUP_CODES: usize = 10;
 
-/// The methods a challenge offers: TOTP once an authenticator was verified; email codes always
-/// (the mailer is always there).
-pub fn methods(row: Option<&TwoFactorRow>) -> Vec<&'static str> {
-    let mut methods = Vec::with_capacity(2);
-    if row.is_some_and(|r| r.verified) {
-        methods.push("totp");
+/// The methods a challenge offers: TOTP once an authenticator was verified, else email codes
+/// (unless the first factor was the mailbox too: then backup codes only).
+pub fn methods(row: Option<&TwoFactorRow>, mail_proven: bool) -> Vec<&'static str> {
+    match row {
+        Some(row) if row.verified => vec!["totp"],
+        Some(row) if factors::otp_allowed(row, factors::Purpose::SignIn { mail_proven }) => vec!["otp"],
+        _ => Vec::new(),
     }
-    methods.push("otp");
-    methods
 }
 
 /// Sensitive changes need the password (400 `INVALID_PASSWORD` when wrong, checked under the
@@ -107,31 +110,25 @@ pub struct Enabled {
     backup_codes: Option<Vec<String>>,
 }
 
-/// `enable`: TOTP starts an enrollment (a new secret and backup codes, shown once; on only after
-/// a first code is verified), refused when a verified authenticator exists; email codes turn the
-/// second factor on at once (a secret and backup codes are kept for later).
+/// `enable`: starts an enrollment, refused when an authenticator is verified. TOTP: a new secret
+/// and backup codes (shown once); email codes: a code is mailed. Either way the second factor is
+/// on only once a first code is verified (a new enrollment replaces one never completed).
 pub async fn enable(
     state: &AppState,
     user: &User,
     method: Method,
     issuer: Option<&str>,
 ) -> ApiResult<Enabled> {
-    let existing = state.store.two_factor(&user.id).await?;
-    let now = state.clock.now_ms();
-    if method == Method::Otp {
-        if existing.is_none() {
-            let (row, _, _) = new_row(state, user)?;
-            state.store.begin_two_factor(&row).await?;
-        }
-        state.store.enable_two_factor(&user.id, false, now).await?;
-        return Ok(Enabled { method, totp_uri: None, totp_qr_code: None, backup_codes: None });
-    }
-    if existing.is_some_and(|r| r.verified) {
+    if state.store.two_factor(&user.id).await?.is_some_and(|r| r.verified) {
         return Err(TOTP_ALREADY_ENABLED);
     }
     let (row, secret, codes) = new_row(state, user)?;
     if !state.store.begin_two_factor(&row).await? {
         return Err(TOTP_ALREADY_ENABLED);
+    }
+    if method == Method::Otp {
+        factors::send_otp(state, user).await?;
+        return Ok(Enabled { method, totp_uri: None, totp_qr_code: None, backup_codes: Some(codes) });
     }
     let uri = totp::uri(&secret, issuer.unwrap_or(&default_issuer(state)), &user.email);
     Ok(Enabled {
@@ -206,10 +203,12 @@ pub async fn regenerate_backup_codes(state: &AppState, user: &User) -> ApiResult
 }
 
 /// Turns the second factor off: the row, every trusted device, the flag; the user is told by
-/// mail.
+/// mail (when it was on).
 pub async fn disable(state: &AppState, user: &User) -> ApiResult<()> {
     state.store.disable_two_factor(&user.id, state.clock.now_ms()).await?;
-    notify(state, user, "two-factor-disabled", "Two-factor authentication was turned off");
+    if user.two_factor_enabled {
+        notify(state, user, "two-factor-disabled", "Two-factor authentication was turned off");
+    }
     Ok(())
 }
 

@@ -14,14 +14,26 @@ use crate::{
 };
 
 const TRUST_MS: i64 = 30 * 24 * 3_600_000;
+/// What a trust cookie's value starts with: cookie signatures cover only the value, so each kind
+/// of signed cookie marks its own.
+const MARK: &str = "trust.";
 
-/// Trusts this browser for `user_id` for 30 days.
+/// The device the browser's trust cookie names, if it carries a valid (signed) one.
+fn device_id(state: &AppState, cookies: &Cookies) -> Option<String> {
+    let cookie = cookies.signed(&state.cookie_key).get(&state.trust_device_cookie())?;
+    cookie.value().strip_prefix(MARK).map(str::to_string)
+}
+
+/// Trusts this browser for `user_id` for 30 days (replacing the device it was for the user).
 pub async fn trust(
     state: &AppState,
     cookies: &Cookies,
     user_id: &str,
     user_agent: Option<String>,
 ) -> ApiResult<()> {
+    if let Some(old) = device_id(state, cookies) {
+        state.store.take_trusted_device(&old, user_id).await?;
+    }
     let now = state.clock.now_ms();
     let device = TrustedDevice {
         id: random_hex(16),
@@ -31,12 +43,8 @@ pub async fn trust(
         expires_at: now + TRUST_MS,
     };
     state.store.insert_trusted_device(&device).await?;
-    cookies.signed(&state.cookie_key).add(lasting_cookie(
-        state,
-        state.trust_device_cookie(),
-        device.id,
-        TRUST_MS,
-    ));
+    let cookie = lasting_cookie(state, state.trust_device_cookie(), format!("{MARK}{}", device.id), TRUST_MS);
+    cookies.signed(&state.cookie_key).add(cookie);
     Ok(())
 }
 
@@ -48,14 +56,12 @@ pub async fn recognise(
     user: &User,
     user_agent: Option<String>,
 ) -> ApiResult<bool> {
-    let Some(cookie) = cookies.signed(&state.cookie_key).get(&state.trust_device_cookie()) else {
-        return Ok(false);
-    };
-    let Some(device) = state.store.take_trusted_device(cookie.value(), &user.id).await? else {
+    let Some(id) = device_id(state, cookies) else { return Ok(false) };
+    let Some(device) = state.store.take_trusted_device(&id, &user.id).await? else {
         return Ok(false);
     };
     if device.expires_at <= state.clock.now_ms() {
-        cookies.remove(base_cookie(state, state.trust_device_cookie()));
+        forget(state, cookies);
         return Ok(false);
     }
     trust(state, cookies, &user.id, user_agent).await?;

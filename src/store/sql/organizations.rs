@@ -245,6 +245,10 @@ impl Organizations for Backend {
             .await
             .map_err(classify)?;
         tx.commit().await?;
+        if changes.require_two_factor.is_some() {
+            // Sessions that have it active show it, or withhold it, from now on.
+            self.invalidate(Invalidation::User(id.to_string())).await;
+        }
         Ok(Ok(org))
     }
 

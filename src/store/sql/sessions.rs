@@ -31,13 +31,16 @@ const UPDATE_LIFETIME: &str = r#"UPDATE "session" SET "expiresAt" = $2, "updated
 const SET_ACTIVE_ORGANIZATION: &str =
     r#"UPDATE "session" SET "activeOrganizationId" = $2 WHERE "token" = $1"#;
 
-/// A session (by `$key`) joined with its user: one row, one round trip.
+/// A session (by `$key`) joined with its user, and whether its active organization requires a
+/// second factor: one row, one round trip.
 macro_rules! with_user_by {
     ($key:literal) => {
         concat!(
             "SELECT s.*, ",
             joined_user_columns!(),
-            r#" FROM "session" s JOIN "user" u ON u."id" = s."userId" WHERE s.""#,
+            r#", COALESCE(o."requireTwoFactor", FALSE) AS "orgRequiresTwoFactor"
+ FROM "session" s JOIN "user" u ON u."id" = s."userId"
+ LEFT JOIN "organization" o ON o."id" = s."activeOrganizationId" WHERE s.""#,
             $key,
             r#"" = $1"#
         )
@@ -77,6 +80,8 @@ struct WithUser {
     session: SessionRow,
     #[sqlx(flatten)]
     user: JoinedUser,
+    #[sqlx(rename = "orgRequiresTwoFactor")]
+    org_requires_two_factor: bool,
 }
 
 impl WithUser {
@@ -203,9 +208,17 @@ impl Sessions for Backend {
             sqlx::query_as(WITH_USER_BY_TOKEN).bind(token).fetch_optional(&self.pool).await?;
         match row {
             Some(row) if row.session.expires_at > now => {
-                let (session, user) = row.split();
-                let reference = session.active_organization_id.as_deref().unwrap_or(&user.id);
-                let subscription = self.subscription_for(reference).await?;
+                let withheld = row.org_requires_two_factor && !row.user.two_factor_enabled();
+                let (mut session, user) = row.split();
+                let subscription = if withheld {
+                    // Its organization requires a second factor the user lacks: not active (in
+                    // what is read; the row keeps it) until they enroll, and no plan.
+                    session.active_organization_id = None;
+                    None
+                } else {
+                    let reference = session.active_organization_id.as_deref().unwrap_or(&user.id);
+                    self.subscription_for(reference).await?
+                };
                 self.cache.put(epoch, &session, &user, subscription.as_ref(), now);
                 Ok(Some((session, user, subscription)))
             }

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use super::Backend;
+use super::{Backend, Db};
 use crate::{
     domain::model::{TrustedDevice, TwoFactorRow},
     store::{StoreResult, TwoFactors, cache::Invalidation},
@@ -25,19 +25,27 @@ ON CONFLICT ("userId") DO UPDATE SET
     "verified" = excluded."verified", "lastUsedStep" = NULL
 WHERE NOT "twoFactor"."verified""#;
 
-const MARK_VERIFIED: &str = r#"UPDATE "twoFactor" SET "verified" = ("verified" OR $2) WHERE "userId" = $1"#;
+const MARK_VERIFIED: &str =
+    r#"UPDATE "twoFactor" SET "verified" = ("verified" OR $3) WHERE "userId" = $1 AND "id" = $2"#;
 
 const SET_USER_FLAG: &str = r#"UPDATE "user" SET "twoFactorEnabled" = $2, "updatedAt" = $3 WHERE "id" = $1"#;
 
 const DELETE: &str = r#"DELETE FROM "twoFactor" WHERE "userId" = $1"#;
 
-/// A failed second factor: counted; the count reaching `$2` locks until `$3` and starts over.
-const FAILED: &str = r#"
+/// One try of a second factor, counted before it is checked (so parallel guesses cannot slip
+/// past the lock): only while not locked and fewer than `$3` are counted; a lock that has ended
+/// starts a new count.
+const RESERVE: &str = r#"
 UPDATE "twoFactor" SET
-    "lockedUntil" = CASE WHEN "failedVerificationCount" + 1 >= $2 THEN $3 ELSE "lockedUntil" END,
-    "failedVerificationCount" = CASE WHEN "failedVerificationCount" + 1 >= $2 THEN 0
-                                     ELSE "failedVerificationCount" + 1 END
-WHERE "userId" = $1"#;
+    "failedVerificationCount" = CASE WHEN "lockedUntil" IS NULL THEN "failedVerificationCount" + 1 ELSE 1 END,
+    "lockedUntil" = NULL
+WHERE "userId" = $1
+  AND (("lockedUntil" IS NULL AND "failedVerificationCount" < $3) OR "lockedUntil" <= $2)"#;
+
+/// A try failed (or was refused at the limit): with `$2` counted, locked until `$3`.
+const FAILED: &str = r#"
+UPDATE "twoFactor" SET "lockedUntil" = $3
+ WHERE "userId" = $1 AND "failedVerificationCount" >= $2 AND "lockedUntil" IS NULL"#;
 
 const PASSED: &str =
     r#"UPDATE "twoFactor" SET "failedVerificationCount" = 0, "lockedUntil" = NULL WHERE "userId" = $1"#;
@@ -67,6 +75,15 @@ const DELETE_DEVICES: &str = r#"DELETE FROM "trustedDevice" WHERE "userId" = $1"
 
 const DELETE_EXPIRED_DEVICES: &str = r#"DELETE FROM "trustedDevice" WHERE "expiresAt" <= $1"#;
 
+/// Forgets every trusted device of the user (inside the caller's transaction).
+pub(super) async fn forget_devices<'e, E>(executor: E, user_id: &str) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    sqlx::query(DELETE_DEVICES).bind(user_id).execute(executor).await?;
+    Ok(())
+}
+
 #[async_trait]
 impl TwoFactors for Backend {
     async fn two_factor(&self, user_id: &str) -> StoreResult<Option<TwoFactorRow>> {
@@ -85,9 +102,20 @@ impl TwoFactors for Backend {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn enable_two_factor(&self, user_id: &str, totp_verified: bool, now: i64) -> StoreResult<bool> {
+    async fn enable_two_factor(
+        &self,
+        user_id: &str,
+        row_id: &str,
+        totp_verified: bool,
+        now: i64,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        let marked = sqlx::query(MARK_VERIFIED).bind(user_id).bind(totp_verified).execute(&mut *tx).await?;
+        let marked = sqlx::query(MARK_VERIFIED)
+            .bind(user_id)
+            .bind(row_id)
+            .bind(totp_verified)
+            .execute(&mut *tx)
+            .await?;
         if marked.rows_affected() != 1 {
             return Ok(false);
         }
@@ -101,10 +129,15 @@ impl TwoFactors for Backend {
         let mut tx = self.pool.begin().await?;
         sqlx::query(SET_USER_FLAG).bind(user_id).bind(false).bind(now).execute(&mut *tx).await?;
         sqlx::query(DELETE).bind(user_id).execute(&mut *tx).await?;
-        sqlx::query(DELETE_DEVICES).bind(user_id).execute(&mut *tx).await?;
+        forget_devices(&mut *tx, user_id).await?;
         tx.commit().await?;
         self.invalidate(Invalidation::User(user_id.to_string())).await;
         Ok(())
+    }
+
+    async fn reserve_second_factor_try(&self, user_id: &str, now: i64, max: i64) -> StoreResult<bool> {
+        let done = sqlx::query(RESERVE).bind(user_id).bind(now).bind(max).execute(&self.pool).await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn second_factor_failed(&self, user_id: &str, max: i64, lock_until: i64) -> StoreResult<()> {

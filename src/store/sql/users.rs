@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::{
     Backend, Db,
     email_changes::held_for_undo,
-    organizations, sessions,
+    organizations, sessions, two_factor,
     verifications::{self, Drop},
 };
 use crate::{
@@ -91,6 +91,10 @@ pub(super) struct JoinedUser {
 }
 
 impl JoinedUser {
+    pub(super) fn two_factor_enabled(&self) -> bool {
+        self.u_two_factor_enabled
+    }
+
     pub(super) fn with_id(self, id: &str) -> User {
         User {
             id: id.to_string(),
@@ -251,7 +255,9 @@ impl Users for Backend {
             return Err(StoreError::Conflict);
         }
         sessions::end(&mut *tx, user_id, end).await?;
+        // Pending sign-in challenges go with the other tokens; trusted browsers are forgotten.
         verifications::drop_tokens(&mut *tx, user_id, &current, Drop::OnNewPassword).await?;
+        two_factor::forget_devices(&mut *tx, user_id).await?;
         self.commit_announcing(tx, &[Invalidation::User(user_id.to_string())]).await
     }
 

@@ -112,20 +112,15 @@ async fn disabling_turns_it_off_and_tells_the_user(backend: Backend) {
     assert_ne!(secret_of(again["totpURI"].as_str().unwrap()), user.secret);
 }
 
-async fn email_codes_as_the_only_second_factor(backend: Backend) {
+async fn email_codes_as_the_second_factor(backend: Backend) {
     let app = app!(backend);
-    let email = unique_email();
-    let cookie = app.signed_up_cookie(&email).await;
-    let res =
-        app.post("/two-factor/enable", json!({"password": PASSWORD, "method": "otp"}), Some(&cookie)).await;
-    assert_eq!(res.assert_ok(), json!({"method": "otp"}));
-    assert_eq!(app.session(&cookie).await["user"]["twoFactorEnabled"], true, "on at once");
-    let res = app.sign_in(&email, PASSWORD).await;
+    let user = otp_enrolled(&app).await;
+    let res = app.sign_in(&user.email, PASSWORD).await;
     assert_eq!(res.assert_ok()["twoFactorMethods"], json!(["otp"]), "no authenticator was verified");
     let challenge = two_factor_cookie(&app, &res);
     let sent = app.post("/two-factor/send-otp", json!({}), Some(&challenge)).await;
     assert_eq!(sent.assert_ok(), json!({"status": true}));
-    let code = token_of(&app.mail(&email, "two-factor-otp").await);
+    let code = token_of(&app.nth_mail(&user.email, "two-factor-otp", 2).await);
     assert_eq!(code.len(), 6);
     verify(&app, "verify-totp", &code, &challenge).await.assert_error(400, "TOTP_NOT_ENABLED");
     let wrong = if code == "000000" { "111111" } else { "000000" };
@@ -135,17 +130,32 @@ async fn email_codes_as_the_only_second_factor(backend: Backend) {
     verify(&app, "verify-otp", &code, &challenge).await.assert_error(401, "INVALID_TWO_FACTOR_COOKIE");
 }
 
+async fn the_mailbox_is_not_both_factors(backend: Backend) {
+    let app = app!(backend);
+    let user = otp_enrolled(&app).await;
+    // Signed in with an email code: an email code cannot be the second factor too.
+    let code = app.otp_code(&user.email, "sign-in", 1).await;
+    let res = app.post("/sign-in/email-otp", json!({"email": user.email, "otp": code}), None).await;
+    assert_eq!(res.assert_ok(), json!({"twoFactorRedirect": true, "twoFactorMethods": []}));
+    let challenge = two_factor_cookie(&app, &res);
+    app.post("/two-factor/send-otp", json!({}), Some(&challenge)).await.assert_error(400, "OTP_NOT_ENABLED");
+    verify(&app, "verify-otp", "123456", &challenge).await.assert_error(400, "OTP_NOT_ENABLED");
+    // A backup code is another factor.
+    let done = verify(&app, "verify-backup-code", &user.backup_codes[0], &challenge).await;
+    assert_eq!(done.assert_ok()["user"]["email"], user.email);
+}
+
 async fn email_codes_expire_after_three_minutes(backend: Backend) {
     let app = app!(backend);
-    let user = enrolled(&app).await;
+    let user = otp_enrolled(&app).await;
     let challenge = challenged(&app, &user.email).await;
     app.post("/two-factor/send-otp", json!({}), Some(&challenge)).await.assert_ok();
-    let code = token_of(&app.mail(&user.email, "two-factor-otp").await);
+    let code = token_of(&app.nth_mail(&user.email, "two-factor-otp", 2).await);
     app.clock().advance(Duration::from_secs(181));
     verify(&app, "verify-otp", &code, &challenge).await.assert_error(400, "OTP_HAS_EXPIRED");
     // The signed-in user can ask for and use codes too.
     app.post("/two-factor/send-otp", json!({}), Some(&user.cookie)).await.assert_ok();
-    let code = token_of(&app.nth_mail(&user.email, "two-factor-otp", 2).await);
+    let code = token_of(&app.nth_mail(&user.email, "two-factor-otp", 3).await);
     let done = app.post("/two-factor/verify-otp", json!({"code": code}), Some(&user.cookie)).await;
     assert_eq!(done.assert_ok()["user"]["email"], user.email);
 }
@@ -171,7 +181,8 @@ backend_tests!(
     changes_need_the_password,
     backup_codes_are_regenerated_and_old_ones_stop,
     disabling_turns_it_off_and_tells_the_user,
-    email_codes_as_the_only_second_factor,
+    email_codes_as_the_second_factor,
+    the_mailbox_is_not_both_factors,
     email_codes_expire_after_three_minutes,
     secrets_and_codes_are_sealed_at_rest,
 );

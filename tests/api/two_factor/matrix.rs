@@ -23,7 +23,7 @@ enum Policy {
     Off,
     /// The user has an authenticator.
     On,
-    /// The user has none, and owns an organization that requires one.
+    /// The user has none, and is a member of an organization that requires one.
     Organization,
     /// The user has none, and the server requires one.
     Server,
@@ -63,10 +63,10 @@ async fn subject(app: &TestApp, policy: Policy) -> Subject {
             Subject { email: user.email, secret: Some(user.secret), org: None }
         }
         Policy::Organization => {
-            let email = unique_email();
-            let cookie = app.verified_cookie(&email).await;
-            let org = org::create(app, &cookie, &org::slug()).await.assert_ok();
-            org::update(app, &cookie, Some(&org["id"]), json!({"requireTwoFactor": true})).await.assert_ok();
+            let owner = enrolled(app).await.cookie;
+            let org = org::create(app, &owner, &org::slug()).await.assert_ok();
+            let (_, email, _) = org::add_member(app, &owner, "member").await;
+            org::update(app, &owner, Some(&org["id"]), json!({"requireTwoFactor": true})).await.assert_ok();
             Subject { email, secret: None, org: Some(org["id"].clone()) }
         }
         Policy::Off | Policy::Server => {

@@ -76,6 +76,23 @@ pub async fn enrolled(app: &TestApp) -> Enrolled {
     Enrolled { email, cookie, secret, backup_codes }
 }
 
+/// Signs up a user whose second factor is email codes (enrolled with a first mailed code).
+pub async fn otp_enrolled(app: &TestApp) -> Enrolled {
+    let email = unique_email();
+    let cookie = app.signed_up_cookie(&email).await;
+    let res =
+        app.post("/two-factor/enable", json!({"password": PASSWORD, "method": "otp"}), Some(&cookie)).await;
+    let answer = res.assert_ok();
+    assert_eq!(answer["method"], "otp");
+    let backup_codes =
+        answer["backupCodes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().into()).collect();
+    assert_eq!(app.session(&cookie).await["user"]["twoFactorEnabled"], false, "on only after a first code");
+    let code = token_of(&app.mail(&email, "two-factor-otp").await);
+    let done = app.post("/two-factor/verify-otp", json!({"code": code}), Some(&cookie)).await.assert_ok();
+    assert_eq!(done["user"]["twoFactorEnabled"], true, "{done}");
+    Enrolled { email, cookie, secret: Vec::new(), backup_codes }
+}
+
 /// The `Cookie` value for the two-factor cookie `res` set.
 pub fn two_factor_cookie(app: &TestApp, res: &TestResponse) -> String {
     let name = app.state.two_factor_cookie();

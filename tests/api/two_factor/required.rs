@@ -24,7 +24,10 @@ async fn a_restricted_session_can_only_enroll(backend: Backend) {
     app.post("/update-user", json!({"name": "X"}), Some(&cookie))
         .await
         .assert_error(403, "TWO_FACTOR_REQUIRED");
-    app.post("/two-factor/send-otp", json!({}), Some(&cookie)).await.assert_error(403, "TWO_FACTOR_REQUIRED");
+    // Where a session is optional, a restricted one counts as none.
+    app.post("/two-factor/verify-backup-code", json!({"code": "x"}), Some(&cookie))
+        .await
+        .assert_error(401, "INVALID_TWO_FACTOR_COOKIE");
     // Signing in again: restricted again.
     let again = app.sign_in(&email, PASSWORD).await;
     assert_eq!(again.assert_ok()["twoFactorSetupRequired"], true);
@@ -40,23 +43,32 @@ async fn a_restricted_session_can_only_enroll(backend: Backend) {
     app.get("/list-sessions", Some(&cookie)).await.assert_ok();
     assert!(app.get("/token", Some(&cookie)).await.assert_ok()["token"].is_string());
     // From now on the sign-in asks for the second factor.
-    assert_eq!(app.sign_in(&email, PASSWORD).await.assert_ok()["twoFactorMethods"], json!(["totp", "otp"]));
+    assert_eq!(app.sign_in(&email, PASSWORD).await.assert_ok()["twoFactorMethods"], json!(["totp"]));
     app.post("/sign-out", json!({}), Some(&cookie)).await.assert_ok();
 }
 
 async fn an_organization_can_require_a_second_factor(backend: Backend) {
     let app = app!(backend);
-    let (owner, _, org) = org::founder(&app).await;
+    // Only an owner with a second factor of their own sets the requirement.
+    let (plain_owner, _, plain_org) = org::founder(&app).await;
+    org::update(&app, &plain_owner, Some(&plain_org["id"]), json!({"requireTwoFactor": true}))
+        .await
+        .assert_error(403, "TWO_FACTOR_REQUIRED");
+    let owner = enrolled(&app).await.cookie;
+    let org = org::create(&app, &owner, &org::slug()).await.assert_ok();
     let org_id = org["id"].clone();
     let (admin, _, _) = org::add_member(&app, &owner, "admin").await;
+    let (member, _, _) = org::add_member(&app, &owner, "member").await;
     org::update(&app, &admin, Some(&org_id), json!({"requireTwoFactor": true}))
         .await
         .assert_error(403, "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION");
     org::update(&app, &owner, Some(&org_id), json!({"requireTwoFactor": "yes"}))
         .await
         .assert_error(400, "VALIDATION_ERROR");
-    // The admin has it active; the owner requires a second factor.
-    app.post("/organization/set-active", json!({"organizationId": org_id}), Some(&admin)).await.assert_ok();
+    let invitee = unique_email();
+    let invitation = org::invite(&app, &owner, &invitee, "member").await.assert_ok();
+    // The admin has it active (accepting made it so); the owner requires a second factor.
+    assert_eq!(app.session(&admin).await["session"]["activeOrganizationId"], org_id);
     let updated = org::update(&app, &owner, Some(&org_id), json!({"requireTwoFactor": true})).await;
     assert_eq!(updated.assert_ok()["requireTwoFactor"], true);
     let session = app.session(&admin).await;
@@ -66,6 +78,21 @@ async fn an_organization_can_require_a_second_factor(backend: Backend) {
     app.post("/organization/set-active", json!({"organizationId": org_id}), Some(&admin))
         .await
         .assert_error(403, "TWO_FACTOR_REQUIRED");
+    // Named explicitly, it is refused too; leaving is allowed.
+    org::full_org(&app, &admin, &org_id).await.assert_error(403, "TWO_FACTOR_REQUIRED");
+    org::update(&app, &admin, Some(&org_id), json!({"requireTwoFactor": false}))
+        .await
+        .assert_error(403, "TWO_FACTOR_REQUIRED");
+    org::leave(&app, &member, &org_id).await.assert_ok();
+    // An invitee without a second factor enrolls before joining.
+    let invitee_cookie = app.verified_cookie(&invitee).await;
+    app.post(
+        "/organization/accept-invitation",
+        json!({"invitationId": invitation["id"]}),
+        Some(&invitee_cookie),
+    )
+    .await
+    .assert_error(403, "TWO_FACTOR_REQUIRED");
     // A stranger learns nothing about the requirement.
     let stranger = app.signed_up_cookie(&unique_email()).await;
     app.post("/organization/set-active", json!({"organizationId": org_id}), Some(&stranger))
@@ -81,6 +108,7 @@ async fn an_organization_can_require_a_second_factor(backend: Backend) {
     assert_eq!(app.session(&admin).await["session"]["activeOrganizationId"], org_id);
     let token = app.get("/token", Some(&admin)).await.assert_ok()["token"].as_str().unwrap().to_string();
     assert_eq!(jwt::segment(&token, 1)["org"], org_id);
+    org::full_org(&app, &admin, &org_id).await.assert_ok();
 }
 
 backend_tests!(a_restricted_session_can_only_enroll, an_organization_can_require_a_second_factor);
