@@ -166,12 +166,8 @@ pub(super) async fn accept_invitation(
     Json(body): Json<InvitationBody>,
 ) -> ApiResult<Response> {
     let mut invitation = own_invitation(&state, &auth, body.invitation_id.as_str()).await?;
-    if !auth.user.two_factor_enabled
-        && state.store.organization(&invitation.organization_id).await?.is_some_and(|o| o.require_two_factor)
-    {
-        // It would become active: the invitee enrolls first.
-        return Err(ApiError::TwoFactorRequired);
-    }
+    // It would become active: the invitee enrolls first.
+    needs_no_second_factor(&state, &auth, &invitation.organization_id).await?;
     let member = MemberRow {
         id: random_id(),
         organization_id: invitation.organization_id.clone(),
@@ -205,6 +201,20 @@ pub(super) async fn reject_invitation(
     Ok(no_store(JsonOut(json!({ "invitation": invitation, "member": null })).into_response()))
 }
 
+/// 403 `TWO_FACTOR_REQUIRED` when the organization requires a second factor the caller lacks.
+async fn needs_no_second_factor(
+    state: &AppState,
+    auth: &Authenticated,
+    organization_id: &str,
+) -> ApiResult<()> {
+    if !auth.user.two_factor_enabled
+        && state.store.organization(organization_id).await?.is_some_and(|o| o.require_two_factor)
+    {
+        return Err(ApiError::TwoFactorRequired);
+    }
+    Ok(())
+}
+
 /// `POST /organization/cancel-invitation`: owners and admins of the organization.
 pub(super) async fn cancel_invitation(
     State(state): State<AppState>,
@@ -214,6 +224,7 @@ pub(super) async fn cancel_invitation(
     let mut invitation =
         state.store.invitation(body.invitation_id.as_str()).await?.ok_or(INVITATION_NOT_FOUND)?;
     let me = state.store.membership(&invitation.organization_id, &auth.user.id).await?.ok_or(NOT_A_MEMBER)?;
+    needs_no_second_factor(&state, &auth, &invitation.organization_id).await?;
     let denied = org_error(
         StatusCode::FORBIDDEN,
         "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION",

@@ -246,8 +246,9 @@ impl Organizations for Backend {
             .map_err(classify)?;
         tx.commit().await?;
         if changes.require_two_factor.is_some() {
-            // Sessions that have it active show it, or withhold it, from now on.
-            self.invalidate(Invalidation::User(id.to_string())).await;
+            // Sessions that have it active withhold it, or show it again, from now on (cached
+            // sessions that withhold it no longer name it: all go; the change is rare).
+            self.invalidate(Invalidation::All).await;
         }
         Ok(Ok(org))
     }

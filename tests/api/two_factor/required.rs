@@ -83,7 +83,15 @@ async fn an_organization_can_require_a_second_factor(backend: Backend) {
     org::update(&app, &admin, Some(&org_id), json!({"requireTwoFactor": false}))
         .await
         .assert_error(403, "TWO_FACTOR_REQUIRED");
+    app.post("/organization/cancel-invitation", json!({"invitationId": invitation["id"]}), Some(&admin))
+        .await
+        .assert_error(403, "TWO_FACTOR_REQUIRED");
     org::leave(&app, &member, &org_id).await.assert_ok();
+    // Lifted, the organization shows again at once (cached sessions too); then required again.
+    org::update(&app, &owner, Some(&org_id), json!({"requireTwoFactor": false})).await.assert_ok();
+    assert_eq!(app.session(&admin).await["session"]["activeOrganizationId"], org_id);
+    org::update(&app, &owner, Some(&org_id), json!({"requireTwoFactor": true})).await.assert_ok();
+    assert!(app.session(&admin).await["session"]["activeOrganizationId"].is_null());
     // An invitee without a second factor enrolls before joining.
     let invitee_cookie = app.verified_cookie(&invitee).await;
     app.post(
