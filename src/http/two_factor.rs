@@ -39,10 +39,10 @@ pub fn router() -> Router<AppState> {
         .route("/two-factor/disable", post(disable))
         .route("/two-factor/get-totp-uri", post(get_totp_uri))
         .route("/two-factor/generate-backup-codes", post(generate_backup_codes))
-        .route("/two-factor/verify-totp", post(verify_totp))
+        .route("/two-factor/verify-totp", post(verify_route::<TOTP>))
         .route("/two-factor/send-otp", post(send_otp))
-        .route("/two-factor/verify-otp", post(verify_otp))
-        .route("/two-factor/verify-backup-code", post(verify_backup_code))
+        .route("/two-factor/verify-otp", post(verify_route::<OTP>))
+        .route("/two-factor/verify-backup-code", post(verify_route::<BACKUP>))
         .route("/two-factor/list-trusted-devices", get(list_trusted_devices))
         .route("/two-factor/revoke-trusted-device", post(revoke_trusted_device))
 }
@@ -123,34 +123,25 @@ struct VerifyBody {
     disable_session: bool,
 }
 
-/// `POST /two-factor/verify-totp {code, trustDevice?}`: `{token, user}`.
-async fn verify_totp(
-    State(state): State<AppState>,
-    ctx: SignInContext,
-    current: MaybeAuthenticated,
-    Json(body): Json<VerifyBody>,
-) -> ApiResult<Response> {
-    verify(&state, ctx, current, Factor::Totp(&body.code), &body).await
-}
+/// Which factor a verify route takes (a const parameter, so one handler serves the three routes).
+const TOTP: u8 = 0;
+const OTP: u8 = 1;
+const BACKUP: u8 = 2;
 
-/// `POST /two-factor/verify-otp {code, trustDevice?}`: `{token, user}`.
-async fn verify_otp(
+/// `POST /two-factor/verify-totp`, `/verify-otp` `{code, trustDevice?}` and
+/// `/verify-backup-code {code, trustDevice?, disableSession?}`: `{token, user}`.
+async fn verify_route<const KIND: u8>(
     State(state): State<AppState>,
     ctx: SignInContext,
     current: MaybeAuthenticated,
     Json(body): Json<VerifyBody>,
 ) -> ApiResult<Response> {
-    verify(&state, ctx, current, Factor::Otp(&body.code), &body).await
-}
-
-/// `POST /two-factor/verify-backup-code {code, trustDevice?, disableSession?}`: `{token, user}`.
-async fn verify_backup_code(
-    State(state): State<AppState>,
-    ctx: SignInContext,
-    current: MaybeAuthenticated,
-    Json(body): Json<VerifyBody>,
-) -> ApiResult<Response> {
-    verify(&state, ctx, current, Factor::Backup(&body.code), &body).await
+    let factor = match KIND {
+        TOTP => Factor::Totp(&body.code),
+        OTP => Factor::Otp(&body.code),
+        _ => Factor::Backup(&body.code),
+    };
+    verify(&state, ctx, current, factor, &body).await
 }
 
 /// A second factor: completes the browser's sign-in challenge when it has one (the session

@@ -1,12 +1,13 @@
 // Two-factor authentication with the official Better Auth client (`twoFactorClient`) against a
 // running Gatehouse. Run from a folder where `better-auth` is installed (.ci/run copies it next
-// to the client smoke test):
+// to the client smoke test, with checks.mjs):
 //   node two-factor.mjs http://127.0.0.1:PORT
 // TOTP codes are computed here (RFC 6238, node:crypto) from the secret in the totpURI.
 // Prints "ok - …" / "not ok - …" per check and ends with "N passed, N failed".
 import { createHmac, randomBytes } from "node:crypto";
 import { createAuthClient } from "better-auth/client";
 import { twoFactorClient } from "better-auth/client/plugins";
+import { browserFetch, check, must, run, show } from "./checks.mjs";
 
 const BASE = process.argv[2].replace(/\/+$/, "");
 const PASSWORD = "two-factor-password-1";
@@ -14,28 +15,13 @@ const PASSWORD = "two-factor-password-1";
 /** A browser-like client: its own cookies, an Origin header; `redirects` records the client's
  * onTwoFactorRedirect calls. */
 function browser() {
-  const cookies = new Map();
   const redirects = [];
-  const customFetchImpl = async (input, init = {}) => {
-    const headers = new Headers(init.headers);
-    headers.set("origin", BASE);
-    if (cookies.size) headers.set("cookie", [...cookies].map(([k, v]) => `${k}=${v}`).join("; "));
-    const res = await fetch(input, { ...init, headers, redirect: "manual" });
-    for (const line of res.headers.getSetCookie()) {
-      const [pair, ...attrs] = line.split(";");
-      const i = pair.indexOf("=");
-      const name = pair.slice(0, i).trim();
-      if (attrs.some((a) => /^\s*max-age=0\s*$/i.test(a))) cookies.delete(name);
-      else cookies.set(name, pair.slice(i + 1));
-    }
-    return res;
-  };
   const client = createAuthClient({
     baseURL: BASE,
-    fetchOptions: { customFetchImpl },
+    fetchOptions: { customFetchImpl: browserFetch(BASE) },
     plugins: [twoFactorClient({ onTwoFactorRedirect: (ctx) => redirects.push(ctx) })],
   });
-  return { client, redirects, cookies };
+  return { client, redirects };
 }
 
 /** The raw key in an otpauth:// URI (base32, RFC 4648). */
@@ -59,10 +45,6 @@ function totp(key, atMs = Date.now()) {
   return String(n).padStart(6, "0");
 }
 
-const checks = [];
-const check = (name, fn) => checks.push([name, fn]);
-const must = (cond, msg) => { if (!cond) throw new Error(msg); };
-const show = (v) => JSON.stringify(v)?.slice(0, 300);
 const state = {};
 
 check("enable and a first verifyTotp turn two-factor on", async () => {
@@ -121,15 +103,4 @@ check("disable turns it off: the next sign-in gets a session", async () => {
   must(!res.error && res.data.user.twoFactorEnabled === false && b.redirects.length === 0, `sign-in ${show(res)}`);
 });
 
-let failed = 0;
-for (const [name, fn] of checks) {
-  try {
-    await fn();
-    console.log(`ok - ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`not ok - ${name}: ${e.message}`);
-  }
-}
-console.log(`${checks.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await run();

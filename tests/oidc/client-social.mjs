@@ -1,42 +1,19 @@
 // Social sign-in with the official Better Auth client against a running Gatehouse whose `google`
 // provider points at the OpenID provider stand-in (provider.mjs). Run from a folder where
-// `better-auth` is installed (.ci/run copies it next to the client smoke test):
+// `better-auth` is installed (.ci/run copies it, with ../client/checks.mjs, next to the client
+// smoke test):
 //   node client-social.mjs http://127.0.0.1:PORT http://127.0.0.1:OP_PORT
 // Prints "ok - …" / "not ok - …" per check and ends with "N passed, N failed".
 import { randomBytes } from "node:crypto";
 import { createAuthClient } from "better-auth/client";
+import { browserFetch, check, jar, must, run, show } from "./checks.mjs";
 
 const BASE = process.argv[2].replace(/\/+$/, "");
 const ISSUER = process.argv[3].replace(/\/+$/, "");
 
-/** A cookie jar that reads Set-Cookie and sends Cookie. */
-function jar() {
-  const cookies = new Map();
-  return {
-    header: () => [...cookies].map(([k, v]) => `${k}=${v}`).join("; "),
-    take(res) {
-      for (const line of res.headers.getSetCookie()) {
-        const [pair, ...attrs] = line.split(";");
-        const i = pair.indexOf("=");
-        const name = pair.slice(0, i).trim();
-        if (attrs.some((a) => /^\s*max-age=0\s*$/i.test(a))) cookies.delete(name);
-        else cookies.set(name, pair.slice(i + 1));
-      }
-    },
-  };
-}
-
 /** A browser-like client: its own cookies, an Origin header, redirects not followed. */
 function browser() {
-  const cookies = jar();
-  const fetchImpl = async (input, init = {}) => {
-    const headers = new Headers(init.headers);
-    headers.set("origin", BASE);
-    if (cookies.header()) headers.set("cookie", cookies.header());
-    const res = await fetch(input, { ...init, headers, redirect: "manual" });
-    cookies.take(res);
-    return res;
-  };
+  const fetchImpl = browserFetch(BASE);
   const client = createAuthClient({ baseURL: BASE, fetchOptions: { customFetchImpl: fetchImpl } });
   return { client, fetch: fetchImpl };
 }
@@ -77,10 +54,6 @@ async function complete(b, data, login) {
 }
 
 const email = () => `social-${randomBytes(6).toString("hex")}@example.com`;
-const checks = [];
-const check = (name, fn) => checks.push([name, fn]);
-const must = (cond, msg) => { if (!cond) throw new Error(msg); };
-const show = (v) => JSON.stringify(v)?.slice(0, 300);
 
 check("signIn.social signs a new user in through the provider", async () => {
   const b = browser();
@@ -125,15 +98,4 @@ check("an unknown provider is 404 PROVIDER_NOT_FOUND", async () => {
   must(error?.status === 404 && error.code === "PROVIDER_NOT_FOUND", `error ${show(error)}`);
 });
 
-let failed = 0;
-for (const [name, fn] of checks) {
-  try {
-    await fn();
-    console.log(`ok - ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`not ok - ${name}: ${e.message}`);
-  }
-}
-console.log(`${checks.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await run();

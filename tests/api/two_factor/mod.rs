@@ -60,19 +60,26 @@ pub async fn enable(app: &TestApp, cookie: &str) -> Value {
     app.post("/two-factor/enable", json!({"password": PASSWORD}), Some(cookie)).await.assert_ok()
 }
 
-/// Signs up a user and enrolls an authenticator.
-pub async fn enrolled(app: &TestApp) -> Enrolled {
-    let email = unique_email();
-    let cookie = app.signed_up_cookie(&email).await;
-    let answer = enable(app, &cookie).await;
+/// Enrolls an authenticator for the signed-in `cookie` (its first code's step behind it): the
+/// key and the backup codes.
+pub async fn enroll(app: &TestApp, cookie: &str) -> (Vec<u8>, Vec<String>) {
+    let answer = enable(app, cookie).await;
     let secret = secret_of(answer["totpURI"].as_str().unwrap());
     let backup_codes =
         answer["backupCodes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().into()).collect();
     mid_step(app);
     let code = code_now(app, &secret);
-    let done = app.post("/two-factor/verify-totp", json!({"code": code}), Some(&cookie)).await.assert_ok();
+    let done = app.post("/two-factor/verify-totp", json!({"code": code}), Some(cookie)).await.assert_ok();
     assert_eq!(done["user"]["twoFactorEnabled"], true, "{done}");
     next_step(app);
+    (secret, backup_codes)
+}
+
+/// Signs up a user and enrolls an authenticator.
+pub async fn enrolled(app: &TestApp) -> Enrolled {
+    let email = unique_email();
+    let cookie = app.signed_up_cookie(&email).await;
+    let (secret, backup_codes) = enroll(app, &cookie).await;
     Enrolled { email, cookie, secret, backup_codes }
 }
 
@@ -112,4 +119,22 @@ pub async fn challenged(app: &TestApp, email: &str) -> String {
 /// A verify route with the challenge cookie.
 pub async fn verify(app: &TestApp, route: &str, code: &str, cookie: &str) -> TestResponse {
     app.post(&format!("/two-factor/{route}"), json!({"code": code}), Some(cookie)).await
+}
+
+/// A verify route with `code` once per cookie, all at once: the statuses, sorted.
+pub async fn verify_at_once(app: &TestApp, route: &str, code: &str, cookies: &[&str]) -> Vec<u16> {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(cookies.len()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for cookie in cookies {
+        let mut req = app.json_request(&format!("/two-factor/{route}"), &json!({"code": code}));
+        req.headers_mut().insert(axum::http::header::COOKIE, cookie.parse().unwrap());
+        let (router, barrier) = (app.router.clone(), barrier.clone());
+        tasks.spawn(async move {
+            barrier.wait().await;
+            tower::ServiceExt::oneshot(router, req).await.unwrap().status().as_u16()
+        });
+    }
+    let mut statuses = tasks.join_all().await;
+    statuses.sort_unstable();
+    statuses
 }

@@ -32,12 +32,7 @@ async fn a_restricted_session_can_only_enroll(backend: Backend) {
     let again = app.sign_in(&email, PASSWORD).await;
     assert_eq!(again.assert_ok()["twoFactorSetupRequired"], true);
     // Enrolling lifts the restriction on this session.
-    let answer = enable(&app, &cookie).await;
-    let secret = secret_of(answer["totpURI"].as_str().unwrap());
-    mid_step(&app);
-    app.post("/two-factor/verify-totp", json!({"code": code_now(&app, &secret)}), Some(&cookie))
-        .await
-        .assert_ok();
+    enroll(&app, &cookie).await;
     let session = app.session(&cookie).await;
     assert!(session["session"].get("restricted").is_none(), "{session}");
     app.get("/list-sessions", Some(&cookie)).await.assert_ok();
@@ -107,12 +102,7 @@ async fn an_organization_can_require_a_second_factor(backend: Backend) {
         .await
         .assert_error(403, "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION");
     // Enrolled, the admin has it back.
-    let answer = enable(&app, &admin).await;
-    let secret = secret_of(answer["totpURI"].as_str().unwrap());
-    mid_step(&app);
-    app.post("/two-factor/verify-totp", json!({"code": code_now(&app, &secret)}), Some(&admin))
-        .await
-        .assert_ok();
+    enroll(&app, &admin).await;
     assert_eq!(app.session(&admin).await["session"]["activeOrganizationId"], org_id);
     let token = app.get("/token", Some(&admin)).await.assert_ok()["token"].as_str().unwrap().to_string();
     assert_eq!(jwt::segment(&token, 1)["org"], org_id);
