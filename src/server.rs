@@ -107,6 +107,9 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         base_path = %state.settings.base_path,
         "gatehouse listening"
     );
+    if let Some(why) = state.settings.passkeys.off_reason(&state.settings.base_url) {
+        tracing::warn!("{why}");
+    }
     let sweeper = tokio::spawn(sweep_expired(state.clone()));
     let app = crate::app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;

@@ -132,6 +132,11 @@ impl AppState {
         self.session_cookie.replace(".session_token", ".two_factor")
     }
 
+    /// Name of the signed cookie that names a passkey ceremony under way (Better Auth's name).
+    pub fn passkey_cookie(&self) -> String {
+        self.session_cookie.replace(".session_token", ".better-auth-passkey")
+    }
+
     /// Name of the signed cookie that marks a browser the user trusts (no second factor asked).
     pub fn trust_device_cookie(&self) -> String {
         self.session_cookie.replace(".session_token", ".trust_device")

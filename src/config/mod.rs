@@ -11,6 +11,7 @@ pub mod env;
 mod jwt;
 mod limits;
 mod mail;
+mod passkeys;
 mod passwords;
 mod sessions;
 pub mod social;
@@ -27,6 +28,7 @@ pub use self::{
     jwt::JwtSettings,
     limits::LimitSettings,
     mail::MailSettings,
+    passkeys::PasskeySettings,
     passwords::{Argon2Params, PasswordSettings},
     sessions::SessionSettings,
     social::SocialSettings,
@@ -76,6 +78,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub social: SocialSettings,
     pub two_factor: TwoFactorSettings,
+    pub passkeys: PasskeySettings,
 }
 
 const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -104,6 +107,7 @@ impl Settings {
             limits: LimitSettings::default(),
             social: SocialSettings::default(),
             two_factor: TwoFactorSettings::default(),
+            passkeys: PasskeySettings::for_base_url(&base_url),
             base_url,
         }
     }
@@ -176,6 +180,7 @@ impl Settings {
             limits: LimitSettings::read(&env)?,
             social: SocialSettings::read(&env)?,
             two_factor: TwoFactorSettings::read(&env)?,
+            passkeys: PasskeySettings::read(&env, &base_url)?,
             base_url,
         })
     }
@@ -266,6 +271,20 @@ mod tests {
         assert_eq!(s.jwt.lifetime, Duration::from_secs(3600));
         assert_eq!(s.jwt.algorithm, SigningAlg::EdDsa);
         assert!(!load(&[("SESSION_CACHE", "false")]).unwrap().database.session_cache);
+    }
+
+    #[test]
+    fn passkeys_need_a_domain() {
+        let ip = load(&[]).unwrap();
+        assert_eq!(ip.passkeys.rp_id, None);
+        assert!(ip.passkeys.off_reason(&ip.base_url).unwrap().contains("http://localhost"));
+        let local = load(&[("BASE_URL", "http://localhost:3000")]).unwrap();
+        assert_eq!(local.passkeys.rp_id.as_deref(), Some("localhost"));
+        assert!(local.passkeys.off_reason(&local.base_url).is_none());
+        let public = [("BASE_URL", "https://auth.example.com"), ("MAIL_TRANSPORT", "outbox")];
+        let set = load(&[public[0], public[1], ("PASSKEY_RP_ID", "Example.COM")]).unwrap();
+        assert_eq!(set.passkeys.rp_id.as_deref(), Some("example.com"));
+        assert!(load(&[("PASSKEY_RP_ID", "10.0.0.1")]).is_err(), "an IP address is no relying party id");
     }
 
     #[test]

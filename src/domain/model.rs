@@ -227,3 +227,27 @@ pub struct TrustedDevice {
     #[serde(with = "crate::domain::time::iso")]
     pub expires_at: i64,
 }
+
+/// A passkey (`passkey`, Better Auth's columns): the COSE public key (standard base64), the
+/// credential id (base64url), the signature counter, and what the authenticator said of itself.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+#[sqlx(rename_all = "camelCase")]
+pub struct PasskeyRow {
+    pub id: String,
+    pub name: Option<String>,
+    pub public_key: String,
+    pub user_id: String,
+    #[serde(rename = "credentialID")]
+    #[sqlx(rename = "credentialID")]
+    pub credential_id: String,
+    pub counter: i64,
+    /// `singleDevice` or `multiDevice` (backup eligible).
+    pub device_type: String,
+    pub backed_up: bool,
+    /// Comma-separated (`internal,hybrid`); empty when the client sent none.
+    pub transports: Option<String>,
+    #[serde(with = "crate::domain::time::iso_opt")]
+    pub created_at: Option<i64>,
+    pub aaguid: Option<String>,
+}

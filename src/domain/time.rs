@@ -71,6 +71,19 @@ pub mod iso {
     }
 }
 
+/// `#[serde(with = "crate::domain::time::iso_opt")]` for optional millisecond fields (`null`
+/// when absent); serializing only.
+pub mod iso_opt {
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+        match ms {
+            Some(ms) => s.serialize_str(&super::format_ms(*ms)),
+            None => s.serialize_none(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -320,7 +320,7 @@ async fn unlink_account(
         return Err(ApiError::SessionNotFresh);
     }
     let account = social::account_of(&state, &auth.user.id, body.key()).await?;
-    match state.store.unlink_account(&auth.user.id, &account.id).await? {
+    match state.store.unlink_account(&auth.user.id, &account.id, state.clock.now_ms()).await? {
         Unlinked::Done => Ok(JsonOut(json!({ "status": true }))),
         Unlinked::NotFound => Err(ApiError::AccountNotFound),
         Unlinked::Last => Err(ApiError::FailedToUnlinkLastAccount),

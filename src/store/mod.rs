@@ -18,7 +18,7 @@ use async_trait::async_trait;
 
 use crate::domain::{
     model::{
-        AccountRow, InvitationRow, MemberRow, OrganizationChanges, OrganizationRow, SessionRow,
+        AccountRow, InvitationRow, MemberRow, OrganizationChanges, OrganizationRow, PasskeyRow, SessionRow,
         SubscriptionRow, TrustedDevice, TwoFactorRow, User,
     },
     roles::{Denied, MemberChange},
@@ -135,6 +135,7 @@ pub trait Store:
     + Lockouts
     + EmailChanges
     + TwoFactors
+    + Passkeys
     + std::fmt::Debug
     + 'static
 {
@@ -153,6 +154,7 @@ impl<T> Store for T where
         + Lockouts
         + EmailChanges
         + TwoFactors
+        + Passkeys
         + std::fmt::Debug
         + 'static
 {
@@ -250,8 +252,9 @@ pub trait Accounts: Send + Sync {
     /// whoever registered the unverified account may not own the address. False, with nothing
     /// changed, unless the user's address still is `email` and still unverified.
     async fn link_proven(&self, account: &AccountRow, email: &str, now: i64) -> StoreResult<bool>;
-    /// Removes one of the user's accounts unless it is their last.
-    async fn unlink_account(&self, user_id: &str, id: &str) -> StoreResult<Unlinked>;
+    /// Removes one of the user's accounts unless it is their last way to sign in (passkeys and a
+    /// password count; a credential account without a password does not).
+    async fn unlink_account(&self, user_id: &str, id: &str, now: i64) -> StoreResult<Unlinked>;
 }
 
 /// Sessions (`sql/sessions.rs`).
@@ -485,6 +488,46 @@ pub trait TwoFactors: Send + Sync {
     /// Deletes one of the user's trusted devices; false when the user has no such device.
     async fn delete_trusted_device(&self, user_id: &str, id: &str) -> StoreResult<bool>;
     async fn delete_expired_trusted_devices(&self, now: i64) -> StoreResult<u64>;
+}
+
+/// What removing a way to sign in did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removed {
+    Done,
+    NotFound,
+    /// Refused: it is the user's last way to sign in.
+    LastWayIn,
+}
+
+/// Passkeys (`sql/passkeys.rs`).
+#[async_trait]
+pub trait Passkeys: Send + Sync {
+    /// `Conflict` when the credential is registered already.
+    async fn insert_passkey(&self, passkey: &PasskeyRow) -> StoreResult<()>;
+    /// A new user whose only way in is `passkey`, in one transaction; `Conflict` when the email
+    /// is taken (or held by an undo link) or the credential is registered.
+    async fn create_user_with_passkey(&self, user: &User, passkey: &PasskeyRow) -> StoreResult<()>;
+    /// The user's passkeys, oldest first.
+    async fn passkeys_of(&self, user_id: &str) -> StoreResult<Vec<PasskeyRow>>;
+    async fn passkey_by_credential(&self, credential_id: &str) -> StoreResult<Option<PasskeyRow>>;
+    async fn passkey(&self, id: &str) -> StoreResult<Option<PasskeyRow>>;
+    /// Deletes one of the user's passkeys, unless it is their last way to sign in.
+    async fn delete_passkey(&self, id: &str, user_id: &str, now: i64) -> StoreResult<Removed>;
+    /// Removes the user's password (their credential account), unless it is their last way to
+    /// sign in; `NotFound` when they have none.
+    async fn remove_password(&self, user_id: &str, now: i64) -> StoreResult<Removed>;
+    /// Renames one of the user's passkeys: the passkey afterwards, `None` when not theirs.
+    async fn rename_passkey(&self, id: &str, user_id: &str, name: &str) -> StoreResult<Option<PasskeyRow>>;
+    /// Records a sign-in's counter and backup flags (`eligible` makes it `multiDevice`), only
+    /// moving the counter forward (both zero is allowed: synced passkeys report no counter); false
+    /// when the stored counter is not lower (a clone, or another sign-in got there first).
+    async fn passkey_used(
+        &self,
+        id: &str,
+        counter: i64,
+        eligible: bool,
+        backed_up: bool,
+    ) -> StoreResult<bool>;
 }
 
 /// How long a cached session may be served without being read again (a safety net: changes

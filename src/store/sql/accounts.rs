@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::{
     Backend, Db,
     email_changes::held_for_undo,
-    sessions, users,
+    passkeys, sessions, users,
     verifications::{self, Drop},
 };
 use crate::{
@@ -134,15 +134,17 @@ impl Accounts for Backend {
         Ok(true)
     }
 
-    async fn unlink_account(&self, user_id: &str, id: &str) -> StoreResult<Unlinked> {
+    async fn unlink_account(&self, user_id: &str, id: &str, now: i64) -> StoreResult<Unlinked> {
         let mut tx = self.pool.begin().await?;
-        let accounts = sqlx::query(TOUCH_ACCOUNTS).bind(user_id).execute(&mut *tx).await?.rows_affected();
+        // The user's row first: removals of ways in (remove-password, delete-passkey) take turns.
+        users::touch(&mut *tx, user_id, now).await?;
+        sqlx::query(TOUCH_ACCOUNTS).bind(user_id).execute(&mut *tx).await?;
         let mine: Option<AccountRow> =
             sqlx::query_as(BY_USER_AND_ID).bind(user_id).bind(id).fetch_optional(&mut *tx).await?;
         if mine.is_none() {
             return Ok(Unlinked::NotFound);
         }
-        if accounts <= 1 {
+        if passkeys::ways_in(&mut *tx, user_id).await? <= 1 {
             return Ok(Unlinked::Last);
         }
         sqlx::query(DELETE).bind(user_id).bind(id).execute(&mut *tx).await?;

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use super::{Backend, Db, sessions, users, verifications::DROP_AFTER_UNDO};
+use super::{Backend, Db, passkeys, sessions, users, verifications::DROP_AFTER_UNDO};
 use crate::store::{EmailChanges, EndSessions, StoreResult, Undone, cache::Invalidation};
 
 /// Whether a live undo link of another user (than `$3`, may be NULL) names the address `$1`:
@@ -55,6 +55,8 @@ impl EmailChanges for Backend {
         users::set_verified_email(&mut *tx, user_id, old).await?;
         users::set_password(&mut *tx, user_id, None, now).await?;
         sessions::end(&mut *tx, user_id, EndSessions::All).await?;
+        // Passkeys too: whoever changed the address may have added them.
+        passkeys::forget_all(&mut *tx, user_id).await?;
         sqlx::query(DROP_AFTER_UNDO)
             .bind(user_id)
             .bind(&current)

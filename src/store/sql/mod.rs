@@ -18,6 +18,7 @@ mod invitations;
 mod jwks;
 mod lockouts;
 mod organizations;
+mod passkeys;
 mod sessions;
 mod subscriptions;
 mod two_factor;

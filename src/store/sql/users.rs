@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::{
     Backend, Db,
     email_changes::held_for_undo,
-    organizations, sessions, two_factor,
+    organizations, passkeys, sessions, two_factor,
     verifications::{self, Drop},
 };
 use crate::{
@@ -137,7 +137,9 @@ pub(super) async fn mailbox_proven(
 ) -> StoreResult<()> {
     if !is_verified(&mut *conn, user_id).await? {
         let dropped = sqlx::query(DROP_PROVIDER_IDENTITIES).bind(user_id).execute(&mut *conn).await?;
-        if dropped.rows_affected() > 0 {
+        // Passkeys added while the address was unproven go the same way.
+        let passkeys = passkeys::forget_all(&mut *conn, user_id).await?;
+        if dropped.rows_affected() + passkeys > 0 {
             sessions::end(&mut *conn, user_id, EndSessions::All).await?;
         }
         sqlx::query(SET_VERIFIED).bind(user_id).bind(now).execute(&mut *conn).await?;
