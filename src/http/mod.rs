@@ -10,6 +10,7 @@ pub mod limits;
 pub mod organization;
 pub mod otp;
 pub mod pages;
+pub mod passkeys;
 pub mod password;
 pub mod redirect;
 pub mod session;
@@ -52,6 +53,7 @@ pub fn app(state: AppState) -> Router {
         .merge(organization::router())
         .merge(social::router())
         .merge(two_factor::router())
+        .merge(passkeys::router())
         .route_layer(limits.clone())
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), layers::bearer_and_auth_token))

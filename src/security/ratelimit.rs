@@ -18,6 +18,8 @@ const LOGIN_PATHS: &[&str] = &[
     "/email-otp/reset-password",
     "/sign-in/social",
     "/callback/{id}",
+    "/passkey/verify-authentication",
+    "/passkey/sign-up/finish",
 ];
 const MAIL_PATHS: &[&str] = &[
     "/send-verification-email",
@@ -26,6 +28,7 @@ const MAIL_PATHS: &[&str] = &[
     "/email-otp/send-verification-otp",
     "/change-email",
     "/organization/invite-member",
+    "/passkey/sign-up/start",
 ];
 /// Second-factor routes: each a strict rule of its own.
 const TWO_FACTOR_PREFIX: &str = "/two-factor/";

@@ -4,6 +4,7 @@ pub mod codes;
 pub mod credentials;
 pub mod email_change;
 pub mod links;
+pub mod passkeys;
 pub mod passwords;
 pub mod sessions;
 pub mod sign_in;

@@ -26,6 +26,9 @@ pub enum Proof {
     Provider,
     /// A second factor completed a challenge this gate issued to an earlier proof.
     SecondFactor,
+    /// A passkey with user verification: something the user has and is (or knows), so both
+    /// factors at once.
+    Passkey,
 }
 
 /// What a sign-in asks for beyond the user.
@@ -54,7 +57,7 @@ pub async fn admit(
     user: &User,
     admission: Admission<'_>,
 ) -> ApiResult<SessionRow> {
-    if matches!(admission.proof, Proof::EmailCode | Proof::Provider | Proof::SecondFactor) {
+    if matches!(admission.proof, Proof::EmailCode | Proof::Provider | Proof::SecondFactor | Proof::Passkey) {
         let (lockout, counters, db) = (&state.lockout, state.counters.as_ref(), state.store.as_ref());
         if lockout.locked(counters, db, &user.email, state.clock.now_ms()).await? {
             return Err(ApiError::AccountLocked);
@@ -69,7 +72,8 @@ pub async fn admit(
     if admission.proof != Proof::SecondFactor {
         if user.two_factor_enabled {
             let agent = ctx.client.user_agent.clone();
-            if !trusted::recognise(state, &ctx.cookies, user, agent).await? {
+            let both_factors = admission.proof == Proof::Passkey;
+            if !both_factors && !trusted::recognise(state, &ctx.cookies, user, agent).await? {
                 let mail = admission.proof == Proof::EmailCode;
                 let methods =
                     challenge::issue(state, &ctx.cookies, user, admission.remember_me, mail).await?;

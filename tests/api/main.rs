@@ -25,6 +25,7 @@ mod mail;
 mod organization;
 mod origin;
 mod otp;
+mod passkeys;
 mod password;
 mod proxies;
 mod session;
