@@ -4,14 +4,12 @@
 use async_trait::async_trait;
 
 use super::{
-    Backend, Db,
-    email_changes::held_for_undo,
-    passkeys, sessions, users,
+    Backend, Db, passkeys, sessions, users,
     verifications::{self, Drop},
 };
 use crate::{
     domain::model::{AccountRow, User},
-    store::{Accounts, EndSessions, StoreError, StoreResult, Unlinked, cache::Invalidation, classify},
+    store::{Accounts, EndSessions, StoreResult, Unlinked, cache::Invalidation, classify},
 };
 
 /// The `account` table's columns but the password, in `AccountRow`'s order.
@@ -87,10 +85,7 @@ impl Accounts for Backend {
 
     async fn create_user_with_account(&self, user: &User, account: &AccountRow) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        users::insert(&mut *tx, user).await?;
-        if held_for_undo(&mut *tx, &user.email, None, user.created_at).await? {
-            return Err(StoreError::Conflict);
-        }
+        users::insert_new(&mut tx, user).await?;
         insert(&mut *tx, account).await?;
         tx.commit().await?;
         Ok(())

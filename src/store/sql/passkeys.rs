@@ -3,10 +3,10 @@
 
 use async_trait::async_trait;
 
-use super::{Backend, Db, email_changes::held_for_undo, users};
+use super::{Backend, Db, users};
 use crate::{
     domain::model::{PasskeyRow, User},
-    store::{Passkeys, Removed, StoreError, StoreResult, classify},
+    store::{Passkeys, Removed, StoreResult, classify},
 };
 
 /// The `passkey` table's columns, in `PasskeyRow`'s order.
@@ -107,10 +107,7 @@ impl Passkeys for Backend {
 
     async fn create_user_with_passkey(&self, user: &User, passkey: &PasskeyRow) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        users::insert(&mut *tx, user).await?;
-        if held_for_undo(&mut *tx, &user.email, None, user.created_at).await? {
-            return Err(StoreError::Conflict);
-        }
+        users::insert_new(&mut tx, user).await?;
         insert(&mut *tx, passkey).await?;
         tx.commit().await?;
         Ok(())

@@ -180,8 +180,21 @@ where
     Ok(())
 }
 
+/// Inserts a new user inside the caller's transaction; `Conflict` when the email is taken, or
+/// held by an undo link that may still restore it (see `email_changes.rs`).
+pub(super) async fn insert_new(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    user: &User,
+) -> StoreResult<()> {
+    insert(&mut *conn, user).await?;
+    if held_for_undo(&mut *conn, &user.email, None, user.created_at).await? {
+        return Err(StoreError::Conflict);
+    }
+    Ok(())
+}
+
 /// Inserts a user; `Conflict` when the email is taken.
-pub(super) async fn insert<'e, E>(executor: E, user: &User) -> StoreResult<()>
+async fn insert<'e, E>(executor: E, user: &User) -> StoreResult<()>
 where
     E: sqlx::Executor<'e, Database = Db>,
 {
@@ -204,11 +217,7 @@ where
 impl Users for Backend {
     async fn create_user(&self, user: &User, password_hash: &str) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        insert(&mut *tx, user).await?;
-        // An address an undo link may still restore is taken (see `email_changes.rs`).
-        if held_for_undo(&mut *tx, &user.email, None, user.created_at).await? {
-            return Err(StoreError::Conflict);
-        }
+        insert_new(&mut tx, user).await?;
         sqlx::query(INSERT_CREDENTIAL)
             .bind(crate::security::tokens::random_id())
             .bind(&user.id)
