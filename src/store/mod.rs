@@ -1,11 +1,12 @@
-//! Storage: one trait per concern (users, sessions, tokens, organizations, invitations, billing,
-//! signing keys, lockouts, email changes), gathered by [`Store`]; one implementation per backend
-//! (SQLite, PostgreSQL), picked once at start-up from `DATABASE_URL`'s scheme. A feature imports
-//! the trait of the part it uses. The SQL lives in `sql/`, one file per concern, written once for
+//! Storage: one trait per concern (users, accounts, sessions, tokens, organizations, invitations,
+//! billing, signing keys, lockouts, email changes, second factors, passkeys), gathered by
+//! [`Store`]; one implementation per backend (SQLite, PostgreSQL), picked once at start-up from
+//! `DATABASE_URL`'s scheme. A feature imports the trait of the part it uses. The SQL lives in `sql/`, one file per concern, written once for
 //! both backends (see `sql/mod.rs` for how).
 //!
-//! (Over 400 lines: it is the store's whole interface, the traits with their contracts, which
-//! read best together.)
+//! (Over 500 lines: it is the store's whole interface, fourteen traits with their contracts,
+//! mostly doc comments; they read best together, and each trait's SQL is already a file of its
+//! own in `sql/`.)
 
 pub mod cache;
 mod postgres;
