@@ -12,7 +12,7 @@ use serde_json::json;
 use tower_cookies::Cookies;
 
 use crate::{
-    domain::{input::Email, time::duration_ms},
+    domain::input::Email,
     error::{ApiError, ApiResult},
     http::{
         extract::{Authenticated, Json, JsonOrForm, is_form, lenient_query},
@@ -22,7 +22,7 @@ use crate::{
     service::{
         links::{Purpose, identifier, in_background, link, mail_vars, peek, send_link},
         passwords::{check_current_password, send_reset},
-        sessions::base_cookie,
+        sessions::{ensure_fresh, expire_cookie},
     },
     state::AppState,
     store::{StoreError, Undone},
@@ -53,9 +53,7 @@ async fn change_email(
     Json(body): Json<ChangeEmailBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     check_callback(&state, body.callback_url.as_deref())?;
-    if state.clock.now_ms() - auth.session.created_at > duration_ms(state.settings.sessions.fresh_age) {
-        return Err(ApiError::SessionNotFresh);
-    }
+    ensure_fresh(&state, &auth.session)?;
     let new_email = Email::parse(&body.new_email)?;
     if new_email.as_str() == auth.user.email {
         return Err(ApiError::Validation("[body.newEmail] Email is the same".into()));
@@ -99,12 +97,7 @@ async fn delete_user(
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     match body.password.as_deref() {
         Some(password) => check_current_password(&state, &auth.user, password).await?,
-        None => {
-            let age = state.clock.now_ms() - auth.session.created_at;
-            if age > duration_ms(state.settings.sessions.fresh_age) {
-                return Err(ApiError::SessionNotFresh);
-            }
-        }
+        None => ensure_fresh(&state, &auth.session)?,
     }
     if state.store.delete_user(&auth.user.id).await?.is_err() {
         return Err(ApiError::Coded(
@@ -117,9 +110,7 @@ async fn delete_user(
     state.lockout.clear(&state.counters, state.store.as_ref(), &auth.user.email, now).await?;
     auth.handle.flush().await?;
     for name in [state.dont_remember_cookie(), state.session_data_cookie()] {
-        if cookies.get(&name).is_some() {
-            cookies.remove(base_cookie(&state, name));
-        }
+        expire_cookie(&state, &cookies, name);
     }
     Ok(JsonOut(json!({ "success": true, "message": "User deleted" })))
 }

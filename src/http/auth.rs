@@ -24,7 +24,7 @@ use crate::{
     service::{
         credentials::{Checked, check_password},
         links::{in_background, mail_vars, return_to, send_verification},
-        sessions::{SignInContext, base_cookie},
+        sessions::{SignInContext, expire_cookie},
         sign_in::{Admission, Proof, admit},
     },
     state::AppState,
@@ -191,9 +191,7 @@ async fn sign_out(
         ctx.handle.flush().await?;
     }
     for name in [state.dont_remember_cookie(), state.session_data_cookie(), state.two_factor_cookie()] {
-        if ctx.cookies.get(&name).is_some() {
-            ctx.cookies.remove(base_cookie(&state, name));
-        }
+        expire_cookie(&state, &ctx.cookies, name);
     }
     Ok(JsonOut(json!({ "success": true })))
 }

@@ -24,7 +24,7 @@ use crate::{
     },
     service::{
         passkeys,
-        sessions::SignInContext,
+        sessions::{SignInContext, ensure_fresh_within},
         sign_in::{Admission, Proof, admit},
     },
     state::AppState,
@@ -64,10 +64,7 @@ fn fresh(state: &AppState, auth: &Authenticated) -> ApiResult<()> {
     if auth.user.two_factor_enabled {
         limit = limit.min(10 * 60_000);
     }
-    if state.clock.now_ms() - auth.session.created_at > limit {
-        return Err(ApiError::SessionNotFresh);
-    }
-    Ok(())
+    ensure_fresh_within(state, &auth.session, limit)
 }
 
 #[derive(Deserialize, Default)]

@@ -22,7 +22,7 @@ use crate::{
         layers::no_store,
     },
     security::keys,
-    service::sessions::store_session,
+    service::sessions::{ensure_fresh, store_session},
     state::AppState,
 };
 
@@ -115,10 +115,8 @@ async fn get_session(
 
 /// `GET /list-sessions` (fresh session required): the user's live sessions.
 async fn list_sessions(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
+    ensure_fresh(&state, &auth.session)?;
     let now = state.clock.now_ms();
-    if now - auth.session.created_at > duration_ms(state.settings.sessions.fresh_age) {
-        return Err(ApiError::SessionNotFresh);
-    }
     let sessions = state.store.list_sessions(&auth.user.id, now).await?;
     Ok(no_store(JsonOut(sessions).into_response()))
 }

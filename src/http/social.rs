@@ -28,7 +28,7 @@ use crate::{
         redirect::{check_callback, found},
     },
     service::{
-        sessions::{SignInContext, base_cookie},
+        sessions::{SignInContext, base_cookie, ensure_fresh},
         social::{self, AccountKey, Callback, Start},
     },
     state::AppState,
@@ -315,10 +315,7 @@ async fn unlink_account(
     auth: Authenticated,
     Json(body): Json<TokenBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
-    let fresh_since = state.clock.now_ms() - duration_ms(state.settings.sessions.fresh_age);
-    if auth.session.created_at < fresh_since {
-        return Err(ApiError::SessionNotFresh);
-    }
+    ensure_fresh(&state, &auth.session)?;
     let account = social::account_of(&state, &auth.user.id, body.key()).await?;
     match state.store.unlink_account(&auth.user.id, &account.id, state.clock.now_ms()).await? {
         Unlinked::Done => Ok(JsonOut(json!({ "status": true }))),

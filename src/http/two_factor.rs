@@ -20,7 +20,7 @@ use crate::{
         layers::no_store,
     },
     service::{
-        sessions::SignInContext,
+        sessions::{SignInContext, expire_cookie},
         sign_in::{Admission, Proof, admit},
         two_factor::{
             self, INVALID_CODE, INVALID_TWO_FACTOR_COOKIE, Method,
@@ -86,7 +86,7 @@ async fn disable(
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     confirm_identity(&state, &auth.user, &auth.session, body.password.as_deref()).await?;
     two_factor::disable(&state, &auth.user).await?;
-    trusted::forget(&state, &cookies);
+    expire_cookie(&state, &cookies, state.trust_device_cookie());
     Ok(JsonOut(json!({ "status": true })))
 }
 

@@ -63,10 +63,7 @@ pub async fn start_session(
     row.token = handle.id().ok_or_else(|| ApiError::internal("session saved without an id"))?.to_string();
 
     // The marker cookie older versions set for rememberMe: false; the row says it now.
-    let marker = state.dont_remember_cookie();
-    if cookies.get(&marker).is_some() {
-        cookies.remove(base_cookie(state, marker));
-    }
+    expire_cookie(state, cookies, state.dont_remember_cookie());
     Ok(row)
 }
 
@@ -93,6 +90,50 @@ pub fn base_cookie(state: &AppState, name: String) -> Cookie<'static> {
         .same_site(tower_cookies::cookie::SameSite::Lax)
         .secure(state.settings.secure_cookies())
         .build()
+}
+
+/// Expires the cookie `name` (when the request carried one).
+pub fn expire_cookie(state: &AppState, cookies: &Cookies, name: String) {
+    if cookies.get(&name).is_some() {
+        cookies.remove(base_cookie(state, name));
+    }
+}
+
+/// Sets the signed cookie `name` to `mark` + `value` for `ttl_ms`, with the session cookie's
+/// attributes. Cookie signatures cover only the value: the mark says what kind of value it is,
+/// so a value signed for one cookie is no good in another.
+pub fn set_marked_cookie(
+    state: &AppState,
+    cookies: &Cookies,
+    name: String,
+    mark: &str,
+    value: &str,
+    ttl_ms: i64,
+) {
+    let mut cookie = base_cookie(state, name);
+    cookie.set_value(format!("{mark}{value}"));
+    cookie.set_max_age(time::Duration::milliseconds(ttl_ms));
+    cookies.signed(&state.cookie_key).add(cookie);
+}
+
+/// The value of the signed cookie `name` after its `mark` (see [`set_marked_cookie`]), if the
+/// request carries a valid one.
+pub fn marked_cookie(state: &AppState, cookies: &Cookies, name: &str, mark: &str) -> Option<String> {
+    let cookie = cookies.signed(&state.cookie_key).get(name)?;
+    cookie.value().strip_prefix(mark).map(str::to_string)
+}
+
+/// 403 `SESSION_NOT_FRESH` unless `session` started within `max_age_ms` of now.
+pub fn ensure_fresh_within(state: &AppState, session: &SessionRow, max_age_ms: i64) -> ApiResult<()> {
+    if state.clock.now_ms() - session.created_at > max_age_ms {
+        return Err(ApiError::SessionNotFresh);
+    }
+    Ok(())
+}
+
+/// 403 `SESSION_NOT_FRESH` unless `session` started within `SESSION_FRESH_AGE` (sensitive routes).
+pub fn ensure_fresh(state: &AppState, session: &SessionRow) -> ApiResult<()> {
+    ensure_fresh_within(state, session, duration_ms(state.settings.sessions.fresh_age))
 }
 
 /// The session cookie's lifetime: `Max-Age` = what is left of the session, in whole seconds

@@ -36,7 +36,7 @@ use crate::{
     domain::model::{PasskeyRow, User},
     error::{ApiError, ApiResult},
     security::tokens::{random_hex, random_id, token_hash},
-    service::{sessions::base_cookie, two_factor::challenge::lasting_cookie},
+    service::sessions::{expire_cookie, marked_cookie, set_marked_cookie},
     state::AppState,
     store::StoreError,
 };
@@ -66,7 +66,7 @@ pub const PASSKEY_NOT_FOUND: ApiError =
     ApiError::Coded(StatusCode::UNAUTHORIZED, "PASSKEY_NOT_FOUND", "Passkey not found");
 
 const CHALLENGE_TTL_MS: i64 = 5 * 60_000;
-/// What a challenge cookie's value starts with (cookie signatures cover only the value).
+/// What a challenge cookie's value starts with (see `sessions::set_marked_cookie`).
 const MARK: &str = "pk.";
 
 /// The relying party for a ceremony: the configured id, the base URL's origin, and the request's
@@ -124,20 +124,18 @@ async fn begin(state: &AppState, cookies: &Cookies, ceremony: &Ceremony) -> ApiR
     let now = state.clock.now_ms();
     let value = serde_json::to_string(ceremony).map_err(ApiError::internal)?;
     state.store.insert_verification(&identifier(state, &raw), &value, now + CHALLENGE_TTL_MS, now).await?;
-    let cookie = lasting_cookie(state, state.passkey_cookie(), format!("{MARK}{raw}"), CHALLENGE_TTL_MS);
-    cookies.signed(&state.cookie_key).add(cookie);
+    set_marked_cookie(state, cookies, state.passkey_cookie(), MARK, &raw, CHALLENGE_TTL_MS);
     Ok(())
 }
 
 /// Consumes the ceremony the request's cookie names (400 `CHALLENGE_NOT_FOUND` without a live
 /// one): of two uses, one gets it.
 async fn take(state: &AppState, cookies: &Cookies) -> ApiResult<Ceremony> {
-    let name = state.passkey_cookie();
-    let cookie = cookies.signed(&state.cookie_key).get(&name).ok_or(CHALLENGE_NOT_FOUND)?;
-    cookies.remove(base_cookie(state, name));
-    let raw = cookie.value().strip_prefix(MARK).ok_or(CHALLENGE_NOT_FOUND)?;
+    let raw = marked_cookie(state, cookies, &state.passkey_cookie(), MARK);
+    expire_cookie(state, cookies, state.passkey_cookie());
+    let raw = raw.ok_or(CHALLENGE_NOT_FOUND)?;
     let (value, expires_at) =
-        state.store.take_verification(&identifier(state, raw)).await?.ok_or(CHALLENGE_NOT_FOUND)?;
+        state.store.take_verification(&identifier(state, &raw)).await?.ok_or(CHALLENGE_NOT_FOUND)?;
     if expires_at <= state.clock.now_ms() {
         return Err(CHALLENGE_NOT_FOUND);
     }

@@ -4,7 +4,7 @@
 //! two-factor cookie naming it. A right second factor
 //! within those tries consumes the challenge and starts the session.
 
-use tower_cookies::{Cookie, Cookies};
+use tower_cookies::Cookies;
 
 use super::{INVALID_TWO_FACTOR_COOKIE, TOO_MANY_ATTEMPTS, methods};
 use crate::{
@@ -14,14 +14,13 @@ use crate::{
     service::{
         codes::{Claim, claim},
         links::{Purpose, identifier},
-        sessions::base_cookie,
+        sessions::{expire_cookie, marked_cookie, set_marked_cookie},
     },
     state::AppState,
 };
 
 const TRIES: u32 = 5;
-/// What a challenge cookie's value starts with: cookie signatures cover only the value, so each
-/// kind of signed cookie marks its own.
+/// What a challenge cookie's value starts with (see `sessions::set_marked_cookie`).
 const MARK: &str = "2fa.";
 
 /// Starts a challenge for `user` on this response; the methods it offers.
@@ -40,18 +39,9 @@ pub async fn issue(
         .store
         .insert_verification(&identifier(state, Purpose::TwoFactor, &raw), &value, now + ttl, now)
         .await?;
-    let value = format!("{MARK}{raw}");
-    cookies.signed(&state.cookie_key).add(lasting_cookie(state, state.two_factor_cookie(), value, ttl));
+    set_marked_cookie(state, cookies, state.two_factor_cookie(), MARK, &raw, ttl);
     let row = state.store.two_factor(&user.id).await?;
     Ok(methods(row.as_ref(), mail_proven))
-}
-
-/// A cookie with the session cookie's attributes, `value`, and a `Max-Age` of `ttl_ms`.
-pub fn lasting_cookie(state: &AppState, name: String, value: String, ttl_ms: i64) -> Cookie<'static> {
-    let mut cookie = base_cookie(state, name);
-    cookie.set_value(value);
-    cookie.set_max_age(time::Duration::milliseconds(ttl_ms));
-    cookie
 }
 
 /// A challenge this browser holds (its cookie verified, its row not yet checked).
@@ -62,11 +52,10 @@ pub struct Pending {
 impl Pending {
     /// The challenge the request's two-factor cookie names, if it has a live one.
     pub async fn of(state: &AppState, cookies: &Cookies) -> ApiResult<Option<Self>> {
-        let Some(cookie) = cookies.signed(&state.cookie_key).get(&state.two_factor_cookie()) else {
+        let Some(raw) = marked_cookie(state, cookies, &state.two_factor_cookie(), MARK) else {
             return Ok(None);
         };
-        let Some(raw) = cookie.value().strip_prefix(MARK) else { return Ok(None) };
-        let identifier = identifier(state, Purpose::TwoFactor, raw);
+        let identifier = identifier(state, Purpose::TwoFactor, &raw);
         let live = state
             .store
             .peek_verification(&identifier)
@@ -96,7 +85,7 @@ impl Pending {
     /// Consumes the challenge after its second factor passed: false when another request did
     /// first.
     pub async fn consume(&self, state: &AppState, cookies: &Cookies) -> ApiResult<bool> {
-        clear_cookie(state, cookies);
+        expire_cookie(state, cookies, state.two_factor_cookie());
         Ok(state.store.take_verification(&self.identifier).await?.is_some())
     }
 }
@@ -119,12 +108,4 @@ async fn user_of(state: &AppState, value: &str) -> ApiResult<Challenger> {
         remember_me: flags.first() == Some(&b'1'),
         mail_proven: flags.get(1) != Some(&b'0'),
     })
-}
-
-/// Expires the two-factor cookie (when the request carried one).
-pub fn clear_cookie(state: &AppState, cookies: &Cookies) {
-    let name = state.two_factor_cookie();
-    if cookies.get(&name).is_some() {
-        cookies.remove(base_cookie(state, name));
-    }
 }

@@ -20,6 +20,7 @@ use crate::{
     service::{
         credentials::{Checked, check_password},
         links::{in_background, mail_vars},
+        sessions::ensure_fresh_within,
     },
     state::AppState,
 };
@@ -84,8 +85,7 @@ pub async fn confirm_identity(
             }
         }
         (Some(_), None) => Err(ApiError::Validation("[body.password] Required".into())),
-        (None, _) if state.clock.now_ms() - session.created_at <= FRESH_MS => Ok(()),
-        (None, _) => Err(ApiError::SessionNotFresh),
+        (None, _) => ensure_fresh_within(state, session, FRESH_MS),
     }
 }
 

@@ -4,24 +4,21 @@
 
 use tower_cookies::Cookies;
 
-use super::challenge::lasting_cookie;
 use crate::{
     domain::model::{TrustedDevice, User},
     error::ApiResult,
     security::tokens::random_hex,
-    service::sessions::base_cookie,
+    service::sessions::{expire_cookie, marked_cookie, set_marked_cookie},
     state::AppState,
 };
 
 const TRUST_MS: i64 = 30 * 24 * 3_600_000;
-/// What a trust cookie's value starts with: cookie signatures cover only the value, so each kind
-/// of signed cookie marks its own.
+/// What a trust cookie's value starts with (see `sessions::set_marked_cookie`).
 const MARK: &str = "trust.";
 
 /// The device the browser's trust cookie names, if it carries a valid (signed) one.
 fn device_id(state: &AppState, cookies: &Cookies) -> Option<String> {
-    let cookie = cookies.signed(&state.cookie_key).get(&state.trust_device_cookie())?;
-    cookie.value().strip_prefix(MARK).map(str::to_string)
+    marked_cookie(state, cookies, &state.trust_device_cookie(), MARK)
 }
 
 /// Trusts this browser for `user_id` for 30 days (replacing the device it was for the user).
@@ -43,8 +40,7 @@ pub async fn trust(
         expires_at: now + TRUST_MS,
     };
     state.store.insert_trusted_device(&device).await?;
-    let cookie = lasting_cookie(state, state.trust_device_cookie(), format!("{MARK}{}", device.id), TRUST_MS);
-    cookies.signed(&state.cookie_key).add(cookie);
+    set_marked_cookie(state, cookies, state.trust_device_cookie(), MARK, &device.id, TRUST_MS);
     Ok(())
 }
 
@@ -61,17 +57,9 @@ pub async fn recognise(
         return Ok(false);
     };
     if device.expires_at <= state.clock.now_ms() {
-        forget(state, cookies);
+        expire_cookie(state, cookies, state.trust_device_cookie());
         return Ok(false);
     }
     trust(state, cookies, &user.id, user_agent).await?;
     Ok(true)
-}
-
-/// Expires the trust cookie (when the request carried one).
-pub fn forget(state: &AppState, cookies: &Cookies) {
-    let name = state.trust_device_cookie();
-    if cookies.get(&name).is_some() {
-        cookies.remove(base_cookie(state, name));
-    }
 }
