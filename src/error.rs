@@ -19,6 +19,9 @@ pub enum ApiError {
     PasswordTooShort,
     #[error("Password too long")]
     PasswordTooLong,
+    /// The password policy's required classes; the message names the missing ones.
+    #[error("{0}")]
+    PasswordTooWeak(String),
     #[error("Invalid password")]
     InvalidPassword,
     /// 400 for reset tokens, 401 for `verify-email` links and JWTs.
@@ -113,6 +116,7 @@ impl ApiError {
             InvalidEmail => (StatusCode::BAD_REQUEST, "INVALID_EMAIL", "INVALID_EMAIL"),
             PasswordTooShort => (StatusCode::BAD_REQUEST, "PASSWORD_TOO_SHORT", "PASSWORD_TOO_SHORT"),
             PasswordTooLong => (StatusCode::BAD_REQUEST, "PASSWORD_TOO_LONG", "PASSWORD_TOO_LONG"),
+            PasswordTooWeak(_) => (StatusCode::BAD_REQUEST, "PASSWORD_TOO_WEAK", "PASSWORD_TOO_WEAK"),
             InvalidPassword => (StatusCode::BAD_REQUEST, "INVALID_PASSWORD", "INVALID_PASSWORD"),
             InvalidToken(status) => (*status, "INVALID_TOKEN", "INVALID_TOKEN"),
             TokenExpired(status) => (*status, "TOKEN_EXPIRED", "TOKEN_EXPIRED"),

@@ -119,7 +119,7 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Expired sessions and trusted devices are already treated as absent when read, and lockout
+/// Expired sessions, trusted devices and refresh tokens are already treated as absent when read, and lockout
 /// rows whose window and lock have passed count for nothing; this deletes them every ten minutes
 /// (unknown emails are counted too, so the lockout table must not grow without bound).
 async fn sweep_expired(state: AppState) {
@@ -137,6 +137,9 @@ async fn sweep_expired(state: AppState) {
         }
         if let Err(e) = state.store.delete_expired_trusted_devices(now).await {
             tracing::warn!(error = %e, "trusted-device sweep failed");
+        }
+        if let Err(e) = state.store.delete_expired_refresh_tokens(now).await {
+            tracing::warn!(error = %e, "refresh-token sweep failed");
         }
     }
 }

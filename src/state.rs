@@ -37,6 +37,8 @@ pub struct Services {
     pub mailer: Mailer,
     /// Keys the HMAC that stores verification tokens and codes.
     pub token_key: [u8; 32],
+    /// Keys the HMAC that turns a refresh token into the one it is rotated into.
+    pub refresh_key: [u8; 32],
     pub counters: Arc<Counters>,
     pub rules: Rules,
     pub lockout: Lockout,
@@ -75,6 +77,7 @@ impl AppState {
             settings.base_url_is_loopback(),
         )?;
         let token_key = keys::derive(secret.expose(), b"gatehouse/verification-token/v1");
+        let refresh_key = keys::derive(secret.expose(), b"gatehouse/refresh-token-child/v1");
         let counters = match &settings.limits.redis_url {
             Some(url) => Counters::redis(url.expose(), &settings.limits.redis_key_prefix)?,
             None => Arc::new(Counters::memory()),
@@ -102,6 +105,7 @@ impl AppState {
             jwt,
             mailer,
             token_key,
+            refresh_key,
             counters,
             rules,
             lockout,

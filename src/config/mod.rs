@@ -1,11 +1,12 @@
 //! Settings from the environment (and `.env`), validated once at start-up: one struct per
-//! concern (database, sessions, passwords, JWT, mail, limits), each with its defaults and its
+//! concern (database, sessions, passwords, JWT, mail, limits, clients), each with its defaults and its
 //! parsing in its own file; where the server is (URL, bind address, origins, proxies, cookies,
 //! the secret) here.
 //!
 //! Every setting is listed in `.env.example` and the README. A value that does not parse stops
 //! start-up with an error naming the setting; secrets never appear in `Debug` output or logs.
 
+mod clients;
 mod database;
 pub mod env;
 mod jwt;
@@ -24,6 +25,7 @@ use url::Url;
 
 use self::env::{Env, at_least};
 pub use self::{
+    clients::ClientSettings,
     database::DatabaseSettings,
     jwt::JwtSettings,
     limits::LimitSettings,
@@ -79,6 +81,7 @@ pub struct Settings {
     pub social: SocialSettings,
     pub two_factor: TwoFactorSettings,
     pub passkeys: PasskeySettings,
+    pub clients: ClientSettings,
 }
 
 const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -108,6 +111,7 @@ impl Settings {
             social: SocialSettings::default(),
             two_factor: TwoFactorSettings::default(),
             passkeys: PasskeySettings::for_base_url(&base_url),
+            clients: ClientSettings::default(),
             base_url,
         }
     }
@@ -181,6 +185,7 @@ impl Settings {
             social: SocialSettings::read(&env)?,
             two_factor: TwoFactorSettings::read(&env)?,
             passkeys: PasskeySettings::read(&env, &base_url)?,
+            clients: ClientSettings::read(&env)?,
             base_url,
         })
     }

@@ -19,6 +19,12 @@ pub struct User {
     /// A second factor is needed to sign in (set by enrolling, never by the user directly).
     #[serde(default)]
     pub two_factor_enabled: bool,
+    /// Lowercased and unique (see `domain::input::Username`); `null` when none was chosen.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The username as its owner wrote it.
+    #[serde(default)]
+    pub display_username: Option<String>,
 }
 
 /// `S`: `{id, token, userId, expiresAt, createdAt, updatedAt, ipAddress, userAgent,
@@ -154,6 +160,12 @@ impl Subscription {
             status: Some(row.status.clone()),
             period_end: row.period_end.map(crate::domain::time::format_ms),
         }
+    }
+
+    /// The plan a JWT names (`plan`): the product of a live subscription.
+    pub fn plan_of(row: Option<&SubscriptionRow>, now: i64) -> Option<String> {
+        let subscription = Self::of(row, now);
+        subscription.is_subscribed.then_some(subscription.product_id).flatten()
     }
 }
 

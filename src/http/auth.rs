@@ -16,7 +16,7 @@ use crate::{
     },
     error::{ApiError, ApiResult},
     http::{
-        extract::{Json, JsonOrForm, NoBody},
+        extract::{Json, JsonOrForm, NoBody, required},
         layers::no_store,
         redirect::check_callback,
     },
@@ -26,9 +26,10 @@ use crate::{
         links::{in_background, mail_vars, return_to, send_verification},
         sessions::{SignInContext, expire_cookie},
         sign_in::{Admission, Proof, admit},
+        tokens, usernames,
     },
     state::AppState,
-    store::StoreError,
+    store::{Credential, StoreError},
 };
 
 pub fn router() -> Router<AppState> {
@@ -48,6 +49,14 @@ struct SignUpBody {
     #[serde(rename = "callbackURL")]
     callback_url: Option<String>,
     remember_me: Option<bool>,
+    username: Option<String>,
+    display_username: Option<String>,
+}
+
+/// Whether the username `user` asked for belongs to someone else.
+async fn username_taken(state: &AppState, user: &User) -> ApiResult<bool> {
+    let Some(username) = &user.username else { return Ok(false) };
+    Ok(state.store.username_owner(username).await?.is_some_and(|owner| owner != user.id))
 }
 
 #[derive(Serialize)]
@@ -67,9 +76,11 @@ async fn sign_up(
 ) -> ApiResult<Response> {
     check_callback(&state, body.callback_url.as_deref())?;
     let email = Email::parse(&body.email)?;
-    let password = NewPassword::parse(&body.password)?;
+    let password = NewPassword::parse(&body.password, &state.settings.passwords.policy)?;
     let name = parse_name(&body.name)?;
     let image = body.image.as_deref().map(parse_image).transpose()?;
+    let chosen =
+        usernames::choose(&state, body.username.as_deref(), body.display_username.as_deref(), None).await?;
 
     let hash = state.hasher.hash(password.as_str()).await?;
     let now = state.clock.now_ms();
@@ -82,6 +93,8 @@ async fn sign_up(
         created_at: now,
         updated_at: now,
         two_factor_enabled: false,
+        username: chosen.username,
+        display_username: chosen.display_username,
     };
     let require_verification = state.settings.sessions.require_email_verification;
     let callback = return_to(body.callback_url.as_deref());
@@ -91,6 +104,8 @@ async fn sign_up(
             in_background(async move { send_verification(&st, &new_user, Some(&callback)).await });
         }
         Ok(()) => {}
+        // Taken since it was checked.
+        Err(StoreError::Conflict) if username_taken(&state, &user).await? => return Err(usernames::TAKEN),
         Err(StoreError::Conflict) if require_verification => {
             // Looks like a new sign-up to the client; the owner is told.
             let (st, email) = (state.clone(), user.email.clone());
@@ -124,14 +139,20 @@ async fn sign_up(
     Ok(no_store(JsonOut(answer).into_response()))
 }
 
+/// A password sign-in's body: `email` or `username` (whichever the route takes), and the rest.
+/// (Not `serde(flatten)`: form bodies would lose their booleans.)
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct SignInBody {
-    email: String,
+pub struct PasswordSignIn {
+    pub email: Option<String>,
+    pub username: Option<String>,
     password: String,
     remember_me: Option<bool>,
     #[serde(rename = "callbackURL")]
-    callback_url: Option<String>,
+    pub callback_url: Option<String>,
+    /// Also answer an access token and a refresh token (API and mobile clients).
+    #[serde(default)]
+    issue_tokens: bool,
 }
 
 #[derive(Serialize)]
@@ -142,6 +163,18 @@ struct SignInAnswer {
     user: User,
     session: SessionRow,
     subscription: Subscription,
+    #[serde(flatten)]
+    tokens: Option<IssuedTokens>,
+}
+
+/// A pair issued with a sign-in, named like the rest of its answer.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IssuedTokens {
+    access_token: String,
+    refresh_token: String,
+    expires_in: i64,
+    refresh_token_expires_in: i64,
 }
 
 /// `POST /sign-in/email`. Unknown email and wrong password give the same answer after the same
@@ -149,25 +182,50 @@ struct SignInAnswer {
 async fn sign_in(
     State(state): State<AppState>,
     ctx: SignInContext,
-    JsonOrForm(body): JsonOrForm<SignInBody>,
+    JsonOrForm(mut body): JsonOrForm<PasswordSignIn>,
 ) -> ApiResult<Response> {
     check_callback(&state, body.callback_url.as_deref())?;
-    let email = Email::parse(&body.email)?;
+    let email = Email::parse(&required(body.email.take(), "email")?)?;
     let credential = state.store.credential_by_email(email.as_str()).await?;
+    sign_in_with_password(&state, ctx, email.as_str(), credential, body).await
+}
+
+/// Checks the password of `credential` (found by `lockout_key`'s identifier; `None` when no
+/// such account, which costs the same) under the lockout of `lockout_key`, then the sign-in
+/// gate; the sign-in answer. Every failure is 401 `INVALID_EMAIL_OR_PASSWORD`.
+pub async fn sign_in_with_password(
+    state: &AppState,
+    ctx: SignInContext,
+    lockout_key: &str,
+    credential: Option<Credential>,
+    body: PasswordSignIn,
+) -> ApiResult<Response> {
     let stored = credential.as_ref().and_then(|c| c.password_hash.as_deref());
-    let checked = check_password(&state, email.as_str(), &body.password, stored).await?;
+    let checked = check_password(state, lockout_key, &body.password, stored).await?;
     let (Checked::Correct { rehash }, Some(credential)) = (checked, credential) else {
         return Err(ApiError::InvalidCredentials);
     };
     let user = credential.user;
     let remember_me = body.remember_me.unwrap_or(true);
     let admission = Admission { proof: Proof::Password, remember_me, callback: body.callback_url.as_deref() };
-    let session = admit(&state, ctx, &user, admission).await?;
+    let session = admit(state, ctx, &user, admission).await?;
     if rehash {
         let fresh = state.hasher.hash(&body.password).await?;
         state.store.set_password_hash(&user.id, &fresh, state.clock.now_ms()).await?;
     }
     let subscription = state.store.subscription_for(&user.id).await?;
+    let tokens = match body.issue_tokens {
+        false => None,
+        true => {
+            let pair = tokens::issue(state, &session, &user, subscription.as_ref(), true).await?;
+            Some(IssuedTokens {
+                access_token: pair.access_token,
+                refresh_token: pair.refresh_token,
+                expires_in: pair.expires_in,
+                refresh_token_expires_in: pair.refresh_token_expires_in,
+            })
+        }
+    };
     let answer = SignInAnswer {
         redirect: body.callback_url.is_some(),
         token: session.token.clone(),
@@ -175,6 +233,7 @@ async fn sign_in(
         user,
         session,
         subscription: Subscription::of(subscription.as_ref(), state.clock.now_ms()),
+        tokens,
     };
     Ok(no_store(JsonOut(answer).into_response()))
 }

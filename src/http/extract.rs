@@ -18,7 +18,10 @@ use tower_sessions::Session;
 use crate::{
     domain::model::{SessionRow, SubscriptionRow, User},
     error::ApiError,
-    service::sessions::{ClientInfo, SignInContext},
+    service::{
+        sessions::{ClientInfo, SignInContext},
+        sign_in::second_factor_setup_pending,
+    },
     state::AppState,
     store::session_store::SESSION_KEY,
 };
@@ -182,6 +185,12 @@ fn describe(path: String, message: String) -> ApiError {
     ApiError::Validation(format!("[body{field}] {text}"))
 }
 
+/// An optional body field that this route requires (400 `[body.field] Required`, as a missing
+/// field is; an empty value counts as missing).
+pub fn required(value: Option<String>, field: &str) -> Result<String, ApiError> {
+    value.filter(|v| !v.is_empty()).ok_or_else(|| ApiError::Validation(format!("[body.{field}] Required")))
+}
+
 /// Whether the request body is a form post (a built-in page's form, not a JSON client).
 pub fn is_form(headers: &HeaderMap) -> bool {
     matches!(kind_of(headers, true), Some(Kind::Form))
@@ -248,7 +257,7 @@ async fn current_session(parts: &Parts, state: &AppState) -> Result<Option<Authe
     let Some(id) = handle.id() else { return Ok(None) };
     match state.store.session_with_user(&id.to_string(), state.clock.now_ms()).await? {
         Some((session, user, subscription)) => {
-            let restricted = !user.two_factor_enabled && state.settings.two_factor.required;
+            let restricted = second_factor_setup_pending(state, &user);
             Ok(Some(Authenticated { session, user, subscription, handle, restricted }))
         }
         None => {

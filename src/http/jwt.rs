@@ -31,8 +31,7 @@ pub fn router() -> Router<AppState> {
 /// `GET /token`: a JWT for the current session.
 async fn token(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
     let now = state.clock.now_ms();
-    let subscription = Subscription::of(auth.subscription.as_ref(), now);
-    let plan = subscription.is_subscribed.then_some(subscription.product_id).flatten();
+    let plan = Subscription::plan_of(auth.subscription.as_ref(), now);
     let token = state.jwt.mint(state.store.as_ref(), &auth.session, &auth.user, plan, now).await?;
     Ok(no_store(JsonOut(json!({ "token": token })).into_response()))
 }

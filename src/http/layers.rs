@@ -90,6 +90,7 @@ pub async fn origin_check(State(state): State<AppState>, req: Request, next: Nex
     }
     // Routes that start a session without needing one (login CSRF).
     let is_login = path.ends_with("/sign-in/email")
+        || path.ends_with("/sign-in/username")
         || path.ends_with("/sign-up/email")
         || path.ends_with("/sign-in/email-otp")
         || path.ends_with("/sign-in/social")

@@ -16,8 +16,10 @@ pub mod redirect;
 pub mod session;
 pub mod social;
 pub mod stripe;
+pub mod tokens;
 pub mod two_factor;
 pub mod user;
+pub mod usernames;
 pub mod verification;
 
 use axum::{Router, middleware};
@@ -54,6 +56,8 @@ pub fn app(state: AppState) -> Router {
         .merge(social::router())
         .merge(two_factor::router())
         .merge(passkeys::router())
+        .merge(tokens::router())
+        .merge(usernames::router(state.settings.clients.email_availability_check))
         .route_layer(limits.clone())
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), layers::bearer_and_auth_token))

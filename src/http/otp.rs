@@ -135,7 +135,7 @@ async fn reset_password(
     Json(body): Json<ResetBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     let email = Email::parse(&body.email)?;
-    let password = NewPassword::parse(&body.password)?;
+    let password = NewPassword::parse(&body.password, &state.settings.passwords.policy)?;
     let user = check_otp(&state, "forget-password", &email, &body.otp).await?;
     replace_password(&state, &user.id, &password).await?;
     Ok(JsonOut(json!({ "success": true })))

@@ -60,19 +60,29 @@ pub fn message(state: &AppState, title: &str, text: &str) -> Response {
 }
 
 /// The new-password form; it posts (form-encoded, same origin) to `POST /reset-password`.
-pub fn reset_form(state: &AppState, token: &str) -> Response {
+/// `refused`: why the password posted before was not accepted (shown above the form, 400).
+pub fn reset_form(state: &AppState, token: &str, refused: Option<&str>) -> Response {
     let action = escape(&format!("{}/reset-password", state.settings.base_path));
+    let policy = &state.settings.passwords.policy;
+    let notice = refused.map(|m| format!(r#"<p role="alert"><b>{}</b></p>"#, escape(m))).unwrap_or_default();
     let body = format!(
-        r#"<p>Choose a new password (8 to 128 characters). You will be signed out everywhere.</p>
+        r#"{notice}<p>Choose a new password ({rule}). You will be signed out everywhere.</p>
 <form method="post" action="{action}">
 <input type="hidden" name="token" value="{token}">
 <label for="p">New password</label>
-<input id="p" type="password" name="newPassword" minlength="8" maxlength="128" autocomplete="new-password" required>
+<input id="p" type="password" name="newPassword" minlength="{min}" maxlength="{max}" autocomplete="new-password" required>
 <button type="submit">Set new password</button>
 </form>"#,
+        rule = escape(&policy.describe()),
+        min = policy.min,
+        max = policy.max,
         token = escape(token)
     );
-    page(state, "Reset your password", &body)
+    let mut res = page(state, "Reset your password", &body);
+    if refused.is_some() {
+        *res.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+    }
+    res
 }
 
 /// The confirmation a link to undo an email change opens: nothing changes until its form posts

@@ -88,7 +88,7 @@ async fn reset_link(
     Ok(match (valid, callback) {
         (Ok(_), Some(cb)) => found(&with_params(&cb, &[("token", &token)])),
         (Err(_), Some(cb)) => found(&with_params(&cb, &[("error", "INVALID_TOKEN")])),
-        (Ok(_), None) => pages::reset_form(&state, &token),
+        (Ok(_), None) => pages::reset_form(&state, &token, None),
         (Err(_), None) => pages::message(
             &state,
             "Link not valid",
@@ -118,7 +118,12 @@ async fn reset_password(
         .new_password
         .or(body.password)
         .ok_or_else(|| ApiError::Validation("[body.newPassword] Required".into()))?;
-    let password = NewPassword::parse(&raw)?;
+    let password = match NewPassword::parse(&raw, &state.settings.passwords.policy) {
+        Ok(password) => password,
+        // The form again, saying why (the link is not used up).
+        Err(e) if from_form => return Ok(pages::reset_form(&state, &body.token, Some(&e.to_string()))),
+        Err(e) => return Err(e),
+    };
     let result = async {
         let user_id = consume(&state, Purpose::Reset, &body.token, StatusCode::BAD_REQUEST).await?;
         replace_password(&state, &user_id, &password).await
@@ -160,7 +165,7 @@ async fn change_password(
     ctx: SignInContext,
     Json(body): Json<ChangePasswordBody>,
 ) -> ApiResult<Response> {
-    let password = NewPassword::parse(&body.new_password)?;
+    let password = NewPassword::parse(&body.new_password, &state.settings.passwords.policy)?;
     check_current_password(&state, &auth.user, &body.current_password).await?;
     let hash = state.hasher.hash(password.as_str()).await?;
     let end = if body.revoke_other_sessions { EndSessions::All } else { EndSessions::None };

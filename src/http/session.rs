@@ -12,17 +12,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{
-    domain::{
-        model::{SessionRow, Subscription, User},
-        time::duration_ms,
-    },
+    domain::model::{SessionRow, Subscription, User},
     error::{ApiError, ApiResult},
     http::{
         extract::{Authenticated, Json, MaybeAuthenticated, NoBody, lenient_query},
         layers::no_store,
     },
     security::keys,
-    service::sessions::{ensure_fresh, store_session},
+    service::sessions::{ensure_fresh, slide, store_session},
     state::AppState,
 };
 
@@ -73,17 +70,12 @@ async fn get_session(
     let query: GetSessionQuery = lenient_query(query);
     let now = state.clock.now_ms();
     let settings = &state.settings;
-    if session.remember_me
-        && !query.disable_refresh
-        && now - session.updated_at >= duration_ms(settings.sessions.update_age)
+    if !query.disable_refresh
+        && slide(&state, &mut session, now)
+        && !store_session(&state, &handle, &session).await?
     {
-        let cap = session.created_at + duration_ms(settings.sessions.absolute_lifetime);
-        session.expires_at = (now + duration_ms(settings.sessions.expires_in)).min(cap);
-        session.updated_at = now;
-        if !store_session(&state, &handle, &session).await? {
-            // Ended while this request was under way.
-            return Ok(no_store(JsonOut(serde_json::Value::Null).into_response()));
-        }
+        // Ended while this request was under way.
+        return Ok(no_store(JsonOut(serde_json::Value::Null).into_response()));
     }
     let subscription = Subscription::of(subscription.as_ref(), now);
     let plan = subscription.is_subscribed.then(|| subscription.product_id.clone()).flatten();

@@ -1,4 +1,5 @@
-//! `POST /update-user`: name and image (email changes go through `change-email`).
+//! `POST /update-user`: name, image, username and display username (email changes go through
+//! `change-email`).
 
 use axum::{Json as JsonOut, Router, extract::State, routing::post};
 use serde::{Deserialize, Deserializer};
@@ -8,7 +9,9 @@ use crate::{
     domain::input::{parse_image, parse_name},
     error::{ApiError, ApiResult},
     http::extract::{Authenticated, Json},
+    service::usernames,
     state::AppState,
+    store::{ProfileChanges, StoreError},
 };
 
 pub fn router() -> Router<AppState> {
@@ -16,6 +19,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct UpdateUserBody {
     name: Option<String>,
     /// Absent: keep; `null`: clear; a string: set.
@@ -23,6 +27,8 @@ struct UpdateUserBody {
     image: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     email: Option<Option<serde_json::Value>>,
+    username: Option<String>,
+    display_username: Option<String>,
 }
 
 /// Wraps a present field (even `null`) in `Some`, so absent and `null` differ.
@@ -38,7 +44,11 @@ async fn update_user(
     if body.email.is_some() {
         return Err(ApiError::EmailCanNotBeUpdated);
     }
-    if body.name.is_none() && body.image.is_none() {
+    if body.name.is_none()
+        && body.image.is_none()
+        && body.username.is_none()
+        && body.display_username.is_none()
+    {
         return Err(ApiError::Validation("[body] No fields to update".into()));
     }
     let name = body.name.as_deref().map(parse_name).transpose()?;
@@ -47,10 +57,22 @@ async fn update_user(
         Some(None) => Some(None),
         None => None,
     };
-    let now = state.clock.now_ms();
-    state
-        .store
-        .update_user(&auth.user.id, name.as_deref(), image.as_ref().map(Option::as_deref), now)
-        .await?;
+    let chosen = usernames::choose(
+        &state,
+        body.username.as_deref(),
+        body.display_username.as_deref(),
+        Some(&auth.user.id),
+    )
+    .await?;
+    let changes = ProfileChanges {
+        name: name.as_deref(),
+        image: image.as_ref().map(Option::as_deref),
+        username: chosen.username.as_deref(),
+        display_username: chosen.display_username.as_deref(),
+    };
+    match state.store.update_user(&auth.user.id, &changes, state.clock.now_ms()).await {
+        Err(StoreError::Conflict) => return Err(usernames::TAKEN),
+        done => done?,
+    }
     Ok(JsonOut(json!({ "status": true })))
 }

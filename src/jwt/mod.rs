@@ -46,6 +46,9 @@ pub struct Claims {
     pub exp: i64,
     pub iss: String,
     pub aud: String,
+    /// Only on access tokens (`/token/pair`, `/token/refresh`): each one's own id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 /// Why a token was refused.
@@ -100,6 +103,7 @@ struct CurrentKey {
 pub struct JwtService {
     alg: SigningAlg,
     lifetime_ms: i64,
+    access_lifetime_ms: i64,
     issuer: String,
     audience: String,
     vault: KeyVault,
@@ -113,6 +117,8 @@ pub struct JwtService {
 pub struct JwtSettings {
     pub algorithm: SigningAlg,
     pub lifetime: std::time::Duration,
+    /// Access tokens' lifetime (`ACCESS_TOKEN_EXPIRATION`).
+    pub access_lifetime: std::time::Duration,
     pub issuer: String,
     pub audience: String,
     /// Whether get-session answers carry a JWT (`set-auth-jwt`); read by that route.
@@ -125,6 +131,7 @@ impl JwtService {
         Self {
             alg: settings.algorithm,
             lifetime_ms: duration_ms(settings.lifetime),
+            access_lifetime_ms: duration_ms(settings.access_lifetime),
             issuer: settings.issuer,
             audience: settings.audience,
             vault: KeyVault::new(secret),
@@ -139,9 +146,14 @@ impl JwtService {
     }
 
     /// How long a retired key stays published: instances may sign with it for up to
-    /// `RECHECK_MS` after a rotation, and those tokens live `JWT_EXPIRATION`.
+    /// `RECHECK_MS` after a rotation, and those tokens live `JWT_EXPIRATION` (access tokens
+    /// `ACCESS_TOKEN_EXPIRATION`).
     fn retire_after_ms(&self) -> i64 {
-        self.lifetime_ms + RECHECK_MS
+        self.lifetime_ms.max(self.access_lifetime_ms) + RECHECK_MS
+    }
+
+    pub fn access_lifetime_ms(&self) -> i64 {
+        self.access_lifetime_ms
     }
 
     /// A signed JWT for this session, valid from `now` for `JWT_EXPIRATION`.
@@ -155,6 +167,23 @@ impl JwtService {
     ) -> ApiResult<String> {
         let key = self.current_key(store, now_ms).await?;
         let claims = self.claims(session, user, plan, now_ms);
+        self.sign(&key, &claims)
+    }
+
+    /// An access token for an API client: the same JWT with its own id (`jti`), valid from
+    /// `now` for `ACCESS_TOKEN_EXPIRATION`.
+    pub async fn mint_access(
+        &self,
+        store: &dyn Store,
+        session: &SessionRow,
+        user: &User,
+        plan: Option<String>,
+        now_ms: i64,
+    ) -> ApiResult<String> {
+        let key = self.current_key(store, now_ms).await?;
+        let mut claims = self.claims(session, user, plan, now_ms);
+        claims.exp = claims.iat + self.access_lifetime_ms / 1000;
+        claims.jti = Some(random_id());
         self.sign(&key, &claims)
     }
 
@@ -211,6 +240,7 @@ impl JwtService {
             exp: iat + self.lifetime_ms / 1000,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
+            jti: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Rate-limit rules per route: a general rule (100 requests per 10 s), a stricter one for
 //! sign-in and sign-up, a strict one for routes that send mail, Better Auth's for second factors
-//! (3 per 10 s on every `/two-factor/` route), and custom rules from settings.
+//! (3 per 10 s on every `/two-factor/` route), one for the availability checks (10 a minute), and
+//! custom rules from settings.
 //! The middleware that applies them is `http::limits`.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +13,7 @@ pub struct Rule {
 /// Routes that check a password or a one-time code: the strict sign-in rule.
 const LOGIN_PATHS: &[&str] = &[
     "/sign-in/email",
+    "/sign-in/username",
     "/sign-up/email",
     "/sign-in/email-otp",
     "/email-otp/verify-email",
@@ -30,6 +32,8 @@ const MAIL_PATHS: &[&str] = &[
     "/organization/invite-member",
     "/passkey/sign-up/start",
 ];
+/// Routes that tell whether an account exists: a strict rule of their own.
+const AVAILABILITY_PATHS: &[&str] = &["/is-email-available", "/is-username-available"];
 /// Second-factor routes: each a strict rule of its own.
 const TWO_FACTOR_PREFIX: &str = "/two-factor/";
 /// The bucket every path that matches no route shares (per client).
@@ -41,6 +45,8 @@ pub struct Rules {
     pub login: Rule,
     pub mail: Rule,
     pub two_factor: Rule,
+    /// `is-email-available`, `is-username-available`: 10 a minute.
+    pub availability: Rule,
     /// Exact (normalised) paths under the base path, e.g. `/get-session`.
     pub custom: Vec<(String, Rule)>,
 }
@@ -52,6 +58,7 @@ impl Rules {
             login,
             mail: Rule { max: 3, window_ms: 60_000 },
             two_factor: Rule { max: 3, window_ms: 10_000 },
+            availability: Rule { max: 10, window_ms: 60_000 },
             custom: Vec::new(),
         }
     }
@@ -82,6 +89,8 @@ impl Rules {
             self.login
         } else if MAIL_PATHS.contains(&path) {
             self.mail
+        } else if AVAILABILITY_PATHS.contains(&path) {
+            self.availability
         } else if path.starts_with(TWO_FACTOR_PREFIX) {
             self.two_factor
         } else {

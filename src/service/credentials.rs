@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::{
-    domain::input::MAX_PASSWORD_LEN,
+    domain::input::PASSWORD_HARD_MAX,
     error::{ApiError, ApiResult},
     security::{
         lockout::{Attempt, GatePass, Reservation},
@@ -42,7 +42,7 @@ pub async fn check_password(
     password: &str,
     stored: Option<&str>,
 ) -> ApiResult<Checked> {
-    if password.chars().count() > MAX_PASSWORD_LEN {
+    if password.chars().count() > PASSWORD_HARD_MAX {
         return Ok(Checked::Wrong);
     }
     let (pass, reservation) = reserve(state, email).await?;

@@ -9,4 +9,6 @@ pub mod passwords;
 pub mod sessions;
 pub mod sign_in;
 pub mod social;
+pub mod tokens;
 pub mod two_factor;
+pub mod usernames;

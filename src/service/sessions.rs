@@ -123,6 +123,20 @@ pub fn marked_cookie(state: &AppState, cookies: &Cookies, name: &str, mark: &str
     cookie.value().strip_prefix(mark).map(str::to_string)
 }
 
+/// Slides `session` if it is due: a `rememberMe` session last refreshed more than
+/// `SESSION_UPDATE_AGE` ago is pushed out by `SESSION_EXPIRES_IN`, never past the absolute cap.
+/// True when it changed (the caller stores it).
+pub fn slide(state: &AppState, session: &mut SessionRow, now: i64) -> bool {
+    let settings = &state.settings.sessions;
+    if !session.remember_me || now - session.updated_at < duration_ms(settings.update_age) {
+        return false;
+    }
+    let cap = session.created_at + duration_ms(settings.absolute_lifetime);
+    session.expires_at = (now + duration_ms(settings.expires_in)).min(cap);
+    session.updated_at = now;
+    true
+}
+
 /// 403 `SESSION_NOT_FRESH` unless `session` started within `max_age_ms` of now.
 pub fn ensure_fresh_within(state: &AppState, session: &SessionRow, max_age_ms: i64) -> ApiResult<()> {
     if state.clock.now_ms() - session.created_at > max_age_ms {

@@ -29,6 +29,9 @@ pub enum Proof {
     /// A passkey with user verification: something the user has and is (or knows), so both
     /// factors at once.
     Passkey,
+    /// A refresh token of a live session: no new session, only the account checks
+    /// ([`check_account`]).
+    RefreshToken,
 }
 
 /// What a sign-in asks for beyond the user.
@@ -57,12 +60,7 @@ pub async fn admit(
     user: &User,
     admission: Admission<'_>,
 ) -> ApiResult<SessionRow> {
-    if matches!(admission.proof, Proof::EmailCode | Proof::Provider | Proof::SecondFactor | Proof::Passkey) {
-        let (lockout, counters, db) = (&state.lockout, state.counters.as_ref(), state.store.as_ref());
-        if lockout.locked(counters, db, &user.email, state.clock.now_ms()).await? {
-            return Err(ApiError::AccountLocked);
-        }
-    }
+    check_account(state, user, admission.proof).await?;
     if state.settings.sessions.require_email_verification && !user.email_verified {
         if admission.proof != Proof::NewAccount {
             resend_verification(state, user, admission.callback).await?;
@@ -85,6 +83,25 @@ pub async fn admit(
         }
     }
     ctx.start(state, user, admission.remember_me).await
+}
+
+/// The checks on the account itself, for every proof (a refresh included): a locked account is
+/// refused (403 `ACCOUNT_LOCKED`; a password was already checked under the lockout, and a new
+/// account has no lock of its own yet). The ban check goes here when it lands.
+pub async fn check_account(state: &AppState, user: &User, proof: Proof) -> ApiResult<()> {
+    if !matches!(proof, Proof::Password | Proof::NewAccount) {
+        let (lockout, counters, db) = (&state.lockout, state.counters.as_ref(), state.store.as_ref());
+        if lockout.locked(counters, db, &user.email, state.clock.now_ms()).await? {
+            return Err(ApiError::AccountLocked);
+        }
+    }
+    Ok(())
+}
+
+/// The server requires a second factor and `user` has none yet: their sessions are restricted
+/// to enrolling one.
+pub fn second_factor_setup_pending(state: &AppState, user: &User) -> bool {
+    state.settings.two_factor.required && !user.two_factor_enabled
 }
 
 /// A fresh verification link, at most one a minute per user.

@@ -203,6 +203,8 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             two_factor_enabled: false,
+            username: None,
+            display_username: None,
         };
         (s, u)
     }

@@ -1,10 +1,10 @@
 //! Storage: one trait per concern (users, accounts, sessions, tokens, organizations, invitations,
-//! billing, signing keys, lockouts, email changes, second factors, passkeys), gathered by
+//! billing, signing keys, lockouts, email changes, second factors, passkeys, refresh tokens), gathered by
 //! [`Store`]; one implementation per backend (SQLite, PostgreSQL), picked once at start-up from
 //! `DATABASE_URL`'s scheme. A feature imports the trait of the part it uses. The SQL lives in `sql/`, one file per concern, written once for
 //! both backends (see `sql/mod.rs` for how).
 //!
-//! (Over 500 lines: it is the store's whole interface, fourteen traits with their contracts,
+//! (Over 500 lines: it is the store's whole interface, fifteen traits with their contracts,
 //! mostly doc comments; they read best together, and each trait's SQL is already a file of its
 //! own in `sql/`.)
 
@@ -62,6 +62,36 @@ pub struct JwkRow {
     pub alg: String,
     pub created_at: i64,
     pub expires_at: Option<i64>,
+}
+
+/// A refresh token as stored (its value only as an HMAC).
+#[derive(Debug, Clone, sqlx::FromRow)]
+#[sqlx(rename_all = "camelCase")]
+pub struct RefreshRow {
+    pub id: String,
+    /// The id of the family's first token.
+    pub family_id: String,
+    pub token_hash: String,
+    pub session_id: String,
+    pub user_id: String,
+    /// The family came with its session (`issueTokens`): revoking it ends the session.
+    pub owns_session: bool,
+    pub created_at: i64,
+    /// Unused for `REFRESH_TOKEN_IDLE`, it expires (its session may end sooner).
+    pub expires_at: i64,
+    /// Spent: it was rotated into a child.
+    pub rotated_at: Option<i64>,
+}
+
+/// What `update-user` changes (`None`: keep).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProfileChanges<'a> {
+    pub name: Option<&'a str>,
+    /// `Some(None)` clears the image.
+    pub image: Option<Option<&'a str>>,
+    /// Lowercased.
+    pub username: Option<&'a str>,
+    pub display_username: Option<&'a str>,
 }
 
 /// Which sessions a credential change ends.
@@ -137,6 +167,7 @@ pub trait Store:
     + EmailChanges
     + TwoFactors
     + Passkeys
+    + RefreshTokens
     + std::fmt::Debug
     + 'static
 {
@@ -156,6 +187,7 @@ impl<T> Store for T where
         + EmailChanges
         + TwoFactors
         + Passkeys
+        + RefreshTokens
         + std::fmt::Debug
         + 'static
 {
@@ -198,14 +230,14 @@ pub trait Users: Send + Sync {
         proven_by_mail: bool,
         now: i64,
     ) -> StoreResult<()>;
-    /// Updates the given fields; `image: Some(None)` clears the image.
-    async fn update_user(
-        &self,
-        user_id: &str,
-        name: Option<&str>,
-        image: Option<Option<&str>>,
-        now: i64,
-    ) -> StoreResult<()>;
+    /// Updates the fields given; `Conflict` (nothing changed) when the username is taken.
+    async fn update_user(&self, user_id: &str, changes: &ProfileChanges<'_>, now: i64) -> StoreResult<()>;
+    /// A user and their credential account's hash, by (lowercased) username.
+    async fn credential_by_username(&self, username: &str) -> StoreResult<Option<Credential>>;
+    /// The id of the user who has this (lowercased) username.
+    async fn username_owner(&self, username: &str) -> StoreResult<Option<String>>;
+    /// Whether an account has this email, or an undo link holds it.
+    async fn email_taken(&self, email: &str, now: i64) -> StoreResult<bool>;
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
     /// The user's mailbox proved itself (a verification link, an email code): the address is
@@ -529,6 +561,24 @@ pub trait Passkeys: Send + Sync {
         eligible: bool,
         backed_up: bool,
     ) -> StoreResult<bool>;
+}
+
+/// API clients' refresh tokens (`sql/refresh_tokens.rs`). Each dies with its session (cascade).
+#[async_trait]
+pub trait RefreshTokens: Send + Sync {
+    async fn insert_refresh_token(&self, row: &RefreshRow) -> StoreResult<()>;
+    /// A token by its hash, with its session's cookie token (to read the session through the
+    /// cache); `None` when unknown (its session has ended, or it was revoked or swept).
+    async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<(RefreshRow, String)>>;
+    /// Spends `parent_id` and stores `child`, in one transaction: only if the parent is unspent
+    /// and unexpired at `now` (of racing rotations exactly one wins); false, with nothing
+    /// changed, otherwise.
+    async fn rotate_refresh_token(&self, parent_id: &str, child: &RefreshRow, now: i64) -> StoreResult<bool>;
+    /// Revokes a family (every token of it).
+    async fn delete_refresh_family(&self, family_id: &str) -> StoreResult<()>;
+    /// Ends a session by id, announced to every instance; its families go with it.
+    async fn end_refresh_session(&self, session_id: &str) -> StoreResult<()>;
+    async fn delete_expired_refresh_tokens(&self, now: i64) -> StoreResult<u64>;
 }
 
 /// How long a cached session may be served without being read again (a safety net: changes

@@ -31,6 +31,7 @@ mod proxies;
 mod session;
 mod social;
 mod stripe;
+mod tokens;
 mod two_factor;
 mod user;
 mod verification;

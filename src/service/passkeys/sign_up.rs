@@ -105,6 +105,8 @@ pub async fn sign_up(
         created_at: now,
         updated_at: now,
         two_factor_enabled: false,
+        username: None,
+        display_username: None,
     };
     let row = row_for(&user.id, None, now);
     match state.store.create_user_with_passkey(&user, &row).await {

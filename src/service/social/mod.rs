@@ -324,6 +324,8 @@ async fn resolve_user(
         created_at: now,
         updated_at: now,
         two_factor_enabled: false,
+        username: None,
+        display_username: None,
     };
     let account = AccountRow { user_id: user.id.clone(), ..account };
     match state.store.create_user_with_account(&user, &account).await {

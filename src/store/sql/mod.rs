@@ -19,6 +19,7 @@ mod jwks;
 mod lockouts;
 mod organizations;
 mod passkeys;
+mod refresh_tokens;
 mod sessions;
 mod subscriptions;
 mod two_factor;

@@ -13,13 +13,16 @@ use crate::{
         model::User,
         roles::{Denied, organizations_deleted_with},
     },
-    store::{Credential, EndSessions, StoreError, StoreResult, Users, cache::Invalidation, classify},
+    store::{
+        Credential, EndSessions, ProfileChanges, StoreError, StoreResult, Users, cache::Invalidation,
+        classify,
+    },
 };
 
 /// The `user` table's columns, in `User`'s order.
 macro_rules! user_columns {
     () => {
-        r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "twoFactorEnabled""#
+        r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "twoFactorEnabled", "username", "displayUsername""#
     };
 }
 
@@ -29,14 +32,15 @@ macro_rules! joined_user_columns {
     () => {
         r#"u."name" AS u_name, u."email" AS u_email, u."emailVerified" AS u_email_verified,
        u."image" AS u_image, u."createdAt" AS u_created_at, u."updatedAt" AS u_updated_at,
-       u."twoFactorEnabled" AS u_two_factor_enabled"#
+       u."twoFactorEnabled" AS u_two_factor_enabled, u."username" AS u_username,
+       u."displayUsername" AS u_display_username"#
     };
 }
 
 pub(super) use joined_user_columns;
 
 const INSERT_USER: &str =
-    concat!(r#"INSERT INTO "user" ("#, user_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+    concat!(r#"INSERT INTO "user" ("#, user_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
 
 const INSERT_CREDENTIAL: &str = r#"
 INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt")
@@ -44,10 +48,22 @@ VALUES ($1, $2, 'credential', $2, $3, $4, $4)"#;
 
 const BY_ID: &str = concat!("SELECT ", user_columns!(), r#" FROM "user" WHERE "id" = $1"#);
 
-const CREDENTIAL_BY_EMAIL: &str = r#"
-SELECT u.*, a."password"
+/// A user (by `$column`) with their credential account's hash.
+macro_rules! credential_by {
+    ($column:literal) => {
+        concat!(
+            r#"SELECT u.*, a."password"
   FROM "user" u LEFT JOIN "account" a ON a."userId" = u."id" AND a."providerId" = 'credential'
- WHERE u."email" = $1"#;
+ WHERE u.""#,
+            $column,
+            r#"" = $1"#
+        )
+    };
+}
+
+const CREDENTIAL_BY_EMAIL: &str = credential_by!("email");
+
+const CREDENTIAL_BY_USERNAME: &str = credential_by!("username");
 
 const SET_PASSWORD: &str = r#"
 UPDATE "account" SET "password" = $2, "updatedAt" = $3 WHERE "userId" = $1 AND "providerId" = 'credential'"#;
@@ -65,8 +81,13 @@ const DROP_PROVIDER_IDENTITIES: &str = r#"
 DELETE FROM "account" WHERE "userId" = $1 AND "providerId" <> 'credential'"#;
 
 const UPDATE_PROFILE: &str = r#"
-UPDATE "user" SET "name" = COALESCE($2, "name"), "image" = CASE WHEN $3 THEN $4 ELSE "image" END, "updatedAt" = $5
+UPDATE "user" SET "name" = COALESCE($2, "name"), "image" = CASE WHEN $3 THEN $4 ELSE "image" END, "updatedAt" = $5,
+       "username" = COALESCE($6, "username"), "displayUsername" = COALESCE($7, "displayUsername")
  WHERE "id" = $1"#;
+
+const USERNAME_OWNER: &str = r#"SELECT "id" FROM "user" WHERE "username" = $1"#;
+
+const EMAIL_OWNER: &str = r#"SELECT "id" FROM "user" WHERE "email" = $1"#;
 
 const SET_VERIFIED: &str = r#"UPDATE "user" SET "emailVerified" = TRUE, "updatedAt" = $2 WHERE "id" = $1"#;
 
@@ -88,6 +109,8 @@ pub(super) struct JoinedUser {
     u_created_at: i64,
     u_updated_at: i64,
     u_two_factor_enabled: bool,
+    u_username: Option<String>,
+    u_display_username: Option<String>,
 }
 
 impl JoinedUser {
@@ -105,6 +128,8 @@ impl JoinedUser {
             created_at: self.u_created_at,
             updated_at: self.u_updated_at,
             two_factor_enabled: self.u_two_factor_enabled,
+            username: self.u_username,
+            display_username: self.u_display_username,
         }
     }
 }
@@ -207,10 +232,19 @@ where
         .bind(user.created_at)
         .bind(user.updated_at)
         .bind(user.two_factor_enabled)
+        .bind(&user.username)
+        .bind(&user.display_username)
         .execute(executor)
         .await
         .map_err(classify)?;
     Ok(())
+}
+
+impl Backend {
+    async fn credential(&self, query: &'static str, key: &str) -> StoreResult<Option<Credential>> {
+        let row: Option<CredentialRow> = sqlx::query_as(query).bind(key).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| Credential { user: r.user, password_hash: r.password }))
+    }
 }
 
 #[async_trait]
@@ -231,9 +265,7 @@ impl Users for Backend {
     }
 
     async fn credential_by_email(&self, email: &str) -> StoreResult<Option<Credential>> {
-        let row: Option<CredentialRow> =
-            sqlx::query_as(CREDENTIAL_BY_EMAIL).bind(email).fetch_optional(&self.pool).await?;
-        Ok(row.map(|r| Credential { user: r.user, password_hash: r.password }))
+        self.credential(CREDENTIAL_BY_EMAIL, email).await
     }
 
     async fn set_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()> {
@@ -272,23 +304,34 @@ impl Users for Backend {
         self.commit_announcing(tx, &[Invalidation::User(user_id.to_string())]).await
     }
 
-    async fn update_user(
-        &self,
-        user_id: &str,
-        name: Option<&str>,
-        image: Option<Option<&str>>,
-        now: i64,
-    ) -> StoreResult<()> {
+    async fn update_user(&self, user_id: &str, changes: &ProfileChanges<'_>, now: i64) -> StoreResult<()> {
         sqlx::query(UPDATE_PROFILE)
             .bind(user_id)
-            .bind(name)
-            .bind(image.is_some())
-            .bind(image.flatten())
+            .bind(changes.name)
+            .bind(changes.image.is_some())
+            .bind(changes.image.flatten())
             .bind(now)
+            .bind(changes.username)
+            .bind(changes.display_username)
             .execute(&self.pool)
-            .await?;
+            .await
+            .map_err(classify)?;
         self.invalidate(Invalidation::User(user_id.to_string())).await;
         Ok(())
+    }
+
+    async fn credential_by_username(&self, username: &str) -> StoreResult<Option<Credential>> {
+        self.credential(CREDENTIAL_BY_USERNAME, username).await
+    }
+
+    async fn username_owner(&self, username: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(USERNAME_OWNER).bind(username).fetch_optional(&self.pool).await?)
+    }
+
+    async fn email_taken(&self, email: &str, now: i64) -> StoreResult<bool> {
+        let owner: Option<String> =
+            sqlx::query_scalar(EMAIL_OWNER).bind(email).fetch_optional(&self.pool).await?;
+        Ok(owner.is_some() || held_for_undo(&self.pool, email, None, now).await?)
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
