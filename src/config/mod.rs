@@ -314,10 +314,42 @@ mod tests {
             ("LOCKOUT_DURATION_MINUTES", "-1"),
             ("INVITATIONS_PER_HOUR", "0"),
             ("MAIL_TRANSPORT", "pigeon"),
+            ("ACCESS_TOKEN_EXPIRATION", "0"),
+            ("REFRESH_TOKEN_IDLE", "often"),
+            ("REFRESH_REUSE_GRACE", "11s"),
+            ("EMAIL_AVAILABILITY_CHECK", "perhaps"),
+            ("PASSWORD_MIN_LENGTH", "0"),
+            ("PASSWORD_MAX_LENGTH", "5000"),
+            ("PASSWORD_REQUIRE", "upper,emoji"),
         ] {
             let err = load(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");
         }
+        let err = load(&[("PASSWORD_MIN_LENGTH", "20"), ("PASSWORD_MAX_LENGTH", "10")]).unwrap_err();
+        assert!(err.to_string().contains("PASSWORD_MIN_LENGTH"), "{err}");
+    }
+
+    #[test]
+    fn client_and_password_settings() {
+        use crate::domain::input::CharClass::*;
+        let d = load(&[]).unwrap();
+        assert_eq!(d.jwt.access_lifetime, Duration::from_secs(900));
+        assert_eq!(d.clients.refresh_idle, Duration::from_secs(14 * 86_400));
+        assert_eq!(d.clients.reuse_grace, Duration::ZERO);
+        assert!(d.clients.email_availability_check);
+        assert_eq!((d.passwords.policy.min, d.passwords.policy.max), (8, 128));
+        assert!(d.passwords.policy.require.is_empty());
+        let s = load(&[
+            ("ACCESS_TOKEN_EXPIRATION", "5m"),
+            ("REFRESH_REUSE_GRACE", "10s"),
+            ("PASSWORD_REQUIRE", " Digit, upper,digit "),
+            ("PASSWORD_MAX_LENGTH", "4096"),
+        ])
+        .unwrap();
+        assert_eq!(s.jwt.access_lifetime, Duration::from_secs(300));
+        assert_eq!(s.clients.reuse_grace, Duration::from_secs(10));
+        assert_eq!(s.passwords.policy.require, vec![Digit, Upper]);
+        assert_eq!(load(&[("REFRESH_REUSE_GRACE", "0")]).unwrap().clients.reuse_grace, Duration::ZERO);
     }
 
     #[test]

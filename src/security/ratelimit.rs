@@ -152,6 +152,10 @@ mod tests {
         assert_eq!(rules.for_path("/get-session"), Rule { max: 1000, window_ms: 10_000 });
         assert_eq!(rules.for_path("/ok"), Rule { max: 5, window_ms: 1000 });
         assert_eq!(rules.for_path("/list-sessions").max, 100);
+        assert_eq!(rules.for_path("/sign-in/username").max, 20);
+        assert_eq!(rules.for_path("/is-email-available"), Rule { max: 10, window_ms: 60_000 });
+        assert_eq!(rules.for_path("/is-username-available"), Rule { max: 10, window_ms: 60_000 });
+        assert_eq!(rules.for_path("/token/refresh").max, 100);
         assert!(Rules::parse_custom("/x=1").is_none());
         assert!(Rules::parse_custom("x=1/1").is_none());
     }

@@ -34,4 +34,5 @@ mod stripe;
 mod tokens;
 mod two_factor;
 mod user;
+mod usernames;
 mod verification;
