@@ -110,6 +110,12 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     if let Some(why) = state.settings.passkeys.off_reason(&state.settings.base_url) {
         tracing::warn!("{why}");
     }
+    if state.settings.sessions.require_email_verification && state.settings.clients.email_availability_check {
+        tracing::warn!(
+            "POST /is-email-available tells anyone which addresses have accounts, which sign-up hides under \
+             REQUIRE_EMAIL_VERIFICATION; set EMAIL_AVAILABILITY_CHECK=false unless sign-up forms need it"
+        );
+    }
     let sweeper = tokio::spawn(sweep_expired(state.clone()));
     let app = crate::app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;

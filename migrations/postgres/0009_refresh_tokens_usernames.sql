@@ -17,6 +17,7 @@ CREATE TABLE "refreshToken" (
 CREATE UNIQUE INDEX "refreshToken_tokenHash_idx" ON "refreshToken"("tokenHash");
 CREATE INDEX "refreshToken_familyId_idx" ON "refreshToken"("familyId");
 CREATE INDEX "refreshToken_sessionId_idx" ON "refreshToken"("sessionId");
+CREATE INDEX "refreshToken_userId_idx" ON "refreshToken"("userId");
 CREATE INDEX "refreshToken_expiresAt_idx" ON "refreshToken"("expiresAt");
 
 -- Usernames (Better Auth's username plugin): "username" stored lowercased and unique (many

@@ -163,18 +163,9 @@ struct SignInAnswer {
     user: User,
     session: SessionRow,
     subscription: Subscription,
+    /// With `issueTokens`: named like the rest of the answer.
     #[serde(flatten)]
-    tokens: Option<IssuedTokens>,
-}
-
-/// A pair issued with a sign-in, named like the rest of its answer.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct IssuedTokens {
-    access_token: String,
-    refresh_token: String,
-    expires_in: i64,
-    refresh_token_expires_in: i64,
+    tokens: Option<tokens::Pair>,
 }
 
 /// `POST /sign-in/email`. Unknown email and wrong password give the same answer after the same
@@ -216,15 +207,7 @@ pub async fn sign_in_with_password(
     let subscription = state.store.subscription_for(&user.id).await?;
     let tokens = match body.issue_tokens {
         false => None,
-        true => {
-            let pair = tokens::issue(state, &session, &user, subscription.as_ref(), true).await?;
-            Some(IssuedTokens {
-                access_token: pair.access_token,
-                refresh_token: pair.refresh_token,
-                expires_in: pair.expires_in,
-                refresh_token_expires_in: pair.refresh_token_expires_in,
-            })
-        }
+        true => Some(tokens::issue(state, &session, &user, subscription.as_ref(), true).await?),
     };
     let answer = SignInAnswer {
         redirect: body.callback_url.is_some(),

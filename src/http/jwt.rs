@@ -13,7 +13,7 @@ use crate::{
     domain::model::Subscription,
     error::{ApiError, ApiResult},
     http::{extract::Authenticated, layers::no_store},
-    jwt::Refusal,
+    jwt::{Minted, Refusal},
     state::AppState,
 };
 
@@ -32,7 +32,8 @@ pub fn router() -> Router<AppState> {
 async fn token(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
     let now = state.clock.now_ms();
     let plan = Subscription::plan_of(auth.subscription.as_ref(), now);
-    let token = state.jwt.mint(state.store.as_ref(), &auth.session, &auth.user, plan, now).await?;
+    let who = (&auth.session, &auth.user);
+    let token = state.jwt.mint(state.store.as_ref(), who, plan, Minted::Service, now).await?;
     Ok(no_store(JsonOut(json!({ "token": token })).into_response()))
 }
 

@@ -51,6 +51,15 @@ pub struct Claims {
     pub jti: Option<String>,
 }
 
+/// What a JWT is minted for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Minted {
+    /// `GET /token`: `JWT_EXPIRATION`.
+    Service,
+    /// An API client's access token: `ACCESS_TOKEN_EXPIRATION`, with a `jti`.
+    Access,
+}
+
 /// Why a token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -156,34 +165,22 @@ impl JwtService {
         self.access_lifetime_ms
     }
 
-    /// A signed JWT for this session, valid from `now` for `JWT_EXPIRATION`.
+    /// A signed JWT for this session, valid from `now`: for `JWT_EXPIRATION` (`/token`), or an
+    /// API client's access token with its own id (`jti`) for `ACCESS_TOKEN_EXPIRATION`.
     pub async fn mint(
         &self,
         store: &dyn Store,
-        session: &SessionRow,
-        user: &User,
+        (session, user): (&SessionRow, &User),
         plan: Option<String>,
-        now_ms: i64,
-    ) -> ApiResult<String> {
-        let key = self.current_key(store, now_ms).await?;
-        let claims = self.claims(session, user, plan, now_ms);
-        self.sign(&key, &claims)
-    }
-
-    /// An access token for an API client: the same JWT with its own id (`jti`), valid from
-    /// `now` for `ACCESS_TOKEN_EXPIRATION`.
-    pub async fn mint_access(
-        &self,
-        store: &dyn Store,
-        session: &SessionRow,
-        user: &User,
-        plan: Option<String>,
+        kind: Minted,
         now_ms: i64,
     ) -> ApiResult<String> {
         let key = self.current_key(store, now_ms).await?;
         let mut claims = self.claims(session, user, plan, now_ms);
-        claims.exp = claims.iat + self.access_lifetime_ms / 1000;
-        claims.jti = Some(random_id());
+        if kind == Minted::Access {
+            claims.exp = claims.iat + self.access_lifetime_ms / 1000;
+            claims.jti = Some(random_id());
+        }
         self.sign(&key, &claims)
     }
 

@@ -10,17 +10,20 @@
 use crate::{
     domain::model::{SessionRow, Subscription, SubscriptionRow, User},
     error::{ApiError, ApiResult},
+    jwt::Minted,
     security::tokens::{random_hex, random_id, token_hash},
     service::{
         sessions::slide,
         sign_in::{Proof, check_account, second_factor_setup_pending},
     },
     state::AppState,
-    store::RefreshRow,
+    store::{RefreshRow, StoreError},
 };
 
-/// A new access token and refresh token; lifetimes in seconds.
-#[derive(Debug, Clone)]
+/// A new access token and refresh token; lifetimes in seconds. (Serialized camelCase, as a
+/// sign-in answer carries it; the token routes use RFC 6749's names.)
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Pair {
     pub access_token: String,
     pub expires_in: i64,
@@ -60,7 +63,11 @@ pub async fn issue(
         expires_at: now + idle_ms(state),
         rotated_at: None,
     };
-    state.store.insert_refresh_token(&row).await?;
+    match state.store.insert_refresh_token(&row).await {
+        // The session ended while this request ran.
+        Err(StoreError::Gone) => return Err(ApiError::Unauthorized),
+        done => done?,
+    }
     answer(state, session, user, subscription, raw, row.expires_at, now).await
 }
 
@@ -91,10 +98,7 @@ pub async fn refresh(state: &AppState, raw: &str) -> ApiResult<Pair> {
         if row.expires_at <= now {
             return Err(EXPIRED);
         }
-        check_account(state, &user, Proof::RefreshToken).await?;
-        if second_factor_setup_pending(state, &user) {
-            return Err(ApiError::TwoFactorRequired);
-        }
+        account_checks(state, &user).await?;
         let child_raw = child_of(state, raw);
         let child = RefreshRow {
             id: random_id(),
@@ -134,6 +138,7 @@ async fn replay(
             && child.rotated_at.is_none()
             && child.expires_at > now
         {
+            account_checks(state, &user).await?;
             return answer(state, &session, &user, subscription.as_ref(), child_raw, child.expires_at, now)
                 .await;
         }
@@ -162,6 +167,16 @@ pub async fn revoke(state: &AppState, raw: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// The sign-in gate's account checks, and no pair while the server requires a second factor the
+/// user has not set up (403 `TWO_FACTOR_REQUIRED`).
+async fn account_checks(state: &AppState, user: &User) -> ApiResult<()> {
+    check_account(state, user, Proof::RefreshToken).await?;
+    if second_factor_setup_pending(state, user) {
+        return Err(ApiError::TwoFactorRequired);
+    }
+    Ok(())
+}
+
 /// The token a refresh token is rotated into.
 fn child_of(state: &AppState, raw: &str) -> String {
     token_hash(&state.refresh_key, raw)
@@ -182,7 +197,8 @@ async fn answer(
     now: i64,
 ) -> ApiResult<Pair> {
     let plan = Subscription::plan_of(subscription, now);
-    let access_token = state.jwt.mint_access(state.store.as_ref(), session, user, plan, now).await?;
+    let access_token =
+        state.jwt.mint(state.store.as_ref(), (session, user), plan, Minted::Access, now).await?;
     let refresh_ends = refresh_expires_at.min(session.expires_at);
     Ok(Pair {
         access_token,

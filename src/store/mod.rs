@@ -36,6 +36,9 @@ pub enum StoreError {
     /// A unique constraint said no (e.g. the email is taken, a token collided).
     #[error("unique constraint violated")]
     Conflict,
+    /// A row this one refers to is gone (a foreign key said no: e.g. the session ended).
+    #[error("referenced row is gone")]
+    Gone,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -44,6 +47,7 @@ impl From<StoreError> for crate::error::ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Conflict => Self::internal("unexpected unique constraint violation"),
+            StoreError::Gone => Self::internal("unexpected foreign key violation"),
             StoreError::Db(e) => e.into(),
         }
     }
@@ -566,6 +570,7 @@ pub trait Passkeys: Send + Sync {
 /// API clients' refresh tokens (`sql/refresh_tokens.rs`). Each dies with its session (cascade).
 #[async_trait]
 pub trait RefreshTokens: Send + Sync {
+    /// `Gone` when its session has ended.
     async fn insert_refresh_token(&self, row: &RefreshRow) -> StoreResult<()>;
     /// A token by its hash, with its session's cookie token (to read the session through the
     /// cache); `None` when unknown (its session has ended, or it was revoked or swept).
@@ -599,6 +604,7 @@ pub async fn connect(url: &str, max_connections: u32, session_cache: bool) -> an
 fn classify(err: sqlx::Error) -> StoreError {
     match err.as_database_error() {
         Some(db) if db.is_unique_violation() => StoreError::Conflict,
+        Some(db) if db.is_foreign_key_violation() => StoreError::Gone,
         _ => StoreError::Db(err),
     }
 }

@@ -24,6 +24,7 @@ backend_tests!(
     sign_in_can_issue_tokens,
     a_refresh_slides_the_session_within_its_cap,
     account_checks_hold_for_refreshes,
+    revoking_or_signing_out_during_a_refresh_leaves_nothing,
 );
 
 /// A POST as an app sends it: no cookie, no Origin.
@@ -360,4 +361,42 @@ async fn account_checks_hold_for_refreshes(backend: Backend) {
         "TWO_FACTOR_REQUIRED",
     );
     pair_of(&refresh(&app, str_of(&next, "refresh_token")).await);
+
+    // A retry within the grace window is held to the same checks.
+    let lenient = app.sibling(|s| s.clients.reuse_grace = Duration::from_secs(10));
+    let email = unique_email();
+    lenient.sign_up(&email).await;
+    let body = json!({"email": email, "password": PASSWORD, "issueTokens": true});
+    let spent =
+        str_of(&lenient.post("/sign-in/email", body, None).await.assert_ok(), "refreshToken").to_string();
+    pair_of(&refresh(&lenient, &spent).await);
+    for _ in 0..10 {
+        lenient.sign_in(&email, "wrong-password").await;
+    }
+    rejected(&refresh(&lenient, &spent).await, 403, "ACCOUNT_LOCKED");
+}
+
+async fn revoking_or_signing_out_during_a_refresh_leaves_nothing(backend: Backend) {
+    let app = std::sync::Arc::new(app!(backend));
+    for round in 0..60 {
+        let (cookie, pair) = user_with_pair(&app).await;
+        let token = str_of(&pair, "refresh_token").to_string();
+        let refreshing = tokio::spawn({
+            let (app, token) = (app.clone(), token.clone());
+            async move { refresh(&app, &token).await }
+        });
+        let ending = if round % 2 == 0 {
+            api_post(&app, "/token/revoke", json!({"token": token})).await
+        } else {
+            app.post("/sign-out", json!({}), Some(&cookie)).await
+        };
+        ending.assert_ok();
+        let refreshed = refreshing.await.unwrap();
+        // Either order is fine, but never a 500, and never a token that outlives the revocation.
+        assert!(matches!(refreshed.status.as_u16(), 200 | 401), "{}", refreshed.text());
+        if refreshed.status == StatusCode::OK {
+            let child = str_of(&refreshed.json(), "refresh_token").to_string();
+            rejected(&refresh(&app, &child).await, 401, "INVALID_TOKEN");
+        }
+    }
 }

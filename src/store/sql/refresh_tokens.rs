@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use super::{Backend, Db};
-use crate::store::{RefreshRow, RefreshTokens, StoreResult, cache::Invalidation, classify};
+use crate::store::{RefreshRow, RefreshTokens, StoreError, StoreResult, cache::Invalidation, classify};
 
 const INSERT: &str = r#"
 INSERT INTO "refreshToken" ("id", "familyId", "tokenHash", "sessionId", "userId", "ownsSession", "createdAt",
@@ -76,13 +76,20 @@ impl RefreshTokens for Backend {
         if spent.rows_affected() != 1 {
             return Ok(false);
         }
-        insert(&mut *tx, child).await?;
+        match insert(&mut *tx, child).await {
+            // The session ended meanwhile (and the parent with it): nothing to rotate.
+            Err(StoreError::Gone) => return Ok(false),
+            done => done?,
+        }
         tx.commit().await?;
         Ok(true)
     }
 
     async fn delete_refresh_family(&self, family_id: &str) -> StoreResult<()> {
-        sqlx::query(DELETE_FAMILY).bind(family_id).execute(&self.pool).await?;
+        // On PostgreSQL a statement sees the rows committed when it began: a rotation committing
+        // while this waits for the parent's lock leaves a child the first delete cannot see, so
+        // delete until nothing is left (each statement looks afresh).
+        while sqlx::query(DELETE_FAMILY).bind(family_id).execute(&self.pool).await?.rows_affected() > 0 {}
         Ok(())
     }
 
