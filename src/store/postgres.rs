@@ -20,6 +20,11 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// Writers need no queue here (row locks).
+    async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        None
+    }
+
     pub async fn connect(url: &str, max_connections: u32, session_cache: bool) -> anyhow::Result<Self> {
         let options = PgConnectOptions::from_str(url).context("DATABASE_URL: not a valid PostgreSQL URL")?;
         Self::connect_with(options, max_connections, session_cache).await

@@ -16,6 +16,9 @@ use sqlx::{
 pub struct SqliteStore {
     pool: SqlitePool,
     cache: Arc<SessionCache>,
+    /// Hot write transactions queue here: SQLite runs one writer at a time, and writers that
+    /// meet a busy database back off in sleeps of up to 100 ms, which a queue does not.
+    writers: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -35,7 +38,13 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .context("opening the SQLite database")?;
-        Ok(Self { pool, cache: Arc::new(SessionCache::new(session_cache, CACHE_TTL_MS)) })
+        let cache = Arc::new(SessionCache::new(session_cache, CACHE_TTL_MS));
+        Ok(Self { pool, cache, writers: Arc::default() })
+    }
+
+    /// A turn to write (held until the transaction ends).
+    async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        Some(self.writers.clone().lock_owned().await)
     }
 
     /// One process per file: nobody else to tell.

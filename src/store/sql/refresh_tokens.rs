@@ -71,6 +71,7 @@ impl RefreshTokens for Backend {
     }
 
     async fn rotate_refresh_token(&self, parent_id: &str, child: &RefreshRow, now: i64) -> StoreResult<bool> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         let spent = sqlx::query(SPEND).bind(parent_id).bind(now).execute(&mut *tx).await?;
         if spent.rows_affected() != 1 {
