@@ -1,4 +1,7 @@
 //! Validated request values: once parsed, the rest of the code cannot hold an invalid one.
+//!
+//! (Just over 400 lines: email, password (with its policy), username, names and ids, each small;
+//! a third is their unit tests.)
 
 use unicode_normalization::UnicodeNormalization;
 
