@@ -73,14 +73,18 @@ impl RefreshTokens for Backend {
     async fn rotate_refresh_token(&self, parent_id: &str, child: &RefreshRow, now: i64) -> StoreResult<bool> {
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
+        // The child first: its foreign key locks the session before the parent is locked, the
+        // order in which ending a session locks them (so the two cannot deadlock on PostgreSQL).
+        match insert(&mut *tx, child).await {
+            // The session ended meanwhile (and the parent with it), or a racing rotation of the
+            // same parent inserted this very child first: nothing to rotate here.
+            Err(StoreError::Gone | StoreError::Conflict) => return Ok(false),
+            done => done?,
+        }
         let spent = sqlx::query(SPEND).bind(parent_id).bind(now).execute(&mut *tx).await?;
         if spent.rows_affected() != 1 {
+            // Dropping the transaction takes the child back.
             return Ok(false);
-        }
-        match insert(&mut *tx, child).await {
-            // The session ended meanwhile (and the parent with it): nothing to rotate.
-            Err(StoreError::Gone) => return Ok(false),
-            done => done?,
         }
         tx.commit().await?;
         Ok(true)
