@@ -8,7 +8,10 @@
 //! retried refresh can be answered with the same child without storing any token.
 
 use crate::{
-    domain::model::{SessionRow, Subscription, SubscriptionRow, User},
+    domain::{
+        model::{SessionRow, Subscription, SubscriptionRow, User},
+        time::duration_ms,
+    },
     error::{ApiError, ApiResult},
     jwt::Minted,
     security::tokens::{random_hex, random_id, token_hash},
@@ -90,14 +93,14 @@ pub async fn refresh(state: &AppState, raw: &str) -> ApiResult<Pair> {
         if let Some(rotated_at) = row.rotated_at {
             return replay(state, raw, &row, rotated_at, &session_token, now).await;
         }
+        if row.expires_at <= now {
+            return Err(EXPIRED);
+        }
         let Some((mut session, user, subscription)) =
             state.store.session_with_user(&session_token, now).await?
         else {
             return Err(EXPIRED);
         };
-        if row.expires_at <= now {
-            return Err(EXPIRED);
-        }
         account_checks(state, &user).await?;
         let child_raw = child_of(state, raw);
         let child = RefreshRow {
@@ -129,7 +132,7 @@ async fn replay(
     session_token: &str,
     now: i64,
 ) -> ApiResult<Pair> {
-    let grace = crate::domain::time::duration_ms(state.settings.clients.reuse_grace);
+    let grace = duration_ms(state.settings.clients.reuse_grace);
     if grace > 0 && now - rotated_at <= grace {
         let child_raw = child_of(state, raw);
         let child = state.store.refresh_token(&token_hash(&state.token_key, &child_raw)).await?;
@@ -183,7 +186,7 @@ fn child_of(state: &AppState, raw: &str) -> String {
 }
 
 fn idle_ms(state: &AppState) -> i64 {
-    crate::domain::time::duration_ms(state.settings.clients.refresh_idle)
+    duration_ms(state.settings.clients.refresh_idle)
 }
 
 /// The pair: a new access token, and `refresh` with what is left of it (never past its session).
