@@ -85,6 +85,12 @@ pub enum ApiError {
     /// provider-token routes').
     #[error("{2}")]
     Coded(StatusCode, &'static str, &'static str),
+    #[error("Invalid API key")]
+    InvalidApiKey,
+    #[error("An API key is required to name an app")]
+    ApiKeyRequired,
+    #[error("The appId does not match the app of this request")]
+    AppMismatch,
     #[error("Invalid Stripe signature")]
     InvalidSignature,
     #[error("Payload too large")]
@@ -147,6 +153,9 @@ impl ApiError {
             RateLimited => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED", "RATE_LIMIT_EXCEEDED"),
             AccountLocked => (StatusCode::FORBIDDEN, "ACCOUNT_LOCKED", "ACCOUNT_LOCKED"),
             InvalidSignature => (StatusCode::BAD_REQUEST, "INVALID_SIGNATURE", "INVALID_SIGNATURE"),
+            InvalidApiKey => (StatusCode::UNAUTHORIZED, "INVALID_API_KEY", "INVALID_API_KEY"),
+            ApiKeyRequired => (StatusCode::UNAUTHORIZED, "API_KEY_REQUIRED", "API_KEY_REQUIRED"),
+            AppMismatch => (StatusCode::FORBIDDEN, "APP_MISMATCH", "APP_MISMATCH"),
             ProviderNotFound => (StatusCode::NOT_FOUND, "PROVIDER_NOT_FOUND", "PROVIDER_NOT_FOUND"),
             AccountNotFound => (StatusCode::BAD_REQUEST, "ACCOUNT_NOT_FOUND", "ACCOUNT_NOT_FOUND"),
             SocialAccountAlreadyLinked => {

@@ -3,6 +3,7 @@
 //! `app(state)` is the one place where routes, layers and state meet; the binary and the tests
 //! serve the same router.
 
+pub mod apps_cli;
 pub mod config;
 pub mod domain;
 pub mod error;

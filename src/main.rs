@@ -1,7 +1,7 @@
 //! The `gatehouse` binary: parse the CLI, load settings, call into the library.
 
 use clap::{Parser, Subcommand};
-use gatehouse::{config::Settings, server};
+use gatehouse::{apps_cli, config::Settings, server};
 use tracing_subscriber::EnvFilter;
 
 /// Gatehouse: a session-cookie authentication server (Better Auth's wire contract).
@@ -31,6 +31,61 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Manage apps: several applications on one server, each with its own users and keys
+    /// (APP is an app's id or slug).
+    Apps {
+        #[command(subcommand)]
+        action: AppsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppsAction {
+    /// Create an app; prints its id and its first key (shown once).
+    Create {
+        name: String,
+        /// Browser origins whose requests belong to the app (repeat for more).
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+        /// Default: made from the name.
+        #[arg(long)]
+        slug: Option<String>,
+        /// Print one JSON object `{"id", "key"}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the apps with their settings, users and keys.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change an app: NAME, ORIGINS (comma-separated), REQUIRE_EMAIL_VERIFICATION,
+    /// PASSWORD_MIN_LENGTH, PASSWORD_MAX_LENGTH, PASSWORD_REQUIRE, JWT_AUDIENCE, JWT_EXPIRATION,
+    /// ACCESS_TOKEN_EXPIRATION, REFRESH_TOKEN_IDLE (an empty value: the server's setting).
+    Set {
+        app: String,
+        #[arg(required = true, value_name = "SETTING=VALUE")]
+        settings: Vec<String>,
+    },
+    /// Manage an app's keys.
+    Key {
+        #[command(subcommand)]
+        action: AppKeyAction,
+    },
+    /// Delete an app; refused while it has users, unless --with-users (which deletes them).
+    Delete {
+        app: String,
+        #[arg(long)]
+        with_users: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppKeyAction {
+    /// A new key beside the current one (both work until the old one is revoked).
+    Rotate { app: String },
+    /// Revoke a key (its id, from `apps list`).
+    Revoke { key_id: String },
 }
 
 #[derive(Subcommand)]
@@ -97,6 +152,25 @@ async fn main() -> std::process::ExitCode {
             Command::Keys { action: KeysAction::Rotate } => {
                 let kid = server::rotate_signing_key(settings).await?;
                 println!("new signing key: {kid}");
+                Ok(())
+            }
+            Command::Apps { action } => {
+                let shown = apps_cli::with_store(&settings, async |store| match action {
+                    AppsAction::Create { name, origins, slug, json } => {
+                        apps_cli::create(store, &name, slug.as_deref(), &origins, json).await
+                    }
+                    AppsAction::List { json } => apps_cli::list(store, json).await,
+                    AppsAction::Set { app, settings: pairs } => apps_cli::set(store, &app, &pairs).await,
+                    AppsAction::Key { action: AppKeyAction::Rotate { app } } => {
+                        apps_cli::rotate_key(store, &app).await
+                    }
+                    AppsAction::Key { action: AppKeyAction::Revoke { key_id } } => {
+                        apps_cli::revoke_key(store, &key_id).await
+                    }
+                    AppsAction::Delete { app, with_users } => apps_cli::delete(store, &app, with_users).await,
+                })
+                .await?;
+                println!("{}", shown.trim_end());
                 Ok(())
             }
             Command::Keys { action: KeysAction::List } => {

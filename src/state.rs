@@ -19,6 +19,7 @@ use crate::{
         ratelimit::{Rule, Rules},
         sealing::{FactorSealer, TokenSealer},
     },
+    service::apps::AppRegistry,
     store::Store,
 };
 
@@ -48,6 +49,8 @@ pub struct Services {
     pub token_sealer: TokenSealer,
     /// Seals two-factor secrets and backup codes at rest.
     pub factor_sealer: FactorSealer,
+    /// The apps and their keys, as last loaded.
+    pub apps: AppRegistry,
 }
 
 impl std::ops::Deref for AppState {
@@ -112,7 +115,27 @@ impl AppState {
             providers,
             token_sealer,
             factor_sealer,
+            apps: AppRegistry::default(),
         })))
+    }
+
+    /// Whether a request from `value` (an origin or URL) is trusted: `TRUSTED_ORIGINS` (and the
+    /// base URL), or an origin some app lists.
+    pub fn trusts_origin(&self, value: &str) -> bool {
+        self.origins.is_trusted(value)
+            || crate::domain::app::normalize_origin(value).is_some_and(|o| self.apps.lists_origin(&o))
+    }
+
+    /// Whether a callback URL may be redirected to: a safe relative path, or a URL on a trusted
+    /// origin (as [`Self::trusts_origin`]).
+    pub fn safe_callback(&self, value: &str) -> bool {
+        self.origins.is_safe_callback(value)
+            || (!value.chars().any(|c| c.is_control() || c == '\\') && self.trusts_origin(value))
+    }
+
+    /// The scope `user` lives in (their app as last loaded; the default space for none).
+    pub fn scope_of(&self, user: &crate::domain::model::User) -> crate::domain::app::Scope {
+        crate::domain::app::Scope(user.app_id.as_deref().and_then(|id| self.apps.app(id)))
     }
 
     /// Name of the cookie that marks a `rememberMe: false` session (never refreshed).

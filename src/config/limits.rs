@@ -24,6 +24,9 @@ pub struct LimitSettings {
     pub redis_key_prefix: String,
     /// Invitations one organization may send per hour.
     pub invitations_per_hour: u64,
+    /// Requests one app key may make per window, on top of the per-address rules
+    /// (`APP_KEY_RATE_LIMIT`, written `COUNT/SECONDS`).
+    pub app_key: Rule,
 }
 
 impl Default for LimitSettings {
@@ -38,6 +41,7 @@ impl Default for LimitSettings {
             redis_url: None,
             redis_key_prefix: "gatehouse:".into(),
             invitations_per_hour: 20,
+            app_key: Rule { max: 6000, window_ms: 60_000 },
         }
     }
 }
@@ -66,6 +70,7 @@ impl LimitSettings {
             redis_url: redis_url.map(Secret::new),
             redis_key_prefix: env.get("REDIS_KEY_PREFIX").unwrap_or(d.redis_key_prefix),
             invitations_per_hour: env.or("INVITATIONS_PER_HOUR", d.invitations_per_hour, at_least(1))?,
+            app_key: env.or("APP_KEY_RATE_LIMIT", d.app_key, Rule::parse)?,
         })
     }
 }

@@ -25,6 +25,9 @@ pub struct User {
     /// The username as its owner wrote it.
     #[serde(default)]
     pub display_username: Option<String>,
+    /// The app the user belongs to; `None` (and absent from JSON): the default space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
 }
 
 /// `S`: `{id, token, userId, expiresAt, createdAt, updatedAt, ipAddress, userAgent,
@@ -89,6 +92,9 @@ pub struct OrganizationRow {
     pub created_at: i64,
     /// Members need a second factor to make it their active organization.
     pub require_two_factor: bool,
+    /// The app whose users it serves (`None`: the default space; absent from JSON then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
 }
 
 /// What `organization/update` changes: `None` keeps a field, `Some(None)` clears the logo or

@@ -61,7 +61,7 @@ async fn change_email(
     let st = state.clone();
     let user = auth.user;
     in_background(async move {
-        if st.store.credential_by_email(new_email.as_str()).await?.is_some() {
+        if st.store.credential_by_email(new_email.as_str(), user.app_key()).await?.is_some() {
             return Ok(());
         }
         let value = format!("{}|{}", user.id, new_email.as_str());
@@ -107,7 +107,7 @@ async fn delete_user(
         ));
     }
     let now = state.clock.now_ms();
-    state.lockout.clear(&state.counters, state.store.as_ref(), &auth.user.email, now).await?;
+    state.lockout.clear(&state.counters, state.store.as_ref(), &auth.user.lockout_key(), now).await?;
     auth.handle.flush().await?;
     for name in [state.dont_remember_cookie(), state.session_data_cookie()] {
         expire_cookie(&state, &cookies, name);

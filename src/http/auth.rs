@@ -53,10 +53,10 @@ struct SignUpBody {
     display_username: Option<String>,
 }
 
-/// Whether the username `user` asked for belongs to someone else.
+/// Whether the username `user` asked for belongs to someone else (in their app).
 async fn username_taken(state: &AppState, user: &User) -> ApiResult<bool> {
     let Some(username) = &user.username else { return Ok(false) };
-    Ok(state.store.username_owner(username).await?.is_some_and(|owner| owner != user.id))
+    Ok(state.store.username_owner(username, user.app_key()).await?.is_some_and(|owner| owner != user.id))
 }
 
 #[derive(Serialize)]
@@ -76,11 +76,12 @@ async fn sign_up(
 ) -> ApiResult<Response> {
     check_callback(&state, body.callback_url.as_deref())?;
     let email = Email::parse(&body.email)?;
-    let password = NewPassword::parse(&body.password, &state.settings.passwords.policy)?;
+    let password =
+        NewPassword::parse(&body.password, &ctx.scope.password_policy(&state.settings.passwords.policy))?;
     let name = parse_name(&body.name)?;
     let image = body.image.as_deref().map(parse_image).transpose()?;
-    let chosen =
-        usernames::choose(&state, body.username.as_deref(), body.display_username.as_deref(), None).await?;
+    let (username, display) = (body.username.as_deref(), body.display_username.as_deref());
+    let chosen = usernames::choose(&state, username, display, ctx.scope.key(), None).await?;
 
     let hash = state.hasher.hash(password.as_str()).await?;
     let now = state.clock.now_ms();
@@ -95,8 +96,10 @@ async fn sign_up(
         two_factor_enabled: false,
         username: chosen.username,
         display_username: chosen.display_username,
+        app_id: ctx.scope.app_id().map(String::from),
     };
-    let require_verification = state.settings.sessions.require_email_verification;
+    let require_verification =
+        ctx.scope.require_email_verification(state.settings.sessions.require_email_verification);
     let callback = return_to(body.callback_url.as_deref());
     match state.store.create_user(&user, &hash).await {
         Ok(()) if state.settings.sessions.send_verification_on_sign_up || require_verification => {
@@ -108,9 +111,9 @@ async fn sign_up(
         Err(StoreError::Conflict) if username_taken(&state, &user).await? => return Err(usernames::TAKEN),
         Err(StoreError::Conflict) if require_verification => {
             // Looks like a new sign-up to the client; the owner is told.
-            let (st, email) = (state.clone(), user.email.clone());
+            let (st, email, app) = (state.clone(), user.email.clone(), ctx.scope.key().to_string());
             in_background(async move {
-                let Some(owner) = st.store.credential_by_email(&email).await? else { return Ok(()) };
+                let Some(owner) = st.store.credential_by_email(&email, &app).await? else { return Ok(()) };
                 let vars = mail_vars(&st, &owner.user);
                 st.mailer.send_template(
                     "existing-account",
@@ -177,8 +180,9 @@ async fn sign_in(
 ) -> ApiResult<Response> {
     check_callback(&state, body.callback_url.as_deref())?;
     let email = Email::parse(&required(body.email.take(), "email")?)?;
-    let credential = state.store.credential_by_email(email.as_str()).await?;
-    sign_in_with_password(&state, ctx, email.as_str(), credential, body).await
+    let credential = state.store.credential_by_email(email.as_str(), ctx.scope.key()).await?;
+    let lockout_key = ctx.scope.qualify(email.as_str()).into_owned();
+    sign_in_with_password(&state, ctx, &lockout_key, credential, body).await
 }
 
 /// Checks the password of `credential` (found by `lockout_key`'s identifier; `None` when no

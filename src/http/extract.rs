@@ -16,8 +16,12 @@ use tower_cookies::Cookies;
 use tower_sessions::Session;
 
 use crate::{
-    domain::model::{SessionRow, SubscriptionRow, User},
+    domain::{
+        app::Scope,
+        model::{SessionRow, SubscriptionRow, User},
+    },
     error::ApiError,
+    http::apps::{check_body_app, scope_in},
     service::{
         sessions::{ClientInfo, SignInContext},
         sign_in::second_factor_setup_pending,
@@ -75,6 +79,7 @@ async fn read_body<T: DeserializeOwned>(req: Request, limit: usize, allow_form: 
         return Err(ApiError::UnsupportedMediaType);
     }
     let bytes = read_limited(&parts.headers, Body::new(body), limit).await?;
+    check_body_app(&scope_in(&parts.extensions), body_app_id(&kind, &bytes).as_deref())?;
     match kind {
         // No body at all: the same as `{}` (optional-field routes such as sign-out).
         None if bytes.iter().all(u8::is_ascii_whitespace) => parse_json(b"{}"),
@@ -86,6 +91,27 @@ async fn read_body<T: DeserializeOwned>(req: Request, limit: usize, allow_form: 
             serde_path_to_error::deserialize(de)
                 .map_err(|e| describe(e.path().to_string(), e.inner().to_string()))
         }
+    }
+}
+
+/// The body's `appId`, if it names one (a JSON string or a form field).
+fn body_app_id(kind: &Option<Kind>, bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "appId")]
+        app_id: Option<serde_json::Value>,
+    }
+    match kind {
+        Some(Kind::Json) => match serde_json::from_slice::<Probe>(bytes).ok()?.app_id? {
+            serde_json::Value::String(s) => Some(s),
+            serde_json::Value::Null => None,
+            // Not a string: it names no app, so it cannot be this request's.
+            other => Some(other.to_string()),
+        },
+        Some(Kind::Form) => {
+            form_urlencoded_parse(bytes).find(|(k, _)| k == "appId").map(|(_, v)| v.into_owned())
+        }
+        None => None,
     }
 }
 
@@ -232,8 +258,20 @@ pub struct MaybeAuthenticated(pub Option<Authenticated>);
 impl FromRequestParts<AppState> for MaybeAuthenticated {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let found = current_session(parts, state).await?;
+        let found = current_session(parts, state, false).await?;
         Ok(Self(found.filter(|auth| !auth.restricted || restricted_may_call(parts, state))))
+    }
+}
+
+/// The id of the signed-in user whatever their app, for a provider's redirect back (a browser
+/// navigation carries no app; the sign-in it finishes names its own, see `service::social`).
+pub struct SignedInUserId(pub Option<String>);
+
+impl FromRequestParts<AppState> for SignedInUserId {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let found = current_session(parts, state, true).await?;
+        Ok(Self(found.filter(|auth| !auth.restricted).map(|auth| auth.user.id)))
     }
 }
 
@@ -242,7 +280,7 @@ impl FromRequestParts<AppState> for Authenticated {
     /// 401 `UNAUTHORIZED` without a session; 403 `TWO_FACTOR_REQUIRED` for a restricted one
     /// outside [`RESTRICTED_ROUTES`].
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let auth = current_session(parts, state).await?.ok_or(ApiError::Unauthorized)?;
+        let auth = current_session(parts, state, false).await?.ok_or(ApiError::Unauthorized)?;
         if auth.restricted && !restricted_may_call(parts, state) {
             return Err(ApiError::TwoFactorRequired);
         }
@@ -251,11 +289,19 @@ impl FromRequestParts<AppState> for Authenticated {
 }
 
 /// The request's live session: the typed row straight from the store (and its cache); the
-/// session layer's record (JSON) is only loaded when a handler writes the session.
-async fn current_session(parts: &Parts, state: &AppState) -> Result<Option<Authenticated>, ApiError> {
+/// session layer's record (JSON) is only loaded when a handler writes the session. Only a session
+/// of the request's app counts, unless `any_app`.
+async fn current_session(
+    parts: &Parts,
+    state: &AppState,
+    any_app: bool,
+) -> Result<Option<Authenticated>, ApiError> {
     let handle = session_handle(parts)?;
     let Some(id) = handle.id() else { return Ok(None) };
     match state.store.session_with_user(&id.to_string(), state.clock.now_ms()).await? {
+        // Another app's session (or an app's, outside it) counts as none here; its cookie is
+        // left alone.
+        Some((_, user, _)) if !any_app && !scope_in(&parts.extensions).admits(&user) => Ok(None),
         Some((session, user, subscription)) => {
             let restricted = second_factor_setup_pending(state, &user);
             Ok(Some(Authenticated { session, user, subscription, handle, restricted }))
@@ -314,6 +360,7 @@ impl FromRequestParts<AppState> for SignInContext {
         let cookies =
             Cookies::from_request_parts(parts, state).await.map_err(|(_, msg)| ApiError::internal(msg))?;
         let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
-        Ok(Self { handle, cookies, client })
+        let scope = Scope::from_request_parts(parts, state).await?;
+        Ok(Self { handle, cookies, client, scope })
     }
 }

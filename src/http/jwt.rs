@@ -10,10 +10,11 @@ use axum::{
 use serde_json::json;
 
 use crate::{
-    domain::model::Subscription,
+    domain::{app::Scope, model::Subscription},
     error::{ApiError, ApiResult},
     http::{extract::Authenticated, layers::no_store},
     jwt::{Minted, Refusal},
+    service::apps::audience,
     state::AppState,
 };
 
@@ -29,11 +30,12 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `GET /token`: a JWT for the current session.
-async fn token(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
+async fn token(State(state): State<AppState>, scope: Scope, auth: Authenticated) -> ApiResult<Response> {
     let now = state.clock.now_ms();
     let plan = Subscription::plan_of(auth.subscription.as_ref(), now);
     let who = (&auth.session, &auth.user);
-    let token = state.jwt.mint(state.store.as_ref(), who, plan, Minted::Service, now).await?;
+    let minted = (Minted::Service, audience(&scope));
+    let token = state.jwt.mint(state.store.as_ref(), who, plan, minted, now).await?;
     Ok(no_store(JsonOut(json!({ "token": token })).into_response()))
 }
 
@@ -50,7 +52,13 @@ async fn jwks(State(state): State<AppState>) -> ApiResult<Response> {
 /// `POST /verify-token` with `Authorization: Bearer <jwt>`: `{valid: true, user}`, or 401
 /// `INVALID_TOKEN` / `TOKEN_EXPIRED`. A token whose session has ended since it was minted is
 /// still cryptographically valid; this answers 401 `INVALID_TOKEN` with `valid: false` for it.
-async fn verify_token(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+/// Only tokens of the request's app are valid (with an app's `x-api-key`, that app's; else the
+/// default space's).
+async fn verify_token(
+    State(state): State<AppState>,
+    scope: Scope,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -59,12 +67,13 @@ async fn verify_token(State(state): State<AppState>, headers: HeaderMap) -> ApiR
         .map(|(_, t)| t.trim().to_string());
     let Some(token) = bearer else { return Err(ApiError::InvalidToken(StatusCode::UNAUTHORIZED)) };
     let now = state.clock.now_ms();
-    let claims = match state.jwt.verify(state.store.as_ref(), &token, now).await {
+    let claims = match state.jwt.verify(state.store.as_ref(), &token, audience(&scope), now).await {
         Ok(claims) => claims,
         Err(Refusal::Expired) => return Err(ApiError::TokenExpired(StatusCode::UNAUTHORIZED)),
         Err(Refusal::Invalid) => return Err(ApiError::InvalidToken(StatusCode::UNAUTHORIZED)),
     };
-    let Some((_, user)) = state.store.session_by_id(&claims.sid, now).await? else {
+    let live = state.store.session_by_id(&claims.sid, now).await?.filter(|(_, user)| scope.admits(user));
+    let Some((_, user)) = live else {
         let body = json!({
             "valid": false,
             "code": "INVALID_TOKEN",

@@ -106,7 +106,7 @@ pub async fn origin_check(State(state): State<AppState>, req: Request, next: Nex
         .filter(|v| !v.is_empty() && *v != "null");
     match origin {
         None => ApiError::MissingOrNullOrigin.into_response(),
-        Some(o) if !state.origins.is_trusted(o) => ApiError::InvalidOrigin.into_response(),
+        Some(o) if !state.trusts_origin(o) => ApiError::InvalidOrigin.into_response(),
         Some(_) => next.run(req).await,
     }
 }

@@ -33,7 +33,9 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
         }
         None => UNKNOWN_ROUTE,
     };
-    let client = client_key(&state, &req);
+    // An app's requests count apart from the default space's and other apps'.
+    let client =
+        crate::http::apps::scope_in(req.extensions()).qualify(&client_key(&state, &req)).into_owned();
     match over_limit(&state, route, &client).await {
         Some(limited) => limited,
         None => next.run(req).await,

@@ -1,6 +1,7 @@
 //! HTTP: one module per feature, each exposing `router()`; `app` merges them and adds layers.
 
 pub mod account;
+pub mod apps;
 pub mod auth;
 pub mod extract;
 pub mod health;
@@ -62,7 +63,10 @@ pub fn app(state: AppState) -> Router {
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), layers::bearer_and_auth_token))
         // Outside the Bearer layer: the check sees the cookies the client really sent.
-        .layer(middleware::from_fn_with_state(state.clone(), layers::origin_check));
+        .layer(middleware::from_fn_with_state(state.clone(), layers::origin_check))
+        // Outermost: which app the request belongs to decides everything below, and an invalid
+        // key is refused before anything else runs.
+        .layer(middleware::from_fn_with_state(state.clone(), apps::app_scope));
 
     Router::new()
         .nest(&state.settings.base_path, api)

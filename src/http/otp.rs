@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::{
     domain::{
+        app::Scope,
         input::{Email, NewPassword},
         model::User,
     },
@@ -41,8 +42,9 @@ pub fn router() -> Router<AppState> {
         .route("/email-otp/reset-password", post(reset_password))
 }
 
-fn identifier(kind: &str, email: &str) -> String {
-    format!("otp:{kind}:{email}")
+/// Where a code is stored: by kind and address, within the request's app.
+fn identifier(scope: &Scope, kind: &str, email: &str) -> String {
+    format!("otp:{kind}:{}", scope.qualify(email))
 }
 
 #[derive(Deserialize)]
@@ -56,6 +58,7 @@ struct SendBody {
 /// email exists; a new code replaces the previous one.
 async fn send_otp(
     State(state): State<AppState>,
+    scope: Scope,
     Json(body): Json<SendBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     let email = Email::parse(&body.email)?;
@@ -64,9 +67,11 @@ async fn send_otp(
     };
     let st = state.clone();
     in_background(async move {
-        let Some(found) = st.store.credential_by_email(email.as_str()).await? else { return Ok(()) };
+        let Some(found) = st.store.credential_by_email(email.as_str(), scope.key()).await? else {
+            return Ok(());
+        };
         let otp = random_digits(6);
-        store_code(&st, &identifier(kind, email.as_str()), &otp, OTP_TTL_MS).await?;
+        store_code(&st, &identifier(&scope, kind, email.as_str()), &otp, OTP_TTL_MS).await?;
         let now = st.clock.now_ms();
         let vars = minijinja::context! { otp => otp.clone(), expires_in => "5 minutes", ..mail_vars(&st, &found.user) };
         st.mailer.send_template("otp", "otp", email.as_str(), None, Some(otp), vars, now);
@@ -76,14 +81,14 @@ async fn send_otp(
 }
 
 /// Checks a code and consumes it; wrong codes count against it.
-async fn check_otp(state: &AppState, kind: &str, email: &Email, otp: &str) -> ApiResult<User> {
-    match check_code(state, &identifier(kind, email.as_str()), otp, MAX_ATTEMPTS).await? {
+async fn check_otp(state: &AppState, scope: &Scope, kind: &str, email: &Email, otp: &str) -> ApiResult<User> {
+    match check_code(state, &identifier(scope, kind, email.as_str()), otp, MAX_ATTEMPTS).await? {
         Checked::Right => {}
         Checked::Wrong | Checked::Missing => return Err(ApiError::InvalidOtp),
         Checked::Expired => return Err(ApiError::OtpExpired),
         Checked::Exhausted => return Err(ApiError::TooManyAttempts),
     }
-    let found = state.store.credential_by_email(email.as_str()).await?;
+    let found = state.store.credential_by_email(email.as_str(), scope.key()).await?;
     found.map(|c| c.user).ok_or(ApiError::InvalidOtp)
 }
 
@@ -94,9 +99,13 @@ struct OtpBody {
 }
 
 /// `POST /email-otp/verify-email {email, otp}`: `{status: true, token: null, user}`.
-async fn verify_email(State(state): State<AppState>, Json(body): Json<OtpBody>) -> ApiResult<Response> {
+async fn verify_email(
+    State(state): State<AppState>,
+    scope: Scope,
+    Json(body): Json<OtpBody>,
+) -> ApiResult<Response> {
     let email = Email::parse(&body.email)?;
-    let mut user = check_otp(&state, "email-verification", &email, &body.otp).await?;
+    let mut user = check_otp(&state, &scope, "email-verification", &email, &body.otp).await?;
     let now = state.clock.now_ms();
     state.store.set_email_verified(&user.id, now).await?;
     user.email_verified = true;
@@ -111,7 +120,7 @@ async fn sign_in(
     Json(body): Json<OtpBody>,
 ) -> ApiResult<Response> {
     let email = Email::parse(&body.email)?;
-    let mut user = check_otp(&state, "sign-in", &email, &body.otp).await?;
+    let mut user = check_otp(&state, &ctx.scope, "sign-in", &email, &body.otp).await?;
     if !user.email_verified {
         // Receiving the code proves the address.
         state.store.set_email_verified(&user.id, state.clock.now_ms()).await?;
@@ -132,11 +141,13 @@ struct ResetBody {
 /// `POST /email-otp/reset-password {email, otp, password}`: `{success: true}`; every session ends.
 async fn reset_password(
     State(state): State<AppState>,
+    scope: Scope,
     Json(body): Json<ResetBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     let email = Email::parse(&body.email)?;
-    let password = NewPassword::parse(&body.password, &state.settings.passwords.policy)?;
-    let user = check_otp(&state, "forget-password", &email, &body.otp).await?;
+    let password =
+        NewPassword::parse(&body.password, &scope.password_policy(&state.settings.passwords.policy))?;
+    let user = check_otp(&state, &scope, "forget-password", &email, &body.otp).await?;
     replace_password(&state, &user.id, &password).await?;
     Ok(JsonOut(json!({ "success": true })))
 }

@@ -14,6 +14,7 @@ use tower_cookies::Cookies;
 
 use crate::{
     domain::{
+        app::Scope,
         input::{Email, parse_name},
         time::duration_ms,
     },
@@ -206,12 +207,13 @@ struct SignUpStartBody {
 async fn sign_up_start(
     State(state): State<AppState>,
     cookies: Cookies,
+    scope: Scope,
     Json(body): Json<SignUpStartBody>,
 ) -> ApiResult<Response> {
     passkeys::configured(&state)?;
     let email = Email::parse(&body.email)?;
     let name = parse_name(&body.name)?;
-    let options = passkeys::sign_up_options(&state, &cookies, &email, name).await?;
+    let options = passkeys::sign_up_options(&state, &cookies, &scope, &email, name).await?;
     Ok(no_store(JsonOut(options).into_response()))
 }
 
@@ -232,8 +234,16 @@ async fn sign_up_finish(
 ) -> ApiResult<Response> {
     passkeys::configured(&state)?;
     let email = Email::parse(&body.email)?;
-    let user =
-        passkeys::sign_up(&state, &ctx.cookies, origin(&headers), &email, &body.code, body.response).await?;
+    let user = passkeys::sign_up(
+        &state,
+        &ctx.cookies,
+        &ctx.scope,
+        origin(&headers),
+        &email,
+        &body.code,
+        body.response,
+    )
+    .await?;
     let admission = Admission { proof: Proof::NewAccount, remember_me: true, callback: None };
     let session = admit(&state, ctx, &user, admission).await?;
     let answer = json!({ "token": session.token, "user": user, "session": session });

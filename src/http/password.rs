@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::{
     domain::{
+        app::Scope,
         input::{Email, NewPassword},
         model::User,
     },
@@ -51,13 +52,16 @@ struct ResetRequest {
 /// Emails a reset link; the answer is the same, and as fast, whether or not the email exists.
 async fn request_reset(
     State(state): State<AppState>,
+    scope: Scope,
     Json(body): Json<ResetRequest>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     check_callback(&state, body.redirect_to.as_deref())?;
     let email = Email::parse(&body.email)?;
     let st = state.clone();
     in_background(async move {
-        let Some(found) = st.store.credential_by_email(email.as_str()).await? else { return Ok(()) };
+        let Some(found) = st.store.credential_by_email(email.as_str(), scope.key()).await? else {
+            return Ok(());
+        };
         send_reset(&st, &found.user, body.redirect_to.as_deref()).await
     });
     Ok(JsonOut(json!({
@@ -110,6 +114,7 @@ struct ResetBody {
 /// (of two concurrent uses one wins), sets the password, ends every session.
 async fn reset_password(
     State(state): State<AppState>,
+    scope: Scope,
     headers: HeaderMap,
     JsonOrForm(body): JsonOrForm<ResetBody>,
 ) -> ApiResult<Response> {
@@ -118,13 +123,18 @@ async fn reset_password(
         .new_password
         .or(body.password)
         .ok_or_else(|| ApiError::Validation("[body.newPassword] Required".into()))?;
-    let password = match NewPassword::parse(&raw, &state.settings.passwords.policy) {
+    let password = match NewPassword::parse(&raw, &scope.password_policy(&state.settings.passwords.policy)) {
         Ok(password) => password,
         // The form again, saying why (the link is not used up).
         Err(e) if from_form => return Ok(pages::reset_form(&state, &body.token, Some(&e.to_string()))),
         Err(e) => return Err(e),
     };
     let result = async {
+        // Another app's token is refused before it is used up.
+        let owner = peek(&state, Purpose::Reset, &body.token, StatusCode::BAD_REQUEST).await?;
+        if !state.store.user_by_id(&owner).await?.is_some_and(|u| scope.admits(&u)) {
+            return Err(ApiError::InvalidToken(StatusCode::BAD_REQUEST));
+        }
         let user_id = consume(&state, Purpose::Reset, &body.token, StatusCode::BAD_REQUEST).await?;
         replace_password(&state, &user_id, &password).await
     }
@@ -165,7 +175,8 @@ async fn change_password(
     ctx: SignInContext,
     Json(body): Json<ChangePasswordBody>,
 ) -> ApiResult<Response> {
-    let password = NewPassword::parse(&body.new_password, &state.settings.passwords.policy)?;
+    let policy = ctx.scope.password_policy(&state.settings.passwords.policy);
+    let password = NewPassword::parse(&body.new_password, &policy)?;
     check_current_password(&state, &auth.user, &body.current_password).await?;
     let hash = state.hasher.hash(password.as_str()).await?;
     let end = if body.revoke_other_sessions { EndSessions::All } else { EndSessions::None };

@@ -21,7 +21,7 @@ pub fn found(url: &str) -> Response {
 
 pub fn check_callback(state: &AppState, url: Option<&str>) -> ApiResult<()> {
     match url {
-        Some(u) if !u.is_empty() && !state.origins.is_safe_callback(u) => Err(ApiError::InvalidCallbackUrl),
+        Some(u) if !u.is_empty() && !state.safe_callback(u) => Err(ApiError::InvalidCallbackUrl),
         _ => Ok(()),
     }
 }

@@ -12,14 +12,20 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{
-    domain::model::{SessionRow, Subscription, User},
+    domain::{
+        app::Scope,
+        model::{SessionRow, Subscription, User},
+    },
     error::{ApiError, ApiResult},
     http::{
         extract::{Authenticated, Json, MaybeAuthenticated, NoBody, lenient_query},
         layers::no_store,
     },
     security::keys,
-    service::sessions::{ensure_fresh, slide, store_session},
+    service::{
+        apps::audience,
+        sessions::{ensure_fresh, slide, store_session},
+    },
     state::AppState,
 };
 
@@ -61,6 +67,7 @@ fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error
 /// its cookie re-set; `rememberMe: false` sessions are never extended.
 async fn get_session(
     State(state): State<AppState>,
+    scope: Scope,
     RawQuery(query): RawQuery,
     current: MaybeAuthenticated,
 ) -> ApiResult<Response> {
@@ -89,7 +96,8 @@ async fn get_session(
     let mut res = no_store(JsonOut(answer).into_response());
     if settings.jwt.on_get_session {
         // A JWT for services rides along; failing to mint one must not fail get-session.
-        match state.jwt.session_jwt(state.store.as_ref(), &session, &user, plan, now).await {
+        match state.jwt.session_jwt(state.store.as_ref(), &session, &user, plan, audience(&scope), now).await
+        {
             Ok(jwt) => {
                 if let Ok(v) = HeaderValue::from_str(&jwt) {
                     res.headers_mut().insert("set-auth-jwt", v);

@@ -19,10 +19,10 @@ use serde_json::json;
 use tower_cookies::{Cookie, Cookies};
 
 use crate::{
-    domain::{model::AccountRow, time::duration_ms},
+    domain::{app::Scope, model::AccountRow, time::duration_ms},
     error::{ApiError, ApiResult},
     http::{
-        extract::{Authenticated, Json, JsonOrForm, MaybeAuthenticated, is_form, lenient_query},
+        extract::{Authenticated, Json, JsonOrForm, SignedInUserId, is_form, lenient_query},
         layers::no_store,
         pages,
         redirect::{check_callback, found},
@@ -92,7 +92,7 @@ async fn sign_in_social(
 ) -> ApiResult<Response> {
     match &body.id_token {
         Some(id_token) => sign_in_with_id_token(&state, &body, id_token, ctx).await,
-        None => start(&state, &cookies, &body, None).await,
+        None => start(&state, &cookies, &body, None, &ctx.scope).await,
     }
 }
 
@@ -135,7 +135,7 @@ async fn link_social(
     cookies: Cookies,
     Json(body): Json<SignInSocialBody>,
 ) -> ApiResult<Response> {
-    start(&state, &cookies, &body, Some(&auth.user.id)).await
+    start(&state, &cookies, &body, Some(&auth.user.id), &state.scope_of(&auth.user)).await
 }
 
 async fn start(
@@ -143,6 +143,7 @@ async fn start(
     cookies: &Cookies,
     body: &SignInSocialBody,
     link_user_id: Option<&str>,
+    scope: &Scope,
 ) -> ApiResult<Response> {
     for url in [&body.callback_url, &body.new_user_callback_url, &body.error_callback_url] {
         check_callback(state, url.as_deref())?;
@@ -166,6 +167,7 @@ async fn start(
             scopes: &body.scopes,
             login_hint: body.login_hint.as_deref().filter(|h| h.len() <= 320),
             link_user_id,
+            app_id: scope.app_id(),
         },
     )
     .await?;
@@ -187,7 +189,7 @@ async fn callback(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     cookies: Cookies,
-    current: MaybeAuthenticated,
+    SignedInUserId(user): SignedInUserId,
     ctx: SignInContext,
 ) -> Response {
     let params: Callback = lenient_query(query);
@@ -196,7 +198,6 @@ async fn callback(
     if cookie_state.is_some() {
         cookies.remove(Cookie::build((name, "")).path("/").build());
     }
-    let user = current.0.map(|auth| auth.user.id);
     let url = social::finish(&state, &id, params, cookie_state, user.as_deref(), ctx).await;
     found(&url)
 }

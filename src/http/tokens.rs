@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{
+    domain::app::Scope,
     error::{ApiError, ApiResult},
     http::{
         extract::{Authenticated, JsonOrForm, NoBody, required},
@@ -69,13 +70,14 @@ struct RefreshBody {
 /// `POST /token/refresh {refresh_token}`: a new pair; the token is spent.
 async fn refresh(
     State(state): State<AppState>,
+    scope: Scope,
     JsonOrForm(body): JsonOrForm<RefreshBody>,
 ) -> ApiResult<Response> {
     if body.grant_type.as_deref().is_some_and(|g| g != "refresh_token") {
         return Err(ApiError::Validation("[body.grant_type] Must be refresh_token".into()));
     }
     let token = required(body.refresh_token, "refresh_token")?;
-    Ok(token_answer(tokens::refresh(&state, &token).await?))
+    Ok(token_answer(tokens::refresh(&state, &scope, &token).await?))
 }
 
 #[derive(Deserialize)]
@@ -87,9 +89,10 @@ struct RevokeBody {
 /// `POST /token/revoke {token}` (RFC 7009): 200 whether or not the token was known.
 async fn revoke(
     State(state): State<AppState>,
+    scope: Scope,
     JsonOrForm(body): JsonOrForm<RevokeBody>,
 ) -> ApiResult<Response> {
     let token = required(body.token, "token")?;
-    tokens::revoke(&state, &token).await?;
+    tokens::revoke(&state, &scope, &token).await?;
     Ok(no_store(JsonOut(json!({})).into_response()))
 }

@@ -61,6 +61,7 @@ async fn update_user(
         &state,
         body.username.as_deref(),
         body.display_username.as_deref(),
+        auth.user.app_key(),
         Some(&auth.user.id),
     )
     .await?;

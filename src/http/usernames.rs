@@ -6,7 +6,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    domain::input::{Email, Username, UsernameProblem},
+    domain::{
+        app::Scope,
+        input::{Email, Username, UsernameProblem},
+    },
     error::{ApiError, ApiResult},
     http::{
         auth::{PasswordSignIn, sign_in_with_password},
@@ -45,11 +48,11 @@ async fn sign_in(
         return Err(WRONG);
     }
     let username = Username::parse(&raw).map_err(|p| p.at(StatusCode::UNPROCESSABLE_ENTITY))?;
-    let credential = state.store.credential_by_username(username.as_str()).await?;
+    let credential = state.store.credential_by_username(username.as_str(), ctx.scope.key()).await?;
     let lockout_key = match &credential {
-        Some(found) => found.user.email.clone(),
+        Some(found) => found.user.lockout_key().into_owned(),
         // No email has no `@`: this cannot be another account's counter.
-        None => format!("username:{}", username.as_str()),
+        None => ctx.scope.qualify(&format!("username:{}", username.as_str())).into_owned(),
     };
     match sign_in_with_password(&state, ctx, &lockout_key, credential, body).await {
         Err(ApiError::InvalidCredentials) => Err(WRONG),
@@ -65,11 +68,12 @@ struct UsernameBody {
 /// `POST /is-username-available {username}` → `{available}`; 422 for a name that is not valid.
 async fn is_username_available(
     State(state): State<AppState>,
+    scope: Scope,
     JsonOrForm(body): JsonOrForm<UsernameBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     let raw = body.username.filter(|u| !u.is_empty());
     let raw = raw.ok_or_else(|| UsernameProblem::Invalid.at(StatusCode::UNPROCESSABLE_ENTITY))?;
-    Ok(JsonOut(json!({ "available": usernames::available(&state, &raw).await? })))
+    Ok(JsonOut(json!({ "available": usernames::available(&state, &raw, scope.key()).await? })))
 }
 
 #[derive(Deserialize)]
@@ -82,9 +86,10 @@ struct EmailBody {
 /// rule of its own and can be turned off (see the README).
 async fn is_email_available(
     State(state): State<AppState>,
+    scope: Scope,
     JsonOrForm(body): JsonOrForm<EmailBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     let email = Email::parse(&required(body.email, "email")?)?;
-    let taken = state.store.email_taken(email.as_str(), state.clock.now_ms()).await?;
+    let taken = state.store.email_taken(email.as_str(), scope.key(), state.clock.now_ms()).await?;
     Ok(JsonOut(json!({ "available": !taken })))
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    domain::input::Email,
+    domain::{app::Scope, input::Email},
     error::{ApiError, ApiResult},
     http::{
         extract::{Json, MaybeAuthenticated, lenient_query},
@@ -99,6 +99,7 @@ struct SendVerificationBody {
 /// `POST /send-verification-email`: the same answer whether or not the email exists.
 async fn send_verification_email(
     State(state): State<AppState>,
+    scope: Scope,
     current: MaybeAuthenticated,
     Json(body): Json<SendVerificationBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
@@ -112,7 +113,9 @@ async fn send_verification_email(
     }
     let st = state.clone();
     in_background(async move {
-        let Some(found) = st.store.credential_by_email(email.as_str()).await? else { return Ok(()) };
+        let Some(found) = st.store.credential_by_email(email.as_str(), scope.key()).await? else {
+            return Ok(());
+        };
         if !found.user.email_verified {
             send_verification(&st, &found.user, body.callback_url.as_deref()).await?;
         }

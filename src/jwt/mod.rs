@@ -49,6 +49,22 @@ pub struct Claims {
     /// Only on access tokens (`/token/pair`, `/token/refresh`): each one's own id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The app whose user the token speaks for (absent for the default space).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+}
+
+/// Whom tokens are minted for, or checked as: the default space (all `None`: the server's
+/// `JWT_AUDIENCE` and lifetimes, no `app` claim) or an app.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Audience<'a> {
+    /// The `app` claim.
+    pub app: Option<&'a str>,
+    /// `aud`, instead of the server's.
+    pub aud: Option<&'a str>,
+    /// Lifetimes (ms), cut to the server's (a retired key is published only that long).
+    pub lifetime_ms: Option<i64>,
+    pub access_lifetime_ms: Option<i64>,
 }
 
 /// What a JWT is minted for.
@@ -88,6 +104,7 @@ impl Claims {
             &self.plan,
             &self.iss,
             &self.aud,
+            &self.app,
         ) == (
             &other.sub,
             &other.email,
@@ -98,6 +115,7 @@ impl Claims {
             &other.plan,
             &other.iss,
             &other.aud,
+            &other.app,
         )
     }
 }
@@ -161,8 +179,9 @@ impl JwtService {
         self.lifetime_ms.max(self.access_lifetime_ms) + RECHECK_MS
     }
 
-    pub fn access_lifetime_ms(&self) -> i64 {
-        self.access_lifetime_ms
+    /// Access tokens' lifetime (ms) for `audience`.
+    pub fn access_lifetime_ms(&self, audience: Audience<'_>) -> i64 {
+        audience.access_lifetime_ms.map_or(self.access_lifetime_ms, |ms| ms.min(self.access_lifetime_ms))
     }
 
     /// A signed JWT for this session, valid from `now`: for `JWT_EXPIRATION` (`/token`), or an
@@ -172,13 +191,13 @@ impl JwtService {
         store: &dyn Store,
         (session, user): (&SessionRow, &User),
         plan: Option<String>,
-        kind: Minted,
+        (kind, audience): (Minted, Audience<'_>),
         now_ms: i64,
     ) -> ApiResult<String> {
         let key = self.current_key(store, now_ms).await?;
-        let mut claims = self.claims(session, user, plan, now_ms);
+        let mut claims = self.claims(session, user, plan, audience, now_ms);
         if kind == Minted::Access {
-            claims.exp = claims.iat + self.access_lifetime_ms / 1000;
+            claims.exp = claims.iat + self.access_lifetime_ms(audience) / 1000;
             claims.jti = Some(random_id());
         }
         self.sign(&key, &claims)
@@ -192,11 +211,12 @@ impl JwtService {
         session: &SessionRow,
         user: &User,
         plan: Option<String>,
+        audience: Audience<'_>,
         now_ms: i64,
     ) -> ApiResult<String> {
         let key = self.current_key(store, now_ms).await?;
-        let claims = self.claims(session, user, plan, now_ms);
-        let reuse_ms = REUSE_MS.min(self.lifetime_ms / 10);
+        let claims = self.claims(session, user, plan, audience, now_ms);
+        let reuse_ms = REUSE_MS.min((claims.exp - claims.iat) * 100);
         let lock = || self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(r) = lock().get(&session.id)
             && r.kid == key.kid
@@ -222,8 +242,16 @@ impl JwtService {
         jsonwebtoken::encode(&header, claims, &key.key).map_err(ApiError::internal)
     }
 
-    fn claims(&self, session: &SessionRow, user: &User, plan: Option<String>, now_ms: i64) -> Claims {
+    fn claims(
+        &self,
+        session: &SessionRow,
+        user: &User,
+        plan: Option<String>,
+        audience: Audience<'_>,
+        now_ms: i64,
+    ) -> Claims {
         let iat = now_ms / 1000;
+        let lifetime_ms = audience.lifetime_ms.map_or(self.lifetime_ms, |ms| ms.min(self.lifetime_ms));
         Claims {
             sub: user.id.clone(),
             email: user.email.clone(),
@@ -234,10 +262,11 @@ impl JwtService {
             plan,
             iat,
             nbf: iat,
-            exp: iat + self.lifetime_ms / 1000,
+            exp: iat + lifetime_ms / 1000,
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: audience.aud.unwrap_or(&self.audience).to_string(),
             jti: None,
+            app: audience.app.map(str::to_string),
         }
     }
 
@@ -250,8 +279,14 @@ impl JwtService {
     }
 
     /// Checks a token's signature (against our published keys only, with the key's own
-    /// algorithm), issuer, audience, `nbf` and `exp`.
-    pub async fn verify(&self, store: &dyn Store, token: &str, now_ms: i64) -> Result<Claims, Refusal> {
+    /// algorithm), issuer, audience and app (`audience`'s), `nbf` and `exp`.
+    pub async fn verify(
+        &self,
+        store: &dyn Store,
+        token: &str,
+        audience: Audience<'_>,
+        now_ms: i64,
+    ) -> Result<Claims, Refusal> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| Refusal::Invalid)?;
         let kid = header.kid.ok_or(Refusal::Invalid)?;
         let keys = store.jwks_valid_after(now_ms).await.map_err(|_| Refusal::Invalid)?;
@@ -269,9 +304,12 @@ impl JwtService {
         validation.validate_nbf = false;
         validation.required_spec_claims = ["exp", "nbf", "iat", "iss", "aud", "sub"].map(String::from).into();
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
+        validation.set_audience(&[audience.aud.unwrap_or(&self.audience)]);
         let claims =
             jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|_| Refusal::Invalid)?.claims;
+        if claims.app.as_deref() != audience.app {
+            return Err(Refusal::Invalid);
+        }
         let now = now_ms / 1000;
         if claims.nbf > now {
             return Err(Refusal::Invalid);

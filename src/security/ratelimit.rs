@@ -10,6 +10,18 @@ pub struct Rule {
     pub window_ms: i64,
 }
 
+impl Rule {
+    /// `MAX/SECONDS` (a window of at least a second).
+    pub fn parse(limit: &str) -> Option<Self> {
+        let (max, secs) = limit.split_once('/')?;
+        let rule = Rule {
+            max: max.trim().parse().ok()?,
+            window_ms: secs.trim().parse::<i64>().ok()?.checked_mul(1000)?,
+        };
+        (rule.window_ms > 0).then_some(rule)
+    }
+}
+
 /// Routes that check a password or a one-time code: the strict sign-in rule.
 const LOGIN_PATHS: &[&str] = &[
     "/sign-in/email",
@@ -70,13 +82,8 @@ impl Rules {
             .filter(|s| !s.is_empty())
             .map(|item| {
                 let (path, limit) = item.split_once('=')?;
-                let (max, secs) = limit.split_once('/')?;
-                let rule = Rule {
-                    max: max.trim().parse().ok()?,
-                    window_ms: secs.trim().parse::<i64>().ok()? * 1000,
-                };
-                (rule.window_ms > 0 && path.trim().starts_with('/'))
-                    .then(|| (normalize(path.trim(), ""), rule))
+                let rule = Rule::parse(limit)?;
+                path.trim().starts_with('/').then(|| (normalize(path.trim(), ""), rule))
             })
             .collect()
     }

@@ -140,9 +140,11 @@ impl Drop for Pending {
     }
 }
 
-/// Tells the owner (if the email has an account) that it is locked, with a reset link.
-async fn send_lock_notice(state: &AppState, email: &str) -> ApiResult<()> {
-    let Some(found) = state.store.credential_by_email(email).await? else { return Ok(()) };
+/// Tells the owner (if the lockout key is an account's address, see `User::lockout_key`) that it
+/// is locked, with a reset link.
+async fn send_lock_notice(state: &AppState, key: &str) -> ApiResult<()> {
+    let (app, email) = crate::domain::app::unqualify(key);
+    let Some(found) = state.store.credential_by_email(email, app).await? else { return Ok(()) };
     let minutes = state.lockout.duration_ms / 60_000;
     let vars = minijinja::context! { lock_minutes => minutes, ..mail_vars(state, &found.user) };
     send_link(state, Purpose::Reset, &found.user.id, email, ("locked", "reset"), vars, |token| {

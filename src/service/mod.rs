@@ -1,5 +1,6 @@
 //! Work that several routes share, so handlers only parse, call and answer.
 
+pub mod apps;
 pub mod codes;
 pub mod credentials;
 pub mod email_change;

@@ -21,7 +21,7 @@ pub async fn replace_password(state: &AppState, user_id: &str, password: &NewPas
     let hash = state.hasher.hash(password.as_str()).await?;
     let now = state.clock.now_ms();
     state.store.replace_credentials(&user.id, &hash, EndSessions::All, true, now).await?;
-    state.lockout.clear(&state.counters, state.store.as_ref(), &user.email, now).await
+    state.lockout.clear(&state.counters, state.store.as_ref(), &user.lockout_key(), now).await
 }
 
 /// Mails the user a reset link; older reset links stop working.
@@ -39,11 +39,11 @@ pub async fn send_reset(state: &AppState, user: &User, redirect_to: Option<&str>
 /// Checks the user's current password under the lockout (wrong ones count toward it, as on
 /// sign-in): 400 `INVALID_PASSWORD` when wrong, 403 `ACCOUNT_LOCKED` while locked.
 pub async fn check_current_password(state: &AppState, user: &User, password: &str) -> ApiResult<()> {
-    let credential = state.store.credential_by_email(&user.email).await?;
+    let credential = state.store.credential_by_email(&user.email, user.app_key()).await?;
     let Some(hash) = credential.and_then(|c| c.password_hash) else {
         return Err(ApiError::CredentialAccountNotFound);
     };
-    match check_password(state, &user.email, password, Some(&hash)).await? {
+    match check_password(state, &user.lockout_key(), password, Some(&hash)).await? {
         Checked::Correct { .. } => Ok(()),
         Checked::Wrong => Err(ApiError::InvalidPassword),
     }

@@ -20,6 +20,8 @@ pub struct SignInContext {
     pub handle: tower_sessions::Session,
     pub cookies: Cookies,
     pub client: ClientInfo,
+    /// The app the request belongs to: only its users are admitted.
+    pub scope: crate::domain::app::Scope,
 }
 
 impl SignInContext {

@@ -51,6 +51,8 @@ pub struct Admission<'a> {
 /// - a user with a second factor gets none until it passes, unless this browser is one they
 ///   trust: a challenge instead (the two-factor cookie and 200 `{twoFactorRedirect: true,
 ///   twoFactorMethods}`, see [`ApiError::SecondFactorNeeded`]);
+/// - a user of another app than the request's gets none (401 `UNAUTHORIZED`): every lookup is
+///   already scoped, and this holds even if one is not;
 /// - with `TWO_FACTOR_REQUIRED`, a user without one gets a restricted session (it can only
 ///   enroll; see `http::extract`) and 200 `{twoFactorRedirect: true, twoFactorSetupRequired: true}`;
 /// - the ban check goes here when it lands.
@@ -60,8 +62,14 @@ pub async fn admit(
     user: &User,
     admission: Admission<'_>,
 ) -> ApiResult<SessionRow> {
+    if !ctx.scope.admits(user) {
+        tracing::warn!(user = %user.id, "sign-in of a user outside the request's app refused");
+        return Err(ApiError::Unauthorized);
+    }
     check_account(state, user, admission.proof).await?;
-    if state.settings.sessions.require_email_verification && !user.email_verified {
+    let require_verification =
+        ctx.scope.require_email_verification(state.settings.sessions.require_email_verification);
+    if require_verification && !user.email_verified {
         if admission.proof != Proof::NewAccount {
             resend_verification(state, user, admission.callback).await?;
         }
@@ -91,7 +99,7 @@ pub async fn admit(
 pub async fn check_account(state: &AppState, user: &User, proof: Proof) -> ApiResult<()> {
     if !matches!(proof, Proof::Password | Proof::NewAccount) {
         let (lockout, counters, db) = (&state.lockout, state.counters.as_ref(), state.store.as_ref());
-        if lockout.locked(counters, db, &user.email, state.clock.now_ms()).await? {
+        if lockout.locked(counters, db, &user.lockout_key(), state.clock.now_ms()).await? {
             return Err(ApiError::AccountLocked);
         }
     }

@@ -9,6 +9,7 @@
 
 use crate::{
     domain::{
+        app::Scope,
         model::{SessionRow, Subscription, SubscriptionRow, User},
         time::duration_ms,
     },
@@ -16,11 +17,12 @@ use crate::{
     jwt::Minted,
     security::tokens::{random_hex, random_id, token_hash},
     service::{
+        apps::audience,
         sessions::slide,
         sign_in::{Proof, check_account, second_factor_setup_pending},
     },
     state::AppState,
-    store::{RefreshRow, StoreError},
+    store::{RefreshFound, RefreshRow, StoreError},
 };
 
 /// A new access token and refresh token; lifetimes in seconds. (Serialized camelCase, as a
@@ -63,7 +65,7 @@ pub async fn issue(
         user_id: user.id.clone(),
         owns_session,
         created_at: now,
-        expires_at: now + idle_ms(state),
+        expires_at: now + idle_ms(state, user),
         rotated_at: None,
     };
     match state.store.insert_refresh_token(&row).await {
@@ -82,12 +84,15 @@ pub async fn issue(
 /// - expired, or its session is: 401 `REFRESH_TOKEN_EXPIRED`, nothing revoked;
 /// - the account checks of the sign-in gate (403 `ACCOUNT_LOCKED`), and 403
 ///   `TWO_FACTOR_REQUIRED` while the server requires a second factor the user lacks.
-pub async fn refresh(state: &AppState, raw: &str) -> ApiResult<Pair> {
+pub async fn refresh(state: &AppState, scope: &Scope, raw: &str) -> ApiResult<Pair> {
     let hash = token_hash(&state.token_key, raw);
     // A lost race to rotate reads the token again: it is spent then (the grace, or reuse).
     for _ in 0..2 {
         let now = state.clock.now_ms();
-        let Some((row, session_token)) = state.store.refresh_token(&hash).await? else {
+        // Another app's token is unknown here: nothing is rotated or revoked.
+        let Some(RefreshFound { row, session_token, .. }) =
+            state.store.refresh_token(&hash).await?.filter(|f| f.app_key == scope.key())
+        else {
             return Err(ApiError::InvalidToken(axum::http::StatusCode::UNAUTHORIZED));
         };
         if let Some(rotated_at) = row.rotated_at {
@@ -107,7 +112,7 @@ pub async fn refresh(state: &AppState, raw: &str) -> ApiResult<Pair> {
             id: random_id(),
             token_hash: token_hash(&state.token_key, &child_raw),
             created_at: now,
-            expires_at: now + idle_ms(state),
+            expires_at: now + idle_ms(state, &user),
             rotated_at: None,
             ..row.clone()
         };
@@ -137,7 +142,7 @@ async fn replay(
         let child_raw = child_of(state, raw);
         let child = state.store.refresh_token(&token_hash(&state.token_key, &child_raw)).await?;
         let live = state.store.session_with_user(session_token, now).await?;
-        if let (Some((child, _)), Some((session, user, subscription))) = (child, live)
+        if let (Some(RefreshFound { row: child, .. }), Some((session, user, subscription))) = (child, live)
             && child.rotated_at.is_none()
             && child.expires_at > now
         {
@@ -158,8 +163,9 @@ async fn replay(
 
 /// Revokes a refresh token's family (RFC 7009): with its session when the family came with it.
 /// Unknown tokens, and access tokens (which expire on their own), change nothing.
-pub async fn revoke(state: &AppState, raw: &str) -> ApiResult<()> {
-    let Some((row, _)) = state.store.refresh_token(&token_hash(&state.token_key, raw)).await? else {
+pub async fn revoke(state: &AppState, scope: &Scope, raw: &str) -> ApiResult<()> {
+    let found = state.store.refresh_token(&token_hash(&state.token_key, raw)).await?;
+    let Some(RefreshFound { row, .. }) = found.filter(|f| f.app_key == scope.key()) else {
         return Ok(());
     };
     if row.owns_session {
@@ -185,8 +191,9 @@ fn child_of(state: &AppState, raw: &str) -> String {
     token_hash(&state.refresh_key, raw)
 }
 
-fn idle_ms(state: &AppState) -> i64 {
-    duration_ms(state.settings.clients.refresh_idle)
+/// `REFRESH_TOKEN_IDLE`, or the user's app's shorter one.
+fn idle_ms(state: &AppState, user: &User) -> i64 {
+    state.scope_of(user).refresh_idle_ms(duration_ms(state.settings.clients.refresh_idle))
 }
 
 /// The pair: a new access token, and `refresh` with what is left of it (never past its session).
@@ -200,12 +207,14 @@ async fn answer(
     now: i64,
 ) -> ApiResult<Pair> {
     let plan = Subscription::plan_of(subscription, now);
+    let scope = state.scope_of(user);
+    let audience = audience(&scope);
     let access_token =
-        state.jwt.mint(state.store.as_ref(), (session, user), plan, Minted::Access, now).await?;
+        state.jwt.mint(state.store.as_ref(), (session, user), plan, (Minted::Access, audience), now).await?;
     let refresh_ends = refresh_expires_at.min(session.expires_at);
     Ok(Pair {
         access_token,
-        expires_in: state.jwt.access_lifetime_ms() / 1000,
+        expires_in: state.jwt.access_lifetime_ms(audience) / 1000,
         refresh_token: refresh,
         refresh_token_expires_in: (refresh_ends - now).max(0) / 1000,
     })

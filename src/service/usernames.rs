@@ -25,11 +25,13 @@ pub struct Chosen {
 /// Checks what a client sent: a `username` must be valid (400 `USERNAME_TOO_SHORT`,
 /// `USERNAME_TOO_LONG`, `INVALID_USERNAME`) and free, unless `user_id` (the caller) already has
 /// it (400 `USERNAME_IS_ALREADY_TAKEN`); the display username defaults to the username as typed.
-/// A display username sent alone becomes the username too when it is a valid one.
+/// A display username sent alone becomes the username too when it is a valid one. Usernames
+/// are unique within an app (`app`, see `Scope::key`).
 pub async fn choose(
     state: &AppState,
     username: Option<&str>,
     display_username: Option<&str>,
+    app: &str,
     user_id: Option<&str>,
 ) -> ApiResult<Chosen> {
     let display = display_username.map(parse_display_username).transpose()?;
@@ -41,7 +43,7 @@ pub async fn choose(
     let Some((username, typed)) = username else {
         return Ok(Chosen { username: None, display_username: display });
     };
-    if let Some(owner) = state.store.username_owner(username.as_str()).await?
+    if let Some(owner) = state.store.username_owner(username.as_str(), app).await?
         && Some(owner.as_str()) != user_id
     {
         return Err(TAKEN);
@@ -53,7 +55,7 @@ pub async fn choose(
 }
 
 /// Whether `raw` is a valid username no one has (422 for an invalid one, as Better Auth).
-pub async fn available(state: &AppState, raw: &str) -> ApiResult<bool> {
+pub async fn available(state: &AppState, raw: &str, app: &str) -> ApiResult<bool> {
     let username = Username::parse(raw).map_err(|p| p.at(StatusCode::UNPROCESSABLE_ENTITY))?;
-    Ok(state.store.username_owner(username.as_str()).await?.is_none())
+    Ok(state.store.username_owner(username.as_str(), app).await?.is_none())
 }

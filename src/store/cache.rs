@@ -205,6 +205,7 @@ mod tests {
             two_factor_enabled: false,
             username: None,
             display_username: None,
+            app_id: None,
         };
         (s, u)
     }

@@ -8,6 +8,7 @@
 //! mostly doc comments; they read best together, and each trait's SQL is already a file of its
 //! own in `sql/`.)
 
+pub mod apps;
 pub mod cache;
 mod postgres;
 pub mod session_store;
@@ -87,6 +88,16 @@ pub struct RefreshRow {
     pub rotated_at: Option<i64>,
 }
 
+/// A refresh token found by its hash.
+#[derive(Debug, Clone)]
+pub struct RefreshFound {
+    pub row: RefreshRow,
+    /// Its session's cookie token (to read the session through the cache).
+    pub session_token: String,
+    /// Its user's app (`""`: the default space).
+    pub app_key: String,
+}
+
 /// What `update-user` changes (`None`: keep).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProfileChanges<'a> {
@@ -159,6 +170,7 @@ pub enum Unlinked {
 /// Everything the server stores, by concern.
 pub trait Store:
     Maintenance
+    + apps::Apps
     + Users
     + Accounts
     + Sessions
@@ -179,6 +191,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: Maintenance
+        + apps::Apps
         + Users
         + Accounts
         + Sessions
@@ -215,7 +228,8 @@ pub trait Users: Send + Sync {
     /// is taken (the unique constraint decides, so concurrent sign-ups create one user) or held by
     /// an undo link.
     async fn create_user(&self, user: &User, password_hash: &str) -> StoreResult<()>;
-    async fn credential_by_email(&self, email: &str) -> StoreResult<Option<Credential>>;
+    /// By (normalised) email within an app (`app`: its id, `""` for the default space).
+    async fn credential_by_email(&self, email: &str, app: &str) -> StoreResult<Option<Credential>>;
     async fn set_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()>;
     /// A new password (creating the credential account of a user who signed up by provider), in
     /// one transaction with ending sessions and dropping every pending reset,
@@ -237,11 +251,11 @@ pub trait Users: Send + Sync {
     /// Updates the fields given; `Conflict` (nothing changed) when the username is taken.
     async fn update_user(&self, user_id: &str, changes: &ProfileChanges<'_>, now: i64) -> StoreResult<()>;
     /// A user and their credential account's hash, by (lowercased) username.
-    async fn credential_by_username(&self, username: &str) -> StoreResult<Option<Credential>>;
+    async fn credential_by_username(&self, username: &str, app: &str) -> StoreResult<Option<Credential>>;
     /// The id of the user who has this (lowercased) username.
-    async fn username_owner(&self, username: &str) -> StoreResult<Option<String>>;
+    async fn username_owner(&self, username: &str, app: &str) -> StoreResult<Option<String>>;
     /// Whether an account has this email, or an undo link holds it.
-    async fn email_taken(&self, email: &str, now: i64) -> StoreResult<bool>;
+    async fn email_taken(&self, email: &str, app: &str, now: i64) -> StoreResult<bool>;
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
     /// The user's mailbox proved itself (a verification link, an email code): the address is
@@ -272,7 +286,12 @@ pub trait Users: Send + Sync {
 #[async_trait]
 pub trait Accounts: Send + Sync {
     /// The account of a provider identity.
-    async fn account(&self, provider_id: &str, account_id: &str) -> StoreResult<Option<AccountRow>>;
+    async fn account(
+        &self,
+        provider_id: &str,
+        account_id: &str,
+        app: &str,
+    ) -> StoreResult<Option<AccountRow>>;
     /// The user's accounts, oldest first.
     async fn accounts_of(&self, user_id: &str) -> StoreResult<Vec<AccountRow>>;
     /// Creates a user who signs in by a provider, with that account, in one transaction;
@@ -384,7 +403,8 @@ pub trait Organizations: Send + Sync {
         change: MemberChange,
     ) -> StoreResult<Result<MemberRow, Denied>>;
     /// An organization by id or by slug.
-    async fn organization(&self, id_or_slug: &str) -> StoreResult<Option<OrganizationRow>>;
+    /// By id or slug, within an app (`""`: the default space).
+    async fn organization(&self, id_or_slug: &str, app: &str) -> StoreResult<Option<OrganizationRow>>;
     async fn organizations_of(&self, user_id: &str) -> StoreResult<Vec<OrganizationRow>>;
     async fn membership(&self, organization_id: &str, user_id: &str) -> StoreResult<Option<MemberRow>>;
     /// The members of an organization, each with their user, oldest first.
@@ -572,9 +592,9 @@ pub trait Passkeys: Send + Sync {
 pub trait RefreshTokens: Send + Sync {
     /// `Gone` when its session has ended.
     async fn insert_refresh_token(&self, row: &RefreshRow) -> StoreResult<()>;
-    /// A token by its hash, with its session's cookie token (to read the session through the
-    /// cache); `None` when unknown (its session has ended, or it was revoked or swept).
-    async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<(RefreshRow, String)>>;
+    /// A token by its hash, with its session's cookie token and its user's app; `None` when
+    /// unknown (its session has ended, or it was revoked or swept).
+    async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshFound>>;
     /// Spends `parent_id` and stores `child`, in one transaction: only if the parent is unspent
     /// and unexpired at `now` (of racing rotations exactly one wins); false, with nothing
     /// changed, otherwise.

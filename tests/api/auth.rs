@@ -248,14 +248,15 @@ async fn better_auth_scrypt_hash_verifies_and_is_rehashed(backend: Backend) {
     let app = app!(backend);
     let email = unique_email();
     app.sign_up(&email).await;
-    let user = app.state.store.credential_by_email(&email).await.unwrap().unwrap().user;
+    let user = app.state.store.credential_by_email(&email, "").await.unwrap().unwrap().user;
     // Made with Python's hashlib.scrypt, Better Auth's parameters (see src/security/password.rs).
     let scrypt = "357f3bb7eaa15359f555bb0f5a4327af:1d2628b2de84535f92cadb2150c86bb6cea0a6c2f57fe5bccccded9207aa09b43f40e84afb27aa0888877b61378201977dd359fb54f7b5558ef559405124eb5e";
     app.state.store.set_password_hash(&user.id, scrypt, 0).await.unwrap();
     app.sign_in(&email, PASSWORD).await.assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
     let res = app.sign_in(&email, "correct horse battery staple").await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-    let stored = app.state.store.credential_by_email(&email).await.unwrap().unwrap().password_hash.unwrap();
+    let stored =
+        app.state.store.credential_by_email(&email, "").await.unwrap().unwrap().password_hash.unwrap();
     assert!(stored.starts_with("$argon2id$"), "re-hashed: {stored}");
     assert_eq!(app.sign_in(&email, "correct horse battery staple").await.status, StatusCode::OK);
 }
@@ -264,7 +265,8 @@ async fn default_argon2_parameters_are_owasp(backend: Backend) {
     let app = app!(backend, |s| s.passwords.argon2 = Argon2Params::default());
     let email = unique_email();
     assert_eq!(app.sign_up(&email).await.status, StatusCode::OK);
-    let stored = app.state.store.credential_by_email(&email).await.unwrap().unwrap().password_hash.unwrap();
+    let stored =
+        app.state.store.credential_by_email(&email, "").await.unwrap().unwrap().password_hash.unwrap();
     assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
     assert!(!stored.contains(PASSWORD));
 }

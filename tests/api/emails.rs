@@ -31,7 +31,7 @@ async fn decorated_addresses_are_refused_on_sign_up(backend: Backend) {
         app.sign_up(email).await.assert_error(400, "INVALID_EMAIL");
     }
     assert!(app.outbox().is_empty());
-    assert!(app.state.store.credential_by_email("vic@example.com").await.unwrap().is_none());
+    assert!(app.state.store.credential_by_email("vic@example.com", "").await.unwrap().is_none());
 }
 
 async fn fullwidth_look_alike_is_the_same_account(backend: Backend) {

@@ -358,7 +358,7 @@ async fn unsafe_callback_urls_are_rejected(backend: Backend) {
             .await;
         assert_forbidden(&res, "INVALID_CALLBACK_URL");
     }
-    let user = app.state.store.credential_by_email(&email).await.unwrap().unwrap().user;
+    let user = app.state.store.credential_by_email(&email, "").await.unwrap().unwrap().user;
     let sessions = app.state.store.list_sessions(&user.id, app.clock().now_ms()).await.unwrap();
     assert_eq!(sessions.len(), 1, "rejected sign-ins created sessions");
 }

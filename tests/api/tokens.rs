@@ -103,7 +103,7 @@ async fn a_pair_for_a_session_and_a_chain_of_ten(backend: Backend) {
     }
     // Stored only as a hash.
     let hash = gatehouse::security::tokens::token_hash(&app.state.token_key, seen.last().unwrap());
-    let (row, _) = app.state.store.refresh_token(&hash).await.unwrap().expect("stored by hash");
+    let row = app.state.store.refresh_token(&hash).await.unwrap().expect("stored by hash").row;
     assert_ne!(row.token_hash, *seen.last().unwrap());
     assert!(app.state.store.refresh_token(seen.last().unwrap()).await.unwrap().is_none());
     // The session is untouched for the browser.

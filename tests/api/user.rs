@@ -76,7 +76,7 @@ async fn update_user_name_and_image(backend: Backend) {
     assert_eq!(user["name"], "Third Name");
 
     // The stored row agrees, and a new sign-in sees the new values.
-    let stored = app.state.store.credential_by_email(&email).await.unwrap().unwrap().user;
+    let stored = app.state.store.credential_by_email(&email, "").await.unwrap().unwrap().user;
     assert_eq!(stored.name, "Third Name");
     assert_eq!(stored.image, None);
     let res = app.sign_in(&email, PASSWORD).await;

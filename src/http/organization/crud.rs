@@ -68,7 +68,10 @@ pub(super) async fn create(
     auth: Authenticated,
     Json(body): Json<CreateBody>,
 ) -> ApiResult<Response> {
-    if state.settings.sessions.require_email_verification && !auth.user.email_verified {
+    let scope = state.scope_of(&auth.user);
+    if scope.require_email_verification(state.settings.sessions.require_email_verification)
+        && !auth.user.email_verified
+    {
         return Err(ApiError::EmailNotVerified);
     }
     let now = state.clock.now_ms();
@@ -80,6 +83,7 @@ pub(super) async fn create(
         metadata: metadata_text(body.metadata),
         created_at: now,
         require_two_factor: false,
+        app_id: auth.user.app_id.clone(),
     };
     let owner = MemberRow {
         id: random_id(),
@@ -224,7 +228,7 @@ pub(super) async fn set_active(
         state.store.set_active_organization(&auth.session.token, &auth.user.id, None).await?;
         return Ok(answer(Value::Null));
     };
-    let org = state.store.organization(key.as_str()).await?.ok_or(NOT_FOUND)?;
+    let org = state.store.organization(key.as_str(), auth.user.app_key()).await?.ok_or(NOT_FOUND)?;
     if org.require_two_factor && !auth.user.two_factor_enabled {
         // Members are told why; anyone else learns nothing about the organization.
         let member = state.store.membership(&org.id, &auth.user.id).await?;
@@ -268,11 +272,11 @@ pub(super) struct SlugBody {
 /// `ORGANIZATION_SLUG_ALREADY_TAKEN`.
 pub(super) async fn check_slug(
     State(state): State<AppState>,
-    _auth: Authenticated,
+    auth: Authenticated,
     Json(body): Json<SlugBody>,
 ) -> ApiResult<Response> {
     let slug = parse_slug(&body.slug)?;
-    if state.store.organization(&slug).await?.is_some_and(|o| o.slug == slug) {
+    if state.store.organization(&slug, auth.user.app_key()).await?.is_some_and(|o| o.slug == slug) {
         return Err(SLUG_TAKEN);
     }
     Ok(JsonOut(json!({ "status": true })).into_response())

@@ -63,7 +63,7 @@ pub(super) async fn invite_member(
             "You are not allowed to invite users to this organization",
         ));
     }
-    if let Some(found) = state.store.credential_by_email(email.as_str()).await?
+    if let Some(found) = state.store.credential_by_email(email.as_str(), auth.user.app_key()).await?
         && state.store.membership(&org.id, &found.user.id).await?.is_some()
     {
         return Err(ALREADY_A_MEMBER);
@@ -148,6 +148,10 @@ async fn own_invitation(state: &AppState, auth: &Authenticated, id: &str) -> Api
     if invitation.status != "pending" || invitation.expires_at <= state.clock.now_ms() {
         return Err(INVITATION_NOT_FOUND);
     }
+    // Another app's invitation does not exist for this user, whatever the address.
+    if state.store.organization(&invitation.organization_id, auth.user.app_key()).await?.is_none() {
+        return Err(INVITATION_NOT_FOUND);
+    }
     if invitation.email != auth.user.email {
         return Err(org_error(
             StatusCode::FORBIDDEN,
@@ -208,7 +212,11 @@ async fn needs_no_second_factor(
     organization_id: &str,
 ) -> ApiResult<()> {
     if !auth.user.two_factor_enabled
-        && state.store.organization(organization_id).await?.is_some_and(|o| o.require_two_factor)
+        && state
+            .store
+            .organization(organization_id, auth.user.app_key())
+            .await?
+            .is_some_and(|o| o.require_two_factor)
     {
         return Err(ApiError::TwoFactorRequired);
     }

@@ -162,7 +162,7 @@ async fn membership_by(
     let Some(key) = key.map(Id::into_string).or_else(|| auth.session.active_organization_id.clone()) else {
         return Ok(None);
     };
-    let org = state.store.organization(&key).await?.ok_or(NOT_FOUND)?;
+    let org = state.store.organization(&key, auth.user.app_key()).await?.ok_or(NOT_FOUND)?;
     let member = state.store.membership(&org.id, &auth.user.id).await?.ok_or(NOT_A_MEMBER)?;
     Ok(Some((org, member)))
 }

@@ -7,7 +7,7 @@ use webauthn_rs::prelude::Uuid;
 
 use super::{CHALLENGE_NOT_FOUND, CHALLENGE_TTL_MS, Ceremony, begin, relying_party, take, verify_new};
 use crate::{
-    domain::{input::Email, model::User},
+    domain::{app::Scope, input::Email, model::User},
     error::{ApiError, ApiResult},
     security::tokens::{random_digits, random_id},
     service::{
@@ -22,8 +22,9 @@ use crate::{
 const SIGN_UP_CODE_TTL_MS: i64 = CHALLENGE_TTL_MS;
 const SIGN_UP_CODE_TRIES: u32 = 5;
 
-fn sign_up_code_identifier(email: &Email) -> String {
-    format!("passkey-sign-up:{}", email.as_str())
+/// Where the code for a sign-up with `email` in the request's app is stored.
+fn sign_up_code_identifier(scope: &Scope, email: &Email) -> String {
+    format!("passkey-sign-up:{}", scope.qualify(email.as_str()))
 }
 
 /// Registration options for a new account with `email`; a code is mailed to the address when it
@@ -31,6 +32,7 @@ fn sign_up_code_identifier(email: &Email) -> String {
 pub async fn sign_up_options(
     state: &AppState,
     cookies: &Cookies,
+    scope: &Scope,
     email: &Email,
     name: String,
 ) -> ApiResult<Value> {
@@ -45,14 +47,14 @@ pub async fn sign_up_options(
         state: registration,
     };
     begin(state, cookies, &ceremony).await?;
-    let (st, email) = (state.clone(), email.clone());
+    let (st, email, scope) = (state.clone(), email.clone(), scope.clone());
     in_background(async move {
         let now = st.clock.now_ms();
         // A code is stored either way (a taken address's is never sent), so the tries a wrong
         // code uses up read the same for every address.
         let code = random_digits(6);
-        store_code(&st, &sign_up_code_identifier(&email), &code, SIGN_UP_CODE_TTL_MS).await?;
-        if let Some(owner) = st.store.credential_by_email(email.as_str()).await? {
+        store_code(&st, &sign_up_code_identifier(&scope, &email), &code, SIGN_UP_CODE_TTL_MS).await?;
+        if let Some(owner) = st.store.credential_by_email(email.as_str(), scope.key()).await? {
             let vars = mail_vars(&st, &owner.user);
             st.mailer.send_template("existing-account", "verify", email.as_str(), None, None, vars, now);
             return Ok(());
@@ -71,9 +73,11 @@ pub async fn sign_up_options(
 
 /// Creates a verified user with the passkey `response` registers, after the code mailed for
 /// `email` checks out (400 `INVALID_OTP`, `OTP_EXPIRED`, `TOO_MANY_ATTEMPTS` as for email codes).
+/// The user belongs to the request's app (whose code it must be).
 pub async fn sign_up(
     state: &AppState,
     cookies: &Cookies,
+    scope: &Scope,
     origin: Option<&str>,
     email: &Email,
     code: &str,
@@ -89,7 +93,7 @@ pub async fn sign_up(
     }
     // The passkey first: a client's mistake there does not use up a right code.
     let row_for = verify_new(state, origin, &registration, response)?;
-    match check_code(state, &sign_up_code_identifier(email), code, SIGN_UP_CODE_TRIES).await? {
+    match check_code(state, &sign_up_code_identifier(scope, email), code, SIGN_UP_CODE_TRIES).await? {
         Checked::Right => {}
         Checked::Wrong | Checked::Missing => return Err(ApiError::InvalidOtp),
         Checked::Expired => return Err(ApiError::OtpExpired),
@@ -107,6 +111,7 @@ pub async fn sign_up(
         two_factor_enabled: false,
         username: None,
         display_username: None,
+        app_id: scope.app_id().map(String::from),
     };
     let row = row_for(&user.id, None, now);
     match state.store.create_user_with_passkey(&user, &row).await {

@@ -62,24 +62,27 @@ pub async fn sign_in_with_id_token(
         scope: None,
     };
     let callback = req.callback_url.unwrap_or("/");
-    let (user, _) = resolve_user(state, provider, &profile, &tokens, callback).await.map_err(|r| {
-        let link = |message| ApiError::Coded(StatusCode::UNAUTHORIZED, "OAUTH_LINK_ERROR", message);
-        match r.code.as_str() {
-            "email_not_found" => {
-                ApiError::Coded(StatusCode::UNAUTHORIZED, "USER_EMAIL_NOT_FOUND", "User email not found")
+    let (user, _) =
+        resolve_user(state, &ctx.scope, provider, &profile, &tokens, callback).await.map_err(|r| {
+            let link = |message| ApiError::Coded(StatusCode::UNAUTHORIZED, "OAUTH_LINK_ERROR", message);
+            match r.code.as_str() {
+                "email_not_found" => {
+                    ApiError::Coded(StatusCode::UNAUTHORIZED, "USER_EMAIL_NOT_FOUND", "User email not found")
+                }
+                "email_not_verified" => ApiError::EmailNotVerified,
+                "signup_disabled" => {
+                    ApiError::Coded(StatusCode::FORBIDDEN, "SIGNUP_DISABLED", "Sign-up is disabled")
+                }
+                "account_not_linked" if r.link_mailed => {
+                    link("Account not linked: a link was mailed to the address")
+                }
+                "account_not_linked" => link("Account not linked"),
+                "account_already_linked_to_different_user" => {
+                    link("Account already linked to a different user")
+                }
+                _ => ApiError::internal(format!("ID token sign-in: {}", r.code)),
             }
-            "email_not_verified" => ApiError::EmailNotVerified,
-            "signup_disabled" => {
-                ApiError::Coded(StatusCode::FORBIDDEN, "SIGNUP_DISABLED", "Sign-up is disabled")
-            }
-            "account_not_linked" if r.link_mailed => {
-                link("Account not linked: a link was mailed to the address")
-            }
-            "account_not_linked" => link("Account not linked"),
-            "account_already_linked_to_different_user" => link("Account already linked to a different user"),
-            _ => ApiError::internal(format!("ID token sign-in: {}", r.code)),
-        }
-    })?;
+        })?;
     let admission = Admission { proof: Proof::Provider, remember_me: true, callback: Some(callback) };
     let session = admit(state, ctx, &user, admission).await?;
     Ok((session, user))

@@ -97,7 +97,7 @@ pub async fn link_offer(state: &AppState, raw: &str) -> ApiResult<(String, Strin
 /// Follows a link-account link: links the identity (marking the address verified, removing
 /// the password, ending every session: see `Accounts::link_proven`), signs this browser in
 /// through the gate, and answers where to send it.
-pub async fn accept_link(state: &AppState, raw: &str, ctx: SignInContext) -> ApiResult<String> {
+pub async fn accept_link(state: &AppState, raw: &str, mut ctx: SignInContext) -> ApiResult<String> {
     let offer = read_offer(&consume(state, Purpose::LinkAccount, raw, StatusCode::BAD_REQUEST).await?)?;
     let now = state.clock.now_ms();
     let account = AccountRow {
@@ -126,6 +126,8 @@ pub async fn accept_link(state: &AppState, raw: &str, ctx: SignInContext) -> Api
         .user_by_id(&account.user_id)
         .await?
         .ok_or(ApiError::InvalidToken(StatusCode::BAD_REQUEST))?;
+    // The mailed link is the proof, and a browser following it carries no app: the user's own.
+    ctx.scope = state.scope_of(&user);
     let admission =
         Admission { proof: Proof::Provider, remember_me: true, callback: Some(&offer.callback_url) };
     admit(state, ctx, &user, admission).await?;

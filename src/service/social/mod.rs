@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     domain::{
+        app::Scope,
         input::Email,
         model::{AccountRow, User},
     },
@@ -49,6 +50,9 @@ struct Pending {
     /// For `/link-social`: the signed-in user the identity is to be linked to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     link_user_id: Option<String>,
+    /// The app the sign-in is for (`None`: the default space).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    app_id: Option<String>,
 }
 
 /// Why a callback signs nobody in: the `?error=` code, and whether a link went to the local
@@ -100,6 +104,8 @@ pub struct Start<'a> {
     pub login_hint: Option<&'a str>,
     /// `/link-social`: link to this (signed-in) user instead of signing in.
     pub link_user_id: Option<&'a str>,
+    /// The app the sign-in is for (the provider's redirect back carries none).
+    pub app_id: Option<&'a str>,
 }
 
 /// Where the browser goes, and the state its cookie must carry back.
@@ -151,6 +157,7 @@ pub async fn start(state: &AppState, req: Start<'_>) -> ApiResult<Started> {
         code_verifier: auth.verifier,
         nonce: auth.nonce,
         link_user_id: req.link_user_id.map(str::to_string),
+        app_id: req.app_id.map(str::to_string),
     };
     let value = serde_json::to_string(&pending).map_err(ApiError::internal)?;
     let expires_at = now + Purpose::AuthState.ttl_ms();
@@ -170,7 +177,7 @@ pub async fn finish(
     callback: Callback,
     cookie_state: Option<String>,
     current_user: Option<&str>,
-    ctx: SignInContext,
+    mut ctx: SignInContext,
 ) -> String {
     let default_error = default_error_url(state);
     let Some(raw) = callback.state.as_deref().filter(|s| !s.is_empty() && s.len() <= 128) else {
@@ -191,6 +198,11 @@ pub async fn finish(
     let Some(pending) = pending else { return with_error(&default_error, "state_mismatch", None) };
     let error_url = pending.error_url.clone().unwrap_or(default_error);
     if pending.provider != provider_id {
+        return with_error(&error_url, "state_mismatch", None);
+    }
+    // The sign-in belongs to the app it started in (gone since: refused).
+    ctx.scope = Scope(pending.app_id.as_deref().and_then(|id| state.apps.app(id)));
+    if ctx.scope.app_id() != pending.app_id.as_deref() {
         return with_error(&error_url, "state_mismatch", None);
     }
     match sign_in(state, provider_id, &pending, callback, current_user, ctx).await {
@@ -254,7 +266,8 @@ async fn sign_in(
         link_to(state, provider, &profile, &tokens, user_id).await?;
         return Ok(pending.callback_url.clone());
     }
-    let (user, is_new) = resolve_user(state, provider, &profile, &tokens, &pending.callback_url).await?;
+    let (user, is_new) =
+        resolve_user(state, &ctx.scope, provider, &profile, &tokens, &pending.callback_url).await?;
     let admission =
         Admission { proof: Proof::Provider, remember_me: true, callback: Some(&pending.callback_url) };
     admit(state, ctx, &user, admission).await.map_err(|e| Refusal::from(gate_code(&e)))?;
@@ -270,6 +283,7 @@ async fn sign_in(
 /// a new user, only when the provider vouches for the address. True when created now.
 async fn resolve_user(
     state: &AppState,
+    scope: &Scope,
     provider: &Provider,
     profile: &Profile,
     tokens: &Tokens,
@@ -278,7 +292,7 @@ async fn resolve_user(
     let id = &provider.config.id;
     let now = state.clock.now_ms();
     let account = account_row(state, id, &profile.account_id, tokens, String::new(), now)?;
-    if let Some(linked) = state.store.account(id, &profile.account_id).await? {
+    if let Some(linked) = state.store.account(id, &profile.account_id, scope.key()).await? {
         let user = state.store.user_by_id(&linked.user_id).await?.ok_or("unable_to_get_user_info")?;
         let refreshed =
             AccountRow { id: linked.id, user_id: linked.user_id, created_at: linked.created_at, ..account };
@@ -288,7 +302,7 @@ async fn resolve_user(
     let email = profile.email.as_deref().ok_or("email_not_found")?;
     let email = Email::parse(email).map_err(|_| "email_not_found")?;
     let vouched = vouches(state, provider, profile);
-    if let Some(local) = state.store.credential_by_email(email.as_str()).await? {
+    if let Some(local) = state.store.credential_by_email(email.as_str(), scope.key()).await? {
         if vouched && !local.user.email_verified {
             link_mail::offer_link(state, provider, &local.user, &account, callback_url).await?;
             return Err(Refusal { code: "account_not_linked".into(), link_mailed: true });
@@ -326,6 +340,7 @@ async fn resolve_user(
         two_factor_enabled: false,
         username: None,
         display_username: None,
+        app_id: scope.app_id().map(String::from),
     };
     let account = AccountRow { user_id: user.id.clone(), ..account };
     match state.store.create_user_with_account(&user, &account).await {
@@ -350,7 +365,7 @@ async fn link_to(
     let now = state.clock.now_ms();
     let user = state.store.user_by_id(user_id).await?.ok_or("unable_to_link_account")?;
     let account = account_row(state, id, &profile.account_id, tokens, user.id.clone(), now)?;
-    if let Some(linked) = state.store.account(id, &profile.account_id).await? {
+    if let Some(linked) = state.store.account(id, &profile.account_id, user.app_key()).await? {
         if linked.user_id != user.id {
             return Err("account_already_linked_to_different_user".into());
         }

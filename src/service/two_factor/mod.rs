@@ -76,10 +76,10 @@ pub async fn confirm_identity(
     session: &SessionRow,
     password: Option<&str>,
 ) -> ApiResult<()> {
-    let credential = state.store.credential_by_email(&user.email).await?;
+    let credential = state.store.credential_by_email(&user.email, user.app_key()).await?;
     match (credential.and_then(|c| c.password_hash), password) {
         (Some(hash), Some(password)) => {
-            match check_password(state, &user.email, password, Some(&hash)).await? {
+            match check_password(state, &user.lockout_key(), password, Some(&hash)).await? {
                 Checked::Correct { .. } => Ok(()),
                 Checked::Wrong => Err(ApiError::InvalidPassword),
             }

@@ -19,14 +19,20 @@ macro_rules! account_columns {
     };
 }
 
+/// The account's app is its user's (an identity is unique per app).
 const INSERT: &str = concat!(
     r#"INSERT INTO "account" ("#,
     account_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    r#", "appId") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+    (SELECT "appId" FROM "user" WHERE "id" = $4))"#
 );
 
-const BY_IDENTITY: &str =
-    concat!("SELECT ", account_columns!(), r#" FROM "account" WHERE "providerId" = $1 AND "accountId" = $2"#);
+/// A provider identity within the app `$3` (`''`: the default space).
+const BY_IDENTITY: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    r#" FROM "account" WHERE "providerId" = $1 AND "accountId" = $2 AND COALESCE("appId", '') = $3"#
+);
 
 const OF_USER: &str = concat!(
     "SELECT ",
@@ -75,8 +81,18 @@ where
 
 #[async_trait]
 impl Accounts for Backend {
-    async fn account(&self, provider_id: &str, account_id: &str) -> StoreResult<Option<AccountRow>> {
-        Ok(sqlx::query_as(BY_IDENTITY).bind(provider_id).bind(account_id).fetch_optional(&self.pool).await?)
+    async fn account(
+        &self,
+        provider_id: &str,
+        account_id: &str,
+        app: &str,
+    ) -> StoreResult<Option<AccountRow>> {
+        Ok(sqlx::query_as(BY_IDENTITY)
+            .bind(provider_id)
+            .bind(account_id)
+            .bind(app)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     async fn accounts_of(&self, user_id: &str) -> StoreResult<Vec<AccountRow>> {

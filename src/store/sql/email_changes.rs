@@ -8,15 +8,17 @@ use async_trait::async_trait;
 use super::{Backend, Db, passkeys, sessions, users, verifications::DROP_AFTER_UNDO};
 use crate::store::{EmailChanges, EndSessions, StoreResult, Undone, cache::Invalidation};
 
-/// Whether a live undo link of another user (than `$3`, may be NULL) names the address `$1`:
-/// the value ends in `|$1` and the user id before it has no `|` (addresses cannot contain one
-/// either, so the match is exact).
+/// Whether a live undo link of another user (than `$3`, may be NULL) of the app `$4` (`''`: the
+/// default space) names the address `$1`: the value ends in `|$1` and the user id before it has
+/// no `|` (addresses cannot contain one either, so the match is exact).
 const HELD_FOR_UNDO: &str = r#"
 SELECT COUNT(*) FROM "verification"
  WHERE substr("identifier", 1, 11) = 'undo-email:' AND "expiresAt" > $2
    AND substr("value", length("value") - length($1)) = '|' || $1
    AND substr("value", 1, length("value") - length($1) - 1) NOT LIKE '%|%'
-   AND ($3 IS NULL OR substr("value", 1, length($3) + 1) <> $3 || '|')"#;
+   AND ($3 IS NULL OR substr("value", 1, length($3) + 1) <> $3 || '|')
+   AND EXISTS (SELECT 1 FROM "user" h WHERE h."id" = substr("value", 1, length("value") - length($1) - 1)
+                                        AND COALESCE(h."appId", '') = $4)"#;
 
 const TAKE_LINK: &str = r#"
 DELETE FROM "verification" WHERE "identifier" = $1 AND substr("identifier", 1, 11) = 'undo-email:'
@@ -26,14 +28,20 @@ RETURNING "value", "expiresAt""#;
 pub(super) async fn held_for_undo<'e, E>(
     executor: E,
     email: &str,
+    app: &str,
     user_id: Option<&str>,
     now: i64,
 ) -> StoreResult<bool>
 where
     E: sqlx::Executor<'e, Database = Db>,
 {
-    let held: i64 =
-        sqlx::query_scalar(HELD_FOR_UNDO).bind(email).bind(now).bind(user_id).fetch_one(executor).await?;
+    let held: i64 = sqlx::query_scalar(HELD_FOR_UNDO)
+        .bind(email)
+        .bind(now)
+        .bind(user_id)
+        .bind(app)
+        .fetch_one(executor)
+        .await?;
     Ok(held > 0)
 }
 

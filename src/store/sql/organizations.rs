@@ -21,7 +21,7 @@ type Conn = <Db as sqlx::Database>::Connection;
 /// The `organization` table's columns, in `OrganizationRow`'s order.
 macro_rules! organization_columns {
     () => {
-        r#""id", "name", "slug", "logo", "metadata", "createdAt", "requireTwoFactor""#
+        r#""id", "name", "slug", "logo", "metadata", "createdAt", "requireTwoFactor", "appId""#
     };
 }
 
@@ -35,7 +35,7 @@ macro_rules! member_columns {
 const INSERT: &str = concat!(
     r#"INSERT INTO "organization" ("#,
     organization_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
 );
 
 const UPDATE: &str = concat!(
@@ -55,7 +55,8 @@ const LOCK: &str = r#"UPDATE "organization" SET "name" = "name" WHERE "id" = $1"
 const BY_ID_OR_SLUG: &str = concat!(
     "SELECT ",
     organization_columns!(),
-    r#" FROM "organization" WHERE "id" = $1 OR "slug" = $1 ORDER BY CASE WHEN "id" = $1 THEN 0 ELSE 1 END LIMIT 1"#
+    r#" FROM "organization" WHERE ("id" = $1 OR "slug" = $1) AND COALESCE("appId", '') = $2
+ ORDER BY CASE WHEN "id" = $1 THEN 0 ELSE 1 END LIMIT 1"#
 );
 
 const OF_USER: &str = r#"
@@ -212,6 +213,7 @@ impl Organizations for Backend {
             .bind(&org.metadata)
             .bind(org.created_at)
             .bind(org.require_two_factor)
+            .bind(&org.app_id)
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
@@ -325,8 +327,8 @@ impl Organizations for Backend {
         Ok(Ok(member))
     }
 
-    async fn organization(&self, id_or_slug: &str) -> StoreResult<Option<OrganizationRow>> {
-        Ok(sqlx::query_as(BY_ID_OR_SLUG).bind(id_or_slug).fetch_optional(&self.pool).await?)
+    async fn organization(&self, id_or_slug: &str, app: &str) -> StoreResult<Option<OrganizationRow>> {
+        Ok(sqlx::query_as(BY_ID_OR_SLUG).bind(id_or_slug).bind(app).fetch_optional(&self.pool).await?)
     }
 
     async fn organizations_of(&self, user_id: &str) -> StoreResult<Vec<OrganizationRow>> {

@@ -5,18 +5,21 @@
 use async_trait::async_trait;
 
 use super::{Backend, Db};
-use crate::store::{RefreshRow, RefreshTokens, StoreError, StoreResult, cache::Invalidation, classify};
+use crate::store::{
+    RefreshFound, RefreshRow, RefreshTokens, StoreError, StoreResult, cache::Invalidation, classify,
+};
 
 const INSERT: &str = r#"
 INSERT INTO "refreshToken" ("id", "familyId", "tokenHash", "sessionId", "userId", "ownsSession", "createdAt",
                             "expiresAt", "rotatedAt")
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#;
 
-/// A token and its session's cookie token (the key the session cache is read by).
+/// A token, its session's cookie token (the key the session cache is read by) and its user's
+/// app (`''`: the default space).
 const BY_HASH: &str = r#"
 SELECT r."id", r."familyId", r."tokenHash", r."sessionId", r."userId", r."ownsSession", r."createdAt",
-       r."expiresAt", r."rotatedAt", s."token" AS "sessionToken"
-  FROM "refreshToken" r JOIN "session" s ON s."id" = r."sessionId"
+       r."expiresAt", r."rotatedAt", s."token" AS "sessionToken", COALESCE(u."appId", '') AS "appKey"
+  FROM "refreshToken" r JOIN "session" s ON s."id" = r."sessionId" JOIN "user" u ON u."id" = r."userId"
  WHERE r."tokenHash" = $1"#;
 
 /// Spends a token: only one that is unspent and unexpired, so one of racing rotations wins.
@@ -36,6 +39,8 @@ struct WithSession {
     row: RefreshRow,
     #[sqlx(rename = "sessionToken")]
     session_token: String,
+    #[sqlx(rename = "appKey")]
+    app_key: String,
 }
 
 async fn insert<'e, E>(executor: E, r: &RefreshRow) -> StoreResult<()>
@@ -64,10 +69,10 @@ impl RefreshTokens for Backend {
         insert(&self.pool, row).await
     }
 
-    async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<(RefreshRow, String)>> {
+    async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshFound>> {
         let found: Option<WithSession> =
             sqlx::query_as(BY_HASH).bind(token_hash).fetch_optional(&self.pool).await?;
-        Ok(found.map(|f| (f.row, f.session_token)))
+        Ok(found.map(|f| RefreshFound { row: f.row, session_token: f.session_token, app_key: f.app_key }))
     }
 
     async fn rotate_refresh_token(&self, parent_id: &str, child: &RefreshRow, now: i64) -> StoreResult<bool> {

@@ -22,7 +22,7 @@ use crate::{
 /// The `user` table's columns, in `User`'s order.
 macro_rules! user_columns {
     () => {
-        r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "twoFactorEnabled", "username", "displayUsername""#
+        r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "twoFactorEnabled", "username", "displayUsername", "appId""#
     };
 }
 
@@ -33,22 +33,26 @@ macro_rules! joined_user_columns {
         r#"u."name" AS u_name, u."email" AS u_email, u."emailVerified" AS u_email_verified,
        u."image" AS u_image, u."createdAt" AS u_created_at, u."updatedAt" AS u_updated_at,
        u."twoFactorEnabled" AS u_two_factor_enabled, u."username" AS u_username,
-       u."displayUsername" AS u_display_username"#
+       u."displayUsername" AS u_display_username, u."appId" AS u_app_id"#
     };
 }
 
 pub(super) use joined_user_columns;
 
-const INSERT_USER: &str =
-    concat!(r#"INSERT INTO "user" ("#, user_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+const INSERT_USER: &str = concat!(
+    r#"INSERT INTO "user" ("#,
+    user_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+);
 
 const INSERT_CREDENTIAL: &str = r#"
-INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt")
-VALUES ($1, $2, 'credential', $2, $3, $4, $4)"#;
+INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt", "appId")
+VALUES ($1, $2, 'credential', $2, $3, $4, $4, (SELECT "appId" FROM "user" WHERE "id" = $2))"#;
 
 const BY_ID: &str = concat!("SELECT ", user_columns!(), r#" FROM "user" WHERE "id" = $1"#);
 
-/// A user (by `$column`) with their credential account's hash.
+/// A user (by `$column`, in the app `$2`, `''` for the default space) with their credential
+/// account's hash.
 macro_rules! credential_by {
     ($column:literal) => {
         concat!(
@@ -56,7 +60,7 @@ macro_rules! credential_by {
   FROM "user" u LEFT JOIN "account" a ON a."userId" = u."id" AND a."providerId" = 'credential'
  WHERE u.""#,
             $column,
-            r#"" = $1"#
+            r#"" = $1 AND COALESCE(u."appId", '') = $2"#
         )
     };
 }
@@ -68,12 +72,11 @@ const CREDENTIAL_BY_USERNAME: &str = credential_by!("username");
 const SET_PASSWORD: &str = r#"
 UPDATE "account" SET "password" = $2, "updatedAt" = $3 WHERE "userId" = $1 AND "providerId" = 'credential'"#;
 
-/// A new password; a user who signed up by provider gets their credential account now.
-const PUT_PASSWORD: &str = r#"
-INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt")
-VALUES ($4, $1, 'credential', $1, $2, $3, $3)
-ON CONFLICT ("providerId", "accountId") DO UPDATE SET "password" = excluded."password", "updatedAt" = excluded."updatedAt"
- WHERE "account"."userId" = excluded."userId""#;
+/// A new password for a user who signed up by provider: their credential account, now (run
+/// when `SET_PASSWORD` found none, under the user's row lock).
+const ADD_PASSWORD: &str = r#"
+INSERT INTO "account" ("id", "accountId", "providerId", "userId", "password", "createdAt", "updatedAt", "appId")
+VALUES ($4, $1, 'credential', $1, $2, $3, $3, (SELECT "appId" FROM "user" WHERE "id" = $1))"#;
 
 /// The provider identities of a user whose address nobody had proved (see
 /// `Users::replace_credentials`).
@@ -85,9 +88,10 @@ UPDATE "user" SET "name" = COALESCE($2, "name"), "image" = CASE WHEN $3 THEN $4 
        "username" = COALESCE($6, "username"), "displayUsername" = COALESCE($7, "displayUsername")
  WHERE "id" = $1"#;
 
-const USERNAME_OWNER: &str = r#"SELECT "id" FROM "user" WHERE "username" = $1"#;
+const USERNAME_OWNER: &str =
+    r#"SELECT "id" FROM "user" WHERE "username" = $1 AND COALESCE("appId", '') = $2"#;
 
-const EMAIL_OWNER: &str = r#"SELECT "id" FROM "user" WHERE "email" = $1"#;
+const EMAIL_OWNER: &str = r#"SELECT "id" FROM "user" WHERE "email" = $1 AND COALESCE("appId", '') = $2"#;
 
 const SET_VERIFIED: &str = r#"UPDATE "user" SET "emailVerified" = TRUE, "updatedAt" = $2 WHERE "id" = $1"#;
 
@@ -98,6 +102,9 @@ const TOUCH: &str = r#"UPDATE "user" SET "updatedAt" = $2 WHERE "id" = $1 RETURN
 const SET_VERIFIED_EMAIL: &str = r#"UPDATE "user" SET "email" = $2, "emailVerified" = TRUE WHERE "id" = $1"#;
 
 const DELETE: &str = r#"DELETE FROM "user" WHERE "id" = $1"#;
+
+/// The user's app, `''` for the default space.
+const APP_OF: &str = r#"SELECT COALESCE("appId", '') FROM "user" WHERE "id" = $1"#;
 
 /// A user read as a join's `u_*` columns (see `joined_user_columns!`).
 #[derive(sqlx::FromRow)]
@@ -111,6 +118,7 @@ pub(super) struct JoinedUser {
     u_two_factor_enabled: bool,
     u_username: Option<String>,
     u_display_username: Option<String>,
+    u_app_id: Option<String>,
 }
 
 impl JoinedUser {
@@ -130,6 +138,7 @@ impl JoinedUser {
             two_factor_enabled: self.u_two_factor_enabled,
             username: self.u_username,
             display_username: self.u_display_username,
+            app_id: self.u_app_id,
         }
     }
 }
@@ -212,7 +221,8 @@ pub(super) async fn insert_new(
     user: &User,
 ) -> StoreResult<()> {
     insert(&mut *conn, user).await?;
-    if held_for_undo(&mut *conn, &user.email, None, user.created_at).await? {
+    let app = user.app_id.as_deref().unwrap_or("");
+    if held_for_undo(&mut *conn, &user.email, app, None, user.created_at).await? {
         return Err(StoreError::Conflict);
     }
     Ok(())
@@ -234,6 +244,7 @@ where
         .bind(user.two_factor_enabled)
         .bind(&user.username)
         .bind(&user.display_username)
+        .bind(&user.app_id)
         .execute(executor)
         .await
         .map_err(classify)?;
@@ -241,8 +252,9 @@ where
 }
 
 impl Backend {
-    async fn credential(&self, query: &'static str, key: &str) -> StoreResult<Option<Credential>> {
-        let row: Option<CredentialRow> = sqlx::query_as(query).bind(key).fetch_optional(&self.pool).await?;
+    async fn credential(&self, query: &'static str, key: &str, app: &str) -> StoreResult<Option<Credential>> {
+        let row: Option<CredentialRow> =
+            sqlx::query_as(query).bind(key).bind(app).fetch_optional(&self.pool).await?;
         Ok(row.map(|r| Credential { user: r.user, password_hash: r.password }))
     }
 }
@@ -264,8 +276,8 @@ impl Users for Backend {
         Ok(())
     }
 
-    async fn credential_by_email(&self, email: &str) -> StoreResult<Option<Credential>> {
-        self.credential(CREDENTIAL_BY_EMAIL, email).await
+    async fn credential_by_email(&self, email: &str, app: &str) -> StoreResult<Option<Credential>> {
+        self.credential(CREDENTIAL_BY_EMAIL, email, app).await
     }
 
     async fn set_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()> {
@@ -286,16 +298,17 @@ impl Users for Backend {
         if proven_by_mail {
             mailbox_proven(&mut tx, user_id, now).await?;
         }
-        let put = sqlx::query(PUT_PASSWORD)
-            .bind(user_id)
-            .bind(hash)
-            .bind(now)
-            .bind(crate::security::tokens::random_id())
-            .execute(&mut *tx)
-            .await?;
-        if put.rows_affected() != 1 {
-            // Nothing committed: no password set means no identities dropped either.
-            return Err(StoreError::Conflict);
+        let set = sqlx::query(SET_PASSWORD).bind(user_id).bind(hash).bind(now).execute(&mut *tx).await?;
+        if set.rows_affected() == 0 {
+            // Nothing committed on a failure: no password set means no identities dropped either.
+            sqlx::query(ADD_PASSWORD)
+                .bind(user_id)
+                .bind(hash)
+                .bind(now)
+                .bind(crate::security::tokens::random_id())
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
         }
         sessions::end(&mut *tx, user_id, end).await?;
         // Pending sign-in challenges go with the other tokens; trusted browsers are forgotten.
@@ -320,18 +333,18 @@ impl Users for Backend {
         Ok(())
     }
 
-    async fn credential_by_username(&self, username: &str) -> StoreResult<Option<Credential>> {
-        self.credential(CREDENTIAL_BY_USERNAME, username).await
+    async fn credential_by_username(&self, username: &str, app: &str) -> StoreResult<Option<Credential>> {
+        self.credential(CREDENTIAL_BY_USERNAME, username, app).await
     }
 
-    async fn username_owner(&self, username: &str) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar(USERNAME_OWNER).bind(username).fetch_optional(&self.pool).await?)
+    async fn username_owner(&self, username: &str, app: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(USERNAME_OWNER).bind(username).bind(app).fetch_optional(&self.pool).await?)
     }
 
-    async fn email_taken(&self, email: &str, now: i64) -> StoreResult<bool> {
+    async fn email_taken(&self, email: &str, app: &str, now: i64) -> StoreResult<bool> {
         let owner: Option<String> =
-            sqlx::query_scalar(EMAIL_OWNER).bind(email).fetch_optional(&self.pool).await?;
-        Ok(owner.is_some() || held_for_undo(&self.pool, email, None, now).await?)
+            sqlx::query_scalar(EMAIL_OWNER).bind(email).bind(app).fetch_optional(&self.pool).await?;
+        Ok(owner.is_some() || held_for_undo(&self.pool, email, app, None, now).await?)
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
@@ -355,7 +368,8 @@ impl Users for Backend {
     ) -> StoreResult<Option<String>> {
         let mut tx = self.pool.begin().await?;
         let Some(old) = touch(&mut *tx, user_id, now).await? else { return Ok(None) };
-        if held_for_undo(&mut *tx, email, Some(user_id), now).await? {
+        let app: String = sqlx::query_scalar(APP_OF).bind(user_id).fetch_one(&mut *tx).await?;
+        if held_for_undo(&mut *tx, email, &app, Some(user_id), now).await? {
             return Err(StoreError::Conflict);
         }
         set_verified_email(&mut *tx, user_id, email).await?;

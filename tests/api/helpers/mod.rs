@@ -519,7 +519,7 @@ pub fn rejected_field(res: &TestResponse, field: &str) {
 
 /// Whether a user with this (normalised) email is stored.
 pub async fn user_exists(app: &TestApp, email: &str) -> bool {
-    app.state.store.credential_by_email(email).await.expect("store").is_some()
+    app.state.store.credential_by_email(email, "").await.expect("store").is_some()
 }
 
 /// The user behind a live session cookie, as get-session shows it.
@@ -531,7 +531,7 @@ pub async fn session_user(app: &TestApp, cookie: &str) -> Value {
 
 /// How many live sessions the user with this email has.
 pub async fn session_count(app: &TestApp, email: &str) -> usize {
-    let user = app.state.store.credential_by_email(email).await.unwrap().expect("user").user;
+    let user = app.state.store.credential_by_email(email, "").await.unwrap().expect("user").user;
     app.state.store.list_sessions(&user.id, app.clock().now_ms()).await.unwrap().len()
 }
 

@@ -18,7 +18,7 @@ async fn an_id_token_signs_in(backend: Backend) {
     assert!(answer["token"].is_string());
     let cookie = res.session_cookie(&app.state.session_cookie).expect("session cookie");
     assert_eq!(session_user(&app, &cookie).await["email"], email.as_str());
-    let row = app.state.store.account("google", &email).await.unwrap().expect("linked");
+    let row = app.state.store.account("google", &email, "").await.unwrap().expect("linked");
     assert!(row.access_token.unwrap().starts_with("gh1:") && row.id_token.unwrap().starts_with("gh1:"));
 }
 

@@ -130,7 +130,7 @@ async fn provider_tokens_are_sealed_at_rest(backend: Backend) {
     let email = format!("sealed-{}", unique_email());
     let res = sign_in_as(&app, &op, "google", &email, json!({})).await;
     assert_eq!(location(&res), "/");
-    let row = app.state.store.account("google", &email).await.unwrap().expect("account");
+    let row = app.state.store.account("google", &email, "").await.unwrap().expect("account");
     let access = row.access_token.expect("access token");
     let id_token = row.id_token.expect("id token");
     assert!(access.starts_with("gh1:") && id_token.starts_with("gh1:"), "{access} {id_token}");
@@ -187,7 +187,7 @@ async fn an_unverified_local_account_is_linked_by_mail(backend: Backend) {
     let res = sign_in_as(&app, &op, "google", &email, body).await;
     assert_eq!(location(&res), "/oops?x=1&error=account_not_linked&pending=email");
     assert!(res.session_cookie(&app.state.session_cookie).is_none());
-    assert!(app.state.store.account("google", &email).await.unwrap().is_none(), "nothing linked yet");
+    assert!(app.state.store.account("google", &email, "").await.unwrap().is_none(), "nothing linked yet");
 
     let mail = app.mail(&email, "link-account").await;
     // A second provider sign-in within the minute mails nothing more.
@@ -199,7 +199,10 @@ async fn an_unverified_local_account_is_linked_by_mail(backend: Backend) {
     let page = app.get(&link, None).await;
     assert_eq!(page.status.as_u16(), 200);
     assert!(page.text().contains("Link Google") && page.text().contains(&email), "{}", page.text());
-    assert!(app.state.store.account("google", &email).await.unwrap().is_none(), "the page changes nothing");
+    assert!(
+        app.state.store.account("google", &email, "").await.unwrap().is_none(),
+        "the page changes nothing"
+    );
 
     let token = link.split("token=").nth(1).unwrap().to_string();
     let res = app.post_form("/link-account", &format!("token={token}")).await;
@@ -207,7 +210,7 @@ async fn an_unverified_local_account_is_linked_by_mail(backend: Backend) {
     let cookie = res.session_cookie(&app.state.session_cookie).expect("signed in");
     let user = session_user(&app, &cookie).await;
     assert_eq!(user["emailVerified"], true, "the mailbox proved itself");
-    assert!(app.state.store.account("google", &email).await.unwrap().is_some());
+    assert!(app.state.store.account("google", &email, "").await.unwrap().is_some());
     assert!(app.get("/get-session", Some(&squatter)).await.json().is_null(), "other sessions end");
     app.sign_in(&email, PASSWORD).await.assert_error(401, "INVALID_EMAIL_OR_PASSWORD");
 
@@ -238,7 +241,7 @@ async fn a_link_offer_dies_with_the_state_it_was_made_for(backend: Backend) {
     // The owner verified the address meanwhile: the offer is void, nothing is linked.
     app.verify_email_of(&email).await;
     app.post("/link-account", json!({"token": token}), None).await.assert_error(400, "INVALID_TOKEN");
-    assert!(app.state.store.account("google", &email).await.unwrap().is_none());
+    assert!(app.state.store.account("google", &email, "").await.unwrap().is_none());
     app.sign_in(&email, PASSWORD).await.assert_ok();
 }
 
@@ -262,7 +265,7 @@ async fn an_unverified_provider_email_links_only_when_the_provider_is_trusted(ba
     let trusting = app.sibling(|s| s.social.trusted_providers = vec!["google".into()]);
     let res = sign_in_as(&trusting, &op, "google", &email, json!({})).await;
     assert_eq!(location(&res), "/");
-    assert!(app.state.store.account("google", &email).await.unwrap().is_some());
+    assert!(app.state.store.account("google", &email, "").await.unwrap().is_some());
 }
 
 async fn a_new_user_needs_an_address_the_provider_vouches_for(backend: Backend) {

@@ -171,7 +171,7 @@ async fn secrets_and_codes_are_sealed_at_rest(backend: Backend) {
 
 /// The stored `twoFactor` row's secret and backup codes.
 async fn stored_row(app: &TestApp, email: &str) -> (String, String) {
-    let credential = app.state.store.credential_by_email(email).await.unwrap().unwrap();
+    let credential = app.state.store.credential_by_email(email, "").await.unwrap().unwrap();
     let row = app.state.store.two_factor(&credential.user.id).await.unwrap().unwrap();
     (row.secret, row.backup_codes)
 }
