@@ -11,7 +11,7 @@ use crate::{
         app::{App, AppSettings, normalize_origin},
         time::{Clock, format_ms},
     },
-    security::tokens::random_id,
+    security::{origin::TrustedOrigins, tokens::random_id},
     server::open_store,
     service::apps::mint_key,
     store::{
@@ -51,15 +51,25 @@ fn slug_of(name: &str) -> String {
     slug.trim_end_matches('-').chars().take(64).collect()
 }
 
-/// Origins, normalised; refused when malformed or listed by another app (a browser request
-/// must belong to one app).
-async fn check_origins(store: &dyn Store, app_id: &str, raw: &[String]) -> anyhow::Result<Vec<String>> {
+/// Origins, normalised; refused when malformed, listed by another app (a browser request must
+/// belong to one app), or the server's own or trusted (the default space's: its pages and
+/// clients would move into the app).
+async fn check_origins(
+    store: &dyn Store,
+    server: &Settings,
+    app_id: &str,
+    raw: &[String],
+) -> anyhow::Result<Vec<String>> {
     let (apps, _) = store.apps_and_keys().await?;
+    let trusted = TrustedOrigins::new(&server.base_url, &server.trusted_origins);
     let mut origins = Vec::new();
     for r in raw {
         let o = normalize_origin(r).with_context(|| format!("--origin {r:?}: not an http(s) origin"))?;
         if let Some(other) = apps.iter().find(|a| a.id != app_id && a.allowed_origins.contains(&o)) {
             bail!("origin {o} is already listed by app {}", other.slug);
+        }
+        if trusted.is_trusted(&o) {
+            bail!("origin {o} is the server's own (BASE_URL or TRUSTED_ORIGINS): the default space's");
         }
         if !origins.contains(&o) {
             origins.push(o);
@@ -71,6 +81,7 @@ async fn check_origins(store: &dyn Store, app_id: &str, raw: &[String]) -> anyho
 /// A new app with its first key: the app, and the key (shown only now).
 pub async fn new_app(
     store: &dyn Store,
+    server: &Settings,
     name: &str,
     slug: Option<&str>,
     origins: &[String],
@@ -89,7 +100,7 @@ pub async fn new_app(
         id: id.clone(),
         name: name.to_string(),
         slug: slug.clone(),
-        allowed_origins: check_origins(store, &id, origins).await?,
+        allowed_origins: check_origins(store, server, &id, origins).await?,
         settings: AppSettings::default(),
         created_at: now,
         updated_at: now,
@@ -106,12 +117,13 @@ pub async fn new_app(
 /// only now).
 pub async fn create(
     store: &dyn Store,
+    server: &Settings,
     name: &str,
     slug: Option<&str>,
     origins: &[String],
     as_json: bool,
 ) -> anyhow::Result<String> {
-    let (app, key) = new_app(store, name, slug, origins).await?;
+    let (app, key) = new_app(store, server, name, slug, origins).await?;
     let id = app.id;
     Ok(if as_json {
         json!({ "id": id, "key": key }).to_string()
@@ -166,7 +178,12 @@ fn key_line(k: &AppKeyRow) -> String {
 }
 
 /// `apps set APP SETTING=VALUE…` (see `domain::app::SETTING_NAMES`); the app's settings after.
-pub async fn set(store: &dyn Store, app: &str, assignments: &[String]) -> anyhow::Result<String> {
+pub async fn set(
+    store: &dyn Store,
+    server: &Settings,
+    app: &str,
+    assignments: &[String],
+) -> anyhow::Result<String> {
     if assignments.is_empty() {
         bail!("nothing to set: give SETTING=VALUE pairs");
     }
@@ -177,11 +194,16 @@ pub async fn set(store: &dyn Store, app: &str, assignments: &[String]) -> anyhow
             if name.eq_ignore_ascii_case("ORIGINS") {
                 let raw: Vec<String> =
                     value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(String::from).collect();
-                found.allowed_origins = check_origins(store, &found.id, &raw).await?;
+                found.allowed_origins = check_origins(store, server, &found.id, &raw).await?;
                 continue;
             }
             found.set(name, value, parse_duration).map_err(anyhow::Error::msg)?;
         }
+        let policy = found.password_policy(&server.passwords.policy);
+        if policy.min > policy.max {
+            bail!("the app's password length would be at least {} and at most {}", policy.min, policy.max);
+        }
+        check_audience(store, server, &found).await?;
         found.updated_at = Clock::default().now_ms();
         store.update_app(&found).await?;
         Ok(format!(
@@ -192,6 +214,20 @@ pub async fn set(store: &dyn Store, app: &str, assignments: &[String]) -> anyhow
             serde_json::to_string(&found.settings)?
         ))
     }
+}
+
+/// An app's JWT audience is its own: not the server's, nor another app's (a verifier that checks
+/// `aud` alone would take one app's tokens for another's).
+async fn check_audience(store: &dyn Store, server: &Settings, app: &App) -> anyhow::Result<()> {
+    let aud = app.jwt_audience();
+    if aud == server.jwt.audience {
+        bail!("JWT_AUDIENCE {aud:?} is the server's own (the default space's tokens)");
+    }
+    let (apps, _) = store.apps_and_keys().await?;
+    if let Some(other) = apps.iter().find(|a| a.id != app.id && (a.jwt_audience() == aud || a.id == aud)) {
+        bail!("JWT_AUDIENCE {aud:?} is app {}'s", other.slug);
+    }
+    Ok(())
 }
 
 /// `apps key rotate APP`: a new key beside the current one (both work until one is revoked).

@@ -157,10 +157,12 @@ async fn main() -> std::process::ExitCode {
             Command::Apps { action } => {
                 let shown = apps_cli::with_store(&settings, async |store| match action {
                     AppsAction::Create { name, origins, slug, json } => {
-                        apps_cli::create(store, &name, slug.as_deref(), &origins, json).await
+                        apps_cli::create(store, &settings, &name, slug.as_deref(), &origins, json).await
                     }
                     AppsAction::List { json } => apps_cli::list(store, json).await,
-                    AppsAction::Set { app, settings: pairs } => apps_cli::set(store, &app, &pairs).await,
+                    AppsAction::Set { app, settings: pairs } => {
+                        apps_cli::set(store, &settings, &app, &pairs).await
+                    }
                     AppsAction::Key { action: AppKeyAction::Rotate { app } } => {
                         apps_cli::rotate_key(store, &app).await
                     }

@@ -116,10 +116,13 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
              REQUIRE_EMAIL_VERIFICATION; set EMAIL_AVAILABILITY_CHECK=false unless sign-up forms need it"
         );
     }
+    state.apps.reload(state.store.as_ref(), state.clock.now_ms()).await?;
     let sweeper = tokio::spawn(sweep_expired(state.clone()));
+    let apps = tokio::spawn(reload_apps(state.clone()));
     let app = crate::app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     sweeper.abort();
+    apps.abort();
     store.close().await;
     tracing::info!("gatehouse stopped");
     Ok(())
@@ -146,6 +149,18 @@ async fn sweep_expired(state: AppState) {
         }
         if let Err(e) = state.store.delete_expired_refresh_tokens(now).await {
             tracing::warn!(error = %e, "refresh-token sweep failed");
+        }
+    }
+}
+
+/// Apps and their keys, reloaded every few seconds even when no request asks (links followed in
+/// a browser and a provider's redirect back carry no key or origin that would load them).
+async fn reload_apps(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_millis(crate::service::apps::RELOAD_MS as u64));
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.apps.reload(state.store.as_ref(), state.clock.now_ms()).await {
+            tracing::warn!(error = %e, "reloading the apps failed");
         }
     }
 }

@@ -6,6 +6,7 @@ use tower_cookies::Key;
 
 use crate::{
     config::{Secret, Settings},
+    domain::app::{Scope, normalize_origin},
     domain::time::{Clock, duration_ms},
     jwt::JwtService,
     mail::{Mailer, Templates},
@@ -119,23 +120,36 @@ impl AppState {
         })))
     }
 
-    /// Whether a request from `value` (an origin or URL) is trusted: `TRUSTED_ORIGINS` (and the
-    /// base URL), or an origin some app lists.
-    pub fn trusts_origin(&self, value: &str) -> bool {
-        self.origins.is_trusted(value)
-            || crate::domain::app::normalize_origin(value).is_some_and(|o| self.apps.lists_origin(&o))
+    /// Whether a request of `scope` from `value` (an origin or URL) is trusted: `TRUSTED_ORIGINS`
+    /// (and the base URL), or an origin the request's own app lists.
+    pub fn trusts_origin(&self, value: &str, scope: &Scope) -> bool {
+        self.origins.is_trusted(value) || scope.lists_origin_of(value)
     }
 
-    /// Whether a callback URL may be redirected to: a safe relative path, or a URL on a trusted
-    /// origin (as [`Self::trusts_origin`]).
-    pub fn safe_callback(&self, value: &str) -> bool {
-        self.origins.is_safe_callback(value)
-            || (!value.chars().any(|c| c.is_control() || c == '\\') && self.trusts_origin(value))
+    /// Whether a callback URL may be redirected to: a safe relative path, a URL on a trusted
+    /// origin, or on one `scope`'s app lists. `None`: a link followed in a browser (which carries
+    /// no app), whose callback was checked in its app's scope when the link was mailed: any app's
+    /// origin.
+    pub fn safe_callback(&self, value: &str, scope: Option<&Scope>) -> bool {
+        if self.origins.is_safe_callback(value) {
+            return true;
+        }
+        if value.chars().any(|c| c.is_control() || c == '\\') {
+            return false;
+        }
+        match scope {
+            Some(scope) => scope.lists_origin_of(value),
+            None => normalize_origin(value).is_some_and(|o| self.apps.lists_origin(&o)),
+        }
     }
 
-    /// The scope `user` lives in (their app as last loaded; the default space for none).
-    pub fn scope_of(&self, user: &crate::domain::model::User) -> crate::domain::app::Scope {
-        crate::domain::app::Scope(user.app_id.as_deref().and_then(|id| self.apps.app(id)))
+    /// The scope `user` lives in. A user whose app is gone has none (401 `UNAUTHORIZED`).
+    pub async fn scope_of(&self, user: &crate::domain::model::User) -> crate::error::ApiResult<Scope> {
+        let Some(id) = user.app_id.as_deref() else { return Ok(Scope::default()) };
+        match self.apps.app(self.store.as_ref(), id, self.clock.now_ms()).await? {
+            Some(app) => Ok(Scope(Some(app))),
+            None => Err(crate::error::ApiError::Unauthorized),
+        }
     }
 
     /// Name of the cookie that marks a `rememberMe: false` session (never refreshed).

@@ -22,7 +22,7 @@ CREATE TABLE "user_new" (
     "twoFactorEnabled" INTEGER NOT NULL DEFAULT 0,
     "username"         TEXT,
     "displayUsername"  TEXT,
-    "appId"            TEXT
+    "appId"            TEXT REFERENCES "app"("id")
 );
 INSERT INTO "user_new" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt",
                         "twoFactorEnabled", "username", "displayUsername")
@@ -48,7 +48,7 @@ CREATE TABLE "account_new" (
     "password"              TEXT,
     "createdAt"             INTEGER NOT NULL,
     "updatedAt"             INTEGER NOT NULL,
-    "appId"                 TEXT
+    "appId"                 TEXT REFERENCES "app"("id")
 );
 INSERT INTO "account_new" ("id", "accountId", "providerId", "userId", "accessToken", "refreshToken", "idToken",
                            "accessTokenExpiresAt", "refreshTokenExpiresAt", "scope", "password", "createdAt", "updatedAt")
@@ -67,7 +67,7 @@ CREATE TABLE "organization_new" (
     "metadata"         TEXT,
     "createdAt"        INTEGER NOT NULL,
     "requireTwoFactor" INTEGER NOT NULL DEFAULT 0,
-    "appId"            TEXT
+    "appId"            TEXT REFERENCES "app"("id")
 );
 INSERT INTO "organization_new" ("id", "name", "slug", "logo", "metadata", "createdAt", "requireTwoFactor")
 SELECT "id", "name", "slug", "logo", "metadata", "createdAt", "requireTwoFactor" FROM "organization";

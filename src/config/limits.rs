@@ -70,7 +70,7 @@ impl LimitSettings {
             redis_url: redis_url.map(Secret::new),
             redis_key_prefix: env.get("REDIS_KEY_PREFIX").unwrap_or(d.redis_key_prefix),
             invitations_per_hour: env.or("INVITATIONS_PER_HOUR", d.invitations_per_hour, at_least(1))?,
-            app_key: env.or("APP_KEY_RATE_LIMIT", d.app_key, Rule::parse)?,
+            app_key: env.or("APP_KEY_RATE_LIMIT", d.app_key, |v| Rule::parse(v).filter(|r| r.max > 0))?,
         })
     }
 }

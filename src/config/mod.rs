@@ -316,6 +316,8 @@ mod tests {
             ("REDIS_URL", "http://redis"),
             ("LOCKOUT_DURATION_MINUTES", "-1"),
             ("INVITATIONS_PER_HOUR", "0"),
+            ("APP_KEY_RATE_LIMIT", "lots"),
+            ("APP_KEY_RATE_LIMIT", "0/60"),
             ("MAIL_TRANSPORT", "pigeon"),
             ("ACCESS_TOKEN_EXPIRATION", "0"),
             ("REFRESH_TOKEN_IDLE", "often"),

@@ -114,10 +114,6 @@ impl App {
             "REFRESH_TOKEN_IDLE" => s.refresh_token_idle = Some(duration(value)?),
             _ => return Err(format!("{name}: not an app setting (one of {})", SETTING_NAMES.join(", "))),
         }
-        let policy = self.password_policy(&PasswordPolicy::default());
-        if policy.min > policy.max {
-            return Err("PASSWORD_MIN_LENGTH is above PASSWORD_MAX_LENGTH".into());
-        }
         Ok(())
     }
 
@@ -202,6 +198,11 @@ impl Scope {
     /// contains a space.)
     pub fn qualify<'a>(&self, key: &'a str) -> Cow<'a, str> {
         qualify(self.app_id(), key)
+    }
+
+    /// Whether this scope's app lists the origin of `url`.
+    pub fn lists_origin_of(&self, url: &str) -> bool {
+        self.app().is_some_and(|app| normalize_origin(url).is_some_and(|o| app.allowed_origins.contains(&o)))
     }
 
     /// Whether users of this scope must verify their address before signing in.

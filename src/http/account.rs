@@ -52,7 +52,7 @@ async fn change_email(
     auth: Authenticated,
     Json(body): Json<ChangeEmailBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
-    check_callback(&state, body.callback_url.as_deref())?;
+    check_callback(&state, &state.scope_of(&auth.user).await?, body.callback_url.as_deref())?;
     ensure_fresh(&state, &auth.session)?;
     let new_email = Email::parse(&body.new_email)?;
     if new_email.as_str() == auth.user.email {

@@ -2,7 +2,9 @@
 //!
 //! A valid `x-api-key` picks its app (and counts against the key's own limit); an invalid,
 //! revoked or expired one is refused before anything else runs. Without a key, a request whose
-//! `Origin` one app lists belongs to that app. Anything else is the default space.
+//! origin one app lists belongs to that app: its `Origin`, else its `Referer`'s origin (a
+//! browser sends no `Origin` on a same-origin GET such as get-session, but a `Referer`), as the
+//! CSRF check reads it. Anything else is the default space.
 
 use axum::{
     extract::{FromRequestParts, Request, State},
@@ -11,15 +13,27 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::{domain::app::Scope, error::ApiError, http::limits::too_many_requests, state::AppState};
+use crate::{
+    domain::app::Scope, error::ApiError, http::limits::too_many_requests, service::apps::KEY_PREFIX,
+    state::AppState,
+};
 
 pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// Marks a request that carried a valid app key: a server's, not a browser's (browsers never
+/// hold keys, and no page can make one send the header without a CORS preflight Gatehouse never
+/// answers), so the CSRF check does not ask it for an `Origin`.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyHolder;
 
 /// Middleware on every route under the base path: puts the request's [`Scope`] in its
 /// extensions.
 pub async fn app_scope(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     match scope_of(&state, req.headers()).await {
         Ok(scope) => {
+            if scope.app().is_some() && req.headers().contains_key(API_KEY_HEADER) {
+                req.extensions_mut().insert(KeyHolder);
+            }
             req.extensions_mut().insert(scope);
             next.run(req).await
         }
@@ -30,7 +44,17 @@ pub async fn app_scope(State(state): State<AppState>, mut req: Request, next: Ne
 async fn scope_of(state: &AppState, headers: &HeaderMap) -> Result<Scope, Response> {
     let now = state.clock.now_ms();
     let store = state.store.as_ref();
-    if let Some(value) = headers.get(API_KEY_HEADER) {
+    // A server without apps ignores a header that is not one of its keys (a gateway in front
+    // may send one of its own); one of its keys is always checked (a new app's included).
+    let ours = |v: &axum::http::HeaderValue| v.as_bytes().starts_with(KEY_PREFIX.as_bytes());
+    let key = match headers.get(API_KEY_HEADER) {
+        Some(v) if ours(v) => Some(v),
+        Some(v) if state.apps.any(store, now).await.map_err(|e| ApiError::from(e).into_response())? => {
+            Some(v)
+        }
+        _ => None,
+    };
+    if let Some(value) = key {
         let raw = value.to_str().unwrap_or_default().trim();
         let found =
             state.apps.by_key(store, raw, now).await.map_err(|e| ApiError::from(e).into_response())?;
@@ -47,9 +71,9 @@ async fn scope_of(state: &AppState, headers: &HeaderMap) -> Result<Scope, Respon
         }
         return Ok(Scope(Some(found.app)));
     }
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return Ok(Scope::default());
-    };
+    let origin =
+        headers.get(header::ORIGIN).or_else(|| headers.get(header::REFERER)).and_then(|v| v.to_str().ok());
+    let Some(origin) = origin else { return Ok(Scope::default()) };
     let app =
         state.apps.by_origin(store, origin, now).await.map_err(|e| ApiError::from(e).into_response())?;
     Ok(Scope(app))

@@ -74,7 +74,7 @@ async fn sign_up(
     ctx: SignInContext,
     JsonOrForm(body): JsonOrForm<SignUpBody>,
 ) -> ApiResult<Response> {
-    check_callback(&state, body.callback_url.as_deref())?;
+    check_callback(&state, &ctx.scope, body.callback_url.as_deref())?;
     let email = Email::parse(&body.email)?;
     let password =
         NewPassword::parse(&body.password, &ctx.scope.password_policy(&state.settings.passwords.policy))?;
@@ -178,7 +178,7 @@ async fn sign_in(
     ctx: SignInContext,
     JsonOrForm(mut body): JsonOrForm<PasswordSignIn>,
 ) -> ApiResult<Response> {
-    check_callback(&state, body.callback_url.as_deref())?;
+    check_callback(&state, &ctx.scope, body.callback_url.as_deref())?;
     let email = Email::parse(&required(body.email.take(), "email")?)?;
     let credential = state.store.credential_by_email(email.as_str(), ctx.scope.key()).await?;
     let lockout_key = ctx.scope.qualify(email.as_str()).into_owned();
@@ -226,15 +226,18 @@ pub async fn sign_in_with_password(
 }
 
 /// `POST /sign-out`: deletes the session row and clears every auth cookie (a trusted browser
-/// stays trusted). Without a session
-/// it still answers `{success: true}`.
+/// stays trusted). Without a session it still answers `{success: true}`; another app's session
+/// is left alone (as if there were none).
 async fn sign_out(
     State(state): State<AppState>,
     ctx: SignInContext,
     Json(_): Json<NoBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
-    if ctx.handle.id().is_some() {
-        ctx.handle.flush().await?;
+    if let Some(id) = ctx.handle.id() {
+        let found = state.store.session_with_user(&id.to_string(), state.clock.now_ms()).await?;
+        if found.is_none_or(|(_, user, _)| ctx.scope.admits(&user)) {
+            ctx.handle.flush().await?;
+        }
     }
     for name in [state.dont_remember_cookie(), state.session_data_cookie(), state.two_factor_cookie()] {
         expire_cookie(&state, &ctx.cookies, name);

@@ -94,22 +94,23 @@ async fn read_body<T: DeserializeOwned>(req: Request, limit: usize, allow_form: 
     }
 }
 
-/// The body's `appId`, if it names one (a JSON string or a form field).
+/// The body's `appId`, if it names one (a JSON string or a form field; the last one when a key
+/// repeats).
 fn body_app_id(kind: &Option<Kind>, bytes: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        #[serde(rename = "appId")]
-        app_id: Option<serde_json::Value>,
+    type Object = serde_json::Map<String, serde_json::Value>;
+    // Most bodies name none: skip the second parse.
+    if !bytes.windows(5).any(|w| w == b"appId") {
+        return None;
     }
     match kind {
-        Some(Kind::Json) => match serde_json::from_slice::<Probe>(bytes).ok()?.app_id? {
+        Some(Kind::Json) => match serde_json::from_slice::<Object>(bytes).ok()?.remove("appId")? {
             serde_json::Value::String(s) => Some(s),
             serde_json::Value::Null => None,
             // Not a string: it names no app, so it cannot be this request's.
             other => Some(other.to_string()),
         },
         Some(Kind::Form) => {
-            form_urlencoded_parse(bytes).find(|(k, _)| k == "appId").map(|(_, v)| v.into_owned())
+            form_urlencoded_parse(bytes).filter(|(k, _)| k == "appId").last().map(|(_, v)| v.into_owned())
         }
         None => None,
     }
@@ -263,15 +264,16 @@ impl FromRequestParts<AppState> for MaybeAuthenticated {
     }
 }
 
-/// The id of the signed-in user whatever their app, for a provider's redirect back (a browser
-/// navigation carries no app; the sign-in it finishes names its own, see `service::social`).
-pub struct SignedInUserId(pub Option<String>);
+/// The session whatever its app (not a restricted one), for what a browser navigation finishes
+/// and a token binds to one user: a provider's redirect back, an email-change link. A
+/// navigation carries no app; what it finishes names its own.
+pub struct AnyAppSession(pub Option<Authenticated>);
 
-impl FromRequestParts<AppState> for SignedInUserId {
+impl FromRequestParts<AppState> for AnyAppSession {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let found = current_session(parts, state, true).await?;
-        Ok(Self(found.filter(|auth| !auth.restricted).map(|auth| auth.user.id)))
+        Ok(Self(found.filter(|auth| !auth.restricted)))
     }
 }
 

@@ -105,8 +105,14 @@ pub async fn origin_check(State(state): State<AppState>, req: Request, next: Nex
         .map(str::trim)
         .filter(|v| !v.is_empty() && *v != "null");
     match origin {
+        // A server with an app's key, and nothing a browser would send.
+        None if !browserish && req.extensions().get::<crate::http::apps::KeyHolder>().is_some() => {
+            next.run(req).await
+        }
         None => ApiError::MissingOrNullOrigin.into_response(),
-        Some(o) if !state.trusts_origin(o) => ApiError::InvalidOrigin.into_response(),
+        Some(o) if !state.trusts_origin(o, &crate::http::apps::scope_in(req.extensions())) => {
+            ApiError::InvalidOrigin.into_response()
+        }
         Some(_) => next.run(req).await,
     }
 }

@@ -144,7 +144,8 @@ async fn verify_authentication(
     Json(body): Json<AuthenticationBody>,
 ) -> ApiResult<Response> {
     passkeys::configured(&state)?;
-    let user = passkeys::authenticate(&state, &ctx.cookies, origin(&headers), body.response).await?;
+    let user =
+        passkeys::authenticate(&state, &ctx.cookies, &ctx.scope, origin(&headers), body.response).await?;
     let admission = Admission { proof: Proof::Passkey, remember_me: true, callback: None };
     let session = admit(&state, ctx, &user, admission).await?;
     Ok(no_store(JsonOut(json!({ "session": session, "user": user })).into_response()))

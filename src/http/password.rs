@@ -22,7 +22,7 @@ use crate::{
         extract::{Authenticated, Json, JsonOrForm, is_form, lenient_query},
         layers::no_store,
         pages,
-        redirect::{check_callback, found},
+        redirect::{check_callback, check_link_callback, found},
     },
     service::{
         links::{Purpose, consume, in_background, peek, with_params},
@@ -55,7 +55,7 @@ async fn request_reset(
     scope: Scope,
     Json(body): Json<ResetRequest>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
-    check_callback(&state, body.redirect_to.as_deref())?;
+    check_callback(&state, &scope, body.redirect_to.as_deref())?;
     let email = Email::parse(&body.email)?;
     let st = state.clone();
     in_background(async move {
@@ -87,7 +87,7 @@ async fn reset_link(
     let token = token.map(|Path(t)| t).unwrap_or_default();
     let query: LinkQuery = lenient_query(query);
     let callback = query.callback_url.filter(|c| !c.is_empty());
-    check_callback(&state, callback.as_deref())?;
+    check_link_callback(&state, callback.as_deref())?;
     let valid = peek(&state, Purpose::Reset, &token, StatusCode::BAD_REQUEST).await;
     Ok(match (valid, callback) {
         (Ok(_), Some(cb)) => found(&with_params(&cb, &[("token", &token)])),
@@ -123,6 +123,17 @@ async fn reset_password(
         .new_password
         .or(body.password)
         .ok_or_else(|| ApiError::Validation("[body.newPassword] Required".into()))?;
+    // The JSON API is an app's (or the default space's): another app's token is refused before it
+    // is used up. The built-in form is Gatehouse's own page, which no app's request reaches: the
+    // token's user decides (the link mailed to them is the proof), their app's policy too.
+    let scope = match from_form {
+        false => scope,
+        true => match token_owner(&state, &body.token).await {
+            Ok(owner) => state.scope_of(&owner).await?,
+            Err(e) if e.code().is_some() => return Ok(pages::invalid_link(&state)),
+            Err(e) => return Err(e),
+        },
+    };
     let password = match NewPassword::parse(&raw, &scope.password_policy(&state.settings.passwords.policy)) {
         Ok(password) => password,
         // The form again, saying why (the link is not used up).
@@ -130,9 +141,7 @@ async fn reset_password(
         Err(e) => return Err(e),
     };
     let result = async {
-        // Another app's token is refused before it is used up.
-        let owner = peek(&state, Purpose::Reset, &body.token, StatusCode::BAD_REQUEST).await?;
-        if !state.store.user_by_id(&owner).await?.is_some_and(|u| scope.admits(&u)) {
+        if !scope.admits(&token_owner(&state, &body.token).await?) {
             return Err(ApiError::InvalidToken(StatusCode::BAD_REQUEST));
         }
         let user_id = consume(&state, Purpose::Reset, &body.token, StatusCode::BAD_REQUEST).await?;
@@ -149,6 +158,12 @@ async fn reset_password(
         (Err(e), true) if e.code().is_some() => Ok(pages::invalid_link(&state)),
         (Err(e), _) => Err(e),
     }
+}
+
+/// The user a reset token (not used up) is for.
+async fn token_owner(state: &AppState, token: &str) -> ApiResult<User> {
+    let owner = peek(state, Purpose::Reset, token, StatusCode::BAD_REQUEST).await?;
+    state.store.user_by_id(&owner).await?.ok_or(ApiError::InvalidToken(StatusCode::BAD_REQUEST))
 }
 
 #[derive(Deserialize)]

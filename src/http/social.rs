@@ -22,7 +22,7 @@ use crate::{
     domain::{app::Scope, model::AccountRow, time::duration_ms},
     error::{ApiError, ApiResult},
     http::{
-        extract::{Authenticated, Json, JsonOrForm, SignedInUserId, is_form, lenient_query},
+        extract::{AnyAppSession, Authenticated, Json, JsonOrForm, is_form, lenient_query},
         layers::no_store,
         pages,
         redirect::{check_callback, found},
@@ -103,7 +103,7 @@ async fn sign_in_with_id_token(
     id_token: &IdTokenBody,
     ctx: SignInContext,
 ) -> ApiResult<Response> {
-    check_callback(state, body.callback_url.as_deref())?;
+    check_callback(state, &ctx.scope, body.callback_url.as_deref())?;
     if id_token.token.is_empty() || id_token.token.len() > 16 * 1024 {
         return Err(ApiError::InvalidToken(axum::http::StatusCode::UNAUTHORIZED));
     }
@@ -132,10 +132,11 @@ async fn sign_in_with_id_token(
 async fn link_social(
     State(state): State<AppState>,
     auth: Authenticated,
+    scope: Scope,
     cookies: Cookies,
     Json(body): Json<SignInSocialBody>,
 ) -> ApiResult<Response> {
-    start(&state, &cookies, &body, Some(&auth.user.id), &state.scope_of(&auth.user)).await
+    start(&state, &cookies, &body, Some(&auth.user.id), &scope).await
 }
 
 async fn start(
@@ -146,7 +147,7 @@ async fn start(
     scope: &Scope,
 ) -> ApiResult<Response> {
     for url in [&body.callback_url, &body.new_user_callback_url, &body.error_callback_url] {
-        check_callback(state, url.as_deref())?;
+        check_callback(state, scope, url.as_deref())?;
     }
     social::provider(state, &body.provider)?;
     if body.id_token.is_some() {
@@ -189,7 +190,7 @@ async fn callback(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     cookies: Cookies,
-    SignedInUserId(user): SignedInUserId,
+    AnyAppSession(current): AnyAppSession,
     ctx: SignInContext,
 ) -> Response {
     let params: Callback = lenient_query(query);
@@ -198,6 +199,7 @@ async fn callback(
     if cookie_state.is_some() {
         cookies.remove(Cookie::build((name, "")).path("/").build());
     }
+    let user = current.map(|auth| auth.user.id);
     let url = social::finish(&state, &id, params, cookie_state, user.as_deref(), ctx).await;
     found(&url)
 }

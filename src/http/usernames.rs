@@ -42,7 +42,7 @@ async fn sign_in(
     ctx: SignInContext,
     JsonOrForm(mut body): JsonOrForm<PasswordSignIn>,
 ) -> ApiResult<Response> {
-    check_callback(&state, body.callback_url.as_deref())?;
+    check_callback(&state, &ctx.scope, body.callback_url.as_deref())?;
     let raw = body.username.take().ok_or_else(|| ApiError::Validation("[body.username] Required".into()))?;
     if raw.is_empty() {
         return Err(WRONG);

@@ -15,9 +15,9 @@ use crate::{
     domain::{app::Scope, input::Email},
     error::{ApiError, ApiResult},
     http::{
-        extract::{Json, MaybeAuthenticated, lenient_query},
+        extract::{AnyAppSession, Json, MaybeAuthenticated, lenient_query},
         pages,
-        redirect::{check_callback, found},
+        redirect::{check_callback, check_link_callback, found},
     },
     service::{
         email_change::apply_link,
@@ -51,12 +51,13 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
 async fn verify_email(
     State(state): State<AppState>,
     headers: HeaderMap,
-    current: MaybeAuthenticated,
+    AnyAppSession(current): AnyAppSession,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     let q: VerifyQuery = lenient_query(query);
-    check_callback(&state, q.callback_url.as_deref())?;
-    let outcome = apply_link(&state, &q.token, current.0.as_ref().map(|auth| &auth.session)).await;
+    check_link_callback(&state, q.callback_url.as_deref())?;
+    // The session following the link stays if it is the link's user's (whatever their app).
+    let outcome = apply_link(&state, &q.token, current.as_ref().map(|auth| &auth.session)).await;
     let callback = q.callback_url.filter(|c| !c.is_empty());
     match (outcome, callback) {
         (Ok(()), Some(cb)) => {
@@ -103,7 +104,7 @@ async fn send_verification_email(
     current: MaybeAuthenticated,
     Json(body): Json<SendVerificationBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
-    check_callback(&state, body.callback_url.as_deref())?;
+    check_callback(&state, &scope, body.callback_url.as_deref())?;
     let email = Email::parse(&body.email)?;
     if let Some(auth) = current.0
         && auth.user.email == email.as_str()

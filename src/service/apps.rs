@@ -12,7 +12,7 @@ use rand::{Rng, distributions::Alphanumeric};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    domain::app::{App, Scope},
+    domain::app::{App, Scope, normalize_origin},
     jwt::Audience,
     security::tokens::random_id,
     store::{Store, StoreResult, apps::AppKeyRow},
@@ -122,27 +122,31 @@ impl AppRegistry {
         Ok(find(&known))
     }
 
-    /// The app whose allowed origins include `origin` (exactly, `scheme://host[:port]`).
-    pub async fn by_origin(
-        &self,
-        store: &dyn Store,
-        origin: &str,
-        now: i64,
-    ) -> StoreResult<Option<Arc<App>>> {
+    /// The app whose allowed origins include the origin of `url` (an `Origin` or a `Referer`).
+    pub async fn by_origin(&self, store: &dyn Store, url: &str, now: i64) -> StoreResult<Option<Arc<App>>> {
         let known = self.refresh(store, now, RELOAD_MS).await?;
         if known.by_origin.is_empty() {
             return Ok(None);
         }
-        Ok(known.by_origin.get(origin.trim_end_matches('/')).cloned())
+        Ok(normalize_origin(url).and_then(|origin| known.by_origin.get(&origin).cloned()))
     }
 
-    /// An app by id, as last loaded.
-    pub fn app(&self, id: &str) -> Option<Arc<App>> {
-        self.known().by_id.get(id).cloned()
+    /// An app by id (loaded as for a key: an unknown id reloads at most once a second).
+    pub async fn app(&self, store: &dyn Store, id: &str, now: i64) -> StoreResult<Option<Arc<App>>> {
+        let known = self.refresh(store, now, RELOAD_MS).await?;
+        if let Some(app) = known.by_id.get(id) {
+            return Ok(Some(app.clone()));
+        }
+        Ok(self.refresh(store, now, UNKNOWN_KEY_RELOAD_MS).await?.by_id.get(id).cloned())
     }
 
-    /// Whether some app lists `origin` (such origins are trusted for redirects and CSRF checks,
-    /// as `TRUSTED_ORIGINS` are).
+    /// Whether there is any app (as last loaded, loading first if need be).
+    pub async fn any(&self, store: &dyn Store, now: i64) -> StoreResult<bool> {
+        Ok(!self.refresh(store, now, RELOAD_MS).await?.by_id.is_empty())
+    }
+
+    /// Whether some app lists `origin` (as last loaded; the middleware loads on every request
+    /// that has an origin or a key, and servers reload in the background).
     pub fn lists_origin(&self, origin: &str) -> bool {
         self.known().by_id.values().any(|a| a.allowed_origins.iter().any(|o| o == origin))
     }

@@ -65,7 +65,7 @@ pub async fn issue(
         user_id: user.id.clone(),
         owns_session,
         created_at: now,
-        expires_at: now + idle_ms(state, user),
+        expires_at: now + idle_ms(state, user).await?,
         rotated_at: None,
     };
     match state.store.insert_refresh_token(&row).await {
@@ -112,7 +112,7 @@ pub async fn refresh(state: &AppState, scope: &Scope, raw: &str) -> ApiResult<Pa
             id: random_id(),
             token_hash: token_hash(&state.token_key, &child_raw),
             created_at: now,
-            expires_at: now + idle_ms(state, &user),
+            expires_at: now + idle_ms(state, &user).await?,
             rotated_at: None,
             ..row.clone()
         };
@@ -192,8 +192,8 @@ fn child_of(state: &AppState, raw: &str) -> String {
 }
 
 /// `REFRESH_TOKEN_IDLE`, or the user's app's shorter one.
-fn idle_ms(state: &AppState, user: &User) -> i64 {
-    state.scope_of(user).refresh_idle_ms(duration_ms(state.settings.clients.refresh_idle))
+async fn idle_ms(state: &AppState, user: &User) -> ApiResult<i64> {
+    Ok(state.scope_of(user).await?.refresh_idle_ms(duration_ms(state.settings.clients.refresh_idle)))
 }
 
 /// The pair: a new access token, and `refresh` with what is left of it (never past its session).
@@ -207,7 +207,7 @@ async fn answer(
     now: i64,
 ) -> ApiResult<Pair> {
     let plan = Subscription::plan_of(subscription, now);
-    let scope = state.scope_of(user);
+    let scope = state.scope_of(user).await?;
     let audience = audience(&scope);
     let access_token =
         state.jwt.mint(state.store.as_ref(), (session, user), plan, (Minted::Access, audience), now).await?;

@@ -566,7 +566,8 @@ pub trait Passkeys: Send + Sync {
     async fn create_user_with_passkey(&self, user: &User, passkey: &PasskeyRow) -> StoreResult<()>;
     /// The user's passkeys, oldest first.
     async fn passkeys_of(&self, user_id: &str) -> StoreResult<Vec<PasskeyRow>>;
-    async fn passkey_by_credential(&self, credential_id: &str) -> StoreResult<Option<PasskeyRow>>;
+    /// By credential id, among the users of an app (`""`: the default space).
+    async fn passkey_by_credential(&self, credential_id: &str, app: &str) -> StoreResult<Option<PasskeyRow>>;
     async fn passkey(&self, id: &str) -> StoreResult<Option<PasskeyRow>>;
     /// Deletes one of the user's passkeys, unless it is their last way to sign in.
     async fn delete_passkey(&self, id: &str, user_id: &str, now: i64) -> StoreResult<Removed>;

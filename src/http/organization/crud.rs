@@ -68,7 +68,7 @@ pub(super) async fn create(
     auth: Authenticated,
     Json(body): Json<CreateBody>,
 ) -> ApiResult<Response> {
-    let scope = state.scope_of(&auth.user);
+    let scope = state.scope_of(&auth.user).await?;
     if scope.require_email_verification(state.settings.sessions.require_email_verification)
         && !auth.user.email_verified
     {

@@ -325,6 +325,7 @@ pub async fn authentication_options(
 pub async fn authenticate(
     state: &AppState,
     cookies: &Cookies,
+    scope: &crate::domain::app::Scope,
     origin: Option<&str>,
     response: Value,
 ) -> ApiResult<User> {
@@ -334,7 +335,7 @@ pub async fn authenticate(
         serde_json::from_value(response).map_err(|_| AUTHENTICATION_FAILED)?;
     let row = state
         .store
-        .passkey_by_credential(&credential_id(assertion.get_credential_id()))
+        .passkey_by_credential(&credential_id(assertion.get_credential_id()), scope.key())
         .await?
         .ok_or(PASSKEY_NOT_FOUND)?;
     let Some(credential) = credential_of(&row) else {

@@ -127,7 +127,7 @@ pub async fn accept_link(state: &AppState, raw: &str, mut ctx: SignInContext) ->
         .await?
         .ok_or(ApiError::InvalidToken(StatusCode::BAD_REQUEST))?;
     // The mailed link is the proof, and a browser following it carries no app: the user's own.
-    ctx.scope = state.scope_of(&user);
+    ctx.scope = state.scope_of(&user).await?;
     let admission =
         Admission { proof: Proof::Provider, remember_me: true, callback: Some(&offer.callback_url) };
     admit(state, ctx, &user, admission).await?;

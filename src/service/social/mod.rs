@@ -201,9 +201,18 @@ pub async fn finish(
         return with_error(&error_url, "state_mismatch", None);
     }
     // The sign-in belongs to the app it started in (gone since: refused).
-    ctx.scope = Scope(pending.app_id.as_deref().and_then(|id| state.apps.app(id)));
-    if ctx.scope.app_id() != pending.app_id.as_deref() {
-        return with_error(&error_url, "state_mismatch", None);
+    if let Some(id) = pending.app_id.as_deref() {
+        let now = state.clock.now_ms();
+        match state.apps.app(state.store.as_ref(), id, now).await {
+            Ok(Some(app)) => ctx.scope = Scope(Some(app)),
+            Ok(None) => return with_error(&error_url, "state_mismatch", None),
+            Err(e) => {
+                tracing::error!(error = %e, "reading the apps failed");
+                return with_error(&error_url, "internal_server_error", None);
+            }
+        }
+    } else {
+        ctx.scope = Scope::default();
     }
     match sign_in(state, provider_id, &pending, callback, current_user, ctx).await {
         Ok(url) => url,

@@ -65,6 +65,9 @@ const DELETE_KEYS: &str = r#"DELETE FROM "apikey" WHERE "configId" = 'app' AND "
 
 const DELETE_APP: &str = r#"DELETE FROM "app" WHERE "id" = $1"#;
 
+/// A write that changes nothing: the app's row lock (on SQLite, the database's write lock).
+const LOCK_APP: &str = r#"UPDATE "app" SET "updatedAt" = "updatedAt" WHERE "id" = $1"#;
+
 /// An `app` row; origins and settings are JSON text.
 #[derive(sqlx::FromRow)]
 #[sqlx(rename_all = "camelCase")]
@@ -161,9 +164,11 @@ impl Apps for Backend {
 
     async fn delete_app(&self, app_id: &str, with_users: bool) -> StoreResult<AppDeleted> {
         let mut tx = self.pool.begin().await?;
-        // A write first (SQLite's write lock), then the count it protects.
-        let gone = sqlx::query(DELETE_APP).bind(app_id).execute(&mut *tx).await?.rows_affected();
-        if gone == 0 {
+        // A write first (SQLite's write lock), then the count it protects. A user signing up
+        // meanwhile (through a server that has not reloaded yet) makes the app's deletion fail
+        // on its foreign key, and nothing is deleted.
+        let found = sqlx::query(LOCK_APP).bind(app_id).execute(&mut *tx).await?.rows_affected();
+        if found == 0 {
             return Ok(AppDeleted::NotFound);
         }
         let users: i64 = sqlx::query_scalar(USER_COUNT).bind(app_id).fetch_one(&mut *tx).await?;
@@ -173,6 +178,7 @@ impl Apps for Backend {
         sqlx::query(DELETE_USERS).bind(app_id).execute(&mut *tx).await?;
         sqlx::query(DELETE_ORGANIZATIONS).bind(app_id).execute(&mut *tx).await?;
         sqlx::query(DELETE_KEYS).bind(app_id).execute(&mut *tx).await?;
+        sqlx::query(DELETE_APP).bind(app_id).execute(&mut *tx).await.map_err(classify)?;
         tx.commit().await?;
         // Cached sessions of deleted users expire with the cache's short lifetime; the running
         // servers also stop admitting the app's requests once they reload their apps.

@@ -25,8 +25,13 @@ const INSERT: &str = concat!(
 const OF_USER: &str =
     concat!("SELECT ", passkey_columns!(), r#" FROM "passkey" WHERE "userId" = $1 ORDER BY "createdAt""#);
 
-const BY_CREDENTIAL: &str =
-    concat!("SELECT ", passkey_columns!(), r#" FROM "passkey" WHERE "credentialID" = $1"#);
+/// A passkey by credential id, of a user of the app `$2` (`''`: the default space).
+const BY_CREDENTIAL: &str = concat!(
+    "SELECT ",
+    passkey_columns!(),
+    r#" FROM "passkey" WHERE "credentialID" = $1
+   AND COALESCE((SELECT u."appId" FROM "user" u WHERE u."id" = "passkey"."userId"), '') = $2"#
+);
 
 const BY_ID: &str = concat!("SELECT ", passkey_columns!(), r#" FROM "passkey" WHERE "id" = $1"#);
 
@@ -117,8 +122,8 @@ impl Passkeys for Backend {
         Ok(sqlx::query_as(OF_USER).bind(user_id).fetch_all(&self.pool).await?)
     }
 
-    async fn passkey_by_credential(&self, credential_id: &str) -> StoreResult<Option<PasskeyRow>> {
-        Ok(sqlx::query_as(BY_CREDENTIAL).bind(credential_id).fetch_optional(&self.pool).await?)
+    async fn passkey_by_credential(&self, credential_id: &str, app: &str) -> StoreResult<Option<PasskeyRow>> {
+        Ok(sqlx::query_as(BY_CREDENTIAL).bind(credential_id).bind(app).fetch_optional(&self.pool).await?)
     }
 
     async fn passkey(&self, id: &str) -> StoreResult<Option<PasskeyRow>> {
