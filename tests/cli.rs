@@ -353,3 +353,70 @@ fn a_flood_of_unknown_paths_keeps_memory_and_lockouts() {
     // The lockout is still in force.
     assert!(sign_in(port, email, "correct-horse-battery").contains("ACCOUNT_LOCKED"));
 }
+
+fn sign_up_with_key(port: u16, key: &str, email: &str) -> String {
+    let body = format!(r#"{{"name":"App","email":"{email}","password":"correct-horse-battery"}}"#);
+    let request = format!(
+        "POST /api/auth/sign-up/email HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nx-api-key: {key}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    http(port, &request).unwrap_or_default()
+}
+
+fn session_with_key(port: u16, key: &str) -> String {
+    let request = format!(
+        "GET /api/auth/get-session HTTP/1.1\r\nHost: x\r\nx-api-key: {key}\r\nConnection: close\r\n\r\n"
+    );
+    http(port, &request).unwrap_or_default()
+}
+
+/// Polls `check` (every 100 ms, 10 s at most): a running server sees the CLI's changes within
+/// seconds.
+fn eventually(what: &str, check: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < Duration::from_secs(10), "{what}: not within 10 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn apps_from_the_command_line_reach_a_running_server() {
+    let dir = temp_dir();
+    let (_server, port) = serve(&dir, Stdio::null());
+    let out =
+        run(&dir, &["apps", "create", "Alpha App", "--origin", "https://alpha.example/", "--json"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let (id, key) = (created["id"].as_str().unwrap(), created["key"].as_str().unwrap().to_string());
+    eventually("a new key", || session_with_key(port, &key).starts_with("HTTP/1.1 200"));
+    assert!(sign_up_with_key(port, &key, "ann@example.com").starts_with("HTTP/1.1 200"));
+    assert!(sign_up_with_key(port, &key, "ann@example.com").starts_with("HTTP/1.1 409"), "unique in the app");
+
+    let list = text(&run(&dir, &["apps", "list"], &[]));
+    assert!(list.contains(id) && list.contains("alpha-app") && list.contains("users 1"), "{list}");
+    assert!(list.contains("https://alpha.example") && !list.contains(&key), "{list}");
+    let out = run(&dir, &["apps", "set", "alpha-app", "PASSWORD_MIN_LENGTH=12", "JWT_AUDIENCE=api"], &[]);
+    assert!(out.status.success() && text(&out).contains("\"jwtAudience\":\"api\""), "{}", text(&out));
+    let out = run(&dir, &["apps", "set", "alpha-app", "COLOUR=blue"], &[]);
+    assert!(!out.status.success() && text(&out).contains("not an app setting"), "{}", text(&out));
+
+    let out = run(&dir, &["apps", "key", "rotate", id], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let new_key = String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap().to_string();
+    eventually("the rotated key", || session_with_key(port, &new_key).starts_with("HTTP/1.1 200"));
+    assert!(sign_up_with_key(port, &new_key, "bob@example.com").starts_with("HTTP/1.1 200"));
+    let listed: serde_json::Value =
+        serde_json::from_slice(&run(&dir, &["apps", "list", "--json"], &[]).stdout).unwrap();
+    let old_id = listed[0]["keys"][0]["id"].as_str().unwrap().to_string();
+    let out = run(&dir, &["apps", "key", "revoke", &old_id], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    eventually("the revocation", || session_with_key(port, &key).starts_with("HTTP/1.1 401"));
+    assert!(sign_up_with_key(port, &new_key, "cy@example.com").starts_with("HTTP/1.1 200"));
+
+    let out = run(&dir, &["apps", "delete", "alpha-app"], &[]);
+    assert!(!out.status.success() && text(&out).contains("--with-users"), "{}", text(&out));
+    let out = run(&dir, &["apps", "delete", "alpha-app", "--with-users"], &[]);
+    assert!(out.status.success() && text(&out).contains("with 3 users"), "{}", text(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}

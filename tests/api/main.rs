@@ -11,6 +11,7 @@
 mod helpers;
 
 mod account;
+mod apps;
 mod auth;
 mod emails;
 mod extract;

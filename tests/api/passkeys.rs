@@ -168,7 +168,7 @@ async fn a_passkey_is_both_factors(backend: Backend) {
 async fn a_counter_going_back_is_refused(backend: Backend) {
     let Some(app) = passkey_app(backend).await else { return };
     let (_, _, mut key, id) = with_passkey(&app).await;
-    let row = app.state.store.passkey_by_credential(&id).await.unwrap().unwrap();
+    let row = app.state.store.passkey_by_credential(&id, "").await.unwrap().unwrap();
     // The server has seen a higher counter (a clone signed meanwhile).
     assert!(app.state.store.passkey_used(&row.id, 1000, false, false).await.unwrap());
     let (response, challenge) = assertion(&app, &mut key, &id, origin()).await;
@@ -207,7 +207,7 @@ async fn registration_refusals_store_nothing(backend: Backend) {
 async fn passkeys_are_renamed_and_deleted_by_their_owner(backend: Backend) {
     let Some(app) = passkey_app(backend).await else { return };
     let (_, cookie, _, id) = with_passkey(&app).await;
-    let row = app.state.store.passkey_by_credential(&id).await.unwrap().unwrap();
+    let row = app.state.store.passkey_by_credential(&id, "").await.unwrap().unwrap();
     let stranger = app.signed_up_cookie(&unique_email()).await;
     app.post("/passkey/update-passkey", json!({"id": row.id, "name": "x"}), Some(&stranger))
         .await
@@ -307,7 +307,7 @@ async fn the_last_way_in_is_never_removed(backend: Backend) {
     app.post("/remove-password", json!({}), Some(&cookie))
         .await
         .assert_error(400, "CREDENTIAL_ACCOUNT_NOT_FOUND");
-    let row = app.state.store.passkey_by_credential(&id).await.unwrap().unwrap();
+    let row = app.state.store.passkey_by_credential(&id, "").await.unwrap().unwrap();
     app.post("/passkey/delete-passkey", json!({"id": row.id}), Some(&cookie))
         .await
         .assert_error(400, "CANNOT_REMOVE_LAST_SIGN_IN_METHOD");

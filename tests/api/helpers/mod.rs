@@ -3,6 +3,7 @@
 //!
 //! Long: the one place for what the test files share (the app and its requests, mail, refusals,
 //! client addresses, limits and Redis, organizations, JWTs), so that none keeps a private copy.
+pub mod apps;
 pub mod github;
 pub mod oidc;
 use std::{
@@ -136,6 +137,13 @@ impl TestApp {
 
     pub fn clock(&self) -> &Clock {
         &self.state.clock
+    }
+
+    /// A server (test settings) over a database the caller made, migrated and cleans up.
+    pub fn over(store: Arc<dyn Store>) -> TestApp {
+        let state = AppState::new(test_settings(), store, Clock::default()).expect("state");
+        let router = gatehouse::app(state.clone());
+        TestApp { state, router, sqlite_file: None, pg_schema: None }
     }
 
     /// Another server on this app's database and clock, with its settings tweaked (as when an

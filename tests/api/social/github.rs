@@ -65,6 +65,37 @@ async fn github_signs_up_with_the_verified_primary_address(backend: Backend) {
     assert_eq!(accounts[0]["scopes"], json!(["read:user", "user:email"]));
 }
 
+/// A sign-in started in an app finishes in it (the provider's redirect back carries no app: the
+/// stored state names it), and the same identity in the default space is another user.
+async fn a_sign_in_started_in_an_app_stays_in_it(backend: Backend) {
+    const ALPHA: &str = "https://alpha.example";
+    let Some((app, gh)) = github_app(backend).await else { return };
+    let alpha = app.new_app("Alpha", &[ALPHA]).await;
+    let email = unique_email();
+    gh.will_log_in(octocat(77, vec![(email.clone(), true, true)]));
+    let body = json!({"provider": "github", "callbackURL": format!("{ALPHA}/home")});
+    let res = app.post_from(ALPHA, "/sign-in/social", body, None).await;
+    let url = res.assert_ok()["url"].as_str().unwrap().to_string();
+    let name = app.state.oauth_state_cookie();
+    let state_cookie = format!("{name}={}", res.set_cookies().remove(&name).expect("state cookie").0);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let redirect = http.get(&url).send().await.unwrap().headers()["location"].to_str().unwrap().to_string();
+    let res = back(&app, &redirect, Some(&state_cookie)).await;
+    assert_eq!(location(&res), format!("{ALPHA}/home"));
+    let cookie = app.cookie_of(&res);
+    let user = app.get_from(ALPHA, "/get-session", Some(&cookie)).await.assert_ok()["user"].clone();
+    assert_eq!(
+        (user["email"].as_str(), user["appId"].as_str()),
+        (Some(email.as_str()), Some(alpha.id.as_str()))
+    );
+    assert!(app.session(&cookie).await.is_null(), "not a session of the default space");
+    // The same GitHub identity in the default space: a user of its own.
+    let res = sign_in_as(&app, &gh, octocat(77, vec![(email.clone(), true, true)])).await;
+    let default_user = session_user(&app, &app.cookie_of(&res)).await;
+    assert_eq!(default_user["email"], email.as_str());
+    assert!(default_user.get("appId").is_none() && default_user["id"] != user["id"], "{default_user}");
+}
+
 async fn an_unverified_github_address_does_not_link(backend: Backend) {
     let Some((app, gh)) = github_app(backend).await else { return };
     let email = unique_email();
@@ -267,6 +298,7 @@ async fn github_is_off_without_a_client(backend: Backend) {
 
 backend_tests!(
     github_signs_up_with_the_verified_primary_address,
+    a_sign_in_started_in_an_app_stays_in_it,
     an_unverified_github_address_does_not_link,
     a_misbehaving_api_is_a_clean_error,
     a_wrong_verifier_or_a_reused_code_is_refused,
