@@ -1,6 +1,6 @@
 -- Counts answers that are not a 200 carrying the session's user (a key that stopped choosing
 -- the app would answer `null`); apps.sh fails the run on any.
-local bad = 0
+bad = 0
 local threads = {}
 
 function setup(thread)

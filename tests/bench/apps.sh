@@ -46,9 +46,10 @@ KEYED="$(cookie_of -H "x-api-key: $KEY")"
 [ -n "$PLAIN" ] && [ -n "$KEYED" ] || { echo "could not sign up the bench users" >&2; exit 1; }
 
 run() { # label, then extra wrk arguments; prints rps and counts bad answers
+  local label="$1"; shift
   local out; out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$HERE/apps.lua" "$@" "$A/get-session")"
   local rps bad; rps="$(awk '/Requests\/sec/ { print $2 }' <<<"$out")"; bad="$(awk '/^bad / { print $2 }' <<<"$out")"
-  echo "$1 rps=$rps bad=$bad" >&2
+  echo "$label rps=$rps bad=$bad" >&2
   [ "$bad" = "0" ] || { echo "$out" >&2; exit 1; }
   echo "$rps"
 }
