@@ -120,27 +120,28 @@ impl AppState {
         })))
     }
 
-    /// Whether a request of `scope` from `value` (an origin or URL) is trusted: `TRUSTED_ORIGINS`
-    /// (and the base URL), or an origin the request's own app lists.
+    /// Whether a request of `scope` from `value` (an origin or URL) is trusted: an origin the
+    /// request's own app lists, or `TRUSTED_ORIGINS` (and the base URL) unless another app lists
+    /// it (a wildcard there must not reach into another app's origins).
     pub fn trusts_origin(&self, value: &str, scope: &Scope) -> bool {
-        self.origins.is_trusted(value) || scope.lists_origin_of(value)
+        scope.lists_origin_of(value)
+            || (self.origins.is_trusted(value) && !self.another_app_lists(value, scope))
     }
 
-    /// Whether a callback URL may be redirected to: a safe relative path, a URL on a trusted
-    /// origin, or on one `scope`'s app lists. `None`: a link followed in a browser (which carries
-    /// no app), whose callback was checked in its app's scope when the link was mailed: any app's
-    /// origin.
-    pub fn safe_callback(&self, value: &str, scope: Option<&Scope>) -> bool {
-        if self.origins.is_safe_callback(value) {
-            return true;
-        }
+    /// Whether a callback URL of a request of `scope` may be redirected to: a safe relative path,
+    /// or a URL on an origin [`Self::trusts_origin`] trusts.
+    pub fn safe_callback(&self, value: &str, scope: &Scope) -> bool {
         if value.chars().any(|c| c.is_control() || c == '\\') {
             return false;
         }
-        match scope {
-            Some(scope) => scope.lists_origin_of(value),
-            None => normalize_origin(value).is_some_and(|o| self.apps.lists_origin(&o)),
+        if value.starts_with('/') {
+            return self.origins.is_safe_callback(value);
         }
+        self.trusts_origin(value, scope)
+    }
+
+    fn another_app_lists(&self, value: &str, scope: &Scope) -> bool {
+        normalize_origin(value).is_some_and(|o| self.apps.lists_origin_except(&o, scope.app_id()))
     }
 
     /// The scope `user` lives in. A user whose app is gone has none (401 `UNAUTHORIZED`).

@@ -30,8 +30,8 @@ pub struct KeyHolder;
 /// extensions.
 pub async fn app_scope(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     match scope_of(&state, req.headers()).await {
-        Ok(scope) => {
-            if scope.app().is_some() && req.headers().contains_key(API_KEY_HEADER) {
+        Ok((scope, by_key)) => {
+            if by_key {
                 req.extensions_mut().insert(KeyHolder);
             }
             req.extensions_mut().insert(scope);
@@ -41,7 +41,8 @@ pub async fn app_scope(State(state): State<AppState>, mut req: Request, next: Ne
     }
 }
 
-async fn scope_of(state: &AppState, headers: &HeaderMap) -> Result<Scope, Response> {
+/// The request's scope, and whether a valid key chose it.
+async fn scope_of(state: &AppState, headers: &HeaderMap) -> Result<(Scope, bool), Response> {
     let now = state.clock.now_ms();
     let store = state.store.as_ref();
     // A server without apps ignores a header that is not one of its keys (a gateway in front
@@ -69,14 +70,14 @@ async fn scope_of(state: &AppState, headers: &HeaderMap) -> Result<Scope, Respon
                 return Err(too_many_requests(ends_at - now));
             }
         }
-        return Ok(Scope(Some(found.app)));
+        return Ok((Scope(Some(found.app)), true));
     }
     let origin =
         headers.get(header::ORIGIN).or_else(|| headers.get(header::REFERER)).and_then(|v| v.to_str().ok());
-    let Some(origin) = origin else { return Ok(Scope::default()) };
+    let Some(origin) = origin else { return Ok((Scope::default(), false)) };
     let app =
         state.apps.by_origin(store, origin, now).await.map_err(|e| ApiError::from(e).into_response())?;
-    Ok(Scope(app))
+    Ok((Scope(app), false))
 }
 
 impl FromRequestParts<AppState> for Scope {

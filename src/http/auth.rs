@@ -235,9 +235,11 @@ async fn sign_out(
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     if let Some(id) = ctx.handle.id() {
         let found = state.store.session_with_user(&id.to_string(), state.clock.now_ms()).await?;
-        if found.is_none_or(|(_, user, _)| ctx.scope.admits(&user)) {
-            ctx.handle.flush().await?;
+        if found.is_some_and(|(_, user, _)| !ctx.scope.admits(&user)) {
+            // Another app's: its cookies are its own too.
+            return Ok(JsonOut(json!({ "success": true })));
         }
+        ctx.handle.flush().await?;
     }
     for name in [state.dont_remember_cookie(), state.session_data_cookie(), state.two_factor_cookie()] {
         expire_cookie(&state, &ctx.cookies, name);

@@ -105,8 +105,13 @@ pub async fn origin_check(State(state): State<AppState>, req: Request, next: Nex
         .map(str::trim)
         .filter(|v| !v.is_empty() && *v != "null");
     match origin {
-        // A server with an app's key, and nothing a browser would send.
-        None if !browserish && req.extensions().get::<crate::http::apps::KeyHolder>().is_some() => {
+        // A server with an app's key, and nothing only a browser sends (Node's fetch sends
+        // `Sec-Fetch-Mode`, never `Sec-Fetch-Site` nor `Sec-Fetch-Dest`).
+        None if req.extensions().get::<crate::http::apps::KeyHolder>().is_some()
+            && !["origin", "referer", "sec-fetch-site", "sec-fetch-dest"]
+                .iter()
+                .any(|h| headers.contains_key(*h)) =>
+        {
             next.run(req).await
         }
         None => ApiError::MissingOrNullOrigin.into_response(),

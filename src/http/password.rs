@@ -22,10 +22,10 @@ use crate::{
         extract::{Authenticated, Json, JsonOrForm, is_form, lenient_query},
         layers::no_store,
         pages,
-        redirect::{check_callback, check_link_callback, found},
+        redirect::{check_callback, found},
     },
     service::{
-        links::{Purpose, consume, in_background, peek, with_params},
+        links::{Purpose, consume, in_background, owner_scope, peek, with_params},
         passwords::{check_current_password, replace_password, send_reset},
         sessions::SignInContext,
     },
@@ -87,7 +87,8 @@ async fn reset_link(
     let token = token.map(|Path(t)| t).unwrap_or_default();
     let query: LinkQuery = lenient_query(query);
     let callback = query.callback_url.filter(|c| !c.is_empty());
-    check_link_callback(&state, callback.as_deref())?;
+    let scope = owner_scope(&state, &[Purpose::Reset], &token).await?;
+    check_callback(&state, &scope, callback.as_deref())?;
     let valid = peek(&state, Purpose::Reset, &token, StatusCode::BAD_REQUEST).await;
     Ok(match (valid, callback) {
         (Ok(_), Some(cb)) => found(&with_params(&cb, &[("token", &token)])),

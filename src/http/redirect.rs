@@ -24,17 +24,7 @@ pub fn found(url: &str) -> Response {
 /// one of the request's app (403 `INVALID_CALLBACK_URL` otherwise).
 pub fn check_callback(state: &AppState, scope: &Scope, url: Option<&str>) -> ApiResult<()> {
     match url {
-        Some(u) if !u.is_empty() && !state.safe_callback(u, Some(scope)) => Err(ApiError::InvalidCallbackUrl),
-        _ => Ok(()),
-    }
-}
-
-/// The callback URL of a mailed link a browser follows (no app): as [`check_callback`], any
-/// app's origin allowed (the link's callback was checked in its app's scope when it was mailed,
-/// and only its token's holder has the link).
-pub fn check_link_callback(state: &AppState, url: Option<&str>) -> ApiResult<()> {
-    match url {
-        Some(u) if !u.is_empty() && !state.safe_callback(u, None) => Err(ApiError::InvalidCallbackUrl),
+        Some(u) if !u.is_empty() && !state.safe_callback(u, scope) => Err(ApiError::InvalidCallbackUrl),
         _ => Ok(()),
     }
 }

@@ -17,11 +17,11 @@ use crate::{
     http::{
         extract::{AnyAppSession, Json, MaybeAuthenticated, lenient_query},
         pages,
-        redirect::{check_callback, check_link_callback, found},
+        redirect::{check_callback, found},
     },
     service::{
         email_change::apply_link,
-        links::{in_background, send_verification, with_params},
+        links::{Purpose, in_background, owner_scope, send_verification, with_params},
         sessions::base_cookie,
     },
     state::AppState,
@@ -55,7 +55,8 @@ async fn verify_email(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
     let q: VerifyQuery = lenient_query(query);
-    check_link_callback(&state, q.callback_url.as_deref())?;
+    let scope = owner_scope(&state, &[Purpose::Verify, Purpose::ChangeEmail], &q.token).await?;
+    check_callback(&state, &scope, q.callback_url.as_deref())?;
     // The session following the link stays if it is the link's user's (whatever their app).
     let outcome = apply_link(&state, &q.token, current.as_ref().map(|auth| &auth.session)).await;
     let callback = q.callback_url.filter(|c| !c.is_empty());

@@ -76,8 +76,10 @@ impl AppRegistry {
         self.load(store, now).await
     }
 
-    /// Loads every app and enabled key now (after a change made in this process).
+    /// Loads every app and enabled key now (after a change made in this process, and in the
+    /// background); one load at a time, so an older one never lands after a newer one.
     pub async fn reload(&self, store: &dyn Store, now: i64) -> StoreResult<()> {
+        let _turn = self.reloading.lock().await;
         self.load(store, now).await.map(drop)
     }
 
@@ -145,10 +147,13 @@ impl AppRegistry {
         Ok(!self.refresh(store, now, RELOAD_MS).await?.by_id.is_empty())
     }
 
-    /// Whether some app lists `origin` (as last loaded; the middleware loads on every request
-    /// that has an origin or a key, and servers reload in the background).
-    pub fn lists_origin(&self, origin: &str) -> bool {
-        self.known().by_id.values().any(|a| a.allowed_origins.iter().any(|o| o == origin))
+    /// Whether an app other than `except` lists `origin` (as last loaded: servers reload in the
+    /// background).
+    pub fn lists_origin_except(&self, origin: &str, except: Option<&str>) -> bool {
+        self.known()
+            .by_id
+            .values()
+            .any(|a| Some(a.id.as_str()) != except && a.allowed_origins.iter().any(|o| o == origin))
     }
 }
 

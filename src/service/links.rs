@@ -8,7 +8,7 @@
 use axum::http::StatusCode;
 
 use crate::{
-    domain::model::User,
+    domain::{app::Scope, model::User},
     error::{ApiError, ApiResult},
     security::tokens::{random_hex, token_hash},
     state::AppState,
@@ -106,9 +106,31 @@ pub fn link(state: &AppState, path: &str, query: &[(&str, &str)]) -> String {
 }
 
 /// A (trusted) URL, relative or absolute, with `params` added to its query.
+/// The parameters go before any `#fragment` (a browser keeps a fragment across redirects: after
+/// it they would travel on to wherever the page redirects next).
 pub fn with_params(url: &str, params: &[(&str, &str)]) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}{}", serde_urlencoded::to_string(params).unwrap_or_default())
+    let (base, fragment) = url.split_once('#').map_or((url, None), |(b, f)| (b, Some(f)));
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let mut out = format!("{base}{sep}{}", serde_urlencoded::to_string(params).unwrap_or_default());
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
+}
+
+/// The scope of the user a mailed link's token (not used up) is for, found under the first of
+/// `purposes` that knows it (its value is the user id, or `userId|…`); the default space for an
+/// unknown token. A browser following the link carries no app: its callback is checked in this.
+pub async fn owner_scope(state: &AppState, purposes: &[Purpose], raw: &str) -> ApiResult<Scope> {
+    for purpose in purposes {
+        let Ok(value) = peek(state, *purpose, raw, StatusCode::BAD_REQUEST).await else { continue };
+        let user_id = value.split('|').next().unwrap_or_default();
+        if let Some(user) = state.store.user_by_id(user_id).await? {
+            return state.scope_of(&user).await;
+        }
+    }
+    Ok(Scope::default())
 }
 
 pub fn mail_vars(state: &AppState, user: &User) -> minijinja::Value {

@@ -46,6 +46,11 @@ enum By<'a> {
     Default,
 }
 
+/// The ways in: A's key, B's key, the default space, A's origin, B's origin.
+fn ways<'k>(a: &'k AppKey, b: &'k AppKey) -> (By<'k>, By<'k>, By<'k>, By<'k>, By<'k>) {
+    (By::Key(&a.key), By::Key(&b.key), By::Default, By::Origin(ORIGIN_A), By::Origin(ORIGIN_B))
+}
+
 async fn post(app: &TestApp, by: By<'_>, path: &str, body: Value, cookie: Option<&str>) -> TestResponse {
     match by {
         By::Key(key) => app.post_as(key, path, body, cookie).await,
@@ -196,8 +201,7 @@ async fn sessions_do_not_cross_apps(backend: Backend) {
     let (a, b) = two_apps(&app).await;
     let email = unique_email();
     let [in_a, in_b, in_d] = everywhere(&app, &a, &b, &email).await;
-    let (ka, kb, d) = (By::Key(&a.key), By::Key(&b.key), By::Default);
-    let (pa, pb) = (By::Origin(ORIGIN_A), By::Origin(ORIGIN_B));
+    let (ka, kb, d, pa, pb) = ways(&a, &b);
     // Each cookie is a session in its own space only, by key or from the app's page.
     let cases = [
         (&in_a, ALPHA, vec![ka, pa], vec![kb, pb, d]),
@@ -236,8 +240,7 @@ async fn refresh_tokens_do_not_cross_apps(backend: Backend) {
     let (a, b) = two_apps(&app).await;
     let email = unique_email();
     let [in_a, _, in_d] = everywhere(&app, &a, &b, &email).await;
-    let (ka, kb, d) = (By::Key(&a.key), By::Key(&b.key), By::Default);
-    let (pa, pb) = (By::Origin(ORIGIN_A), By::Origin(ORIGIN_B));
+    let (ka, kb, d, pa, pb) = ways(&a, &b);
 
     // A's pair: elsewhere its refresh token is unknown, and revoking it there does nothing.
     let pair = post(&app, pa, "/token/pair", json!({}), Some(&in_a)).await.assert_ok();
@@ -276,8 +279,7 @@ async fn jwts_name_their_app(backend: Backend) {
     let (a, b) = two_apps(&app).await;
     let email = unique_email();
     let [in_a, in_b, in_d] = everywhere(&app, &a, &b, &email).await;
-    let (ka, kb, d) = (By::Key(&a.key), By::Key(&b.key), By::Default);
-    let (pa, pb) = (By::Origin(ORIGIN_A), By::Origin(ORIGIN_B));
+    let (ka, kb, d, pa, pb) = ways(&a, &b);
     let (token_a, token_b, token_d) =
         (token(&app, ka, &in_a).await, token(&app, pb, &in_b).await, token(&app, d, &in_d).await);
     // An app's JWTs are for it (aud) and say so (app); the default space's are as before apps.
@@ -321,7 +323,7 @@ async fn reset_and_verification_links_do_not_cross_apps(backend: Backend) {
     let (a, b) = two_apps(&app).await;
     let email = unique_email();
     let [_, in_b, _] = everywhere(&app, &a, &b, &email).await;
-    let (ka, kb, d) = (By::Key(&a.key), By::Key(&b.key), By::Default);
+    let (ka, kb, d, ..) = ways(&a, &b);
 
     // A verification mail asked for in B is B's user's (the fourth to the address), and verifies
     // them only.
@@ -370,7 +372,7 @@ async fn otp_codes_do_not_cross_apps(backend: Backend) {
     let (a, b) = two_apps(&app).await;
     let email = unique_email();
     everywhere(&app, &a, &b, &email).await;
-    let (ka, kb, d) = (By::Key(&a.key), By::Key(&b.key), By::Default);
+    let (ka, kb, d, ..) = ways(&a, &b);
 
     // A verification code of D verifies D's user only (the others' codes below would verify
     // theirs: receiving a code proves the address).
@@ -415,7 +417,7 @@ async fn lockout_and_limits_are_per_app(backend: Backend) {
     let (a, b) = two_apps(&app).await;
     let email = unique_email();
     everywhere(&app, &a, &b, &email).await;
-    let (ka, kb, d) = (By::Key(&a.key), By::Key(&b.key), By::Default);
+    let (ka, kb, d, ..) = ways(&a, &b);
     let people = [(ka, PASSWORD_A), (kb, PASSWORD_B), (d, PASSWORD)];
     // Two failures in each space: six for the address, two for each user, so no one is locked.
     for (by, _) in people {
@@ -524,8 +526,7 @@ async fn available(app: &TestApp, by: By<'_>, what: &str, value: &str) -> Value 
 async fn availability_and_address_changes_are_per_app(backend: Backend) {
     let app = app!(backend);
     let (a, b) = two_apps(&app).await;
-    let (ka, kb, d) = (By::Key(&a.key), By::Key(&b.key), By::Default);
-    let (pa, pb) = (By::Origin(ORIGIN_A), By::Origin(ORIGIN_B));
+    let (ka, kb, d, pa, pb) = ways(&a, &b);
     let email = unique_email();
     signed_up(&app, ka, json!({"name": ALPHA, "email": email, "password": PASSWORD_A, "username": USERNAME}))
         .await;

@@ -3,5 +3,6 @@
 
 mod isolation;
 mod keys;
+mod links;
 mod migration;
 mod settings;
