@@ -85,6 +85,10 @@ pub enum ApiError {
     /// provider-token routes').
     #[error("{2}")]
     Coded(StatusCode, &'static str, &'static str),
+    #[error(
+        "You have been banned from this application. Please contact support if you believe this is an error."
+    )]
+    BannedUser,
     #[error("Invalid API key")]
     InvalidApiKey,
     #[error("An API key is required to name an app")]
@@ -154,6 +158,7 @@ impl ApiError {
             AccountLocked => (StatusCode::FORBIDDEN, "ACCOUNT_LOCKED", "ACCOUNT_LOCKED"),
             InvalidSignature => (StatusCode::BAD_REQUEST, "INVALID_SIGNATURE", "INVALID_SIGNATURE"),
             InvalidApiKey => (StatusCode::UNAUTHORIZED, "INVALID_API_KEY", "INVALID_API_KEY"),
+            BannedUser => (StatusCode::FORBIDDEN, "BANNED_USER", "BANNED_USER"),
             ApiKeyRequired => (StatusCode::UNAUTHORIZED, "API_KEY_REQUIRED", "API_KEY_REQUIRED"),
             AppMismatch => (StatusCode::FORBIDDEN, "APP_MISMATCH", "APP_MISMATCH"),
             ProviderNotFound => (StatusCode::NOT_FOUND, "PROVIDER_NOT_FOUND", "PROVIDER_NOT_FOUND"),

@@ -184,6 +184,11 @@ impl AppState {
         self.session_cookie.replace(".session_token", ".trust_device")
     }
 
+    /// Name of the signed cookie that holds an admin's session while they impersonate a user.
+    pub fn admin_session_cookie(&self) -> String {
+        self.session_cookie.replace(".session_token", ".admin_session")
+    }
+
     /// Name of the optional cookie cache (cleared on sign-out).
     pub fn session_data_cookie(&self) -> String {
         self.session_cookie.replace(".session_token", ".session_data")

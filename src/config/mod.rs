@@ -9,6 +9,7 @@
 //! (Over 400 lines: the parsing is under 250; the rest are the tests of every setting's
 //! defaults and refusals, kept next to the one entry point they exercise.)
 
+mod admin;
 mod clients;
 mod database;
 pub mod env;
@@ -28,6 +29,7 @@ use url::Url;
 
 use self::env::{Env, at_least};
 pub use self::{
+    admin::AdminSettings,
     clients::ClientSettings,
     database::DatabaseSettings,
     jwt::JwtSettings,
@@ -85,6 +87,7 @@ pub struct Settings {
     pub two_factor: TwoFactorSettings,
     pub passkeys: PasskeySettings,
     pub clients: ClientSettings,
+    pub admin: AdminSettings,
 }
 
 const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -115,6 +118,7 @@ impl Settings {
             two_factor: TwoFactorSettings::default(),
             passkeys: PasskeySettings::for_base_url(&base_url),
             clients: ClientSettings::default(),
+            admin: AdminSettings::default(),
             base_url,
         }
     }
@@ -189,6 +193,7 @@ impl Settings {
             two_factor: TwoFactorSettings::read(&env)?,
             passkeys: PasskeySettings::read(&env, &base_url)?,
             clients: ClientSettings::read(&env)?,
+            admin: AdminSettings::read(&env)?,
             base_url,
         })
     }
@@ -318,6 +323,7 @@ mod tests {
             ("INVITATIONS_PER_HOUR", "0"),
             ("APP_KEY_RATE_LIMIT", "lots"),
             ("APP_KEY_RATE_LIMIT", "0/60"),
+            ("IMPERSONATION_SESSION_DURATION", "0"),
             ("MAIL_TRANSPORT", "pigeon"),
             ("ACCESS_TOKEN_EXPIRATION", "0"),
             ("REFRESH_TOKEN_IDLE", "often"),

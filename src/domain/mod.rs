@@ -1,5 +1,6 @@
 //! Validated input types and the objects the contract speaks of.
 
+pub mod admin;
 pub mod app;
 pub mod input;
 pub mod model;

@@ -28,6 +28,45 @@ pub struct User {
     /// The app the user belongs to; `None` (and absent from JSON): the default space.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_id: Option<String>,
+    /// `user` or `admin` (several comma-separated, as Better Auth stores them): what admin
+    /// routes the user may call.
+    #[serde(default = "default_role")]
+    pub role: String,
+    /// Banned users cannot sign in (until `banExpires`, when set).
+    #[serde(default)]
+    pub banned: bool,
+    #[serde(default)]
+    pub ban_reason: Option<String>,
+    #[serde(default, with = "crate::domain::time::iso_opt")]
+    pub ban_expires: Option<i64>,
+}
+
+fn default_role() -> String {
+    "user".into()
+}
+
+impl User {
+    /// A new user (role `user`, nothing verified, no second factor, no username) created `now`,
+    /// in the app `app_id`.
+    pub fn new(id: String, name: String, email: String, app_id: Option<String>, now: i64) -> Self {
+        Self {
+            id,
+            name,
+            email,
+            email_verified: false,
+            image: None,
+            created_at: now,
+            updated_at: now,
+            two_factor_enabled: false,
+            username: None,
+            display_username: None,
+            app_id,
+            role: default_role(),
+            banned: false,
+            ban_reason: None,
+            ban_expires: None,
+        }
+    }
 }
 
 /// `S`: `{id, token, userId, expiresAt, createdAt, updatedAt, ipAddress, userAgent,
@@ -51,6 +90,9 @@ pub struct SessionRow {
     /// False for a `rememberMe: false` sign-in: a one-day session that is never extended.
     #[serde(default = "remembered")]
     pub remember_me: bool,
+    /// The admin's user id when an admin opened this session as its user (impersonation).
+    #[serde(default)]
+    pub impersonated_by: Option<String>,
 }
 
 fn remembered() -> bool {

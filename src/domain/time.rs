@@ -72,14 +72,21 @@ pub mod iso {
 }
 
 /// `#[serde(with = "crate::domain::time::iso_opt")]` for optional millisecond fields (`null`
-/// when absent); serializing only.
+/// when absent).
 pub mod iso_opt {
-    use serde::Serializer;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
     pub fn serialize<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
         match ms {
             Some(ms) => s.serialize_str(&super::format_ms(*ms)),
             None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            Some(s) => super::parse_ms(&s).map(Some).ok_or_else(|| D::Error::custom("invalid timestamp")),
+            None => Ok(None),
         }
     }
 }

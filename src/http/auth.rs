@@ -85,18 +85,12 @@ async fn sign_up(
 
     let hash = state.hasher.hash(password.as_str()).await?;
     let now = state.clock.now_ms();
+    let app_id = ctx.scope.app_id().map(String::from);
     let user = User {
-        id: random_id(),
-        name,
-        email: email.as_str().to_string(),
-        email_verified: false,
         image,
-        created_at: now,
-        updated_at: now,
-        two_factor_enabled: false,
         username: chosen.username,
         display_username: chosen.display_username,
-        app_id: ctx.scope.app_id().map(String::from),
+        ..User::new(random_id(), name, email.as_str().to_string(), app_id, now)
     };
     let require_verification =
         ctx.scope.require_email_verification(state.settings.sessions.require_email_verification);

@@ -240,6 +240,21 @@ pub struct Authenticated {
     pub restricted: bool,
 }
 
+impl Authenticated {
+    /// 403 `IMPERSONATION_FORBIDS_THIS` on a session an admin opened as this user: it may look
+    /// and act, but not change the password, the email or the second factor, nor delete the user.
+    pub fn not_impersonated(&self) -> Result<(), ApiError> {
+        match self.session.impersonated_by {
+            None => Ok(()),
+            Some(_) => Err(ApiError::Coded(
+                axum::http::StatusCode::FORBIDDEN,
+                "IMPERSONATION_FORBIDS_THIS",
+                "An impersonated session cannot change the password, the email or the second factor, nor delete the user",
+            )),
+        }
+    }
+}
+
 /// What a restricted session may call (enrolling a second factor); every other route that needs
 /// a session answers 403 `TWO_FACTOR_REQUIRED`, and routes where a session is optional see none.
 /// (`/sign-out` needs no session.)

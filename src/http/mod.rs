@@ -1,6 +1,7 @@
 //! HTTP: one module per feature, each exposing `router()`; `app` merges them and adds layers.
 
 pub mod account;
+pub mod admin;
 pub mod apps;
 pub mod auth;
 pub mod extract;
@@ -58,6 +59,7 @@ pub fn app(state: AppState) -> Router {
         .merge(two_factor::router())
         .merge(passkeys::router())
         .merge(tokens::router())
+        .merge(admin::router())
         .merge(usernames::router(state.settings.clients.email_availability_check))
         .route_layer(limits.clone())
         .layer(sessions)

@@ -117,7 +117,9 @@ async fn get_session(
 async fn list_sessions(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
     ensure_fresh(&state, &auth.session)?;
     let now = state.clock.now_ms();
-    let sessions = state.store.list_sessions(&auth.user.id, now).await?;
+    // Sessions an admin opened as this user are not the user's to see (as in Better Auth).
+    let mut sessions = state.store.list_sessions(&auth.user.id, now).await?;
+    sessions.retain(|s| s.impersonated_by.is_none());
     Ok(no_store(JsonOut(sessions).into_response()))
 }
 

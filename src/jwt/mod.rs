@@ -52,6 +52,15 @@ pub struct Claims {
     /// The app whose user the token speaks for (absent for the default space).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
+    /// RFC 8693's actor: the admin acting as `sub` (a token minted from an impersonation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
+
+/// The `act` claim (RFC 8693 §4.1).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Actor {
+    pub sub: String,
 }
 
 /// Whom tokens are minted for, or checked as: the default space (all `None`: the server's
@@ -105,6 +114,7 @@ impl Claims {
             &self.iss,
             &self.aud,
             &self.app,
+            &self.act,
         ) == (
             &other.sub,
             &other.email,
@@ -116,6 +126,7 @@ impl Claims {
             &other.iss,
             &other.aud,
             &other.app,
+            &other.act,
         )
     }
 }
@@ -267,6 +278,7 @@ impl JwtService {
             aud: audience.aud.unwrap_or(&self.audience).to_string(),
             jti: None,
             app: audience.app.map(str::to_string),
+            act: session.impersonated_by.clone().map(|sub| Actor { sub }),
         }
     }
 

@@ -43,10 +43,36 @@ pub async fn start_session(
     remember_me: bool,
     client: ClientInfo,
 ) -> ApiResult<SessionRow> {
-    leave_previous(handle, &user.id).await?;
-    let now = state.clock.now_ms();
     let lifetime =
         if remember_me { state.settings.sessions.expires_in } else { std::time::Duration::from_secs(86_400) };
+    open(state, (handle, cookies), user, (lifetime, remember_me), None, client).await
+}
+
+/// Starts a session of `user` that the admin `admin_id` opened (impersonation): it lasts
+/// `IMPERSONATION_SESSION_DURATION` and is never extended; the admin's session on this request
+/// is kept (it is another user's).
+pub async fn start_impersonation(
+    state: &AppState,
+    handle: &Session,
+    cookies: &Cookies,
+    user: &User,
+    admin_id: &str,
+    client: ClientInfo,
+) -> ApiResult<SessionRow> {
+    let lifetime = state.settings.admin.impersonation_lifetime;
+    open(state, (handle, cookies), user, (lifetime, false), Some(admin_id.to_string()), client).await
+}
+
+async fn open(
+    state: &AppState,
+    (handle, cookies): (&Session, &Cookies),
+    user: &User,
+    (lifetime, remember_me): (std::time::Duration, bool),
+    impersonated_by: Option<String>,
+    client: ClientInfo,
+) -> ApiResult<SessionRow> {
+    leave_previous(handle, &user.id).await?;
+    let now = state.clock.now_ms();
     let mut row = SessionRow {
         id: random_id(),
         token: String::new(),
@@ -58,6 +84,7 @@ pub async fn start_session(
         user_agent: client.user_agent,
         active_organization_id: None,
         remember_me,
+        impersonated_by,
     };
     handle.insert(SESSION_KEY, &row).await?;
     handle.set_expiry(Some(cookie_expiry(&row, now)));

@@ -55,7 +55,7 @@ pub struct Admission<'a> {
 ///   already scoped, and this holds even if one is not;
 /// - with `TWO_FACTOR_REQUIRED`, a user without one gets a restricted session (it can only
 ///   enroll; see `http::extract`) and 200 `{twoFactorRedirect: true, twoFactorSetupRequired: true}`;
-/// - the ban check goes here when it lands.
+/// - a banned user gets none (403 `BANNED_USER`, see [`check_account`]).
 pub async fn admit(
     state: &AppState,
     ctx: SignInContext,
@@ -93,10 +93,18 @@ pub async fn admit(
     ctx.start(state, user, admission.remember_me).await
 }
 
-/// The checks on the account itself, for every proof (a refresh included): a locked account is
-/// refused (403 `ACCOUNT_LOCKED`; a password was already checked under the lockout, and a new
-/// account has no lock of its own yet). The ban check goes here when it lands.
+/// The checks on the account itself, for every proof (a refresh included): a banned user is
+/// refused (403 `BANNED_USER`; a ban past its `banExpires` is lifted on the spot); a locked
+/// account is refused (403 `ACCOUNT_LOCKED`; a password was already checked under the lockout,
+/// and a new account has no lock of its own yet).
 pub async fn check_account(state: &AppState, user: &User, proof: Proof) -> ApiResult<()> {
+    if user.banned {
+        let now = state.clock.now_ms();
+        match user.ban_expires {
+            Some(until) if until <= now => state.store.unban_user(&user.id, now).await.map(drop)?,
+            _ => return Err(ApiError::BannedUser),
+        }
+    }
     if !matches!(proof, Proof::Password | Proof::NewAccount) {
         let (lockout, counters, db) = (&state.lockout, state.counters.as_ref(), state.store.as_ref());
         if lockout.locked(counters, db, &user.lockout_key(), state.clock.now_ms()).await? {

@@ -193,20 +193,9 @@ mod tests {
             user_agent: None,
             active_organization_id: None,
             remember_me: true,
+            impersonated_by: None,
         };
-        let u = User {
-            id: user.into(),
-            name: "n".into(),
-            email: "e@x.y".into(),
-            email_verified: false,
-            image: None,
-            created_at: 0,
-            updated_at: 0,
-            two_factor_enabled: false,
-            username: None,
-            display_username: None,
-            app_id: None,
-        };
+        let u = User::new(user.into(), "n".into(), "e@x.y".into(), None, 0);
         (s, u)
     }
 

@@ -8,6 +8,7 @@
 //! mostly doc comments; they read best together, and each trait's SQL is already a file of its
 //! own in `sql/`.)
 
+pub mod admin;
 pub mod apps;
 pub mod cache;
 mod postgres;
@@ -170,6 +171,7 @@ pub enum Unlinked {
 /// Everything the server stores, by concern.
 pub trait Store:
     Maintenance
+    + admin::Admin
     + apps::Apps
     + Users
     + Accounts
@@ -191,6 +193,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: Maintenance
+        + admin::Admin
         + apps::Apps
         + Users
         + Accounts

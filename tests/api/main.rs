@@ -11,6 +11,7 @@
 mod helpers;
 
 mod account;
+mod admin;
 mod apps;
 mod auth;
 mod emails;

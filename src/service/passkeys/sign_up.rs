@@ -100,19 +100,9 @@ pub async fn sign_up(
         Checked::Exhausted => return Err(ApiError::TooManyAttempts),
     }
     let now = state.clock.now_ms();
-    let user = User {
-        id: user_id,
-        name,
-        email: email.as_str().to_string(),
-        email_verified: true,
-        image: None,
-        created_at: now,
-        updated_at: now,
-        two_factor_enabled: false,
-        username: None,
-        display_username: None,
-        app_id: scope.app_id().map(String::from),
-    };
+    let app_id = scope.app_id().map(String::from);
+    let user =
+        User { email_verified: true, ..User::new(user_id, name, email.as_str().to_string(), app_id, now) };
     let row = row_for(&user.id, None, now);
     match state.store.create_user_with_passkey(&user, &row).await {
         Ok(()) => Ok(user),

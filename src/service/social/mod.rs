@@ -334,22 +334,16 @@ async fn resolve_user(
     if !vouched {
         return Err("email_not_verified".into());
     }
+    let name = profile
+        .name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| email.as_str().split('@').next().unwrap_or_default().to_string());
+    let app_id = scope.app_id().map(String::from);
     let user = User {
-        id: random_id(),
-        name: profile
-            .name
-            .clone()
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| email.as_str().split('@').next().unwrap_or_default().to_string()),
-        email: email.as_str().to_string(),
         email_verified: profile.email_verified,
         image: profile.image.clone(),
-        created_at: now,
-        updated_at: now,
-        two_factor_enabled: false,
-        username: None,
-        display_username: None,
-        app_id: scope.app_id().map(String::from),
+        ..User::new(random_id(), name, email.as_str().to_string(), app_id, now)
     };
     let account = AccountRow { user_id: user.id.clone(), ..account };
     match state.store.create_user_with_account(&user, &account).await {
@@ -436,6 +430,7 @@ fn provider_error(error: &str) -> String {
 /// The gate's refusal as a `?error=` code: `EMAIL_NOT_VERIFIED` → `email_not_verified`.
 fn gate_code(error: &ApiError) -> String {
     match error.code() {
+        Some("BANNED_USER") => "banned".into(),
         Some(code) => code.to_ascii_lowercase(),
         None => {
             tracing::error!(error = %error, "a sign-in with a provider failed at the gate");

@@ -13,6 +13,7 @@
 //! before anything is read.
 
 mod accounts;
+mod admin;
 mod apps;
 mod email_changes;
 mod invitations;

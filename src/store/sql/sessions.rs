@@ -14,14 +14,14 @@ use crate::{
 /// The `session` table's columns, in `SessionRow`'s order.
 macro_rules! session_columns {
     () => {
-        r#""id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent", "activeOrganizationId", "rememberMe""#
+        r#""id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent", "activeOrganizationId", "rememberMe", "impersonatedBy""#
     };
 }
 
 const INSERT: &str = concat!(
     r#"INSERT INTO "session" ("#,
     session_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 );
 
 /// Only the lifetime: the active organization has its own statement, so a refresh racing a
@@ -163,6 +163,7 @@ impl Sessions for Backend {
             .bind(&s.user_agent)
             .bind(&s.active_organization_id)
             .bind(s.remember_me)
+            .bind(&s.impersonated_by)
             .execute(&self.pool)
             .await
             .map_err(classify)?;

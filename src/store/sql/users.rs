@@ -22,7 +22,7 @@ use crate::{
 /// The `user` table's columns, in `User`'s order.
 macro_rules! user_columns {
     () => {
-        r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "twoFactorEnabled", "username", "displayUsername", "appId""#
+        r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "twoFactorEnabled", "username", "displayUsername", "appId", "role", "banned", "banReason", "banExpires""#
     };
 }
 
@@ -33,7 +33,8 @@ macro_rules! joined_user_columns {
         r#"u."name" AS u_name, u."email" AS u_email, u."emailVerified" AS u_email_verified,
        u."image" AS u_image, u."createdAt" AS u_created_at, u."updatedAt" AS u_updated_at,
        u."twoFactorEnabled" AS u_two_factor_enabled, u."username" AS u_username,
-       u."displayUsername" AS u_display_username, u."appId" AS u_app_id"#
+       u."displayUsername" AS u_display_username, u."appId" AS u_app_id, u."role" AS u_role,
+       u."banned" AS u_banned, u."banReason" AS u_ban_reason, u."banExpires" AS u_ban_expires"#
     };
 }
 
@@ -42,7 +43,7 @@ pub(super) use joined_user_columns;
 const INSERT_USER: &str = concat!(
     r#"INSERT INTO "user" ("#,
     user_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
 );
 
 const INSERT_CREDENTIAL: &str = r#"
@@ -119,6 +120,10 @@ pub(super) struct JoinedUser {
     u_username: Option<String>,
     u_display_username: Option<String>,
     u_app_id: Option<String>,
+    u_role: String,
+    u_banned: bool,
+    u_ban_reason: Option<String>,
+    u_ban_expires: Option<i64>,
 }
 
 impl JoinedUser {
@@ -139,6 +144,10 @@ impl JoinedUser {
             username: self.u_username,
             display_username: self.u_display_username,
             app_id: self.u_app_id,
+            role: self.u_role,
+            banned: self.u_banned,
+            ban_reason: self.u_ban_reason,
+            ban_expires: self.u_ban_expires,
         }
     }
 }
@@ -149,6 +158,14 @@ struct CredentialRow {
     #[sqlx(flatten)]
     user: User,
     password: Option<String>,
+}
+
+/// A user by id.
+pub(super) async fn by_id<'e, E>(executor: E, id: &str) -> StoreResult<Option<User>>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    Ok(sqlx::query_as(BY_ID).bind(id).fetch_optional(executor).await?)
 }
 
 /// Marks the user changed and answers their email (`None`: no such user). A write, so it can
@@ -245,6 +262,10 @@ where
         .bind(&user.username)
         .bind(&user.display_username)
         .bind(&user.app_id)
+        .bind(&user.role)
+        .bind(user.banned)
+        .bind(&user.ban_reason)
+        .bind(user.ban_expires)
         .execute(executor)
         .await
         .map_err(classify)?;
@@ -348,7 +369,7 @@ impl Users for Backend {
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
-        Ok(sqlx::query_as(BY_ID).bind(id).fetch_optional(&self.pool).await?)
+        by_id(&self.pool, id).await
     }
 
     async fn set_email_verified(&self, user_id: &str, now: i64) -> StoreResult<()> {

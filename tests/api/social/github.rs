@@ -96,6 +96,19 @@ async fn a_sign_in_started_in_an_app_stays_in_it(backend: Backend) {
     assert!(default_user.get("appId").is_none() && default_user["id"] != user["id"], "{default_user}");
 }
 
+/// A banned user's sign-in through a provider ends on the error URL with `?error=banned`.
+async fn a_banned_user_is_sent_back_with_banned(backend: Backend) {
+    let Some((app, gh)) = github_app(backend).await else { return };
+    let email = unique_email();
+    let res = sign_in_as(&app, &gh, octocat(99, vec![(email.clone(), true, true)])).await;
+    let id = session_user(&app, &app.cookie_of(&res)).await["id"].as_str().unwrap().to_string();
+    let ban = gatehouse::store::admin::Ban { reason: "spam".into(), expires: None };
+    app.state.store.ban_user(&id, &ban, app.clock().now_ms()).await.unwrap();
+    let res = sign_in_as(&app, &gh, octocat(99, vec![(email, true, true)])).await;
+    assert!(location(&res).ends_with("?error=banned"), "{}", location(&res));
+    assert!(res.session_cookie(&app.state.session_cookie).is_none());
+}
+
 async fn an_unverified_github_address_does_not_link(backend: Backend) {
     let Some((app, gh)) = github_app(backend).await else { return };
     let email = unique_email();
@@ -299,6 +312,7 @@ async fn github_is_off_without_a_client(backend: Backend) {
 backend_tests!(
     github_signs_up_with_the_verified_primary_address,
     a_sign_in_started_in_an_app_stays_in_it,
+    a_banned_user_is_sent_back_with_banned,
     an_unverified_github_address_does_not_link,
     a_misbehaving_api_is_a_clean_error,
     a_wrong_verifier_or_a_reused_code_is_refused,

@@ -1,0 +1,87 @@
+//! Who may do what in the admin API (Better Auth's admin plugin): resources and their actions,
+//! the roles `admin` and `user`, and `ADMIN_USER_IDS`, which may do everything.
+
+use super::model::User;
+
+/// `resource: [actions]`, as Better Auth's access-control statements name them.
+pub const STATEMENTS: &[(&str, &[&str])] = &[
+    (
+        "user",
+        &[
+            "create",
+            "list",
+            "set-role",
+            "ban",
+            "impersonate",
+            "impersonate-admins",
+            "delete",
+            "set-password",
+            "set-email",
+            "get",
+            "update",
+        ],
+    ),
+    ("session", &["list", "revoke", "delete"]),
+    ("audit", &["read"]),
+];
+
+/// The roles there are.
+pub const ROLES: &[&str] = &["admin", "user"];
+
+/// Whether the role `role` may do `action` on `resource`: `admin` everything but impersonating
+/// other admins; `user` nothing.
+pub fn role_allows(role: &str, resource: &str, action: &str) -> bool {
+    role == "admin"
+        && !(resource == "user" && action == "impersonate-admins")
+        && is_statement(resource, action)
+}
+
+/// Whether `resource: action` is a statement at all.
+pub fn is_statement(resource: &str, action: &str) -> bool {
+    STATEMENTS.iter().any(|(r, actions)| *r == resource && actions.contains(&action))
+}
+
+/// A user's roles (`role` holds them comma-separated).
+pub fn roles_of(user: &User) -> impl Iterator<Item = &str> {
+    user.role.split(',').map(str::trim).filter(|r| !r.is_empty())
+}
+
+/// Whether `user` may do `action` on `resource`: one of their roles allows it, or they are
+/// named in `ADMIN_USER_IDS` (`admin_ids`).
+pub fn allows(user: &User, admin_ids: &[String], resource: &str, action: &str) -> bool {
+    admin_ids.contains(&user.id) || roles_of(user).any(|r| role_allows(r, resource, action))
+}
+
+/// Whether `user` counts as an admin (impersonating one needs `impersonate-admins`).
+pub fn is_admin(user: &User, admin_ids: &[String]) -> bool {
+    admin_ids.contains(&user.id) || roles_of(user).any(|r| r == "admin")
+}
+
+/// Whether every `resource: [actions]` asked for is allowed to `check`.
+pub fn allows_all(asked: &[(String, Vec<String>)], check: impl Fn(&str, &str) -> bool) -> bool {
+    asked.iter().all(|(resource, actions)| actions.iter().all(|a| check(resource, a)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_permission_table() {
+        let mut admin = User::new("a".into(), "A".into(), "a@x.y".into(), None, 0);
+        admin.role = "admin".into();
+        let user = User::new("u".into(), "U".into(), "u@x.y".into(), None, 0);
+        for (resource, actions) in STATEMENTS {
+            for action in *actions {
+                let want = !(*resource == "user" && *action == "impersonate-admins");
+                assert_eq!(allows(&admin, &[], resource, action), want, "admin {resource}:{action}");
+                assert!(!allows(&user, &[], resource, action), "user {resource}:{action}");
+                assert!(allows(&user, &["u".into()], resource, action), "ADMIN_USER_IDS {resource}:{action}");
+            }
+        }
+        assert!(!allows(&admin, &[], "user", "fly"));
+        let mut both = user.clone();
+        both.role = "user, admin".into();
+        assert!(allows(&both, &[], "user", "ban") && is_admin(&both, &[]));
+    }
+}

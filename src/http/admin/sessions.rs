@@ -1,0 +1,206 @@
+//! `/admin/ban-user`, `unban-user`, `list-user-sessions`, `revoke-user-session`,
+//! `revoke-user-sessions`, `impersonate-user`, `stop-impersonating`.
+//!
+//! Impersonation opens a session of the target marked `impersonatedBy` (for
+//! `IMPERSONATION_SESSION_DURATION`, never extended) and parks the admin's session token in the
+//! signed `…admin_session` cookie; stopping ends that session and puts the admin's back. A bearer
+//! client gets the new token in `set-auth-token` (and keeps its own to go back to).
+
+use axum::{
+    Json as JsonOut,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::json;
+use tower_cookies::Cookies;
+
+use super::{USER_NOT_FOUND, UserIdBody, bad, refused, require, target};
+use crate::{
+    domain::admin,
+    error::{ApiError, ApiResult},
+    http::{
+        extract::{Authenticated, Json, NoBody},
+        layers::no_store,
+    },
+    security::keys,
+    service::sessions::{
+        ClientInfo, base_cookie, expire_cookie, marked_cookie, set_marked_cookie, start_impersonation,
+    },
+    state::AppState,
+    store::admin::Ban,
+};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct BanBody {
+    user_id: String,
+    ban_reason: Option<String>,
+    /// Seconds.
+    ban_expires_in: Option<u64>,
+}
+
+/// `POST /admin/ban-user {userId, banReason?, banExpiresIn?}`: `{user}`; every session of the
+/// user ends at once (on every instance), and every way in answers 403 `BANNED_USER` until the
+/// ban is lifted or expires.
+pub(super) async fn ban_user(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<BanBody>,
+) -> ApiResult<Response> {
+    require(&state, &auth, "user", "ban", "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS")?;
+    if body.user_id == auth.user.id {
+        return Err(bad("YOU_CANNOT_BAN_YOURSELF", "You cannot ban yourself"));
+    }
+    let user = target(&state, &auth, &body.user_id).await?;
+    let now = state.clock.now_ms();
+    let expires = match body.ban_expires_in {
+        Some(0) => return Err(ApiError::Validation("[body.banExpiresIn] must be at least 1".into())),
+        Some(secs) => Some(now.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000))),
+        None => None,
+    };
+    let reason = body.ban_reason.filter(|r| !r.trim().is_empty()).unwrap_or_else(|| "No reason".into());
+    let reason: String = reason.chars().take(500).collect();
+    let banned = state.store.ban_user(&user.id, &Ban { reason, expires }, now).await?;
+    Ok(no_store(JsonOut(json!({ "user": banned.ok_or(USER_NOT_FOUND)? })).into_response()))
+}
+
+/// `POST /admin/unban-user {userId}`: `{user}`.
+pub(super) async fn unban_user(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<UserIdBody>,
+) -> ApiResult<Response> {
+    require(&state, &auth, "user", "ban", "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS")?;
+    let user = target(&state, &auth, &body.user_id).await?;
+    let unbanned = state.store.unban_user(&user.id, state.clock.now_ms()).await?;
+    Ok(no_store(JsonOut(json!({ "user": unbanned.ok_or(USER_NOT_FOUND)? })).into_response()))
+}
+
+/// `POST /admin/list-user-sessions {userId}`: `{sessions}` (impersonation sessions included).
+pub(super) async fn list_user_sessions(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<UserIdBody>,
+) -> ApiResult<Response> {
+    require(&state, &auth, "session", "list", "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS")?;
+    let user = target(&state, &auth, &body.user_id).await?;
+    let sessions = state.store.list_sessions(&user.id, state.clock.now_ms()).await?;
+    Ok(no_store(JsonOut(json!({ "sessions": sessions })).into_response()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct TokenBody {
+    session_token: String,
+}
+
+/// `POST /admin/revoke-user-session {sessionToken}`: `{success: true}` (a session of a user of
+/// the caller's app; raw or signed token).
+pub(super) async fn revoke_user_session(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<TokenBody>,
+) -> ApiResult<Response> {
+    require(&state, &auth, "session", "revoke", "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS")?;
+    let token = keys::verify_cookie_value(&state.cookie_key, &state.session_cookie, &body.session_token)
+        .unwrap_or(body.session_token);
+    if let Some(owner) = state.store.user_of_session(&token, state.clock.now_ms()).await? {
+        let user = target(&state, &auth, &owner).await?;
+        state.store.delete_user_session(&user.id, &token).await?;
+    }
+    Ok(JsonOut(json!({ "success": true })).into_response())
+}
+
+/// `POST /admin/revoke-user-sessions {userId}`: `{success: true}`.
+pub(super) async fn revoke_user_sessions(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(body): Json<UserIdBody>,
+) -> ApiResult<Response> {
+    require(&state, &auth, "session", "revoke", "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS")?;
+    let user = target(&state, &auth, &body.user_id).await?;
+    state.store.delete_user_sessions(&user.id, None).await?;
+    Ok(JsonOut(json!({ "success": true })).into_response())
+}
+
+/// What the admin-session cookie's value starts with (see `set_marked_cookie`).
+const ADMIN_SESSION_MARK: &str = "admin-session:";
+
+/// `POST /admin/impersonate-user {userId}`: `{session, user}` of a new session of the target,
+/// marked `impersonatedBy`; the admin's session waits in the admin-session cookie.
+pub(super) async fn impersonate_user(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    cookies: Cookies,
+    client: ClientInfo,
+    Json(body): Json<UserIdBody>,
+) -> ApiResult<Response> {
+    require(&state, &auth, "user", "impersonate", "YOU_ARE_NOT_ALLOWED_TO_IMPERSONATE_USERS")?;
+    if auth.session.impersonated_by.is_some() {
+        return Err(bad("ALREADY_IMPERSONATING", "Stop impersonating first"));
+    }
+    if body.user_id == auth.user.id {
+        return Err(bad("YOU_CANNOT_IMPERSONATE_YOURSELF", "You cannot impersonate yourself"));
+    }
+    let user = target(&state, &auth, &body.user_id).await?;
+    let ids = &state.settings.admin.user_ids;
+    if admin::is_admin(&user, ids) && !admin::allows(&auth.user, ids, "user", "impersonate-admins") {
+        return Err(refused("YOU_CANNOT_IMPERSONATE_ADMINS", "You cannot impersonate admins"));
+    }
+    if user.banned {
+        return Err(ApiError::BannedUser);
+    }
+    let parked_ms = (auth.session.expires_at - state.clock.now_ms()).max(0);
+    let admin_token = auth.session.token.clone();
+    let session = start_impersonation(&state, &auth.handle, &cookies, &user, &auth.user.id, client).await?;
+    set_marked_cookie(
+        &state,
+        &cookies,
+        state.admin_session_cookie(),
+        ADMIN_SESSION_MARK,
+        &admin_token,
+        parked_ms,
+    );
+    tracing::info!(admin = %auth.user.id, user = %user.id, "impersonation started");
+    Ok(no_store(JsonOut(json!({ "session": session, "user": user })).into_response()))
+}
+
+/// `POST /admin/stop-impersonating`: ends the impersonation session and puts the admin's back
+/// (`{session, user}` of the admin; `session` is null for a bearer client, which holds its own
+/// token). 400 `NOT_IMPERSONATING` on any other session.
+pub(super) async fn stop_impersonating(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    cookies: Cookies,
+    Json(_): Json<NoBody>,
+) -> ApiResult<Response> {
+    let Some(admin_id) = auth.session.impersonated_by.clone() else {
+        return Err(ApiError::Coded(
+            StatusCode::BAD_REQUEST,
+            "NOT_IMPERSONATING",
+            "You are not impersonating anyone",
+        ));
+    };
+    let now = state.clock.now_ms();
+    state.store.delete_session(&auth.session.token).await?;
+    let parked = marked_cookie(&state, &cookies, &state.admin_session_cookie(), ADMIN_SESSION_MARK);
+    expire_cookie(&state, &cookies, state.admin_session_cookie());
+    tracing::info!(admin = %admin_id, user = %auth.user.id, "impersonation stopped");
+    let restored = match parked {
+        Some(token) => state.store.session_with_user(&token, now).await?.filter(|(_, u, _)| u.id == admin_id),
+        None => None,
+    };
+    let Some((session, user, _)) = restored else {
+        let admin = state.store.user_by_id(&admin_id).await?;
+        expire_cookie(&state, &cookies, state.session_cookie.clone());
+        return Ok(no_store(JsonOut(json!({ "session": null, "user": admin })).into_response()));
+    };
+    // The admin's session cookie again (the session layer is not told: it would end it).
+    let mut cookie = base_cookie(&state, state.session_cookie.clone());
+    cookie.set_value(keys::sign_cookie_value(&state.cookie_key, &state.session_cookie, &session.token));
+    cookie.set_max_age(time::Duration::milliseconds((session.expires_at - now).max(0)));
+    cookies.add(cookie);
+    Ok(no_store(JsonOut(json!({ "session": session, "user": user })).into_response()))
+}

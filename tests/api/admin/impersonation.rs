@@ -1,0 +1,98 @@
+//! Impersonation: a one-hour session marked `impersonatedBy`, the admin's own session parked and
+//! restored, JWTs naming the admin (`act`), and what such a session may not do.
+
+use serde_json::json;
+
+use super::{admin, call, member};
+use crate::{app, helpers::*};
+
+async fn an_admin_sees_what_the_user_sees_and_comes_back(backend: Backend) {
+    let app = app!(backend);
+    let (cookie, admin_id) = admin(&app).await;
+    let (email, _, id) = member(&app).await;
+    let res = call(&app, &cookie, "impersonate-user", json!({"userId": id})).await;
+    let answer = res.assert_ok();
+    assert_eq!(
+        (answer["user"]["email"].as_str(), answer["session"]["impersonatedBy"].as_str()),
+        (Some(email.as_str()), Some(admin_id.as_str()))
+    );
+    let lifetime = gatehouse::domain::time::parse_ms(answer["session"]["expiresAt"].as_str().unwrap())
+        .unwrap()
+        - app.clock().now_ms();
+    assert!((3_590_000..=3_600_000).contains(&lifetime), "{lifetime}");
+    assert!(res.header("set-auth-token").is_some(), "bearer clients get the token");
+    let parked = res.set_cookies();
+    assert!(parked.contains_key(&app.state.admin_session_cookie()), "{parked:?}");
+    let as_user = app.cookie_of(&res);
+    let both = format!(
+        "{as_user}; {}={}",
+        app.state.admin_session_cookie(),
+        parked[&app.state.admin_session_cookie()].0
+    );
+    assert_eq!(session_user(&app, &both).await["email"], email.as_str());
+    // Its JWT names the admin as the actor.
+    let token = app.get("/token", Some(&both)).await.assert_ok()["token"].as_str().unwrap().to_string();
+    let claims = jwt::segment(&token, 1);
+    assert_eq!(
+        (claims["sub"].as_str(), claims["act"]["sub"].as_str()),
+        (Some(id.as_str()), Some(admin_id.as_str()))
+    );
+    // What it may not do.
+    let refused = "IMPERSONATION_FORBIDS_THIS";
+    let body = json!({"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD});
+    rejected(&app.post("/change-password", body, Some(&both)).await, 403, refused);
+    rejected(
+        &app.post("/change-email", json!({"newEmail": unique_email()}), Some(&both)).await,
+        403,
+        refused,
+    );
+    rejected(&app.post("/delete-user", json!({"password": PASSWORD}), Some(&both)).await, 403, refused);
+    rejected(&app.post("/two-factor/enable", json!({"password": PASSWORD}), Some(&both)).await, 403, refused);
+    rejected(
+        &call(&app, &both, "impersonate-user", json!({"userId": admin_id})).await,
+        403,
+        "YOU_ARE_NOT_ALLOWED_TO_IMPERSONATE_USERS",
+    );
+    // The user does not see it among their sessions.
+    let own = app.cookie_of(&app.sign_in(&email, PASSWORD).await);
+    let listed = app.get("/list-sessions", Some(&own)).await.assert_ok();
+    assert!(listed.as_array().unwrap().iter().all(|s| s["impersonatedBy"].is_null()), "{listed}");
+    // Back: the impersonation session ends, the admin's is back.
+    let res = call(&app, &both, "stop-impersonating", json!({})).await;
+    let back = res.assert_ok();
+    assert_eq!(back["user"]["id"], admin_id.as_str());
+    let restored = app.cookie_of(&res);
+    assert_eq!(session_user(&app, &restored).await["id"], admin_id.as_str());
+    assert!(app.session(&as_user).await.is_null());
+    rejected(&call(&app, &restored, "stop-impersonating", json!({})).await, 400, "NOT_IMPERSONATING");
+}
+
+async fn impersonating_has_limits(backend: Backend) {
+    let app = app!(backend);
+    let (cookie, admin_id) = admin(&app).await;
+    let (other_admin, other_id) = admin(&app).await;
+    drop(other_admin);
+    rejected(
+        &call(&app, &cookie, "impersonate-user", json!({"userId": other_id})).await,
+        403,
+        "YOU_CANNOT_IMPERSONATE_ADMINS",
+    );
+    rejected(
+        &call(&app, &cookie, "impersonate-user", json!({"userId": admin_id})).await,
+        400,
+        "YOU_CANNOT_IMPERSONATE_YOURSELF",
+    );
+    rejected(
+        &call(&app, &cookie, "impersonate-user", json!({"userId": "nobody"})).await,
+        404,
+        "USER_NOT_FOUND",
+    );
+    // A session lasts an hour and is never extended.
+    let (_, _, id) = member(&app).await;
+    let res = call(&app, &cookie, "impersonate-user", json!({"userId": id})).await;
+    let as_user = app.cookie_of(&res);
+    app.clock().advance(std::time::Duration::from_secs(3_601));
+    assert!(app.session(&as_user).await.is_null());
+}
+
+crate::backend_tests!(an_admin_sees_what_the_user_sees_and_comes_back, impersonating_has_limits);
