@@ -9,7 +9,7 @@ use crate::{
     config::Settings,
     domain::{
         model::{Subscription, SubscriptionRow},
-        time::{Clock, format_ms, parse_ms},
+        time::{Clock, duration_ms, format_ms, parse_ms},
     },
     state::AppState,
     store,
@@ -149,6 +149,10 @@ async fn sweep_expired(state: AppState) {
         }
         if let Err(e) = state.store.delete_expired_refresh_tokens(now).await {
             tracing::warn!(error = %e, "refresh-token sweep failed");
+        }
+        let kept_from = now - duration_ms(state.settings.admin.audit_retention);
+        if let Err(e) = state.store.delete_audit_before(kept_from).await {
+            tracing::warn!(error = %e, "audit-log sweep failed");
         }
     }
 }

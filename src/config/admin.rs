@@ -10,11 +10,17 @@ pub struct AdminSettings {
     pub user_ids: Vec<String>,
     /// How long a session an admin opens as another user lasts.
     pub impersonation_lifetime: Duration,
+    /// Audit events older than this are deleted (`AUDIT_RETENTION_DAYS`).
+    pub audit_retention: Duration,
 }
 
 impl Default for AdminSettings {
     fn default() -> Self {
-        Self { user_ids: Vec::new(), impersonation_lifetime: Duration::from_secs(3600) }
+        Self {
+            user_ids: Vec::new(),
+            impersonation_lifetime: Duration::from_secs(3600),
+            audit_retention: Duration::from_secs(365 * 86_400),
+        }
     }
 }
 
@@ -31,6 +37,9 @@ impl AdminSettings {
                 d.impersonation_lifetime,
                 |v| parse_duration(v).filter(|d| !d.is_zero()),
             )?,
+            audit_retention: env.or("AUDIT_RETENTION_DAYS", d.audit_retention, |v| {
+                v.parse::<u64>().ok().filter(|d| *d >= 1).map(|d| Duration::from_secs(d * 86_400))
+            })?,
         })
     }
 }

@@ -324,6 +324,7 @@ mod tests {
             ("APP_KEY_RATE_LIMIT", "lots"),
             ("APP_KEY_RATE_LIMIT", "0/60"),
             ("IMPERSONATION_SESSION_DURATION", "0"),
+            ("AUDIT_RETENTION_DAYS", "0"),
             ("MAIL_TRANSPORT", "pigeon"),
             ("ACCESS_TOKEN_EXPIRATION", "0"),
             ("REFRESH_TOKEN_IDLE", "often"),

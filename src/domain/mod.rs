@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod input;
 pub mod model;
 pub mod roles;

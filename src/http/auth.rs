@@ -22,6 +22,7 @@ use crate::{
     },
     security::tokens::random_id,
     service::{
+        audit::{Record, record},
         credentials::{Checked, check_password},
         links::{in_background, mail_vars, return_to, send_verification},
         sessions::{SignInContext, expire_cookie},
@@ -190,10 +191,21 @@ pub async fn sign_in_with_password(
     body: PasswordSignIn,
 ) -> ApiResult<Response> {
     let stored = credential.as_ref().and_then(|c| c.password_hash.as_deref());
-    let checked = check_password(state, lockout_key, &body.password, stored).await?;
-    let (Checked::Correct { rehash }, Some(credential)) = (checked, credential) else {
+    let checked = check_password(state, lockout_key, &body.password, stored).await;
+    let (Ok(Checked::Correct { rehash }), Some(credential)) = (&checked, &credential) else {
+        // A wrong password for an account is its event; an unknown account is nobody's.
+        let reason = match &checked {
+            Err(e) => e.code().unwrap_or("INTERNAL_SERVER_ERROR"),
+            Ok(_) => "INVALID_EMAIL_OR_PASSWORD",
+        };
+        if let Some(found) = &credential {
+            let event = Record::own("sign-in", &found.user).from(&ctx.client).failed();
+            record(state, event.with(json!({ "method": "Password", "reason": reason })), None).await;
+        }
+        checked?;
         return Err(ApiError::InvalidCredentials);
     };
+    let (rehash, credential) = (*rehash, credential.clone());
     let user = credential.user;
     let remember_me = body.remember_me.unwrap_or(true);
     let admission = Admission { proof: Proof::Password, remember_me, callback: body.callback_url.as_deref() };
@@ -229,11 +241,16 @@ async fn sign_out(
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     if let Some(id) = ctx.handle.id() {
         let found = state.store.session_with_user(&id.to_string(), state.clock.now_ms()).await?;
-        if found.is_some_and(|(_, user, _)| !ctx.scope.admits(&user)) {
+        if found.as_ref().is_some_and(|(_, user, _)| !ctx.scope.admits(user)) {
             // Another app's: its cookies are its own too.
             return Ok(JsonOut(json!({ "success": true })));
         }
         ctx.handle.flush().await?;
+        if let Some((session, user, _)) = &found {
+            let event = Record::own("sign-out", user).from(&ctx.client);
+            let event = Record { impersonator: session.impersonated_by.as_deref(), ..event };
+            record(&state, event, None).await;
+        }
     }
     for name in [state.dont_remember_cookie(), state.session_data_cookie(), state.two_factor_cookie()] {
         expire_cookie(&state, &ctx.cookies, name);

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod apps;
+pub mod audit;
 pub mod auth;
 pub mod extract;
 pub mod health;
@@ -60,6 +61,7 @@ pub fn app(state: AppState) -> Router {
         .merge(passkeys::router())
         .merge(tokens::router())
         .merge(admin::router())
+        .merge(audit::router())
         .merge(usernames::router(state.settings.clients.email_availability_check))
         .route_layer(limits.clone())
         .layer(sessions)

@@ -25,6 +25,7 @@ use crate::{
         redirect::{check_callback, found},
     },
     service::{
+        audit::{Record, record},
         links::{Purpose, consume, in_background, owner_scope, peek, with_params},
         passwords::{check_current_password, replace_password, send_reset},
         sessions::SignInContext,
@@ -199,6 +200,7 @@ async fn change_password(
     let end = if body.revoke_other_sessions { EndSessions::All } else { EndSessions::None };
     let now = state.clock.now_ms();
     state.store.replace_credentials(&auth.user.id, &hash, end, false, now).await?;
+    record(&state, Record::own("password-changed", &auth.user).from(&ctx.client), None).await;
     let token = if body.revoke_other_sessions {
         Some(ctx.start(&state, &auth.user, auth.session.remember_me).await?.token)
     } else {

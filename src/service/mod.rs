@@ -1,6 +1,7 @@
 //! Work that several routes share, so handlers only parse, call and answer.
 
 pub mod apps;
+pub mod audit;
 pub mod codes;
 pub mod credentials;
 pub mod email_change;

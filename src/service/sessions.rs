@@ -204,6 +204,7 @@ pub async fn store_session(state: &AppState, handle: &Session, session: &Session
 }
 
 /// Who is asking: the peer address and user agent, recorded on new sessions.
+#[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,

@@ -2,10 +2,13 @@
 //! passkey, refresh token, username) ends in [`admit`], which decides whether a session may be
 //! created and creates it, so a check added here holds everywhere.
 
+use serde_json::json;
+
 use crate::{
     domain::model::{SessionRow, User},
     error::{ApiError, ApiResult},
     service::{
+        audit::{Record, record},
         links::{Purpose, in_background, return_to, send_verification},
         sessions::SignInContext,
         two_factor::{challenge, trusted},
@@ -56,7 +59,38 @@ pub struct Admission<'a> {
 /// - with `TWO_FACTOR_REQUIRED`, a user without one gets a restricted session (it can only
 ///   enroll; see `http::extract`) and 200 `{twoFactorRedirect: true, twoFactorSetupRequired: true}`;
 /// - a banned user gets none (403 `BANNED_USER`, see [`check_account`]).
+///
+/// Every outcome but a second factor still to give is written to the audit log (`sign-in`, or
+/// `sign-up` for a new account; a refusal with its code).
 pub async fn admit(
+    state: &AppState,
+    ctx: SignInContext,
+    user: &User,
+    admission: Admission<'_>,
+) -> ApiResult<SessionRow> {
+    let client = ctx.client.clone();
+    let proof = admission.proof;
+    let result = gate(state, ctx, user, admission).await;
+    let action = if proof == Proof::NewAccount { "sign-up" } else { "sign-in" };
+    let event = Record::own(action, user).from(&client);
+    let method = json!({ "method": format!("{proof:?}") });
+    match &result {
+        Ok(_) => record(state, event.with(method), None).await,
+        Err(ApiError::SecondFactorNeeded(_) | ApiError::SecondFactorSetupNeeded) => {}
+        Err(e) => {
+            let reason = e.code().unwrap_or("INTERNAL_SERVER_ERROR");
+            record(
+                state,
+                event.with(json!({ "method": format!("{proof:?}"), "reason": reason })).failed(),
+                None,
+            )
+            .await;
+        }
+    }
+    result
+}
+
+async fn gate(
     state: &AppState,
     ctx: SignInContext,
     user: &User,

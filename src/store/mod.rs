@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod apps;
+pub mod audit;
 pub mod cache;
 mod postgres;
 pub mod session_store;
@@ -173,6 +174,7 @@ pub trait Store:
     Maintenance
     + admin::Admin
     + apps::Apps
+    + audit::Audit
     + Users
     + Accounts
     + Sessions
@@ -195,6 +197,7 @@ impl<T> Store for T where
     T: Maintenance
         + admin::Admin
         + apps::Apps
+        + audit::Audit
         + Users
         + Accounts
         + Sessions

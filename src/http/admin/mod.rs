@@ -18,6 +18,7 @@ use crate::{
     domain::{admin, model::User},
     error::{ApiError, ApiResult},
     http::extract::Authenticated,
+    service::audit::{Record, record},
     state::AppState,
 };
 
@@ -91,6 +92,26 @@ fn parse_role(raw: &serde_json::Value) -> ApiResult<String> {
         ));
     }
     Ok(roles.join(","))
+}
+
+/// Writes an admin action on `target` to the audit log.
+async fn audit(
+    state: &AppState,
+    auth: &Authenticated,
+    action: &'static str,
+    target: &User,
+    details: serde_json::Value,
+) {
+    let event = Record {
+        action,
+        success: true,
+        actor: Some(&auth.user),
+        impersonator: auth.session.impersonated_by.as_deref(),
+        target: Some(("user", &target.id)),
+        client: None,
+        details,
+    };
+    record(state, event, None).await;
 }
 
 #[derive(Deserialize)]

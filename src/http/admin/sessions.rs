@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tower_cookies::Cookies;
 
-use super::{USER_NOT_FOUND, UserIdBody, bad, refused, require, target};
+use super::{USER_NOT_FOUND, UserIdBody, audit, bad, refused, require, target};
 use crate::{
     domain::admin,
     error::{ApiError, ApiResult},
@@ -25,6 +25,7 @@ use crate::{
         layers::no_store,
     },
     security::keys,
+    service::audit::{Record, record},
     service::sessions::{
         ClientInfo, base_cookie, expire_cookie, marked_cookie, set_marked_cookie, start_impersonation,
     },
@@ -62,7 +63,8 @@ pub(super) async fn ban_user(
     };
     let reason = body.ban_reason.filter(|r| !r.trim().is_empty()).unwrap_or_else(|| "No reason".into());
     let reason: String = reason.chars().take(500).collect();
-    let banned = state.store.ban_user(&user.id, &Ban { reason, expires }, now).await?;
+    let banned = state.store.ban_user(&user.id, &Ban { reason: reason.clone(), expires }, now).await?;
+    audit(&state, &auth, "user-banned", &user, json!({ "reason": reason, "expires": expires })).await;
     Ok(no_store(JsonOut(json!({ "user": banned.ok_or(USER_NOT_FOUND)? })).into_response()))
 }
 
@@ -75,6 +77,7 @@ pub(super) async fn unban_user(
     require(&state, &auth, "user", "ban", "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS")?;
     let user = target(&state, &auth, &body.user_id).await?;
     let unbanned = state.store.unban_user(&user.id, state.clock.now_ms()).await?;
+    audit(&state, &auth, "user-unbanned", &user, serde_json::Value::Null).await;
     Ok(no_store(JsonOut(json!({ "user": unbanned.ok_or(USER_NOT_FOUND)? })).into_response()))
 }
 
@@ -109,6 +112,7 @@ pub(super) async fn revoke_user_session(
     if let Some(owner) = state.store.user_of_session(&token, state.clock.now_ms()).await? {
         let user = target(&state, &auth, &owner).await?;
         state.store.delete_user_session(&user.id, &token).await?;
+        audit(&state, &auth, "session-revoked", &user, serde_json::Value::Null).await;
     }
     Ok(JsonOut(json!({ "success": true })).into_response())
 }
@@ -122,6 +126,7 @@ pub(super) async fn revoke_user_sessions(
     require(&state, &auth, "session", "revoke", "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS")?;
     let user = target(&state, &auth, &body.user_id).await?;
     state.store.delete_user_sessions(&user.id, None).await?;
+    audit(&state, &auth, "sessions-revoked", &user, serde_json::Value::Null).await;
     Ok(JsonOut(json!({ "success": true })).into_response())
 }
 
@@ -163,7 +168,7 @@ pub(super) async fn impersonate_user(
         &admin_token,
         parked_ms,
     );
-    tracing::info!(admin = %auth.user.id, user = %user.id, "impersonation started");
+    audit(&state, &auth, "impersonation-started", &user, json!({ "session": session.id })).await;
     Ok(no_store(JsonOut(json!({ "session": session, "user": user })).into_response()))
 }
 
@@ -187,7 +192,9 @@ pub(super) async fn stop_impersonating(
     state.store.delete_session(&auth.session.token).await?;
     let parked = marked_cookie(&state, &cookies, &state.admin_session_cookie(), ADMIN_SESSION_MARK);
     expire_cookie(&state, &cookies, state.admin_session_cookie());
-    tracing::info!(admin = %admin_id, user = %auth.user.id, "impersonation stopped");
+    let stopped = Record::own("impersonation-stopped", &auth.user);
+    let app = auth.user.app_id.as_deref();
+    record(&state, Record { impersonator: Some(&admin_id), actor: None, ..stopped }, app).await;
     let restored = match parked {
         Some(token) => state.store.session_with_user(&token, now).await?.filter(|(_, u, _)| u.id == admin_id),
         None => None,

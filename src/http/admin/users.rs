@@ -9,7 +9,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{USER_NOT_FOUND, UserIdBody, bad, parse_role, require, target};
+use super::{USER_NOT_FOUND, UserIdBody, audit, bad, parse_role, require, target};
 use crate::{
     domain::{
         admin,
@@ -68,6 +68,7 @@ pub(super) async fn create_user(
         }
         done => done.map_err(ApiError::from),
     }?;
+    audit(&state, &auth, "user-created", &user, json!({ "role": user.role })).await;
     Ok(no_store(JsonOut(json!({ "user": user })).into_response()))
 }
 
@@ -211,6 +212,8 @@ pub(super) async fn update_user(
     }
     let user = target(&state, &auth, &body.user_id).await?;
     let updated = state.store.admin_update_user(&user.id, &changes, state.clock.now_ms()).await?;
+    let fields: Vec<&String> = body.data.keys().collect();
+    audit(&state, &auth, "user-updated", &user, json!({ "fields": fields })).await;
     Ok(no_store(JsonOut(updated.ok_or(USER_NOT_FOUND)?).into_response()))
 }
 
@@ -230,8 +233,9 @@ pub(super) async fn set_role(
     require(&state, &auth, "user", "set-role", "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE")?;
     let role = parse_role(&body.role)?;
     let user = target(&state, &auth, &body.user_id).await?;
-    let changes = AdminChanges { role: Some(role), ..AdminChanges::default() };
+    let changes = AdminChanges { role: Some(role.clone()), ..AdminChanges::default() };
     let updated = state.store.admin_update_user(&user.id, &changes, state.clock.now_ms()).await?;
+    audit(&state, &auth, "role-changed", &user, json!({ "from": user.role, "to": role })).await;
     Ok(no_store(JsonOut(json!({ "user": updated.ok_or(USER_NOT_FOUND)? })).into_response()))
 }
 
@@ -254,6 +258,7 @@ pub(super) async fn remove_user(
     }
     let now = state.clock.now_ms();
     state.lockout.clear(&state.counters, state.store.as_ref(), &user.lockout_key(), now).await?;
+    audit(&state, &auth, "user-removed", &user, json!({ "email": user.email })).await;
     Ok(JsonOut(json!({ "success": true })).into_response())
 }
 
@@ -278,6 +283,7 @@ pub(super) async fn set_user_password(
         NewPassword::parse(&body.new_password, &scope.password_policy(&state.settings.passwords.policy))?;
     let hash = state.hasher.hash(password.as_str()).await?;
     state.store.replace_credentials(&user.id, &hash, EndSessions::None, false, state.clock.now_ms()).await?;
+    audit(&state, &auth, "password-set", &user, Value::Null).await;
     Ok(JsonOut(json!({ "status": true })).into_response())
 }
 

@@ -15,6 +15,7 @@
 mod accounts;
 mod admin;
 mod apps;
+mod audit;
 mod email_changes;
 mod invitations;
 mod jwks;

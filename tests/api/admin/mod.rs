@@ -1,6 +1,7 @@
 //! The admin API (Better Auth's admin plugin): the permission table, users, bans on every way
 //! in, sessions, impersonation.
 
+mod audit;
 mod bans;
 mod impersonation;
 mod users;

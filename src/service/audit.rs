@@ -1,0 +1,76 @@
+//! Writing the audit log: one row per security event, after the change it records committed (a
+//! change that failed writes none). A row that cannot be written is logged, and the request goes
+//! on: the change it records is already made.
+
+use serde_json::Value;
+
+use crate::{
+    domain::{audit::AuditEvent, model::User},
+    security::tokens::random_id,
+    service::sessions::ClientInfo,
+    state::AppState,
+};
+
+/// An event to record.
+pub struct Record<'a> {
+    pub action: &'static str,
+    pub success: bool,
+    /// Who acted, and the session they acted through (its `impersonatedBy`).
+    pub actor: Option<&'a User>,
+    pub impersonator: Option<&'a str>,
+    /// What it was done to: (`user`, id), (`session`, id), …
+    pub target: Option<(&'static str, &'a str)>,
+    pub client: Option<&'a ClientInfo>,
+    pub details: Value,
+}
+
+impl<'a> Record<'a> {
+    /// `action` by `user` on themselves.
+    pub fn own(action: &'static str, user: &'a User) -> Self {
+        Self {
+            action,
+            success: true,
+            actor: Some(user),
+            impersonator: None,
+            target: Some(("user", &user.id)),
+            client: None,
+            details: Value::Null,
+        }
+    }
+
+    pub fn from(mut self, client: &'a ClientInfo) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    pub fn with(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    pub fn failed(mut self) -> Self {
+        self.success = false;
+        self
+    }
+}
+
+/// Writes `r` (in the actor's app, else the target user's).
+pub async fn record(state: &AppState, r: Record<'_>, app_id: Option<&str>) {
+    let event = AuditEvent {
+        id: random_id(),
+        at: state.clock.now_ms(),
+        app_id: app_id.map(str::to_string).or_else(|| r.actor.and_then(|u| u.app_id.clone())),
+        actor_id: r.actor.map(|u| u.id.clone()),
+        impersonator_id: r.impersonator.map(str::to_string),
+        actor_ip: r.client.and_then(|c| c.ip.clone()),
+        user_agent: r.client.and_then(|c| c.user_agent.clone()),
+        action: r.action.to_string(),
+        target_type: r.target.map(|(t, _)| t.to_string()),
+        target_id: r.target.map(|(_, id)| id.to_string()),
+        outcome: if r.success { "success" } else { "failure" }.to_string(),
+        details: if r.details.is_null() { "{}".into() } else { r.details.to_string() },
+    };
+    if let Err(e) = state.store.record_audit(&event).await {
+        tracing::error!(error = %e, action = r.action, "could not write an audit event");
+    }
+}
