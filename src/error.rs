@@ -85,9 +85,7 @@ pub enum ApiError {
     /// provider-token routes').
     #[error("{2}")]
     Coded(StatusCode, &'static str, &'static str),
-    #[error(
-        "You have been banned from this application. Please contact support if you believe this is an error."
-    )]
+    #[error("You have been banned from this application")]
     BannedUser,
     #[error("Invalid API key")]
     InvalidApiKey,

@@ -16,6 +16,7 @@ pub mod server;
 pub mod service;
 pub mod state;
 pub mod store;
+pub mod users_cli;
 
 pub use http::app;
 pub use state::AppState;

@@ -1,7 +1,7 @@
 //! The `gatehouse` binary: parse the CLI, load settings, call into the library.
 
 use clap::{Parser, Subcommand};
-use gatehouse::{apps_cli, config::Settings, server};
+use gatehouse::{apps_cli, config::Settings, server, users_cli};
 use tracing_subscriber::EnvFilter;
 
 /// Gatehouse: a session-cookie authentication server (Better Auth's wire contract).
@@ -36,6 +36,89 @@ enum Command {
     Apps {
         #[command(subcommand)]
         action: AppsAction,
+    },
+    /// Manage users as the admin API does (USER is an id or an email).
+    Users {
+        /// In this app (id or slug), not the default space.
+        #[arg(long, global = true)]
+        app: Option<String>,
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+    /// Read the audit log.
+    Audit {
+        #[arg(long, global = true)]
+        app: Option<String>,
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersAction {
+    /// Users, newest first.
+    List {
+        /// Looked for in the email and the name.
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// A user and how many live sessions they have.
+    Show {
+        user: String,
+    },
+    /// A new user (no --password: no credential account).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long, default_value = "user")]
+        role: String,
+    },
+    /// Set a user's role (`admin`, `user`, or both comma-separated).
+    SetRole {
+        user: String,
+        role: String,
+    },
+    /// Ban a user: every session ends, every way in is refused.
+    Ban {
+        user: String,
+        #[arg(long)]
+        reason: Option<String>,
+        /// The ban lifts itself after this many seconds.
+        #[arg(long = "for")]
+        seconds: Option<u64>,
+    },
+    Unban {
+        user: String,
+    },
+    /// Set a user's password (their sessions stay).
+    SetPassword {
+        user: String,
+        password: String,
+    },
+    /// End every session of a user.
+    RevokeSessions {
+        user: String,
+    },
+    Delete {
+        user: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// The newest audit events.
+    Tail {
+        /// Events by or about this user id.
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
     },
 }
 
@@ -170,6 +253,44 @@ async fn main() -> std::process::ExitCode {
                         apps_cli::revoke_key(store, &key_id).await
                     }
                     AppsAction::Delete { app, with_users } => apps_cli::delete(store, &app, with_users).await,
+                })
+                .await?;
+                println!("{}", shown.trim_end());
+                Ok(())
+            }
+            Command::Users { app, action } => {
+                let app = app.as_deref();
+                let shown = apps_cli::with_store(&settings, async |store| match action {
+                    UsersAction::List { search, limit } => {
+                        users_cli::list(store, search.as_deref(), limit, app).await
+                    }
+                    UsersAction::Show { user } => users_cli::show(store, &user, app).await,
+                    UsersAction::Create { email, name, password, role } => {
+                        users_cli::create(store, &settings, (&email, &name, password.as_deref(), &role), app)
+                            .await
+                    }
+                    UsersAction::SetRole { user, role } => {
+                        users_cli::set_role(store, &user, &role, app).await
+                    }
+                    UsersAction::Ban { user, reason, seconds } => {
+                        users_cli::ban(store, &user, reason.as_deref(), seconds, app).await
+                    }
+                    UsersAction::Unban { user } => users_cli::unban(store, &user, app).await,
+                    UsersAction::SetPassword { user, password } => {
+                        users_cli::set_password(store, &settings, &user, &password, app).await
+                    }
+                    UsersAction::RevokeSessions { user } => {
+                        users_cli::revoke_sessions(store, &user, app).await
+                    }
+                    UsersAction::Delete { user } => users_cli::delete(store, &user, app).await,
+                })
+                .await?;
+                println!("{}", shown.trim_end());
+                Ok(())
+            }
+            Command::Audit { app, action: AuditAction::Tail { user, limit } } => {
+                let shown = apps_cli::with_store(&settings, async |store| {
+                    users_cli::tail(store, user.as_deref(), limit, app.as_deref()).await
                 })
                 .await?;
                 println!("{}", shown.trim_end());

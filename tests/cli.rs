@@ -420,3 +420,57 @@ fn apps_from_the_command_line_reach_a_running_server() {
     assert!(out.status.success() && text(&out).contains("with 3 users"), "{}", text(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn users_and_audit_from_the_command_line() {
+    let dir = temp_dir();
+    let users = |args: &[&str]| {
+        let mut all = vec!["users"];
+        all.extend_from_slice(args);
+        run(&dir, &all, &[])
+    };
+    let out = users(&[
+        "create",
+        "--email",
+        "Ops@Example.com",
+        "--name",
+        "Ops",
+        "--password",
+        "ops-password-123",
+        "--role",
+        "admin",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (created["email"].as_str(), created["role"].as_str()),
+        (Some("ops@example.com"), Some("admin"))
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+    assert!(!users(&["create", "--email", "ops@example.com", "--name", "Again"]).status.success());
+    assert!(
+        !users(&["create", "--email", "x@example.com", "--name", "X", "--role", "root"]).status.success()
+    );
+    let list = text(&users(&["list", "--search", "ops"]));
+    assert!(list.starts_with("1 users") && list.contains(&id), "{list}");
+    assert!(text(&users(&["show", "ops@example.com"])).contains("0 live sessions"));
+    assert!(users(&["set-role", &id, "user"]).status.success());
+    let banned = users(&["ban", "ops@example.com", "--reason", "testing", "--for", "3600"]);
+    assert!(banned.status.success() && text(&banned).contains("\"banned\": true"), "{}", text(&banned));
+    assert!(text(&users(&["list"])).contains("BANNED"));
+    assert!(users(&["unban", &id]).status.success());
+    assert!(!users(&["set-password", &id, "short"]).status.success());
+    assert!(users(&["set-password", &id, "another-password-1"]).status.success());
+    assert!(text(&users(&["revoke-sessions", &id])).contains("0 sessions"));
+    assert!(!users(&["show", "nobody@example.com"]).status.success());
+    let tail = text(&run(&dir, &["audit", "tail", "--user", &id], &[]));
+    for action in
+        ["user-created", "role-changed", "user-banned", "user-unbanned", "password-set", "sessions-revoked"]
+    {
+        assert!(tail.contains(action), "{action} in {tail}");
+    }
+    assert!(tail.contains("\"via\":\"cli\""), "{tail}");
+    assert!(users(&["delete", &id]).status.success());
+    assert!(text(&run(&dir, &["audit", "tail"], &[])).contains("user-removed"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -36,6 +36,23 @@ pub fn role_allows(role: &str, resource: &str, action: &str) -> bool {
         && is_statement(resource, action)
 }
 
+/// A `role` as Better Auth takes it: a string or a list of strings, each a role there is; stored
+/// comma-joined. The error is the contract's code (`INVALID_ROLE_TYPE`,
+/// `YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE`).
+pub fn parse_role(raw: &serde_json::Value) -> Result<String, &'static str> {
+    let roles: Vec<&str> = match raw {
+        serde_json::Value::String(s) => s.split(',').map(str::trim).collect(),
+        serde_json::Value::Array(items) => {
+            items.iter().map(|v| v.as_str().ok_or("INVALID_ROLE_TYPE")).collect::<Result<_, _>>()?
+        }
+        _ => return Err("INVALID_ROLE_TYPE"),
+    };
+    if roles.is_empty() || roles.iter().any(|r| !ROLES.contains(r)) {
+        return Err("YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE");
+    }
+    Ok(roles.join(","))
+}
+
 /// Whether `resource: action` is a statement at all.
 pub fn is_statement(resource: &str, action: &str) -> bool {
     STATEMENTS.iter().any(|(r, actions)| *r == resource && actions.contains(&action))

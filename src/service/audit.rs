@@ -54,11 +54,19 @@ impl<'a> Record<'a> {
     }
 }
 
-/// Writes `r` (in the actor's app, else the target user's).
+/// Writes `r` (in `app_id`, else the actor's app).
 pub async fn record(state: &AppState, r: Record<'_>, app_id: Option<&str>) {
-    let event = AuditEvent {
+    let event = event(&r, app_id, state.clock.now_ms());
+    if let Err(e) = state.store.record_audit(&event).await {
+        tracing::error!(error = %e, action = r.action, "could not write an audit event");
+    }
+}
+
+/// The row for `r` at `now`.
+pub fn event(r: &Record<'_>, app_id: Option<&str>, now: i64) -> AuditEvent {
+    AuditEvent {
         id: random_id(),
-        at: state.clock.now_ms(),
+        at: now,
         app_id: app_id.map(str::to_string).or_else(|| r.actor.and_then(|u| u.app_id.clone())),
         actor_id: r.actor.map(|u| u.id.clone()),
         impersonator_id: r.impersonator.map(str::to_string),
@@ -69,8 +77,5 @@ pub async fn record(state: &AppState, r: Record<'_>, app_id: Option<&str>) {
         target_id: r.target.map(|(_, id)| id.to_string()),
         outcome: if r.success { "success" } else { "failure" }.to_string(),
         details: if r.details.is_null() { "{}".into() } else { r.details.to_string() },
-    };
-    if let Err(e) = state.store.record_audit(&event).await {
-        tracing::error!(error = %e, action = r.action, "could not write an audit event");
     }
 }

@@ -41,12 +41,46 @@ pub fn router() -> Router<AppState> {
         .route("/admin/stop-impersonating", post(sessions::stop_impersonating))
 }
 
-const fn refused(code: &'static str, message: &'static str) -> ApiError {
-    ApiError::Coded(StatusCode::FORBIDDEN, code, message)
+/// Better Auth's messages for the admin plugin's codes (as `adminClient.$ERROR_CODES` has them).
+const MESSAGES: &[(&str, &str)] = &[
+    ("USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", "User already exists. Use another email."),
+    ("YOU_CANNOT_BAN_YOURSELF", "You cannot ban yourself"),
+    ("YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE", "You are not allowed to change users role"),
+    ("YOU_ARE_NOT_ALLOWED_TO_CREATE_USERS", "You are not allowed to create users"),
+    ("YOU_ARE_NOT_ALLOWED_TO_LIST_USERS", "You are not allowed to list users"),
+    ("YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS", "You are not allowed to list users sessions"),
+    ("YOU_ARE_NOT_ALLOWED_TO_BAN_USERS", "You are not allowed to ban users"),
+    ("YOU_ARE_NOT_ALLOWED_TO_IMPERSONATE_USERS", "You are not allowed to impersonate users"),
+    ("YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS", "You are not allowed to revoke users sessions"),
+    ("YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS", "You are not allowed to delete users"),
+    ("YOU_ARE_NOT_ALLOWED_TO_SET_USERS_PASSWORD", "You are not allowed to set users password"),
+    ("YOU_ARE_NOT_ALLOWED_TO_GET_USER", "You are not allowed to get user"),
+    ("NO_DATA_TO_UPDATE", "No data to update"),
+    ("YOU_ARE_NOT_ALLOWED_TO_UPDATE_USERS", "You are not allowed to update users"),
+    ("YOU_CANNOT_REMOVE_YOURSELF", "You cannot remove yourself"),
+    ("YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE", "You are not allowed to set a non-existent role value"),
+    ("YOU_CANNOT_IMPERSONATE_ADMINS", "You cannot impersonate admins"),
+    ("INVALID_ROLE_TYPE", "Invalid role type"),
+    (
+        "PASSWORD_CANNOT_BE_UPDATED_VIA_UPDATE_USER",
+        "Password cannot be updated through update-user. Use the set-user-password endpoint instead",
+    ),
+    ("USER_ID_CANNOT_BE_UPDATED", "User id cannot be updated"),
+];
+
+fn coded(status: StatusCode, code: &'static str, fallback: &'static str) -> ApiError {
+    let message = MESSAGES.iter().find(|(c, _)| *c == code).map_or(fallback, |(_, m)| m);
+    ApiError::Coded(status, code, message)
 }
 
-const fn bad(code: &'static str, message: &'static str) -> ApiError {
-    ApiError::Coded(StatusCode::BAD_REQUEST, code, message)
+/// 403 with the code's message (`fallback` for Gatehouse's own codes).
+fn refused(code: &'static str, fallback: &'static str) -> ApiError {
+    coded(StatusCode::FORBIDDEN, code, fallback)
+}
+
+/// 400 with the code's message (`fallback` for Gatehouse's own codes).
+fn bad(code: &'static str, fallback: &'static str) -> ApiError {
+    coded(StatusCode::BAD_REQUEST, code, fallback)
 }
 
 const USER_NOT_FOUND: ApiError = ApiError::Coded(StatusCode::NOT_FOUND, "USER_NOT_FOUND", "User not found");
@@ -74,24 +108,15 @@ async fn target(state: &AppState, auth: &Authenticated, id: &str) -> ApiResult<U
     }
 }
 
-/// A `role` as Better Auth takes it: a string or a list of strings, each a role there is (400
-/// `INVALID_ROLE_TYPE`, `YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE`); stored comma-joined.
+/// A `role` from a body (see `domain::admin::parse_role`).
 fn parse_role(raw: &serde_json::Value) -> ApiResult<String> {
-    let roles: Vec<&str> = match raw {
-        serde_json::Value::String(s) => vec![s.as_str()],
-        serde_json::Value::Array(items) => items
-            .iter()
-            .map(|v| v.as_str().ok_or(bad("INVALID_ROLE_TYPE", "Invalid role type")))
-            .collect::<ApiResult<_>>()?,
-        _ => return Err(bad("INVALID_ROLE_TYPE", "Invalid role type")),
-    };
-    if roles.is_empty() || roles.iter().any(|r| !admin::ROLES.contains(r)) {
-        return Err(bad(
+    admin::parse_role(raw).map_err(|code| match code {
+        "INVALID_ROLE_TYPE" => bad(code, "Invalid role type"),
+        _ => bad(
             "YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE",
             "You are not allowed to set a non-existent role value",
-        ));
-    }
-    Ok(roles.join(","))
+        ),
+    })
 }
 
 /// Writes an admin action on `target` to the audit log.

@@ -1,0 +1,248 @@
+//! `gatehouse users …` and `gatehouse audit tail`: the admin API's work from the command line,
+//! on the same store calls and rules as the HTTP routes (`http::admin`), each change written to
+//! the audit log with `"via": "cli"`. USER is an id or an email (in the default space, or in
+//! `--app`). A ban ends the user's sessions at once: on PostgreSQL every running instance hears of
+//! it; on SQLite a running server may still answer from its session cache for up to 30 s.
+
+use anyhow::{Context, bail};
+use serde_json::json;
+
+use crate::{
+    config::Settings,
+    domain::{
+        admin,
+        input::{Email, NewPassword, parse_name},
+        model::User,
+        time::{Clock, format_ms},
+    },
+    security::{password::PasswordHasher, tokens::random_id},
+    service::audit::{Record, event},
+    store::{
+        EndSessions, Store, StoreError,
+        admin::{AdminChanges, Ban, Match, UserField, UserQuery},
+        audit::AuditQuery,
+    },
+};
+
+/// The app key (`""`: the default space) for `--app` (an app's id or slug).
+async fn app_key(store: &dyn Store, app: Option<&str>) -> anyhow::Result<String> {
+    match app {
+        None => Ok(String::new()),
+        Some(a) => Ok(store.app(a).await?.with_context(|| format!("no app {a:?}"))?.id),
+    }
+}
+
+/// A user by id or email.
+async fn find(store: &dyn Store, key: &str, app: Option<&str>) -> anyhow::Result<User> {
+    let app = app_key(store, app).await?;
+    let found = if key.contains('@') {
+        let email = Email::parse(key).map_err(|e| anyhow::anyhow!("{e}"))?;
+        store.credential_by_email(email.as_str(), &app).await?.map(|c| c.user)
+    } else {
+        store.user_by_id(key).await?.filter(|u| u.app_key() == app)
+    };
+    found.with_context(|| format!("no user {key:?}"))
+}
+
+/// Writes a CLI change to the audit log.
+async fn audit(
+    store: &dyn Store,
+    action: &'static str,
+    user: &User,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
+    let mut details = details;
+    if details.is_null() {
+        details = json!({});
+    }
+    details["via"] = json!("cli");
+    let record =
+        Record { target: Some(("user", &user.id)), actor: None, details, ..Record::own(action, user) };
+    store.record_audit(&event(&record, user.app_id.as_deref(), Clock::default().now_ms())).await?;
+    Ok(())
+}
+
+fn shown(user: &User) -> String {
+    serde_json::to_string_pretty(user).unwrap_or_default()
+}
+
+/// `users list [--search S] [--limit N] [--app A]`: one line per user, newest first.
+pub async fn list(
+    store: &dyn Store,
+    search: Option<&str>,
+    limit: u32,
+    app: Option<&str>,
+) -> anyhow::Result<String> {
+    let query = UserQuery {
+        app: app_key(store, app).await?,
+        search: search.map(|s| (s.to_string(), Match::Contains)),
+        filter: None,
+        sort: (UserField::CreatedAt, true),
+        limit: limit.clamp(1, 500),
+        offset: 0,
+    };
+    let (users, total) = store.list_users(&query).await?;
+    let mut out = format!("{total} users\n");
+    for u in users {
+        let banned = if u.banned { "  BANNED" } else { "" };
+        out.push_str(&format!(
+            "{}  {}  {:?}  {}  created {}{banned}\n",
+            u.id,
+            u.email,
+            u.name,
+            u.role,
+            format_ms(u.created_at)
+        ));
+    }
+    Ok(out)
+}
+
+/// `users show USER`: the user and their live sessions.
+pub async fn show(store: &dyn Store, user: &str, app: Option<&str>) -> anyhow::Result<String> {
+    let user = find(store, user, app).await?;
+    let sessions = store.list_sessions(&user.id, Clock::default().now_ms()).await?;
+    Ok(format!("{}\n{} live sessions", shown(&user), sessions.len()))
+}
+
+/// `users create --email E --name N [--password P] [--role R] [--app A]`.
+pub async fn create(
+    store: &dyn Store,
+    settings: &Settings,
+    (email, name, password, role): (&str, &str, Option<&str>, &str),
+    app: Option<&str>,
+) -> anyhow::Result<String> {
+    let msg = |e: crate::error::ApiError| anyhow::anyhow!("{e}");
+    let email = Email::parse(email).map_err(msg)?;
+    let name = parse_name(name).map_err(msg)?;
+    let role = admin::parse_role(&json!(role)).map_err(anyhow::Error::msg)?;
+    let app_id = app_key(store, app).await?;
+    let now = Clock::default().now_ms();
+    let mut user =
+        User::new(random_id(), name, email.as_str().to_string(), Some(app_id).filter(|a| !a.is_empty()), now);
+    user.role = role;
+    let created = match password {
+        Some(p) => {
+            let password = NewPassword::parse(p, &settings.passwords.policy).map_err(msg)?;
+            let hasher = PasswordHasher::new(settings.passwords.argon2, 1)?;
+            store.create_user(&user, &hasher.hash(password.as_str()).await.map_err(msg)?).await
+        }
+        None => store.insert_user(&user).await,
+    };
+    match created {
+        Err(StoreError::Conflict) => bail!("a user with that email exists"),
+        done => done?,
+    }
+    audit(store, "user-created", &user, json!({ "role": user.role })).await?;
+    Ok(shown(&user))
+}
+
+/// `users set-role USER ROLE`.
+pub async fn set_role(
+    store: &dyn Store,
+    user: &str,
+    role: &str,
+    app: Option<&str>,
+) -> anyhow::Result<String> {
+    let user = find(store, user, app).await?;
+    let role = admin::parse_role(&json!(role)).map_err(anyhow::Error::msg)?;
+    let changes = AdminChanges { role: Some(role.clone()), ..AdminChanges::default() };
+    let updated =
+        store.admin_update_user(&user.id, &changes, Clock::default().now_ms()).await?.context("gone")?;
+    audit(store, "role-changed", &user, json!({ "from": user.role, "to": role })).await?;
+    Ok(shown(&updated))
+}
+
+/// `users ban USER [--reason R] [--for SECONDS]`: every session of the user ends.
+pub async fn ban(
+    store: &dyn Store,
+    user: &str,
+    reason: Option<&str>,
+    secs: Option<u64>,
+    app: Option<&str>,
+) -> anyhow::Result<String> {
+    let user = find(store, user, app).await?;
+    let now = Clock::default().now_ms();
+    let expires = secs.map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1000)));
+    let reason = reason.unwrap_or("No reason").to_string();
+    let banned =
+        store.ban_user(&user.id, &Ban { reason: reason.clone(), expires }, now).await?.context("gone")?;
+    audit(store, "user-banned", &user, json!({ "reason": reason, "expires": expires })).await?;
+    Ok(shown(&banned))
+}
+
+/// `users unban USER`.
+pub async fn unban(store: &dyn Store, user: &str, app: Option<&str>) -> anyhow::Result<String> {
+    let user = find(store, user, app).await?;
+    let unbanned = store.unban_user(&user.id, Clock::default().now_ms()).await?.context("gone")?;
+    audit(store, "user-unbanned", &user, serde_json::Value::Null).await?;
+    Ok(shown(&unbanned))
+}
+
+/// `users set-password USER PASSWORD` (the server's password policy; sessions stay).
+pub async fn set_password(
+    store: &dyn Store,
+    settings: &Settings,
+    user: &str,
+    password: &str,
+    app: Option<&str>,
+) -> anyhow::Result<String> {
+    let user = find(store, user, app).await?;
+    let password =
+        NewPassword::parse(password, &settings.passwords.policy).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hasher = PasswordHasher::new(settings.passwords.argon2, 1)?;
+    let hash = hasher.hash(password.as_str()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    store.replace_credentials(&user.id, &hash, EndSessions::None, false, Clock::default().now_ms()).await?;
+    audit(store, "password-set", &user, serde_json::Value::Null).await?;
+    Ok(format!("password set for {}", user.email))
+}
+
+/// `users revoke-sessions USER`.
+pub async fn revoke_sessions(store: &dyn Store, user: &str, app: Option<&str>) -> anyhow::Result<String> {
+    let user = find(store, user, app).await?;
+    let n = store.delete_user_sessions(&user.id, None).await?;
+    audit(store, "sessions-revoked", &user, serde_json::Value::Null).await?;
+    Ok(format!("{n} sessions of {} ended", user.email))
+}
+
+/// `users delete USER`.
+pub async fn delete(store: &dyn Store, user: &str, app: Option<&str>) -> anyhow::Result<String> {
+    let user = find(store, user, app).await?;
+    if store.delete_user(&user.id).await?.is_err() {
+        bail!("{} is the only owner of an organization with other members", user.email);
+    }
+    audit(store, "user-removed", &user, json!({ "email": user.email })).await?;
+    Ok(format!("user {} deleted", user.email))
+}
+
+/// `audit tail [--user ID] [--limit N] [--app A]`: the newest events, oldest of them first.
+pub async fn tail(
+    store: &dyn Store,
+    user: Option<&str>,
+    limit: u32,
+    app: Option<&str>,
+) -> anyhow::Result<String> {
+    let query = AuditQuery {
+        app: app_key(store, app).await?,
+        user_id: user.map(str::to_string),
+        limit: limit.clamp(1, 1000),
+        ..AuditQuery::default()
+    };
+    let mut events = store.audit_events(&query).await?;
+    events.reverse();
+    Ok(events
+        .iter()
+        .map(|e| {
+            format!(
+                "{}  {:<22} {:<7}  actor {}  target {}  ip {}  {}",
+                format_ms(e.at),
+                e.action,
+                e.outcome,
+                e.actor_id.as_deref().unwrap_or("-"),
+                e.target_id.as_deref().unwrap_or("-"),
+                e.actor_ip.as_deref().unwrap_or("-"),
+                e.details
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
