@@ -27,3 +27,15 @@ CREATE INDEX "audit_event_at_idx" ON "audit_event"("at");
 CREATE INDEX "audit_event_targetId_idx" ON "audit_event"("targetId", "at");
 CREATE INDEX "audit_event_actorId_idx" ON "audit_event"("actorId", "at");
 CREATE INDEX "audit_event_action_idx" ON "audit_event"("action", "at");
+
+-- list-users looks for a text inside emails and names: trigram indexes make that an index scan.
+-- pg_trgm ships with PostgreSQL but a role may not be allowed to create extensions: the search
+-- then scans the table, and nothing else changes.
+DO $$
+BEGIN
+    CREATE EXTENSION IF NOT EXISTS pg_trgm;
+    CREATE INDEX "user_email_trgm_idx" ON "user" USING gin ("email" gin_trgm_ops);
+    CREATE INDEX "user_name_trgm_idx" ON "user" USING gin (LOWER("name") gin_trgm_ops);
+EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'pg_trgm is not available (%): user search scans the table', SQLERRM;
+END $$;

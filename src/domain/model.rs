@@ -46,6 +46,11 @@ fn default_role() -> String {
 }
 
 impl User {
+    /// Whether a ban holds at `now` (one past its `banExpires` is lifted at the next sign-in).
+    pub fn banned_at(&self, now: i64) -> bool {
+        self.banned && self.ban_expires.is_none_or(|until| until > now)
+    }
+
     /// A new user (role `user`, nothing verified, no second factor, no username) created `now`,
     /// in the app `app_id`.
     pub fn new(id: String, name: String, email: String, app_id: Option<String>, now: i64) -> Self {

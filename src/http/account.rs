@@ -52,7 +52,6 @@ async fn change_email(
     auth: Authenticated,
     Json(body): Json<ChangeEmailBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
-    auth.not_impersonated()?;
     check_callback(&state, &state.scope_of(&auth.user).await?, body.callback_url.as_deref())?;
     ensure_fresh(&state, &auth.session)?;
     let new_email = Email::parse(&body.new_email)?;
@@ -96,7 +95,6 @@ async fn delete_user(
     cookies: Cookies,
     Json(body): Json<DeleteUserBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
-    auth.not_impersonated()?;
     match body.password.as_deref() {
         Some(password) => check_current_password(&state, &auth.user, password).await?,
         None => ensure_fresh(&state, &auth.session)?,

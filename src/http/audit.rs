@@ -14,7 +14,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    domain::{admin, audit::OWN_ACTIONS, time::parse_ms},
+    domain::{
+        admin,
+        audit::{AuditEvent, OWN_ACTIONS},
+        time::parse_ms,
+    },
     error::{ApiError, ApiResult},
     http::{
         extract::{Authenticated, lenient_query},
@@ -84,9 +88,9 @@ fn parse(q: LogQuery, app: &str) -> ApiResult<AuditQuery> {
     })
 }
 
-async fn page(state: &AppState, query: &AuditQuery) -> ApiResult<Response> {
-    let events = state.store.audit_events(query).await?;
-    let next = (events.len() == query.limit as usize)
+/// `{events, nextCursor}` (a cursor when the page is full).
+fn answer(events: Vec<AuditEvent>, limit: u32) -> ApiResult<Response> {
+    let next = (events.len() == limit as usize)
         .then(|| events.last().map(|e| format!("{}:{}", e.at, e.id)))
         .flatten();
     Ok(no_store(JsonOut(json!({ "events": events, "nextCursor": next })).into_response()))
@@ -105,7 +109,8 @@ async fn admin_log(
             "You are not allowed to read the audit log",
         ));
     }
-    page(&state, &parse(lenient_query(raw), auth.user.app_key())?).await
+    let query = parse(lenient_query(raw), auth.user.app_key())?;
+    answer(state.store.audit_events(&query).await?, query.limit)
 }
 
 /// `GET /audit-log?cursor&limit`: the caller's own security events.
@@ -117,5 +122,10 @@ async fn own_log(
     let mut query = parse(lenient_query(raw), auth.user.app_key())?;
     query.user_id = Some(auth.user.id.clone());
     query.actions = OWN_ACTIONS.iter().map(|a| a.to_string()).collect();
-    page(&state, &query).await
+    let mut events = state.store.audit_events(&query).await?;
+    // Where an admin acted as the user, the admin's address and browser are the admin's.
+    for e in events.iter_mut().filter(|e| e.impersonator_id.is_some()) {
+        (e.actor_ip, e.user_agent) = (None, None);
+    }
+    answer(events, query.limit)
 }

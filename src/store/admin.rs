@@ -101,6 +101,8 @@ pub trait Admin: Send + Sync {
     async fn unban_user(&self, user_id: &str, now: i64) -> StoreResult<Option<User>>;
     /// A user without a credential (no password): `Conflict` when the email is taken.
     async fn insert_user(&self, user: &User) -> StoreResult<()>;
-    /// A session by its token (any user's), if live.
-    async fn user_of_session(&self, token: &str, now: i64) -> StoreResult<Option<String>>;
+    /// A live session by its token or its id: its user's id and its token.
+    async fn user_of_session(&self, token_or_id: &str, now: i64) -> StoreResult<Option<(String, String)>>;
+    /// Lifts a ban whose end has passed (and only such a ban); whether it did.
+    async fn lift_expired_ban(&self, user_id: &str, now: i64) -> StoreResult<bool>;
 }

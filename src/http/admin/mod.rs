@@ -108,6 +108,24 @@ async fn target(state: &AppState, auth: &Authenticated, id: &str) -> ApiResult<U
     }
 }
 
+/// The user `id` to change or act as: as [`target`], and another admin only for a caller who may
+/// `impersonate-admins` (403 `YOU_CANNOT_MANAGE_ADMINS`): setting an admin's password, banning or
+/// removing them would reach further than impersonating them.
+async fn managed(state: &AppState, auth: &Authenticated, id: &str) -> ApiResult<User> {
+    let user = target(state, auth, id).await?;
+    let ids = &state.settings.admin.user_ids;
+    if user.id != auth.user.id
+        && admin::is_admin(&user, ids)
+        && !admin::allows(&auth.user, ids, "user", "impersonate-admins")
+    {
+        return Err(refused(
+            "YOU_CANNOT_MANAGE_ADMINS",
+            "Only admins who may impersonate admins may change or end another admin",
+        ));
+    }
+    Ok(user)
+}
+
 /// A `role` from a body (see `domain::admin::parse_role`).
 fn parse_role(raw: &serde_json::Value) -> ApiResult<String> {
     admin::parse_role(raw).map_err(|code| match code {

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tower_cookies::Cookies;
 
-use super::{USER_NOT_FOUND, UserIdBody, audit, bad, refused, require, target};
+use super::{USER_NOT_FOUND, UserIdBody, audit, bad, managed, refused, require, target};
 use crate::{
     domain::admin,
     error::{ApiError, ApiResult},
@@ -32,6 +32,9 @@ use crate::{
     state::AppState,
     store::admin::Ban,
 };
+
+/// The longest ban with an end (longer: no end).
+const MAX_BAN_SECS: u64 = 100 * 365 * 86_400;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -54,10 +57,15 @@ pub(super) async fn ban_user(
     if body.user_id == auth.user.id {
         return Err(bad("YOU_CANNOT_BAN_YOURSELF", "You cannot ban yourself"));
     }
-    let user = target(&state, &auth, &body.user_id).await?;
+    let user = managed(&state, &auth, &body.user_id).await?;
     let now = state.clock.now_ms();
     let expires = match body.ban_expires_in {
         Some(0) => return Err(ApiError::Validation("[body.banExpiresIn] must be at least 1".into())),
+        Some(secs) if secs > MAX_BAN_SECS => {
+            return Err(ApiError::Validation(
+                "[body.banExpiresIn] at most 100 years (leave it out for no end)".into(),
+            ));
+        }
         Some(secs) => Some(now.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000))),
         None => None,
     };
@@ -75,7 +83,7 @@ pub(super) async fn unban_user(
     Json(body): Json<UserIdBody>,
 ) -> ApiResult<Response> {
     require(&state, &auth, "user", "ban", "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS")?;
-    let user = target(&state, &auth, &body.user_id).await?;
+    let user = managed(&state, &auth, &body.user_id).await?;
     let unbanned = state.store.unban_user(&user.id, state.clock.now_ms()).await?;
     audit(&state, &auth, "user-unbanned", &user, serde_json::Value::Null).await;
     Ok(no_store(JsonOut(json!({ "user": unbanned.ok_or(USER_NOT_FOUND)? })).into_response()))
@@ -88,8 +96,13 @@ pub(super) async fn list_user_sessions(
     Json(body): Json<UserIdBody>,
 ) -> ApiResult<Response> {
     require(&state, &auth, "session", "list", "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS")?;
-    let user = target(&state, &auth, &body.user_id).await?;
-    let sessions = state.store.list_sessions(&user.id, state.clock.now_ms()).await?;
+    let user = managed(&state, &auth, &body.user_id).await?;
+    let mut sessions = state.store.list_sessions(&user.id, state.clock.now_ms()).await?;
+    // Another user's token would sign the admin in as them, past every rule of impersonation:
+    // the session's id stands in for it (revoke-user-session takes either).
+    for s in &mut sessions {
+        s.token = s.id.clone();
+    }
     Ok(no_store(JsonOut(json!({ "sessions": sessions })).into_response()))
 }
 
@@ -109,8 +122,8 @@ pub(super) async fn revoke_user_session(
     require(&state, &auth, "session", "revoke", "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS")?;
     let token = keys::verify_cookie_value(&state.cookie_key, &state.session_cookie, &body.session_token)
         .unwrap_or(body.session_token);
-    if let Some(owner) = state.store.user_of_session(&token, state.clock.now_ms()).await? {
-        let user = target(&state, &auth, &owner).await?;
+    if let Some((owner, token)) = state.store.user_of_session(&token, state.clock.now_ms()).await? {
+        let user = managed(&state, &auth, &owner).await?;
         state.store.delete_user_session(&user.id, &token).await?;
         audit(&state, &auth, "session-revoked", &user, serde_json::Value::Null).await;
     }
@@ -124,7 +137,7 @@ pub(super) async fn revoke_user_sessions(
     Json(body): Json<UserIdBody>,
 ) -> ApiResult<Response> {
     require(&state, &auth, "session", "revoke", "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS")?;
-    let user = target(&state, &auth, &body.user_id).await?;
+    let user = managed(&state, &auth, &body.user_id).await?;
     state.store.delete_user_sessions(&user.id, None).await?;
     audit(&state, &auth, "sessions-revoked", &user, serde_json::Value::Null).await;
     Ok(JsonOut(json!({ "success": true })).into_response())

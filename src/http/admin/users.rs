@@ -9,7 +9,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{USER_NOT_FOUND, UserIdBody, audit, bad, parse_role, require, target};
+use super::{USER_NOT_FOUND, UserIdBody, audit, bad, managed, parse_role, require, target};
 use crate::{
     domain::{
         admin,
@@ -210,7 +210,7 @@ pub(super) async fn update_user(
     if body.data.is_empty() {
         return Err(bad("NO_DATA_TO_UPDATE", "No data to update"));
     }
-    let user = target(&state, &auth, &body.user_id).await?;
+    let user = managed(&state, &auth, &body.user_id).await?;
     let updated = state.store.admin_update_user(&user.id, &changes, state.clock.now_ms()).await?;
     let fields: Vec<&String> = body.data.keys().collect();
     audit(&state, &auth, "user-updated", &user, json!({ "fields": fields })).await;
@@ -232,7 +232,7 @@ pub(super) async fn set_role(
 ) -> ApiResult<Response> {
     require(&state, &auth, "user", "set-role", "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE")?;
     let role = parse_role(&body.role)?;
-    let user = target(&state, &auth, &body.user_id).await?;
+    let user = managed(&state, &auth, &body.user_id).await?;
     let changes = AdminChanges { role: Some(role.clone()), ..AdminChanges::default() };
     let updated = state.store.admin_update_user(&user.id, &changes, state.clock.now_ms()).await?;
     audit(&state, &auth, "role-changed", &user, json!({ "from": user.role, "to": role })).await;
@@ -249,7 +249,7 @@ pub(super) async fn remove_user(
     if body.user_id == auth.user.id {
         return Err(bad("YOU_CANNOT_REMOVE_YOURSELF", "You cannot remove yourself"));
     }
-    let user = target(&state, &auth, &body.user_id).await?;
+    let user = managed(&state, &auth, &body.user_id).await?;
     if state.store.delete_user(&user.id).await?.is_err() {
         return Err(bad(
             "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
@@ -277,7 +277,7 @@ pub(super) async fn set_user_password(
     Json(body): Json<PasswordBody>,
 ) -> ApiResult<Response> {
     require(&state, &auth, "user", "set-password", "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_PASSWORD")?;
-    let user = target(&state, &auth, &body.user_id).await?;
+    let user = managed(&state, &auth, &body.user_id).await?;
     let scope = state.scope_of(&user).await?;
     let password =
         NewPassword::parse(&body.new_password, &scope.password_policy(&state.settings.passwords.policy))?;
@@ -313,6 +313,9 @@ pub(super) async fn has_permission(
     let success = match (&body.role, &body.user_id) {
         (Some(role), _) => admin::allows_all(&asked, |r, a| admin::role_allows(role, r, a)),
         (None, Some(id)) => {
+            if *id != auth.user.id {
+                require(&state, &auth, "user", "get", "YOU_ARE_NOT_ALLOWED_TO_GET_USER")?;
+            }
             let user = target(&state, &auth, id).await?;
             admin::allows_all(&asked, |r, a| admin::allows(&user, ids, r, a))
         }

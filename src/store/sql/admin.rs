@@ -23,7 +23,15 @@ UPDATE "user" SET "banned" = TRUE, "banReason" = $2, "banExpires" = $3, "updated
 const UNBAN: &str = r#"
 UPDATE "user" SET "banned" = FALSE, "banReason" = NULL, "banExpires" = NULL, "updatedAt" = $2 WHERE "id" = $1"#;
 
-const SESSION_USER: &str = r#"SELECT "userId" FROM "session" WHERE "token" = $1 AND "expiresAt" > $2"#;
+const SESSION_USER: &str =
+    r#"SELECT "userId", "token" FROM "session" WHERE ("token" = $1 OR "id" = $1) AND "expiresAt" > $2"#;
+
+const LIFT_EXPIRED: &str = r#"
+UPDATE "user" SET "banned" = FALSE, "banReason" = NULL, "banExpires" = NULL, "updatedAt" = $2
+ WHERE "id" = $1 AND "banned" AND "banExpires" <= $2"#;
+
+/// Sessions an admin opened as other users (ended with the admin's ban).
+const END_IMPERSONATIONS: &str = r#"DELETE FROM "session" WHERE "impersonatedBy" = $1 RETURNING "userId""#;
 
 /// `WHERE` for a text match of `column` against the bound parameter `$n` (LIKE patterns are
 /// built in Rust, with `\` escaping `%`, `_` and itself).
@@ -163,7 +171,12 @@ impl Admin for Backend {
             return Ok(None);
         }
         sessions::end(&mut *tx, user_id, EndSessions::All).await?;
-        self.commit_announcing(tx, &[Invalidation::User(user_id.to_string())]).await?;
+        // A banned admin's sessions as other users end too.
+        let impersonated: Vec<String> =
+            sqlx::query_scalar(END_IMPERSONATIONS).bind(user_id).fetch_all(&mut *tx).await?;
+        let mut what = vec![Invalidation::User(user_id.to_string())];
+        what.extend(impersonated.into_iter().map(Invalidation::User));
+        self.commit_announcing(tx, &what).await?;
         Ok(users::by_id(&self.pool, user_id).await?)
     }
 
@@ -183,7 +196,15 @@ impl Admin for Backend {
         Ok(())
     }
 
-    async fn user_of_session(&self, token: &str, now: i64) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar(SESSION_USER).bind(token).bind(now).fetch_optional(&self.pool).await?)
+    async fn user_of_session(&self, token_or_id: &str, now: i64) -> StoreResult<Option<(String, String)>> {
+        Ok(sqlx::query_as(SESSION_USER).bind(token_or_id).bind(now).fetch_optional(&self.pool).await?)
+    }
+
+    async fn lift_expired_ban(&self, user_id: &str, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(LIFT_EXPIRED).bind(user_id).bind(now).execute(&self.pool).await?;
+        if done.rows_affected() == 1 {
+            self.invalidate(Invalidation::User(user_id.to_string())).await;
+        }
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -95,4 +95,54 @@ async fn impersonating_has_limits(backend: Backend) {
     assert!(app.session(&as_user).await.is_null());
 }
 
-crate::backend_tests!(an_admin_sees_what_the_user_sees_and_comes_back, impersonating_has_limits);
+/// What review found: a session an admin opens as a user cannot leave a way back in; an admin
+/// cannot change or end another admin (only who may impersonate admins can); a banned admin's
+/// sessions as other users end with the ban.
+async fn admins_cannot_reach_past_impersonation(backend: Backend) {
+    let first = app!(backend);
+    let (_, _, boss_id) = member(&first).await;
+    let app = first.sibling(|s| s.admin.user_ids = vec![boss_id.clone()]);
+    let boss = app.cookie_of(&app.sign_in(&session_email(&app, &boss_id).await, PASSWORD).await);
+    let (cookie, admin_id) = admin(&app).await;
+    let (_, other_admin_id) = admin(&app).await;
+    for (route, body) in [
+        ("set-user-password", json!({"userId": other_admin_id, "newPassword": NEW_PASSWORD})),
+        ("ban-user", json!({"userId": other_admin_id})),
+        ("remove-user", json!({"userId": other_admin_id})),
+        ("revoke-user-sessions", json!({"userId": other_admin_id})),
+        ("set-role", json!({"userId": other_admin_id, "role": "user"})),
+    ] {
+        rejected(&call(&app, &cookie, route, body).await, 403, "YOU_CANNOT_MANAGE_ADMINS");
+    }
+    // Sessions are listed without their tokens; the id revokes.
+    let (email, user_cookie, id) = member(&app).await;
+    let listed = call(&app, &cookie, "list-user-sessions", json!({"userId": id})).await.assert_ok();
+    let session = &listed["sessions"][0];
+    assert_eq!(session["token"], session["id"], "no token: {session}");
+    assert!(!user_cookie.contains(session["token"].as_str().unwrap()));
+    // An impersonated session cannot unlink a provider, change the profile, end other sessions.
+    let res = call(&app, &cookie, "impersonate-user", json!({"userId": id})).await;
+    let as_user = app.cookie_of(&res);
+    for (path, body) in [
+        ("/unlink-account", json!({"providerId": "github"})),
+        ("/update-user", json!({"name": "x"})),
+        ("/revoke-sessions", json!({})),
+        ("/two-factor/disable", json!({"password": PASSWORD})),
+    ] {
+        rejected(&app.post(path, body, Some(&as_user)).await, 403, "IMPERSONATION_FORBIDS_THIS");
+    }
+    // The boss bans the admin: the admin's session as the user ends too; the user's own stays.
+    call(&app, &boss, "ban-user", json!({"userId": admin_id})).await.assert_ok();
+    assert!(app.session(&as_user).await.is_null());
+    assert_eq!(session_user(&app, &user_cookie).await["email"], email.as_str());
+}
+
+async fn session_email(app: &TestApp, id: &str) -> String {
+    app.state.store.user_by_id(id).await.unwrap().unwrap().email
+}
+
+crate::backend_tests!(
+    an_admin_sees_what_the_user_sees_and_comes_back,
+    impersonating_has_limits,
+    admins_cannot_reach_past_impersonation,
+);

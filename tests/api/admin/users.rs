@@ -165,8 +165,6 @@ async fn getting_and_changing_users(backend: Backend) {
         "VALIDATION_ERROR",
     );
     // Roles.
-    let res = call(&app, &cookie, "set-role", json!({"userId": id, "role": "admin"})).await;
-    assert_eq!(res.assert_ok()["user"]["role"], "admin");
     rejected(
         &call(&app, &cookie, "set-role", json!({"userId": id, "role": "god"})).await,
         400,
@@ -183,6 +181,14 @@ async fn getting_and_changing_users(backend: Backend) {
         400,
         "PASSWORD_TOO_SHORT",
     );
+    // Made an admin, the user is beyond an admin who may not impersonate admins.
+    let res = call(&app, &cookie, "set-role", json!({"userId": id, "role": "admin"})).await;
+    assert_eq!(res.assert_ok()["user"]["role"], "admin");
+    let res =
+        call(&app, &cookie, "set-user-password", json!({"userId": id, "newPassword": NEW_PASSWORD})).await;
+    rejected(&res, 403, "YOU_CANNOT_MANAGE_ADMINS");
+    let changes = gatehouse::store::admin::AdminChanges { role: Some("user".into()), ..Default::default() };
+    app.state.store.admin_update_user(&id, &changes, app.clock().now_ms()).await.unwrap();
     // Removing: not oneself; the user and their sessions go.
     rejected(
         &call(&app, &cookie, "remove-user", json!({"userId": admin_id})).await,
