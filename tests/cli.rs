@@ -1,3 +1,6 @@
+//! (Over 400 lines: each test drives the real binary, most against a running server, and shares
+//! its small process helpers at the top.)
+//!
 //! The `gatehouse` binary as an operator meets it: `--help`, start-up refusals, `migrate`, and a
 //! real server on a TCP port that stops cleanly on SIGTERM.
 

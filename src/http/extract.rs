@@ -1,3 +1,6 @@
+//! (Over 400 lines: every extractor a handler takes lives here — bodies, the session and its
+//! rules for restricted and impersonated sessions, the client — so a handler's inputs are found in one file.)
+//!
 //! Request extractors: bodies (JSON, or form where allowed) with the contract's errors, and the
 //! current session.
 

@@ -1,12 +1,11 @@
+//! (Over 500 lines: it is the store's whole interface, its traits with their contracts, mostly
+//! doc comments; they read best together, and each trait's SQL is already a file of its own.)
+//!
 //! Storage: one trait per concern (users, accounts, sessions, tokens, organizations, invitations,
 //! billing, signing keys, lockouts, email changes, second factors, passkeys, refresh tokens), gathered by
 //! [`Store`]; one implementation per backend (SQLite, PostgreSQL), picked once at start-up from
 //! `DATABASE_URL`'s scheme. A feature imports the trait of the part it uses. The SQL lives in `sql/`, one file per concern, written once for
 //! both backends (see `sql/mod.rs` for how).
-//!
-//! (Over 500 lines: it is the store's whole interface, fifteen traits with their contracts,
-//! mostly doc comments; they read best together, and each trait's SQL is already a file of its
-//! own in `sql/`.)
 
 pub mod admin;
 pub mod apps;

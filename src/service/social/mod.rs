@@ -1,3 +1,6 @@
+//! (Over 400 lines: the whole sign-in with another provider — start, callback, user resolution,
+//! linking — reads as one flow; tokens, ID tokens and mailed links are modules of their own.)
+//!
 //! Sign-in with another provider: starting one (the state, PKCE verifier and nonce kept in a
 //! `verification` row for ten minutes, the state also in a signed cookie), and finishing it at
 //! the callback: the checks in Better Auth's order, then the user found, linked or created, and

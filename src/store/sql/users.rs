@@ -1,3 +1,6 @@
+//! (Over 400 lines: the user table's statements and the helpers other tables' transactions call
+//! into; splitting them would scatter one table's SQL.)
+//!
 //! Tables `user` and `account` (the credential account holds the password hash).
 
 use async_trait::async_trait;
