@@ -33,7 +33,18 @@ pub async fn rotate_signing_key(mut settings: Settings) -> anyhow::Result<String
     let store = open_store(&settings).await?;
     let secret = settings.secret.clone().expect("resolved above");
     let jwt = crate::jwt::JwtService::new(settings.jwt.clone(), secret.expose());
-    let kid = jwt.rotate(store.as_ref(), Clock::default().now_ms()).await?;
+    let now = Clock::default().now_ms();
+    let kid = jwt.rotate(store.as_ref(), now).await?;
+    let rotated = crate::service::audit::Record {
+        action: "signing-key-rotated",
+        success: true,
+        actor: None,
+        impersonator: None,
+        target: Some(("key", &kid)),
+        client: None,
+        details: serde_json::json!({ "via": "cli" }),
+    };
+    store.record_audit(&crate::service::audit::event(&rotated, None, now)).await?;
     store.close().await;
     Ok(kid)
 }

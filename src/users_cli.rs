@@ -178,7 +178,8 @@ pub async fn unban(store: &dyn Store, user: &str, app: Option<&str>) -> anyhow::
     Ok(shown(&unbanned))
 }
 
-/// `users set-password USER PASSWORD` (the server's password policy; sessions stay).
+/// `users set-password USER PASSWORD` (`-`: read it from standard input, kept out of the process
+/// list and the shell's history; the user's app's password policy; sessions stay).
 pub async fn set_password(
     store: &dyn Store,
     settings: &Settings,
@@ -187,8 +188,22 @@ pub async fn set_password(
     app: Option<&str>,
 ) -> anyhow::Result<String> {
     let user = find(store, user, app).await?;
-    let password =
-        NewPassword::parse(password, &settings.passwords.policy).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut typed = String::new();
+    let password = if password == "-" {
+        std::io::stdin().read_line(&mut typed)?;
+        typed.trim_end_matches(['\r', '\n'])
+    } else {
+        password
+    };
+    let policy = match user.app_id.as_deref() {
+        Some(id) => store
+            .app(id)
+            .await?
+            .context("the user's app is gone")?
+            .password_policy(&settings.passwords.policy),
+        None => settings.passwords.policy.clone(),
+    };
+    let password = NewPassword::parse(password, &policy).map_err(|e| anyhow::anyhow!("{e}"))?;
     let hasher = PasswordHasher::new(settings.passwords.argon2, 1)?;
     let hash = hasher.hash(password.as_str()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     store.replace_credentials(&user.id, &hash, EndSessions::None, false, Clock::default().now_ms()).await?;
@@ -210,6 +225,7 @@ pub async fn delete(store: &dyn Store, user: &str, app: Option<&str>) -> anyhow:
     if store.delete_user(&user.id).await?.is_err() {
         bail!("{} is the only owner of an organization with other members", user.email);
     }
+    store.lockout_clear(&user.lockout_key()).await?;
     audit(store, "user-removed", &user, json!({ "email": user.email })).await?;
     Ok(format!("user {} deleted", user.email))
 }

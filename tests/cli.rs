@@ -464,6 +464,11 @@ fn users_and_audit_from_the_command_line() {
     assert!(users(&["unban", &id]).status.success());
     assert!(!users(&["set-password", &id, "short"]).status.success());
     assert!(users(&["set-password", &id, "another-password-1"]).status.success());
+    // From standard input, out of the process list.
+    let mut child =
+        command(&dir, &["users", "set-password", &id, "-"], &[]).stdin(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"typed-password-42\n").unwrap();
+    assert!(child.wait().unwrap().success());
     assert!(text(&users(&["revoke-sessions", &id])).contains("0 sessions"));
     assert!(!users(&["show", "nobody@example.com"]).status.success());
     let tail = text(&run(&dir, &["audit", "tail", "--user", &id], &[]));
@@ -474,6 +479,8 @@ fn users_and_audit_from_the_command_line() {
     }
     assert!(tail.contains("\"via\":\"cli\""), "{tail}");
     assert!(users(&["delete", &id]).status.success());
-    assert!(text(&run(&dir, &["audit", "tail"], &[])).contains("user-removed"));
+    assert!(run(&dir, &["keys", "rotate"], &[]).status.success());
+    let tail = text(&run(&dir, &["audit", "tail"], &[]));
+    assert!(tail.contains("user-removed") && tail.contains("signing-key-rotated"), "{tail}");
     let _ = std::fs::remove_dir_all(&dir);
 }

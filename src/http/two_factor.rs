@@ -20,6 +20,7 @@ use crate::{
         layers::no_store,
     },
     service::{
+        audit::{Record, record},
         sessions::{SignInContext, expire_cookie},
         sign_in::{Admission, Proof, admit},
         two_factor::{
@@ -69,6 +70,9 @@ async fn enable(
     confirm_identity(&state, &auth.user, &auth.session, body.password.as_deref()).await?;
     let method = body.method.unwrap_or(Method::Totp);
     let enabled = two_factor::enable(&state, &auth.user, method, issuer).await?;
+    let event =
+        Record::own("two-factor-changed", &auth.user).with(json!({ "enrolling": format!("{method:?}") }));
+    record(&state, event, None).await;
     Ok(no_store(JsonOut(enabled).into_response()))
 }
 
@@ -86,6 +90,8 @@ async fn disable(
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     confirm_identity(&state, &auth.user, &auth.session, body.password.as_deref()).await?;
     two_factor::disable(&state, &auth.user).await?;
+    record(&state, Record::own("two-factor-changed", &auth.user).with(json!({ "enabled": false })), None)
+        .await;
     expire_cookie(&state, &cookies, state.trust_device_cookie());
     Ok(JsonOut(json!({ "status": true })))
 }

@@ -145,6 +145,11 @@ impl Drop for Pending {
 async fn send_lock_notice(state: &AppState, key: &str) -> ApiResult<()> {
     let (app, email) = crate::domain::app::unqualify(key);
     let Some(found) = state.store.credential_by_email(email, app).await? else { return Ok(()) };
+    let locked = crate::service::audit::Record {
+        actor: None,
+        ..crate::service::audit::Record::own("account-locked", &found.user)
+    };
+    crate::service::audit::record(state, locked, found.user.app_id.as_deref()).await;
     let minutes = state.lockout.duration_ms / 60_000;
     let vars = minijinja::context! { lock_minutes => minutes, ..mail_vars(state, &found.user) };
     send_link(state, Purpose::Reset, &found.user.id, email, ("locked", "reset"), vars, |token| {

@@ -51,6 +51,13 @@ async fn change_email(state: &AppState, user_id: &str, new_email: &str, keep: Op
         Err(e) => return Err(e.into()),
     };
     let Some(user) = state.store.user_by_id(user_id).await? else { return Ok(()) };
+    let event = crate::service::audit::Record::own("email-changed", &user);
+    crate::service::audit::record(
+        state,
+        event.with(serde_json::json!({ "from": old, "to": new_email })),
+        None,
+    )
+    .await;
     let vars = minijinja::context! {
         new_email => new_email, old_email => old.clone(), expires_in => "7 days", ..mail_vars(state, &user)
     };

@@ -30,9 +30,6 @@ const LIFT_EXPIRED: &str = r#"
 UPDATE "user" SET "banned" = FALSE, "banReason" = NULL, "banExpires" = NULL, "updatedAt" = $2
  WHERE "id" = $1 AND "banned" AND "banExpires" <= $2"#;
 
-/// Sessions an admin opened as other users (ended with the admin's ban).
-const END_IMPERSONATIONS: &str = r#"DELETE FROM "session" WHERE "impersonatedBy" = $1 RETURNING "userId""#;
-
 /// `WHERE` for a text match of `column` against the bound parameter `$n` (LIKE patterns are
 /// built in Rust, with `\` escaping `%`, `_` and itself).
 fn text_match(column: &str, how: Match, n: usize) -> String {
@@ -173,7 +170,7 @@ impl Admin for Backend {
         sessions::end(&mut *tx, user_id, EndSessions::All).await?;
         // A banned admin's sessions as other users end too.
         let impersonated: Vec<String> =
-            sqlx::query_scalar(END_IMPERSONATIONS).bind(user_id).fetch_all(&mut *tx).await?;
+            sqlx::query_scalar(users::END_IMPERSONATIONS).bind(user_id).fetch_all(&mut *tx).await?;
         let mut what = vec![Invalidation::User(user_id.to_string())];
         what.extend(impersonated.into_iter().map(Invalidation::User));
         self.commit_announcing(tx, &what).await?;

@@ -107,6 +107,10 @@ const SET_VERIFIED_EMAIL: &str = r#"UPDATE "user" SET "email" = $2, "emailVerifi
 
 const DELETE: &str = r#"DELETE FROM "user" WHERE "id" = $1"#;
 
+/// Sessions an admin opened as other users: their users.
+pub(super) const END_IMPERSONATIONS: &str =
+    r#"DELETE FROM "session" WHERE "impersonatedBy" = $1 RETURNING "userId""#;
+
 /// The user's app, `''` for the default space.
 const APP_OF: &str = r#"SELECT COALESCE("appId", '') FROM "user" WHERE "id" = $1"#;
 
@@ -424,8 +428,12 @@ impl Users for Backend {
         for org in &alone {
             organizations::delete(&mut tx, org).await?;
         }
+        // The sessions this user (an admin) opened as other users end with them.
+        let impersonated: Vec<String> =
+            sqlx::query_scalar(END_IMPERSONATIONS).bind(user_id).fetch_all(&mut *tx).await?;
         sqlx::query(DELETE).bind(user_id).execute(&mut *tx).await?;
         let mut what = vec![Invalidation::User(user_id.to_string())];
+        what.extend(impersonated.into_iter().map(Invalidation::User));
         // Sessions that had a deleted organization active.
         what.extend(alone.into_iter().map(Invalidation::User));
         self.commit_announcing(tx, &what).await?;

@@ -95,8 +95,52 @@ async fn old_events_are_swept(backend: Backend) {
     assert_eq!(actions(&log_of(&app, &cookie, "").await), vec!["sign-up"]);
 }
 
+/// Address changes, second-factor changes and lockouts are written too.
+async fn more_security_events_are_written(backend: Backend) {
+    let app = app!(backend, |s| s.limits.lockout_max_failed_attempts = 2);
+    let (email, cookie, _) = member(&app).await;
+    let new_email = unique_email();
+    app.post("/change-email", json!({"newEmail": new_email}), Some(&cookie)).await.assert_ok();
+    let token = token_of(&app.mail(&new_email, "change-email").await);
+    app.get(&format!("/verify-email?token={token}"), Some(&cookie)).await.assert_ok();
+    let res = app.post("/two-factor/enable", json!({"password": PASSWORD}), Some(&cookie)).await;
+    res.assert_ok();
+    for _ in 0..2 {
+        rejected(&app.sign_in(&new_email, "wrong-password-1").await, 401, "INVALID_EMAIL_OR_PASSWORD");
+    }
+    // The lock's notice (and its event) go out in the background.
+    let start = std::time::Instant::now();
+    loop {
+        let own = app.get("/audit-log", Some(&cookie)).await;
+        let own = if own.status == 200 { own.assert_ok() } else { json!({"events": []}) };
+        let seen = actions(&own);
+        if seen.contains(&"account-locked".to_string()) {
+            assert!(
+                seen.contains(&"email-changed".to_string())
+                    && seen.contains(&"two-factor-changed".to_string()),
+                "{seen:?}"
+            );
+            let changed = own["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["action"] == "email-changed")
+                .unwrap()
+                .clone();
+            assert_eq!(
+                (changed["details"]["from"].as_str(), changed["details"]["to"].as_str()),
+                (Some(email.as_str()), Some(new_email.as_str()))
+            );
+            break;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(5), "no lock event: {seen:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 crate::backend_tests!(
     sign_ins_and_admin_actions_are_written,
     users_see_their_own_security_events,
-    old_events_are_swept
+    old_events_are_swept,
+    more_security_events_are_written,
 );
