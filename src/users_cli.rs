@@ -160,6 +160,9 @@ pub async fn ban(
     secs: Option<u64>,
     app: Option<&str>,
 ) -> anyhow::Result<String> {
+    if secs.is_some_and(|s| s == 0 || s > admin::MAX_BAN_SECS) {
+        bail!("--for: 1 second to 100 years (leave it out for no end)");
+    }
     let user = find(store, user, app).await?;
     let now = Clock::default().now_ms();
     let expires = secs.map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1000)));
@@ -240,6 +243,7 @@ pub async fn tail(
     let query = AuditQuery {
         app: app_key(store, app).await?,
         user_id: user.map(str::to_string),
+        as_impersonator: true,
         limit: limit.clamp(1, 1000),
         ..AuditQuery::default()
     };

@@ -27,6 +27,8 @@ CREATE INDEX "audit_event_at_idx" ON "audit_event"("at");
 CREATE INDEX "audit_event_targetId_idx" ON "audit_event"("targetId", "at");
 CREATE INDEX "audit_event_actorId_idx" ON "audit_event"("actorId", "at");
 CREATE INDEX "audit_event_action_idx" ON "audit_event"("action", "at");
+CREATE INDEX "audit_event_impersonatorId_idx" ON "audit_event"("impersonatorId", "at");
+CREATE INDEX "session_impersonatedBy_idx" ON "session"("impersonatedBy") WHERE "impersonatedBy" IS NOT NULL;
 
 -- list-users looks for a text inside emails and names: trigram indexes make that an index scan.
 -- pg_trgm ships with PostgreSQL but a role may not be allowed to create extensions: the search

@@ -27,3 +27,5 @@ CREATE INDEX "audit_event_at_idx" ON "audit_event"("at");
 CREATE INDEX "audit_event_targetId_idx" ON "audit_event"("targetId", "at");
 CREATE INDEX "audit_event_actorId_idx" ON "audit_event"("actorId", "at");
 CREATE INDEX "audit_event_action_idx" ON "audit_event"("action", "at");
+CREATE INDEX "audit_event_impersonatorId_idx" ON "audit_event"("impersonatorId", "at");
+CREATE INDEX "session_impersonatedBy_idx" ON "session"("impersonatedBy") WHERE "impersonatedBy" IS NOT NULL;

@@ -25,6 +25,9 @@ pub const STATEMENTS: &[(&str, &[&str])] = &[
     ("audit", &["read"]),
 ];
 
+/// The longest ban with an end, in seconds (longer: leave the end out).
+pub const MAX_BAN_SECS: u64 = 100 * 365 * 86_400;
+
 /// The roles there are.
 pub const ROLES: &[&str] = &["admin", "user"];
 

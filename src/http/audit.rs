@@ -76,6 +76,7 @@ fn parse(q: LogQuery, app: &str) -> ApiResult<AuditQuery> {
     };
     Ok(AuditQuery {
         app: app.to_string(),
+        as_impersonator: false,
         user_id: q.user_id.filter(|u| !u.is_empty()),
         actions: q
             .action
@@ -109,7 +110,7 @@ async fn admin_log(
             "You are not allowed to read the audit log",
         ));
     }
-    let query = parse(lenient_query(raw), auth.user.app_key())?;
+    let query = AuditQuery { as_impersonator: true, ..parse(lenient_query(raw), auth.user.app_key())? };
     answer(state.store.audit_events(&query).await?, query.limit)
 }
 

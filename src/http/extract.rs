@@ -278,7 +278,12 @@ impl FromRequestParts<AppState> for MaybeAuthenticated {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let found = current_session(parts, state, false).await?;
-        Ok(Self(found.filter(|auth| !auth.restricted || restricted_may_call(parts, state))))
+        let denied = |auth: &Authenticated| {
+            auth.session.impersonated_by.is_some() && route_in(parts, state, IMPERSONATION_DENIED)
+        };
+        Ok(Self(
+            found.filter(|auth| (!auth.restricted || restricted_may_call(parts, state)) && !denied(auth)),
+        ))
     }
 }
 
@@ -328,6 +333,13 @@ async fn current_session(
         // A session that slipped in while its user was being banned (the ban ends every session
         // it finds; a sign-in racing it may add one after): none.
         Some((_, user, _)) if user.banned_at(state.clock.now_ms()) => Ok(None),
+        // A session an admin opened as the user lasts only while that admin may still impersonate
+        // (not removed, banned or demoted since).
+        Some((session, _, _))
+            if !impersonator_still_may(state, session.impersonated_by.as_deref()).await? =>
+        {
+            Ok(None)
+        }
         Some((session, user, subscription)) => {
             let restricted = second_factor_setup_pending(state, &user);
             Ok(Some(Authenticated { session, user, subscription, handle, restricted }))
@@ -339,6 +351,16 @@ async fn current_session(
             Ok(None)
         }
     }
+}
+
+/// Whether the admin behind an impersonated session (if any) may still impersonate.
+async fn impersonator_still_may(state: &AppState, admin_id: Option<&str>) -> Result<bool, ApiError> {
+    let Some(admin_id) = admin_id else { return Ok(true) };
+    let admin = state.store.user_by_id(admin_id).await?;
+    Ok(admin.is_some_and(|a| {
+        !a.banned_at(state.clock.now_ms())
+            && crate::domain::admin::allows(&a, &state.settings.admin.user_ids, "user", "impersonate")
+    }))
 }
 
 /// Whether the matched route (its template under the base path) is one a restricted session
@@ -357,6 +379,8 @@ const IMPERSONATION_DENIED: &[&str] = &[
     "/delete-user",
     "/update-user",
     "/remove-password",
+    "/list-sessions",
+    "/revoke-session",
     "/revoke-sessions",
     "/revoke-other-sessions",
     "/link-social",

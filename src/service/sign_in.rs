@@ -136,12 +136,14 @@ pub async fn check_account(state: &AppState, user: &User, proof: Proof) -> ApiRe
         let now = state.clock.now_ms();
         match user.ban_expires {
             Some(until) if until <= now => {
-                // Only the ended ban is lifted: one set meanwhile stands.
-                if !state.store.lift_expired_ban(&user.id, now).await? {
+                // Only the ended ban is lifted: one set meanwhile stands (another sign-in may
+                // have lifted this one already).
+                if state.store.lift_expired_ban(&user.id, now).await? {
+                    let event = Record::own("user-unbanned", user).with(json!({ "reason": "the ban ended" }));
+                    record(state, event, None).await;
+                } else if state.store.user_by_id(&user.id).await?.is_none_or(|u| u.banned_at(now)) {
                     return Err(ApiError::BannedUser);
                 }
-                let event = Record::own("user-unbanned", user).with(json!({ "reason": "the ban ended" }));
-                record(state, event, None).await;
             }
             _ => return Err(ApiError::BannedUser),
         }

@@ -12,6 +12,8 @@ pub struct AuditQuery {
     pub app: String,
     /// Events by or about this user.
     pub user_id: Option<String>,
+    /// With `user_id`: also what they did as others (admins' impersonations).
+    pub as_impersonator: bool,
     /// Only these actions (empty: all).
     pub actions: Vec<String>,
     pub since: Option<i64>,

@@ -113,6 +113,13 @@ async fn target(state: &AppState, auth: &Authenticated, id: &str) -> ApiResult<U
 /// removing them would reach further than impersonating them.
 async fn managed(state: &AppState, auth: &Authenticated, id: &str) -> ApiResult<User> {
     let user = target(state, auth, id).await?;
+    if user.id == auth.user.id && auth.session.impersonated_by.is_some() {
+        // A session someone opened as this admin changes nothing of theirs.
+        return Err(refused(
+            "YOU_CANNOT_MANAGE_ADMINS",
+            "An impersonated session cannot change its own user",
+        ));
+    }
     let ids = &state.settings.admin.user_ids;
     if user.id != auth.user.id
         && admin::is_admin(&user, ids)

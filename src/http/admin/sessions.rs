@@ -33,9 +33,6 @@ use crate::{
     store::admin::Ban,
 };
 
-/// The longest ban with an end (longer: no end).
-const MAX_BAN_SECS: u64 = 100 * 365 * 86_400;
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct BanBody {
@@ -61,7 +58,7 @@ pub(super) async fn ban_user(
     let now = state.clock.now_ms();
     let expires = match body.ban_expires_in {
         Some(0) => return Err(ApiError::Validation("[body.banExpiresIn] must be at least 1".into())),
-        Some(secs) if secs > MAX_BAN_SECS => {
+        Some(secs) if secs > admin::MAX_BAN_SECS => {
             return Err(ApiError::Validation(
                 "[body.banExpiresIn] at most 100 years (leave it out for no end)".into(),
             ));

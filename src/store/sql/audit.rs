@@ -16,12 +16,13 @@ INSERT INTO "audit_event" ("id", "at", "appId", "actorId", "impersonatorId", "ac
                            "targetType", "targetId", "outcome", "details")
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"#;
 
-/// Newest first, within an app (`$1`), by, about or impersonated by a user (`$2`), in a time range (`$3`, `$4`),
+/// Newest first, within an app (`$1`), by or about a user (`$2`; with `$9`, also as an
+/// impersonator), in a time range (`$3`, `$4`),
 /// older than a keyset position (`$5`, `$6`), of some actions (`$8`, comma-separated; `''`: all).
 const SELECT: &str = r#"
 SELECT * FROM "audit_event"
  WHERE COALESCE("appId", '') = $1
-   AND ($2 IS NULL OR "actorId" = $2 OR "targetId" = $2 OR "impersonatorId" = $2)
+   AND ($2 IS NULL OR "actorId" = $2 OR "targetId" = $2 OR ($9 AND "impersonatorId" = $2))
    AND ($3 IS NULL OR "at" >= $3) AND ($4 IS NULL OR "at" < $4)
    AND ($5 IS NULL OR "at" < $5 OR ("at" = $5 AND "id" < $6))
    AND ($8 = '' OR (',' || $8 || ',') LIKE ('%,' || "action" || ',%'))
@@ -61,6 +62,7 @@ impl Audit for Backend {
             .bind(before_id)
             .bind(i64::from(q.limit))
             .bind(q.actions.join(","))
+            .bind(q.as_impersonator)
             .fetch_all(&self.pool)
             .await?)
     }

@@ -131,6 +131,14 @@ async fn admins_cannot_reach_past_impersonation(backend: Backend) {
     ] {
         rejected(&app.post(path, body, Some(&as_user)).await, 403, "IMPERSONATION_FORBIDS_THIS");
     }
+    // Nor see the user's session tokens (each would be a session of the user with no mark).
+    rejected(&app.get("/list-sessions", Some(&as_user)).await, 403, "IMPERSONATION_FORBIDS_THIS");
+    // Demoted, the admin's session as the user ends.
+    call(&app, &boss, "set-role", json!({"userId": admin_id, "role": "user"})).await.assert_ok();
+    assert!(app.session(&as_user).await.is_null());
+    call(&app, &boss, "set-role", json!({"userId": admin_id, "role": "admin"})).await.assert_ok();
+    let as_user = app.cookie_of(&call(&app, &cookie, "impersonate-user", json!({"userId": id})).await);
+    assert_eq!(session_user(&app, &as_user).await["email"], email.as_str());
     // The boss bans the admin: the admin's session as the user ends too; the user's own stays.
     call(&app, &boss, "ban-user", json!({"userId": admin_id})).await.assert_ok();
     assert!(app.session(&as_user).await.is_null());
