@@ -11,6 +11,7 @@ use crate::{
     config::Settings,
     domain::{
         admin,
+        audit::AuditEvent,
         input::{Email, NewPassword, parse_name},
         model::User,
         time::{Clock, format_ms},
@@ -51,6 +52,12 @@ async fn audit(
     user: &User,
     details: serde_json::Value,
 ) -> anyhow::Result<()> {
+    store.record_audit(&row(action, user, details)).await?;
+    Ok(())
+}
+
+/// The audit row of a CLI change to `user` (for the store to write with the change, or after).
+fn row(action: &'static str, user: &User, details: serde_json::Value) -> AuditEvent {
     let mut details = details;
     if details.is_null() {
         details = json!({});
@@ -58,8 +65,7 @@ async fn audit(
     details["via"] = json!("cli");
     let record =
         Record { target: Some(("user", &user.id)), actor: None, details, ..Record::own(action, user) };
-    store.record_audit(&event(&record, user.app_id.as_deref(), Clock::default().now_ms())).await?;
-    Ok(())
+    event(&record, user.app_id.as_deref(), Clock::default().now_ms())
 }
 
 fn shown(user: &User) -> String {
@@ -145,10 +151,10 @@ pub async fn set_role(
 ) -> anyhow::Result<String> {
     let user = find(store, user, app).await?;
     let role = admin::parse_role(&json!(role)).map_err(anyhow::Error::msg)?;
-    let changes = AdminChanges { role: Some(role.clone()), ..AdminChanges::default() };
-    let updated =
-        store.admin_update_user(&user.id, &changes, Clock::default().now_ms()).await?.context("gone")?;
-    audit(store, "role-changed", &user, json!({ "from": user.role, "to": role })).await?;
+    let row = row("role-changed", &user, json!({ "from": user.role, "to": role }));
+    let changes = AdminChanges { role: Some(role), ..AdminChanges::default() };
+    let now = Clock::default().now_ms();
+    let updated = store.admin_update_user(&user.id, &changes, now, Some(&row)).await?.context("gone")?;
     Ok(shown(&updated))
 }
 
@@ -167,17 +173,18 @@ pub async fn ban(
     let now = Clock::default().now_ms();
     let expires = secs.map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1000)));
     let reason = reason.unwrap_or("No reason").to_string();
+    let row = row("user-banned", &user, json!({ "reason": reason, "expires": expires }));
     let banned =
-        store.ban_user(&user.id, &Ban { reason: reason.clone(), expires }, now).await?.context("gone")?;
-    audit(store, "user-banned", &user, json!({ "reason": reason, "expires": expires })).await?;
+        store.ban_user(&user.id, &Ban { reason, expires }, now, Some(&row)).await?.context("gone")?;
     Ok(shown(&banned))
 }
 
 /// `users unban USER`.
 pub async fn unban(store: &dyn Store, user: &str, app: Option<&str>) -> anyhow::Result<String> {
     let user = find(store, user, app).await?;
-    let unbanned = store.unban_user(&user.id, Clock::default().now_ms()).await?.context("gone")?;
-    audit(store, "user-unbanned", &user, serde_json::Value::Null).await?;
+    let row = row("user-unbanned", &user, serde_json::Value::Null);
+    let unbanned =
+        store.unban_user(&user.id, Clock::default().now_ms(), Some(&row)).await?.context("gone")?;
     Ok(shown(&unbanned))
 }
 

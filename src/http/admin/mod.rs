@@ -18,7 +18,7 @@ use crate::{
     domain::{admin, model::User},
     error::{ApiError, ApiResult},
     http::extract::Authenticated,
-    service::audit::{Record, record},
+    service::audit::{Record, event, record},
     state::AppState,
 };
 
@@ -144,15 +144,14 @@ fn parse_role(raw: &serde_json::Value) -> ApiResult<String> {
     })
 }
 
-/// Writes an admin action on `target` to the audit log.
-async fn audit(
-    state: &AppState,
-    auth: &Authenticated,
+/// An admin action on `target`, as the audit log records it.
+fn action<'a>(
+    auth: &'a Authenticated,
     action: &'static str,
-    target: &User,
+    target: &'a User,
     details: serde_json::Value,
-) {
-    let event = Record {
+) -> Record<'a> {
+    Record {
         action,
         success: true,
         actor: Some(&auth.user),
@@ -160,8 +159,29 @@ async fn audit(
         target: Some(("user", &target.id)),
         client: None,
         details,
-    };
-    record(state, event, None).await;
+    }
+}
+
+/// The audit row of an admin action, for the store to write with the change.
+fn audit_row(
+    state: &AppState,
+    auth: &Authenticated,
+    what: &'static str,
+    target: &User,
+    details: serde_json::Value,
+) -> crate::domain::audit::AuditEvent {
+    event(&action(auth, what, target, details), None, state.clock.now_ms())
+}
+
+/// Writes an admin action on `target` to the audit log (after the change).
+async fn audit(
+    state: &AppState,
+    auth: &Authenticated,
+    what: &'static str,
+    target: &User,
+    details: serde_json::Value,
+) {
+    record(state, action(auth, what, target, details), None).await;
 }
 
 #[derive(Deserialize)]

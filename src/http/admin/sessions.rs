@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tower_cookies::Cookies;
 
-use super::{USER_NOT_FOUND, UserIdBody, audit, bad, managed, refused, require, target};
+use super::{USER_NOT_FOUND, UserIdBody, audit, audit_row, bad, managed, refused, require, target};
 use crate::{
     domain::admin,
     error::{ApiError, ApiResult},
@@ -68,8 +68,8 @@ pub(super) async fn ban_user(
     };
     let reason = body.ban_reason.filter(|r| !r.trim().is_empty()).unwrap_or_else(|| "No reason".into());
     let reason: String = reason.chars().take(500).collect();
-    let banned = state.store.ban_user(&user.id, &Ban { reason: reason.clone(), expires }, now).await?;
-    audit(&state, &auth, "user-banned", &user, json!({ "reason": reason, "expires": expires })).await;
+    let row = audit_row(&state, &auth, "user-banned", &user, json!({ "reason": reason, "expires": expires }));
+    let banned = state.store.ban_user(&user.id, &Ban { reason, expires }, now, Some(&row)).await?;
     Ok(no_store(JsonOut(json!({ "user": banned.ok_or(USER_NOT_FOUND)? })).into_response()))
 }
 
@@ -81,8 +81,8 @@ pub(super) async fn unban_user(
 ) -> ApiResult<Response> {
     require(&state, &auth, "user", "ban", "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS")?;
     let user = managed(&state, &auth, &body.user_id).await?;
-    let unbanned = state.store.unban_user(&user.id, state.clock.now_ms()).await?;
-    audit(&state, &auth, "user-unbanned", &user, serde_json::Value::Null).await;
+    let row = audit_row(&state, &auth, "user-unbanned", &user, serde_json::Value::Null);
+    let unbanned = state.store.unban_user(&user.id, state.clock.now_ms(), Some(&row)).await?;
     Ok(no_store(JsonOut(json!({ "user": unbanned.ok_or(USER_NOT_FOUND)? })).into_response()))
 }
 

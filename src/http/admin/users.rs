@@ -9,7 +9,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{USER_NOT_FOUND, UserIdBody, audit, bad, managed, parse_role, require, target};
+use super::{USER_NOT_FOUND, UserIdBody, audit, audit_row, bad, managed, parse_role, require, target};
 use crate::{
     domain::{
         admin,
@@ -211,9 +211,9 @@ pub(super) async fn update_user(
         return Err(bad("NO_DATA_TO_UPDATE", "No data to update"));
     }
     let user = managed(&state, &auth, &body.user_id).await?;
-    let updated = state.store.admin_update_user(&user.id, &changes, state.clock.now_ms()).await?;
     let fields: Vec<&String> = body.data.keys().collect();
-    audit(&state, &auth, "user-updated", &user, json!({ "fields": fields })).await;
+    let row = audit_row(&state, &auth, "user-updated", &user, json!({ "fields": fields }));
+    let updated = state.store.admin_update_user(&user.id, &changes, state.clock.now_ms(), Some(&row)).await?;
     Ok(no_store(JsonOut(updated.ok_or(USER_NOT_FOUND)?).into_response()))
 }
 
@@ -233,9 +233,9 @@ pub(super) async fn set_role(
     require(&state, &auth, "user", "set-role", "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE")?;
     let role = parse_role(&body.role)?;
     let user = managed(&state, &auth, &body.user_id).await?;
-    let changes = AdminChanges { role: Some(role.clone()), ..AdminChanges::default() };
-    let updated = state.store.admin_update_user(&user.id, &changes, state.clock.now_ms()).await?;
-    audit(&state, &auth, "role-changed", &user, json!({ "from": user.role, "to": role })).await;
+    let row = audit_row(&state, &auth, "role-changed", &user, json!({ "from": user.role, "to": role }));
+    let changes = AdminChanges { role: Some(role), ..AdminChanges::default() };
+    let updated = state.store.admin_update_user(&user.id, &changes, state.clock.now_ms(), Some(&row)).await?;
     Ok(no_store(JsonOut(json!({ "user": updated.ok_or(USER_NOT_FOUND)? })).into_response()))
 }
 

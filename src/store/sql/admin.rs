@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 
-use super::{Backend, sessions, users};
+use super::{Backend, audit, sessions, users};
 use crate::{
-    domain::model::User,
+    domain::{audit::AuditEvent, model::User},
     store::{
         EndSessions, StoreResult,
         admin::{Admin, AdminChanges, Ban, Match, UserField, UserQuery},
@@ -137,7 +137,9 @@ impl Admin for Backend {
         user_id: &str,
         c: &AdminChanges,
         now: i64,
+        audit: Option<&AuditEvent>,
     ) -> StoreResult<Option<User>> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(UPDATE)
             .bind(user_id)
             .bind(&c.name)
@@ -146,16 +148,26 @@ impl Admin for Backend {
             .bind(c.email_verified)
             .bind(&c.role)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Ok(None);
         }
-        self.invalidate(Invalidation::User(user_id.to_string())).await;
+        if let Some(event) = audit {
+            audit::insert(&mut *tx, event).await?;
+        }
+        // A role taken away is a revocation: announced with the commit.
+        self.commit_announcing(tx, &[Invalidation::User(user_id.to_string())]).await?;
         Ok(users::by_id(&self.pool, user_id).await?)
     }
 
-    async fn ban_user(&self, user_id: &str, ban: &Ban, now: i64) -> StoreResult<Option<User>> {
+    async fn ban_user(
+        &self,
+        user_id: &str,
+        ban: &Ban,
+        now: i64,
+        audit: Option<&AuditEvent>,
+    ) -> StoreResult<Option<User>> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(BAN)
             .bind(user_id)
@@ -173,16 +185,28 @@ impl Admin for Backend {
             sqlx::query_scalar(users::END_IMPERSONATIONS).bind(user_id).fetch_all(&mut *tx).await?;
         let mut what = vec![Invalidation::User(user_id.to_string())];
         what.extend(impersonated.into_iter().map(Invalidation::User));
+        if let Some(event) = audit {
+            audit::insert(&mut *tx, event).await?;
+        }
         self.commit_announcing(tx, &what).await?;
         Ok(users::by_id(&self.pool, user_id).await?)
     }
 
-    async fn unban_user(&self, user_id: &str, now: i64) -> StoreResult<Option<User>> {
-        let done = sqlx::query(UNBAN).bind(user_id).bind(now).execute(&self.pool).await?;
+    async fn unban_user(
+        &self,
+        user_id: &str,
+        now: i64,
+        audit: Option<&AuditEvent>,
+    ) -> StoreResult<Option<User>> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(UNBAN).bind(user_id).bind(now).execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
             return Ok(None);
         }
-        self.invalidate(Invalidation::User(user_id.to_string())).await;
+        if let Some(event) = audit {
+            audit::insert(&mut *tx, event).await?;
+        }
+        self.commit_announcing(tx, &[Invalidation::User(user_id.to_string())]).await?;
         Ok(users::by_id(&self.pool, user_id).await?)
     }
 

@@ -30,25 +30,33 @@ SELECT * FROM "audit_event"
 
 const DELETE_BEFORE: &str = r#"DELETE FROM "audit_event" WHERE "at" < $1"#;
 
+/// Writes `e` (inside the caller's transaction, when given one).
+pub(super) async fn insert<'e, E>(executor: E, e: &AuditEvent) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = super::Db>,
+{
+    sqlx::query(INSERT)
+        .bind(&e.id)
+        .bind(e.at)
+        .bind(&e.app_id)
+        .bind(&e.actor_id)
+        .bind(&e.impersonator_id)
+        .bind(&e.actor_ip)
+        .bind(&e.user_agent)
+        .bind(&e.action)
+        .bind(&e.target_type)
+        .bind(&e.target_id)
+        .bind(&e.outcome)
+        .bind(&e.details)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl Audit for Backend {
     async fn record_audit(&self, e: &AuditEvent) -> StoreResult<()> {
-        sqlx::query(INSERT)
-            .bind(&e.id)
-            .bind(e.at)
-            .bind(&e.app_id)
-            .bind(&e.actor_id)
-            .bind(&e.impersonator_id)
-            .bind(&e.actor_ip)
-            .bind(&e.user_agent)
-            .bind(&e.action)
-            .bind(&e.target_type)
-            .bind(&e.target_id)
-            .bind(&e.outcome)
-            .bind(&e.details)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        insert(&self.pool, e).await
     }
 
     async fn audit_events(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
