@@ -462,7 +462,8 @@ fn users_and_audit_from_the_command_line() {
     assert!(banned.status.success() && text(&banned).contains("\"banned\": true"), "{}", text(&banned));
     assert!(text(&users(&["list"])).contains("BANNED"));
     assert!(users(&["unban", &id]).status.success());
-    assert!(!users(&["set-password", &id, "short"]).status.success());
+    let short = users(&["set-password", &id, "short"]);
+    assert!(!short.status.success() && text(&short).contains("too short"), "{}", text(&short));
     assert!(users(&["set-password", &id, "another-password-1"]).status.success());
     // From standard input, out of the process list.
     let mut child =

@@ -4,11 +4,17 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
-/// A random URL-safe identifier with 144 bits of entropy (24 characters).
+/// A random URL-safe identifier with 144 bits of entropy (24 characters), never starting with
+/// `-` (a command line would take it for an option: `-h…` even prints the help and succeeds).
 pub fn random_id() -> String {
-    let mut bytes = [0u8; 18];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
+    loop {
+        let mut bytes = [0u8; 18];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let id = URL_SAFE_NO_PAD.encode(bytes);
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
 }
 
 /// `bytes` random bytes as lowercase hex.
@@ -51,6 +57,8 @@ mod tests {
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_ne!(a, random_id());
         assert_eq!(random_hex(32).len(), 64);
+        // One in 64 would start with `-` otherwise: a command line takes that for an option.
+        assert!((0..5_000).all(|_| !random_id().starts_with('-')));
     }
 
     #[test]
