@@ -1,5 +1,6 @@
-//! (Over 500 lines: it is the store's whole interface, its traits with their contracts, mostly
-//! doc comments; they read best together, and each trait's SQL is already a file of its own.)
+//! (Over 400 lines: the store's interface, its traits with their contracts, mostly doc comments;
+//! the newer concerns — apps, admin, audit, lockouts, second factors, refresh tokens — have
+//! files of their own beside it.)
 //!
 //! Storage: one trait per concern (users, accounts, sessions, tokens, organizations, invitations,
 //! billing, signing keys, lockouts, email changes, second factors, passkeys, refresh tokens), gathered by
@@ -11,7 +12,10 @@ pub mod admin;
 pub mod apps;
 pub mod audit;
 pub mod cache;
+mod factors;
+mod lockouts;
 mod postgres;
+mod refresh_tokens;
 pub mod session_store;
 mod sqlite;
 
@@ -21,8 +25,8 @@ use async_trait::async_trait;
 
 use crate::domain::{
     model::{
-        AccountRow, InvitationRow, MemberRow, OrganizationChanges, OrganizationRow, PasskeyRow, SessionRow,
-        SubscriptionRow, TrustedDevice, TwoFactorRow, User,
+        AccountRow, InvitationRow, MemberRow, OrganizationChanges, OrganizationRow, SessionRow,
+        SubscriptionRow, User,
     },
     roles::{Denied, MemberChange},
 };
@@ -30,7 +34,10 @@ use crate::domain::{
 /// A live session, its user, and the subscription of its active organization (else of the user).
 pub type SessionBundle = (SessionRow, User, Option<SubscriptionRow>);
 
+pub use factors::{Passkeys, Removed, TwoFactors};
+pub use lockouts::{Lockouts, Reserved};
 pub use postgres::PostgresStore;
+pub use refresh_tokens::{RefreshFound, RefreshRow, RefreshTokens};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -70,35 +77,6 @@ pub struct JwkRow {
     pub expires_at: Option<i64>,
 }
 
-/// A refresh token as stored (its value only as an HMAC).
-#[derive(Debug, Clone, sqlx::FromRow)]
-#[sqlx(rename_all = "camelCase")]
-pub struct RefreshRow {
-    pub id: String,
-    /// The id of the family's first token.
-    pub family_id: String,
-    pub token_hash: String,
-    pub session_id: String,
-    pub user_id: String,
-    /// The family came with its session (`issueTokens`): revoking it ends the session.
-    pub owns_session: bool,
-    pub created_at: i64,
-    /// Unused for `REFRESH_TOKEN_IDLE`, it expires (its session may end sooner).
-    pub expires_at: i64,
-    /// Spent: it was rotated into a child.
-    pub rotated_at: Option<i64>,
-}
-
-/// A refresh token found by its hash.
-#[derive(Debug, Clone)]
-pub struct RefreshFound {
-    pub row: RefreshRow,
-    /// Its session's cookie token (to read the session through the cache).
-    pub session_token: String,
-    /// Its user's app (`""`: the default space).
-    pub app_key: String,
-}
-
 /// What `update-user` changes (`None`: keep).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProfileChanges<'a> {
@@ -134,17 +112,6 @@ pub enum MemberTarget<'a> {
 pub struct Credential {
     pub user: User,
     pub password_hash: Option<String>,
-}
-
-/// The answer to a lockout reservation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reserved {
-    /// Granted, in the window that ends at this time.
-    Granted { window_ends_at: i64 },
-    /// Locked, or the window's failures alone are at the limit.
-    Locked,
-    /// Every check of the window is taken, some still running: one may free up.
-    Busy,
 }
 
 /// What an undo of an email change did.
@@ -466,38 +433,6 @@ pub trait Keys: Send + Sync {
     async fn jwks_valid_after(&self, now: i64) -> StoreResult<Vec<JwkRow>>;
 }
 
-/// Password-check lockout state, by normalised email (`sql/lockouts.rs`): where it lives when
-/// Redis is not configured (and while Redis is down), and where every lock is also written.
-#[async_trait]
-pub trait Lockouts: Send + Sync {
-    /// Reserves one password check for `email` (nothing changes unless granted). A window of
-    /// `window_ms` starts at the first reservation; at most `max` checks are reserved in it.
-    async fn lockout_reserve(&self, email: &str, now: i64, window_ms: i64, max: u64)
-    -> StoreResult<Reserved>;
-    /// A check failed: counts it, and locks the email until `now + duration_ms` when failures
-    /// reach `max`. `copy` for a failure reserved and counted in Redis (it then counts as a check
-    /// here too). True exactly when this failure set the lock.
-    async fn lockout_failed(
-        &self,
-        email: &str,
-        now: i64,
-        duration_ms: i64,
-        max: u64,
-        copy: bool,
-    ) -> StoreResult<bool>;
-    /// A reserved check succeeded or never ran: frees its reservation if its window is still the
-    /// current one (failures stay counted). True when the email is locked now.
-    async fn lockout_release(&self, email: &str, window_ends_at: i64, now: i64) -> StoreResult<bool>;
-    /// Records a lock set elsewhere (in Redis), so it holds while Redis is away.
-    async fn lockout_lock(&self, email: &str, until: i64, now: i64) -> StoreResult<()>;
-    /// Whether the email is locked at `now`, or its window's failures are at `max`.
-    async fn lockout_refuses(&self, email: &str, now: i64, max: u64) -> StoreResult<bool>;
-    /// Forgets the email's state (a password reset, a deleted account).
-    async fn lockout_clear(&self, email: &str) -> StoreResult<()>;
-    /// Deletes rows whose window and lock have both ended.
-    async fn delete_expired_lockouts(&self, now: i64) -> StoreResult<u64>;
-}
-
 /// Undoing an email change (`sql/email_changes.rs`).
 #[async_trait]
 pub trait EmailChanges: Send + Sync {
@@ -508,108 +443,6 @@ pub trait EmailChanges: Send + Sync {
     /// link and code of the user and every undo link issued after this one. Older undo links stay,
     /// so the first owner's link always wins over links the attacker's own changes produced.
     async fn undo_email_change(&self, identifier: &str, now: i64) -> StoreResult<Undone>;
-}
-
-/// Second factors and trusted devices (`sql/two_factor.rs`).
-#[async_trait]
-pub trait TwoFactors: Send + Sync {
-    async fn two_factor(&self, user_id: &str) -> StoreResult<Option<TwoFactorRow>>;
-    /// Stores a new enrollment, replacing one never completed; false (nothing changed) when the
-    /// user has a verified second factor. A lock in force stays.
-    async fn begin_two_factor(&self, row: &TwoFactorRow) -> StoreResult<bool>;
-    /// Completes an enrollment: the user's `twoFactorEnabled` is set, and the row `row_id` (the
-    /// one a code was checked against) is marked verified when a TOTP code proved it. False when
-    /// the user no longer has that row (another enrollment replaced it).
-    async fn enable_two_factor(
-        &self,
-        user_id: &str,
-        row_id: &str,
-        totp_verified: bool,
-        now: i64,
-    ) -> StoreResult<bool>;
-    /// Removes the second factor and every trusted device; `twoFactorEnabled` false.
-    async fn disable_two_factor(&self, user_id: &str, now: i64) -> StoreResult<()>;
-    /// Counts one try of a second factor before it is checked; false (nothing counted) while
-    /// locked or when `max` tries are counted since the last success. A lock that has ended starts
-    /// a new count.
-    async fn reserve_second_factor_try(&self, user_id: &str, now: i64, max: i64) -> StoreResult<bool>;
-    /// A try failed, or was refused: with `max` tries counted, locks until `lock_until`.
-    async fn second_factor_failed(&self, user_id: &str, max: i64, lock_until: i64) -> StoreResult<()>;
-    /// A second factor passed: the count and any lock are cleared.
-    async fn second_factor_passed(&self, user_id: &str) -> StoreResult<()>;
-    /// Records TOTP time step `step` as used, only if it is later than the last one used: false
-    /// for a step already used (a replay), also when two requests race with it.
-    async fn use_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool>;
-    /// Replaces the sealed backup codes only if they still are `old` (compare-and-set).
-    async fn swap_backup_codes(&self, user_id: &str, old: &str, new: &str) -> StoreResult<bool>;
-    async fn insert_trusted_device(&self, device: &TrustedDevice) -> StoreResult<()>;
-    /// Deletes and returns the user's trusted device `id` (of two concurrent uses, one gets it).
-    async fn take_trusted_device(&self, id: &str, user_id: &str) -> StoreResult<Option<TrustedDevice>>;
-    /// The user's trusted devices that have not expired, newest first.
-    async fn trusted_devices(&self, user_id: &str, now: i64) -> StoreResult<Vec<TrustedDevice>>;
-    /// Deletes one of the user's trusted devices; false when the user has no such device.
-    async fn delete_trusted_device(&self, user_id: &str, id: &str) -> StoreResult<bool>;
-    async fn delete_expired_trusted_devices(&self, now: i64) -> StoreResult<u64>;
-}
-
-/// What removing a way to sign in did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Removed {
-    Done,
-    NotFound,
-    /// Refused: it is the user's last way to sign in.
-    LastWayIn,
-}
-
-/// Passkeys (`sql/passkeys.rs`).
-#[async_trait]
-pub trait Passkeys: Send + Sync {
-    /// `Conflict` when the credential is registered already.
-    async fn insert_passkey(&self, passkey: &PasskeyRow) -> StoreResult<()>;
-    /// A new user whose only way in is `passkey`, in one transaction; `Conflict` when the email
-    /// is taken (or held by an undo link) or the credential is registered.
-    async fn create_user_with_passkey(&self, user: &User, passkey: &PasskeyRow) -> StoreResult<()>;
-    /// The user's passkeys, oldest first.
-    async fn passkeys_of(&self, user_id: &str) -> StoreResult<Vec<PasskeyRow>>;
-    /// By credential id, among the users of an app (`""`: the default space).
-    async fn passkey_by_credential(&self, credential_id: &str, app: &str) -> StoreResult<Option<PasskeyRow>>;
-    async fn passkey(&self, id: &str) -> StoreResult<Option<PasskeyRow>>;
-    /// Deletes one of the user's passkeys, unless it is their last way to sign in.
-    async fn delete_passkey(&self, id: &str, user_id: &str, now: i64) -> StoreResult<Removed>;
-    /// Removes the user's password (their credential account), unless it is their last way to
-    /// sign in; `NotFound` when they have none.
-    async fn remove_password(&self, user_id: &str, now: i64) -> StoreResult<Removed>;
-    /// Renames one of the user's passkeys: the passkey afterwards, `None` when not theirs.
-    async fn rename_passkey(&self, id: &str, user_id: &str, name: &str) -> StoreResult<Option<PasskeyRow>>;
-    /// Records a sign-in's counter and backup flags (`eligible` makes it `multiDevice`), only
-    /// moving the counter forward (both zero is allowed: synced passkeys report no counter); false
-    /// when the stored counter is not lower (a clone, or another sign-in got there first).
-    async fn passkey_used(
-        &self,
-        id: &str,
-        counter: i64,
-        eligible: bool,
-        backed_up: bool,
-    ) -> StoreResult<bool>;
-}
-
-/// API clients' refresh tokens (`sql/refresh_tokens.rs`). Each dies with its session (cascade).
-#[async_trait]
-pub trait RefreshTokens: Send + Sync {
-    /// `Gone` when its session has ended.
-    async fn insert_refresh_token(&self, row: &RefreshRow) -> StoreResult<()>;
-    /// A token by its hash, with its session's cookie token and its user's app; `None` when
-    /// unknown (its session has ended, or it was revoked or swept).
-    async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshFound>>;
-    /// Spends `parent_id` and stores `child`, in one transaction: only if the parent is unspent
-    /// and unexpired at `now` (of racing rotations exactly one wins); false, with nothing
-    /// changed, otherwise.
-    async fn rotate_refresh_token(&self, parent_id: &str, child: &RefreshRow, now: i64) -> StoreResult<bool>;
-    /// Revokes a family (every token of it).
-    async fn delete_refresh_family(&self, family_id: &str) -> StoreResult<()>;
-    /// Ends a session by id, announced to every instance; its families go with it.
-    async fn end_refresh_session(&self, session_id: &str) -> StoreResult<()>;
-    async fn delete_expired_refresh_tokens(&self, now: i64) -> StoreResult<u64>;
 }
 
 /// How long a cached session may be served without being read again (a safety net: changes
