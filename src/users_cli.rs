@@ -166,12 +166,9 @@ pub async fn ban(
     secs: Option<u64>,
     app: Option<&str>,
 ) -> anyhow::Result<String> {
-    if secs.is_some_and(|s| s == 0 || s > admin::MAX_BAN_SECS) {
-        bail!("--for: 1 second to 100 years (leave it out for no end)");
-    }
-    let user = find(store, user, app).await?;
     let now = Clock::default().now_ms();
-    let expires = secs.map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1000)));
+    let expires = admin::ban_end(now, secs).map_err(|why| anyhow::anyhow!("--for: {why}"))?;
+    let user = find(store, user, app).await?;
     let reason = reason.unwrap_or("No reason").to_string();
     let row = row("user-banned", &user, json!({ "reason": reason, "expires": expires }));
     let banned =

@@ -28,6 +28,17 @@ pub const STATEMENTS: &[(&str, &[&str])] = &[
 /// The longest ban with an end, in seconds (longer: leave the end out).
 pub const MAX_BAN_SECS: u64 = 100 * 365 * 86_400;
 
+/// When a ban of `secs` seconds from `now` ends (`None` asked: no end); refused for zero or more
+/// than [`MAX_BAN_SECS`] (the reason, for the caller's message).
+pub fn ban_end(now: i64, secs: Option<u64>) -> Result<Option<i64>, &'static str> {
+    match secs {
+        None => Ok(None),
+        Some(0) => Err("at least 1 second"),
+        Some(s) if s > MAX_BAN_SECS => Err("at most 100 years (leave it out for no end)"),
+        Some(s) => Ok(Some(now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1000)))),
+    }
+}
+
 /// The roles there are.
 pub const ROLES: &[&str] = &["admin", "user"];
 

@@ -56,16 +56,8 @@ pub(super) async fn ban_user(
     }
     let user = managed(&state, &auth, &body.user_id).await?;
     let now = state.clock.now_ms();
-    let expires = match body.ban_expires_in {
-        Some(0) => return Err(ApiError::Validation("[body.banExpiresIn] must be at least 1".into())),
-        Some(secs) if secs > admin::MAX_BAN_SECS => {
-            return Err(ApiError::Validation(
-                "[body.banExpiresIn] at most 100 years (leave it out for no end)".into(),
-            ));
-        }
-        Some(secs) => Some(now.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000))),
-        None => None,
-    };
+    let expires = admin::ban_end(now, body.ban_expires_in)
+        .map_err(|why| ApiError::Validation(format!("[body.banExpiresIn] {why}")))?;
     let reason = body.ban_reason.filter(|r| !r.trim().is_empty()).unwrap_or_else(|| "No reason".into());
     let reason: String = reason.chars().take(500).collect();
     let row = audit_row(&state, &auth, "user-banned", &user, json!({ "reason": reason, "expires": expires }));

@@ -2,11 +2,11 @@
 
 use async_trait::async_trait;
 
-use super::{Backend, audit, sessions, users};
+use super::{Backend, audit, users};
 use crate::{
     domain::{audit::AuditEvent, model::User},
     store::{
-        EndSessions, StoreResult,
+        StoreResult,
         admin::{Admin, AdminChanges, Ban, Match, UserField, UserQuery},
         cache::Invalidation,
     },
@@ -113,6 +113,24 @@ macro_rules! bind_all {
     }};
 }
 
+impl Backend {
+    /// Ends an admin change to `user_id`: its audit row in the transaction, the commit with `what`
+    /// announced, and the user as they are now.
+    async fn commit_reading_back(
+        &self,
+        mut tx: sqlx::Transaction<'_, super::Db>,
+        audit: Option<&AuditEvent>,
+        what: &[Invalidation],
+        user_id: &str,
+    ) -> StoreResult<Option<User>> {
+        if let Some(event) = audit {
+            audit::insert(&mut *tx, event).await?;
+        }
+        self.commit_announcing(tx, what).await?;
+        users::by_id(&self.pool, user_id).await
+    }
+}
+
 #[async_trait]
 impl Admin for Backend {
     async fn list_users(&self, q: &UserQuery) -> StoreResult<(Vec<User>, u64)> {
@@ -153,12 +171,8 @@ impl Admin for Backend {
         if done.rows_affected() == 0 {
             return Ok(None);
         }
-        if let Some(event) = audit {
-            audit::insert(&mut *tx, event).await?;
-        }
         // A role taken away is a revocation: announced with the commit.
-        self.commit_announcing(tx, &[Invalidation::User(user_id.to_string())]).await?;
-        Ok(users::by_id(&self.pool, user_id).await?)
+        self.commit_reading_back(tx, audit, &[Invalidation::User(user_id.to_string())], user_id).await
     }
 
     async fn ban_user(
@@ -179,17 +193,9 @@ impl Admin for Backend {
         if done.rows_affected() == 0 {
             return Ok(None);
         }
-        sessions::end(&mut *tx, user_id, EndSessions::All).await?;
         // A banned admin's sessions as other users end too.
-        let impersonated: Vec<String> =
-            sqlx::query_scalar(users::END_IMPERSONATIONS).bind(user_id).fetch_all(&mut *tx).await?;
-        let mut what = vec![Invalidation::User(user_id.to_string())];
-        what.extend(impersonated.into_iter().map(Invalidation::User));
-        if let Some(event) = audit {
-            audit::insert(&mut *tx, event).await?;
-        }
-        self.commit_announcing(tx, &what).await?;
-        Ok(users::by_id(&self.pool, user_id).await?)
+        let what = users::end_with_impersonations(&mut tx, user_id).await?;
+        self.commit_reading_back(tx, audit, &what, user_id).await
     }
 
     async fn unban_user(
@@ -203,11 +209,7 @@ impl Admin for Backend {
         if done.rows_affected() == 0 {
             return Ok(None);
         }
-        if let Some(event) = audit {
-            audit::insert(&mut *tx, event).await?;
-        }
-        self.commit_announcing(tx, &[Invalidation::User(user_id.to_string())]).await?;
-        Ok(users::by_id(&self.pool, user_id).await?)
+        self.commit_reading_back(tx, audit, &[Invalidation::User(user_id.to_string())], user_id).await
     }
 
     async fn insert_user(&self, user: &User) -> StoreResult<()> {

@@ -108,8 +108,7 @@ const SET_VERIFIED_EMAIL: &str = r#"UPDATE "user" SET "email" = $2, "emailVerifi
 const DELETE: &str = r#"DELETE FROM "user" WHERE "id" = $1"#;
 
 /// Sessions an admin opened as other users: their users.
-pub(super) const END_IMPERSONATIONS: &str =
-    r#"DELETE FROM "session" WHERE "impersonatedBy" = $1 RETURNING "userId""#;
+const END_IMPERSONATIONS: &str = r#"DELETE FROM "session" WHERE "impersonatedBy" = $1 RETURNING "userId""#;
 
 /// The user's app, `''` for the default space.
 const APP_OF: &str = r#"SELECT COALESCE("appId", '') FROM "user" WHERE "id" = $1"#;
@@ -165,6 +164,20 @@ struct CredentialRow {
     #[sqlx(flatten)]
     user: User,
     password: Option<String>,
+}
+
+/// Ends `user_id`'s own sessions and the ones they (an admin) opened as other users, inside the
+/// caller's transaction; what to announce when it commits.
+pub(super) async fn end_with_impersonations(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    user_id: &str,
+) -> StoreResult<Vec<Invalidation>> {
+    sessions::end(&mut *conn, user_id, EndSessions::All).await?;
+    let impersonated: Vec<String> =
+        sqlx::query_scalar(END_IMPERSONATIONS).bind(user_id).fetch_all(&mut *conn).await?;
+    let mut what = vec![Invalidation::User(user_id.to_string())];
+    what.extend(impersonated.into_iter().map(Invalidation::User));
+    Ok(what)
 }
 
 /// A user by id.
@@ -429,11 +442,8 @@ impl Users for Backend {
             organizations::delete(&mut tx, org).await?;
         }
         // The sessions this user (an admin) opened as other users end with them.
-        let impersonated: Vec<String> =
-            sqlx::query_scalar(END_IMPERSONATIONS).bind(user_id).fetch_all(&mut *tx).await?;
+        let mut what = end_with_impersonations(&mut tx, user_id).await?;
         sqlx::query(DELETE).bind(user_id).execute(&mut *tx).await?;
-        let mut what = vec![Invalidation::User(user_id.to_string())];
-        what.extend(impersonated.into_iter().map(Invalidation::User));
         // Sessions that had a deleted organization active.
         what.extend(alone.into_iter().map(Invalidation::User));
         self.commit_announcing(tx, &what).await?;
