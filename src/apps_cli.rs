@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use serde_json::json;
 
 use crate::{
-    config::{Settings, env::parse_duration},
+    config::Settings,
     domain::{
         app::{App, AppSettings, normalize_origin},
         time::{Clock, format_ms},
@@ -197,7 +197,7 @@ pub async fn set(
                 found.allowed_origins = check_origins(store, server, &found.id, &raw).await?;
                 continue;
             }
-            found.set(name, value, parse_duration).map_err(anyhow::Error::msg)?;
+            found.set(name, value).map_err(anyhow::Error::msg)?;
         }
         let policy = found.password_policy(&server.passwords.policy);
         if policy.min > policy.max {

@@ -2,7 +2,7 @@
 //! settings; and the [`Scope`] a request belongs to (an app, or the default space that behaves
 //! as a server without apps).
 
-use std::{borrow::Cow, sync::Arc, time::Duration};
+use std::{borrow::Cow, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 
@@ -61,13 +61,9 @@ pub const SETTING_NAMES: &[&str] = &[
 
 impl App {
     /// Applies `NAME=VALUE` (see [`SETTING_NAMES`]; an empty value goes back to the server's
-    /// setting). `parse_duration` reads the server's duration syntax (`15m`, `3600`).
-    pub fn set(
-        &mut self,
-        name: &str,
-        value: &str,
-        parse_duration: fn(&str) -> Option<Duration>,
-    ) -> Result<(), String> {
+    /// setting), in the server's own syntax for durations (`15m`, `3600`) and yes/no values.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        use crate::config::env::{parse_bool, parse_duration};
         let value = value.trim();
         let s = &mut self.settings;
         let unset = value.is_empty();
@@ -84,11 +80,7 @@ impl App {
             }
             "REQUIRE_EMAIL_VERIFICATION" if unset => s.require_email_verification = None,
             "REQUIRE_EMAIL_VERIFICATION" => {
-                s.require_email_verification = Some(match value.to_ascii_lowercase().as_str() {
-                    "true" | "1" | "yes" | "on" => true,
-                    "false" | "0" | "no" | "off" => false,
-                    _ => return Err(bad()),
-                })
+                s.require_email_verification = Some(parse_bool(value).ok_or_else(bad)?)
             }
             "PASSWORD_MIN_LENGTH" if unset => s.password_min_length = None,
             "PASSWORD_MIN_LENGTH" => {
