@@ -34,17 +34,17 @@ pub async fn rotate_signing_key(mut settings: Settings) -> anyhow::Result<String
     let secret = settings.secret.clone().expect("resolved above");
     let jwt = crate::jwt::JwtService::new(settings.jwt.clone(), secret.expose());
     let now = Clock::default().now_ms();
-    let kid = jwt.rotate(store.as_ref(), now).await?;
     let rotated = crate::service::audit::Record {
         action: "signing-key-rotated",
         success: true,
         actor: None,
         impersonator: None,
-        target: Some(("key", &kid)),
+        target: None,
         client: None,
         details: serde_json::json!({ "via": "cli" }),
     };
-    store.record_audit(&crate::service::audit::event(&rotated, None, now)).await?;
+    let event = crate::service::audit::event(&rotated, None, now);
+    let kid = crate::store::audit::with_event(event, jwt.rotate(store.as_ref(), now)).await.0?;
     store.close().await;
     Ok(kid)
 }

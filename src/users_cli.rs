@@ -17,11 +17,14 @@ use crate::{
         time::{Clock, format_ms},
     },
     security::{password::PasswordHasher, tokens::random_id},
-    service::audit::{Record, event},
+    service::{
+        self,
+        audit::{Record, event},
+    },
     store::{
-        EndSessions, Store, StoreError,
+        EndSessions, Store,
         admin::{AdminChanges, Ban, Match, UserField, UserQuery},
-        audit::AuditQuery,
+        audit::{AuditQuery, with_event},
     },
 };
 
@@ -45,18 +48,15 @@ async fn find(store: &dyn Store, key: &str, app: Option<&str>) -> anyhow::Result
     found.with_context(|| format!("no user {key:?}"))
 }
 
-/// Writes a CLI change to the audit log.
-async fn audit(
-    store: &dyn Store,
-    action: &'static str,
-    user: &User,
-    details: serde_json::Value,
-) -> anyhow::Result<()> {
-    store.record_audit(&row(action, user, details)).await?;
-    Ok(())
+/// Makes `change`, a CLI change to `user`, with its audit event in its transaction.
+async fn audited<F: std::future::Future>(
+    (action, user, details): (&'static str, &User, serde_json::Value),
+    change: F,
+) -> F::Output {
+    with_event(row(action, user, details), change).await.0
 }
 
-/// The audit row of a CLI change to `user` (for the store to write with the change, or after).
+/// The audit row of a CLI change to `user`.
 fn row(action: &'static str, user: &User, details: serde_json::Value) -> AuditEvent {
     let mut details = details;
     if details.is_null() {
@@ -126,19 +126,13 @@ pub async fn create(
     let mut user =
         User::new(random_id(), name, email.as_str().to_string(), Some(app_id).filter(|a| !a.is_empty()), now);
     user.role = role;
-    let created = match password {
-        Some(p) => {
-            let password = NewPassword::parse(p, &settings.passwords.policy).map_err(msg)?;
-            let hasher = PasswordHasher::new(settings.passwords.argon2, 1)?;
-            store.create_user(&user, &hasher.hash(password.as_str()).await.map_err(msg)?).await
-        }
-        None => store.insert_user(&user).await,
-    };
-    match created {
-        Err(StoreError::Conflict) => bail!("a user with that email exists"),
-        done => done?,
+    let password =
+        password.map(|p| NewPassword::parse(p, &settings.passwords.policy)).transpose().map_err(msg)?;
+    let hasher = PasswordHasher::new(settings.passwords.argon2, 1)?;
+    let event = row("user-created", &user, json!({ "role": user.role }));
+    if !service::admin::create_user(store, &hasher, &user, password.as_ref(), event).await.map_err(msg)? {
+        bail!("a user with that email exists");
     }
-    audit(store, "user-created", &user, json!({ "role": user.role })).await?;
     Ok(shown(&user))
 }
 
@@ -151,10 +145,10 @@ pub async fn set_role(
 ) -> anyhow::Result<String> {
     let user = find(store, user, app).await?;
     let role = admin::parse_role(&json!(role)).map_err(anyhow::Error::msg)?;
-    let row = row("role-changed", &user, json!({ "from": user.role, "to": role }));
-    let changes = AdminChanges { role: Some(role), ..AdminChanges::default() };
+    let what = ("role-changed", &user, json!({ "from": user.role, "to": role }));
+    let changes = AdminChanges { role: Some(role.clone()), ..AdminChanges::default() };
     let now = Clock::default().now_ms();
-    let updated = store.admin_update_user(&user.id, &changes, now, Some(&row)).await?.context("gone")?;
+    let updated = audited(what, store.admin_update_user(&user.id, &changes, now)).await?.context("gone")?;
     Ok(shown(&updated))
 }
 
@@ -170,18 +164,18 @@ pub async fn ban(
     let expires = admin::ban_end(now, secs).map_err(|why| anyhow::anyhow!("--for: {why}"))?;
     let user = find(store, user, app).await?;
     let reason = reason.unwrap_or("No reason").to_string();
-    let row = row("user-banned", &user, json!({ "reason": reason, "expires": expires }));
-    let banned =
-        store.ban_user(&user.id, &Ban { reason, expires }, now, Some(&row)).await?.context("gone")?;
+    let what = ("user-banned", &user, json!({ "reason": reason, "expires": expires }));
+    let ban = Ban { reason, expires };
+    let banned = audited(what, store.ban_user(&user.id, &ban, now)).await?.context("gone")?;
     Ok(shown(&banned))
 }
 
 /// `users unban USER`.
 pub async fn unban(store: &dyn Store, user: &str, app: Option<&str>) -> anyhow::Result<String> {
     let user = find(store, user, app).await?;
-    let row = row("user-unbanned", &user, serde_json::Value::Null);
+    let what = ("user-unbanned", &user, serde_json::Value::Null);
     let unbanned =
-        store.unban_user(&user.id, Clock::default().now_ms(), Some(&row)).await?.context("gone")?;
+        audited(what, store.unban_user(&user.id, Clock::default().now_ms())).await?.context("gone")?;
     Ok(shown(&unbanned))
 }
 
@@ -213,27 +207,28 @@ pub async fn set_password(
     let password = NewPassword::parse(password, &policy).map_err(|e| anyhow::anyhow!("{e}"))?;
     let hasher = PasswordHasher::new(settings.passwords.argon2, 1)?;
     let hash = hasher.hash(password.as_str()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    store.replace_credentials(&user.id, &hash, EndSessions::None, false, Clock::default().now_ms()).await?;
-    audit(store, "password-set", &user, serde_json::Value::Null).await?;
+    let change =
+        store.replace_credentials(&user.id, &hash, EndSessions::None, false, Clock::default().now_ms());
+    audited(("password-set", &user, serde_json::Value::Null), change).await?;
     Ok(format!("password set for {}", user.email))
 }
 
 /// `users revoke-sessions USER`.
 pub async fn revoke_sessions(store: &dyn Store, user: &str, app: Option<&str>) -> anyhow::Result<String> {
     let user = find(store, user, app).await?;
-    let n = store.delete_user_sessions(&user.id, None).await?;
-    audit(store, "sessions-revoked", &user, serde_json::Value::Null).await?;
+    let what = ("sessions-revoked", &user, serde_json::Value::Null);
+    let n = audited(what, store.delete_user_sessions(&user.id, None)).await?;
     Ok(format!("{n} sessions of {} ended", user.email))
 }
 
 /// `users delete USER`.
 pub async fn delete(store: &dyn Store, user: &str, app: Option<&str>) -> anyhow::Result<String> {
     let user = find(store, user, app).await?;
-    if store.delete_user(&user.id).await?.is_err() {
+    let what = ("user-removed", &user, json!({ "email": user.email }));
+    if audited(what, store.delete_user(&user.id)).await?.is_err() {
         bail!("{} is the only owner of an organization with other members", user.email);
     }
     store.lockout_clear(&user.lockout_key()).await?;
-    audit(store, "user-removed", &user, json!({ "email": user.email })).await?;
     Ok(format!("user {} deleted", user.email))
 }
 

@@ -20,6 +20,7 @@ use crate::{
         redirect::check_callback,
     },
     service::{
+        audit::{Record, recorded},
         links::{Purpose, identifier, in_background, link, mail_vars, peek, send_link},
         passwords::{check_current_password, send_reset},
         sessions::{ensure_fresh, expire_cookie},
@@ -99,7 +100,8 @@ async fn delete_user(
         Some(password) => check_current_password(&state, &auth.user, password).await?,
         None => ensure_fresh(&state, &auth.session)?,
     }
-    if state.store.delete_user(&auth.user.id).await?.is_err() {
+    let deleted = Record::own("user-deleted", &auth.user).with(json!({ "email": auth.user.email }));
+    if recorded(&state, deleted, None, state.store.delete_user(&auth.user.id)).await?.is_err() {
         return Err(ApiError::Coded(
             StatusCode::BAD_REQUEST,
             "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
@@ -155,7 +157,20 @@ async fn undo(
             return Err(ApiError::InvalidToken(bad));
         }
         let stored = identifier(&state, Purpose::UndoEmailChange, &body.token);
-        match state.store.undo_email_change(&stored, state.clock.now_ms()).await {
+        // Its event names the user; a link past its time is spent by the store call alone.
+        let owner = match undo_target(&state, &body.token).await {
+            Ok((id, restored)) => state.store.user_by_id(&id).await?.map(|u| (u, restored)),
+            Err(_) => None,
+        };
+        let change = state.store.undo_email_change(&stored, state.clock.now_ms());
+        let undone = match &owner {
+            Some((user, restored)) => {
+                let details = json!({ "from": user.email, "to": restored });
+                recorded(&state, Record::own("email-change-undone", user).with(details), None, change).await
+            }
+            None => change.await,
+        };
+        match undone {
             Ok(Undone::Restored { user_id, email }) => {
                 // The reset link goes to the address this undo restored, now (not whatever the
                 // address is when a background task gets to it).

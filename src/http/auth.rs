@@ -22,7 +22,7 @@ use crate::{
     },
     security::tokens::random_id,
     service::{
-        audit::{Record, record, record_later},
+        audit::{Record, record_later, recorded},
         credentials::{Checked, check_password},
         links::{in_background, mail_vars, return_to, send_verification},
         sessions::{SignInContext, expire_cookie},
@@ -96,7 +96,8 @@ async fn sign_up(
     let require_verification =
         ctx.scope.require_email_verification(state.settings.sessions.require_email_verification);
     let callback = return_to(body.callback_url.as_deref());
-    match state.store.create_user(&user, &hash).await {
+    let signed_up = Record::own("sign-up", &user).from(&ctx.client).with(json!({ "method": "Password" }));
+    match recorded(&state, signed_up, None, state.store.create_user(&user, &hash)).await {
         Ok(()) if state.settings.sessions.send_verification_on_sign_up || require_verification => {
             let (st, new_user) = (state.clone(), user.clone());
             in_background(async move { send_verification(&st, &new_user, Some(&callback)).await });
@@ -245,11 +246,12 @@ async fn sign_out(
             // Another app's: its cookies are its own too.
             return Ok(JsonOut(json!({ "success": true })));
         }
-        ctx.handle.flush().await?;
-        if let Some((session, user, _)) = &found {
-            let event = Record::own("sign-out", user).from(&ctx.client);
-            let event = Record { impersonator: session.impersonated_by.as_deref(), ..event };
-            record(&state, event, None).await;
+        match &found {
+            Some((session, user, _)) => {
+                let event = Record::own("sign-out", user).from(&ctx.client).through(session);
+                recorded(&state, event, None, ctx.handle.flush()).await?;
+            }
+            None => ctx.handle.flush().await?,
         }
     }
     let cookies = [

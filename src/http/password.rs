@@ -25,7 +25,7 @@ use crate::{
         redirect::{check_callback, found},
     },
     service::{
-        audit::{Record, record},
+        audit::{Record, recorded},
         links::{Purpose, consume, in_background, owner_scope, peek, with_params},
         passwords::{check_current_password, replace_password, send_reset},
         sessions::SignInContext,
@@ -198,10 +198,11 @@ async fn change_password(
     let hash = state.hasher.hash(password.as_str()).await?;
     let end = if body.revoke_other_sessions { EndSessions::All } else { EndSessions::None };
     let now = state.clock.now_ms();
-    state.store.replace_credentials(&auth.user.id, &hash, end, false, now).await?;
-    record(&state, Record::own("password-changed", &auth.user).from(&ctx.client), None).await;
+    let changed = Record::own("password-changed", &auth.user).from(&ctx.client);
+    recorded(&state, changed, None, state.store.replace_credentials(&auth.user.id, &hash, end, false, now))
+        .await?;
     let token = if body.revoke_other_sessions {
-        Some(ctx.start(&state, &auth.user, auth.session.remember_me).await?.token)
+        Some(ctx.start(&state, &auth.user, auth.session.remember_me, None).await?.token)
     } else {
         None
     };

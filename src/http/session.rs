@@ -24,6 +24,7 @@ use crate::{
     security::keys,
     service::{
         apps::audience,
+        audit::{Record, recorded},
         sessions::{ensure_fresh, slide, store_session},
     },
     state::AppState,
@@ -136,10 +137,11 @@ async fn revoke_session(
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     let token = keys::verify_cookie_value(&state.cookie_key, &state.session_cookie, &body.token)
         .unwrap_or(body.token);
+    let event = Record::own("session-revoked", &auth.user).through(&auth.session);
     if token == auth.session.token {
-        auth.handle.flush().await?;
+        recorded(&state, event, None, auth.handle.flush()).await?;
     } else {
-        state.store.delete_user_session(&auth.user.id, &token).await?;
+        recorded(&state, event, None, state.store.delete_user_session(&auth.user.id, &token)).await?;
     }
     Ok(JsonOut(json!({ "status": true })))
 }
@@ -150,7 +152,8 @@ async fn revoke_sessions(
     auth: Authenticated,
     Json(_): Json<NoBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
-    state.store.delete_user_sessions(&auth.user.id, None).await?;
+    let event = Record::own("sessions-revoked", &auth.user).through(&auth.session);
+    recorded(&state, event, None, state.store.delete_user_sessions(&auth.user.id, None)).await?;
     auth.handle.flush().await?;
     Ok(JsonOut(json!({ "status": true })))
 }
@@ -161,6 +164,9 @@ async fn revoke_other_sessions(
     auth: Authenticated,
     Json(_): Json<NoBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
-    state.store.delete_user_sessions(&auth.user.id, Some(&auth.session.token)).await?;
+    let event =
+        Record::own("sessions-revoked", &auth.user).through(&auth.session).with(json!({ "others": true }));
+    let change = state.store.delete_user_sessions(&auth.user.id, Some(&auth.session.token));
+    recorded(&state, event, None, change).await?;
     Ok(JsonOut(json!({ "status": true })))
 }

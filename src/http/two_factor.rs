@@ -20,7 +20,7 @@ use crate::{
         layers::no_store,
     },
     service::{
-        audit::{Record, record},
+        audit::{Record, recorded},
         sessions::{SignInContext, expire_cookie},
         sign_in::{Admission, Proof, admit},
         two_factor::{
@@ -69,10 +69,10 @@ async fn enable(
     }
     confirm_identity(&state, &auth.user, &auth.session, body.password.as_deref()).await?;
     let method = body.method.unwrap_or(Method::Totp);
-    let enabled = two_factor::enable(&state, &auth.user, method, issuer).await?;
     let event =
         Record::own("two-factor-changed", &auth.user).with(json!({ "enrolling": format!("{method:?}") }));
-    record(&state, event, None).await;
+    let enabled =
+        recorded(&state, event, None, two_factor::enable(&state, &auth.user, method, issuer)).await?;
     Ok(no_store(JsonOut(enabled).into_response()))
 }
 
@@ -89,9 +89,8 @@ async fn disable(
     Json(body): Json<PasswordBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
     confirm_identity(&state, &auth.user, &auth.session, body.password.as_deref()).await?;
-    two_factor::disable(&state, &auth.user).await?;
-    record(&state, Record::own("two-factor-changed", &auth.user).with(json!({ "enabled": false })), None)
-        .await;
+    let event = Record::own("two-factor-changed", &auth.user).with(json!({ "enabled": false }));
+    recorded(&state, event, None, two_factor::disable(&state, &auth.user)).await?;
     expire_cookie(&state, &cookies, state.trust_device_cookie());
     Ok(JsonOut(json!({ "status": true })))
 }
@@ -190,7 +189,9 @@ async fn verify(
     let completes =
         (totp && !row.verified) || (!user.two_factor_enabled && !matches!(factor, Factor::Backup(_)));
     if completes {
-        if !state.store.enable_two_factor(&user.id, &row.id, totp, state.clock.now_ms()).await? {
+        let event = Record::own("two-factor-changed", &user).with(json!({ "enabled": true }));
+        let change = state.store.enable_two_factor(&user.id, &row.id, totp, state.clock.now_ms());
+        if !recorded(state, event, None, change).await? {
             // Another enrollment replaced the one this code was for.
             return Err(INVALID_CODE);
         }

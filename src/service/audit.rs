@@ -1,14 +1,19 @@
-//! Writing the audit log: one row per security event, after the change it records committed (a
-//! change that failed writes none). A row that cannot be written is logged, and the request goes
-//! on: the change it records is already made.
+//! Writing the audit log: one row per security event. A change's event is written in the
+//! change's own transaction ([`recorded`]), so it exists if and only if the change committed. An
+//! event that records no change (a refused sign-in) is written on its own ([`record`]); a row that
+//! cannot be written then is logged, and the request goes on.
 
 use serde_json::Value;
 
 use crate::{
-    domain::{audit::AuditEvent, model::User},
+    domain::{
+        audit::AuditEvent,
+        model::{SessionRow, User},
+    },
     security::tokens::random_id,
     service::sessions::ClientInfo,
     state::AppState,
+    store::audit::with_event,
 };
 
 /// An event to record.
@@ -38,6 +43,18 @@ impl<'a> Record<'a> {
         }
     }
 
+    /// Done to `id`, of kind `kind` (`organization`, …), not to the actor.
+    pub fn on(mut self, kind: &'static str, id: &'a str) -> Self {
+        self.target = Some((kind, id));
+        self
+    }
+
+    /// Done through `session`: its impersonator, if an admin opened it as the user.
+    pub fn through(mut self, session: &'a SessionRow) -> Self {
+        self.impersonator = session.impersonated_by.as_deref();
+        self
+    }
+
     pub fn from(mut self, client: &'a ClientInfo) -> Self {
         self.client = Some(client);
         self
@@ -54,7 +71,20 @@ impl<'a> Record<'a> {
     }
 }
 
-/// Writes `r` (in `app_id`, else the actor's app).
+/// Makes `change` with `r` as its event (in `app_id`, else the actor's app): the store writes the
+/// event in the transaction that makes the change (`store::audit::with_event`), so a change that
+/// fails or finds nothing to change writes none.
+pub async fn recorded<F: std::future::Future>(
+    state: &AppState,
+    r: Record<'_>,
+    app_id: Option<&str>,
+    change: F,
+) -> F::Output {
+    let (out, _nothing_changed) = with_event(event(&r, app_id, state.clock.now_ms()), change).await;
+    out
+}
+
+/// Writes `r`, an event that records no change (in `app_id`, else the actor's app).
 pub async fn record(state: &AppState, r: Record<'_>, app_id: Option<&str>) {
     let event = event(&r, app_id, state.clock.now_ms());
     if let Err(e) = state.store.record_audit(&event).await {

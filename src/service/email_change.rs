@@ -2,12 +2,16 @@
 //! (with its undo link and the notice to the old address).
 
 use axum::http::StatusCode;
+use serde_json::json;
 
 use crate::{
     domain::model::SessionRow,
     error::{ApiError, ApiResult},
     security::tokens::random_hex,
-    service::links::{Purpose, consume, identifier, link, mail_vars},
+    service::{
+        audit::{Record, recorded},
+        links::{Purpose, consume, identifier, link, mail_vars},
+    },
     state::AppState,
     store::{EndSessions, StoreError},
 };
@@ -43,21 +47,18 @@ async fn change_email(state: &AppState, user_id: &str, new_email: &str, keep: Op
     let now = state.clock.now_ms();
     let undo_link =
         (identifier(state, Purpose::UndoEmailChange, &undo), now + Purpose::UndoEmailChange.ttl_ms());
-    let old = match state.store.change_email(user_id, new_email, end, (&undo_link.0, undo_link.1), now).await
-    {
+    let Some(mut user) = state.store.user_by_id(user_id).await? else {
+        return Err(ApiError::InvalidToken(StatusCode::UNAUTHORIZED));
+    };
+    let event = Record::own("email-changed", &user).with(json!({ "from": user.email, "to": new_email }));
+    let change = state.store.change_email(user_id, new_email, end, (&undo_link.0, undo_link.1), now);
+    let old = match recorded(state, event, None, change).await {
         Ok(Some(old)) => old,
         Ok(None) => return Err(ApiError::InvalidToken(StatusCode::UNAUTHORIZED)),
         Err(StoreError::Conflict) => return Err(ApiError::UserExists),
         Err(e) => return Err(e.into()),
     };
-    let Some(user) = state.store.user_by_id(user_id).await? else { return Ok(()) };
-    let event = crate::service::audit::Record::own("email-changed", &user);
-    crate::service::audit::record(
-        state,
-        event.with(serde_json::json!({ "from": old, "to": new_email })),
-        None,
-    )
-    .await;
+    user.email = new_email.to_string();
     let vars = minijinja::context! {
         new_email => new_email, old_email => old.clone(), expires_in => "7 days", ..mail_vars(state, &user)
     };

@@ -1,5 +1,6 @@
 //! Work that several routes share, so handlers only parse, call and answer.
 
+pub mod admin;
 pub mod apps;
 pub mod audit;
 pub mod codes;

@@ -6,7 +6,7 @@ use crate::{
     domain::{input::NewPassword, model::User},
     error::{ApiError, ApiResult},
     service::{
-        audit::{Record, record},
+        audit::{Record, recorded},
         credentials::{Checked, check_password},
         links::{Purpose, link, mail_vars, send_link},
     },
@@ -21,8 +21,8 @@ pub async fn replace_password(state: &AppState, user_id: &str, password: &NewPas
     };
     let hash = state.hasher.hash(password.as_str()).await?;
     let now = state.clock.now_ms();
-    state.store.replace_credentials(&user.id, &hash, EndSessions::All, true, now).await?;
-    record(state, Record::own("password-reset", &user), None).await;
+    let change = state.store.replace_credentials(&user.id, &hash, EndSessions::All, true, now);
+    recorded(state, Record::own("password-reset", &user), None, change).await?;
     state.lockout.clear(&state.counters, state.store.as_ref(), &user.lockout_key(), now).await
 }
 

@@ -5,13 +5,17 @@ use tower_sessions::{Expiry, Session};
 
 use crate::{
     domain::{
+        audit::AuditEvent,
         model::{SessionRow, User},
         time::duration_ms,
     },
     error::{ApiError, ApiResult},
     security::tokens::random_id,
     state::AppState,
-    store::session_store::{SESSION_KEY, cycle_keeping_old},
+    store::{
+        audit::with_event,
+        session_store::{SESSION_KEY, cycle_keeping_old},
+    },
 };
 
 /// The parts of a request that sign-in and sign-up share: the session handle, cookies, and
@@ -25,27 +29,32 @@ pub struct SignInContext {
 }
 
 impl SignInContext {
-    /// Starts a new session for `user` on this request.
-    pub async fn start(self, state: &AppState, user: &User, remember_me: bool) -> ApiResult<SessionRow> {
-        start_session(state, &self.handle, &self.cookies, user, remember_me, self.client).await
+    /// Starts a new session for `user` on this request, with `event` (a sign-in) written in the
+    /// transaction that stores it.
+    pub async fn start(
+        self,
+        state: &AppState,
+        user: &User,
+        remember_me: bool,
+        event: Option<AuditEvent>,
+    ) -> ApiResult<SessionRow> {
+        let client = self.client;
+        open(
+            state,
+            (&self.handle, &self.cookies),
+            user,
+            (lifetime(state, remember_me), remember_me),
+            None,
+            client,
+            event,
+        )
+        .await
     }
 }
 
-/// Starts a new session for `user` on this request: a fresh token (never one the client sent),
-/// the session cookie (`Max-Age` = the session's lifetime), and for `rememberMe: false` a
-/// one-day session with a browser-session cookie. A previous session of the same user on this
-/// request ends; another user's session on it is left alone (it is not this sign-in's to end).
-pub async fn start_session(
-    state: &AppState,
-    handle: &Session,
-    cookies: &Cookies,
-    user: &User,
-    remember_me: bool,
-    client: ClientInfo,
-) -> ApiResult<SessionRow> {
-    let lifetime =
-        if remember_me { state.settings.sessions.expires_in } else { std::time::Duration::from_secs(86_400) };
-    open(state, (handle, cookies), user, (lifetime, remember_me), None, client).await
+/// The lifetime of a new session: a day for `rememberMe: false` (with a browser-session cookie).
+fn lifetime(state: &AppState, remember_me: bool) -> std::time::Duration {
+    if remember_me { state.settings.sessions.expires_in } else { std::time::Duration::from_secs(86_400) }
 }
 
 /// Starts a session of `user` that the admin `admin_id` opened (impersonation): it lasts
@@ -58,11 +67,17 @@ pub async fn start_impersonation(
     user: &User,
     admin_id: &str,
     client: ClientInfo,
+    event: AuditEvent,
 ) -> ApiResult<SessionRow> {
     let lifetime = state.settings.admin.impersonation_lifetime;
-    open(state, (handle, cookies), user, (lifetime, false), Some(admin_id.to_string()), client).await
+    open(state, (handle, cookies), user, (lifetime, false), Some(admin_id.to_string()), client, Some(event))
+        .await
 }
 
+/// Starts a new session for `user` on this request: a fresh token (never one the client sent)
+/// and the session cookie (`Max-Age` = the session's lifetime; a browser-session cookie for
+/// `rememberMe: false`). A previous session of the same user on this request ends; another
+/// user's session on it is left alone (it is not this sign-in's to end).
 async fn open(
     state: &AppState,
     (handle, cookies): (&Session, &Cookies),
@@ -70,6 +85,7 @@ async fn open(
     (lifetime, remember_me): (std::time::Duration, bool),
     impersonated_by: Option<String>,
     client: ClientInfo,
+    event: Option<AuditEvent>,
 ) -> ApiResult<SessionRow> {
     leave_previous(handle, &user.id).await?;
     let now = state.clock.now_ms();
@@ -88,7 +104,11 @@ async fn open(
     };
     handle.insert(SESSION_KEY, &row).await?;
     handle.set_expiry(Some(cookie_expiry(&row, now)));
-    handle.save().await?;
+    // The event goes in the new row's transaction (not in the previous session's end, above).
+    match event {
+        Some(event) => with_event(event, handle.save()).await.0?,
+        None => handle.save().await?,
+    }
     row.token = handle.id().ok_or_else(|| ApiError::internal("session saved without an id"))?.to_string();
 
     // The marker cookie older versions set for rememberMe: false; the row says it now.

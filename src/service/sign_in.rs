@@ -5,10 +5,13 @@
 use serde_json::json;
 
 use crate::{
-    domain::model::{SessionRow, User},
+    domain::{
+        audit::AuditEvent,
+        model::{SessionRow, User},
+    },
     error::{ApiError, ApiResult},
     service::{
-        audit::{Record, record},
+        audit::{self, Record, recorded},
         links::{Purpose, in_background, return_to, send_verification},
         sessions::SignInContext,
         two_factor::{challenge, trusted},
@@ -70,21 +73,23 @@ pub async fn admit(
 ) -> ApiResult<SessionRow> {
     let client = ctx.client.clone();
     let proof = admission.proof;
-    let result = gate(state, ctx, user, admission).await;
-    let action = if proof == Proof::NewAccount { "sign-up" } else { "sign-in" };
-    let event = Record::own(action, user).from(&client);
-    let method = json!({ "method": format!("{proof:?}") });
+    let method = format!("{proof:?}");
+    // A new account's sign-up event was written with the account.
+    let signed_in = (proof != Proof::NewAccount).then(|| {
+        audit::event(
+            &Record::own("sign-in", user).from(&client).with(json!({ "method": method })),
+            None,
+            state.clock.now_ms(),
+        )
+    });
+    let result = gate(state, ctx, user, admission, signed_in).await;
     match &result {
-        Ok(_) => record(state, event.with(method), None).await,
-        Err(ApiError::SecondFactorNeeded(_) | ApiError::SecondFactorSetupNeeded) => {}
+        Ok(_) | Err(ApiError::SecondFactorNeeded(_) | ApiError::SecondFactorSetupNeeded) => {}
+        Err(_) if proof == Proof::NewAccount => {}
         Err(e) => {
             let reason = e.code().unwrap_or("INTERNAL_SERVER_ERROR");
-            record(
-                state,
-                event.with(json!({ "method": format!("{proof:?}"), "reason": reason })).failed(),
-                None,
-            )
-            .await;
+            let event = Record::own("sign-in", user).from(&client).failed();
+            audit::record(state, event.with(json!({ "method": method, "reason": reason })), None).await;
         }
     }
     result
@@ -95,6 +100,7 @@ async fn gate(
     ctx: SignInContext,
     user: &User,
     admission: Admission<'_>,
+    signed_in: Option<AuditEvent>,
 ) -> ApiResult<SessionRow> {
     if !ctx.scope.admits(user) {
         tracing::warn!(user = %user.id, "sign-in of a user outside the request's app refused");
@@ -120,11 +126,11 @@ async fn gate(
                 return Err(ApiError::SecondFactorNeeded(methods));
             }
         } else if state.settings.two_factor.required {
-            ctx.start(state, user, admission.remember_me).await?;
+            ctx.start(state, user, admission.remember_me, signed_in).await?;
             return Err(ApiError::SecondFactorSetupNeeded);
         }
     }
-    ctx.start(state, user, admission.remember_me).await
+    ctx.start(state, user, admission.remember_me, signed_in).await
 }
 
 /// The checks on the account itself, for every proof (a refresh included): a banned user is
@@ -138,10 +144,10 @@ pub async fn check_account(state: &AppState, user: &User, proof: Proof) -> ApiRe
             Some(until) if until <= now => {
                 // Only the ended ban is lifted: one set meanwhile stands (another sign-in may
                 // have lifted this one already).
-                if state.store.lift_expired_ban(&user.id, now).await? {
-                    let event = Record::own("user-unbanned", user).with(json!({ "reason": "the ban ended" }));
-                    record(state, event, None).await;
-                } else if state.store.user_by_id(&user.id).await?.is_none_or(|u| u.banned_at(now)) {
+                let lifted = Record::own("user-unbanned", user).with(json!({ "reason": "the ban ended" }));
+                let lifted =
+                    recorded(state, lifted, None, state.store.lift_expired_ban(&user.id, now)).await?;
+                if !lifted && state.store.user_by_id(&user.id).await?.is_none_or(|u| u.banned_at(now)) {
                     return Err(ApiError::BannedUser);
                 }
             }

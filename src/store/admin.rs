@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::StoreResult;
-use crate::domain::{audit::AuditEvent, model::User};
+use crate::domain::model::User;
 
 /// A field users are searched, filtered or sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,30 +88,18 @@ pub struct AdminChanges {
 pub trait Admin: Send + Sync {
     /// A page of users and how many match in all.
     async fn list_users(&self, query: &UserQuery) -> StoreResult<(Vec<User>, u64)>;
-    /// Changes a user; `None` when there is no such user. `audit`: the event that records the
-    /// change, written in its transaction (these three changes never go without their event).
+    /// Changes a user; `None` when there is no such user. (These three write the pending audit
+    /// event, `store::audit::with_event`, in their transaction.)
     async fn admin_update_user(
         &self,
         user_id: &str,
         changes: &AdminChanges,
         now: i64,
-        audit: Option<&AuditEvent>,
     ) -> StoreResult<Option<User>>;
     /// Bans a user and ends every session of theirs (on every instance); `None`: no such user.
-    async fn ban_user(
-        &self,
-        user_id: &str,
-        ban: &Ban,
-        now: i64,
-        audit: Option<&AuditEvent>,
-    ) -> StoreResult<Option<User>>;
+    async fn ban_user(&self, user_id: &str, ban: &Ban, now: i64) -> StoreResult<Option<User>>;
     /// Lifts a ban; `None`: no such user.
-    async fn unban_user(
-        &self,
-        user_id: &str,
-        now: i64,
-        audit: Option<&AuditEvent>,
-    ) -> StoreResult<Option<User>>;
+    async fn unban_user(&self, user_id: &str, now: i64) -> StoreResult<Option<User>>;
     /// A user without a credential (no password): `Conflict` when the email is taken.
     async fn insert_user(&self, user: &User) -> StoreResult<()>;
     /// A live session by its token or its id: its user's id and its token.

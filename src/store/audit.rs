@@ -30,3 +30,28 @@ pub trait Audit: Send + Sync {
     /// Deletes events older than `before`; how many.
     async fn delete_audit_before(&self, before: i64) -> StoreResult<u64>;
 }
+
+tokio::task_local! {
+    /// The event of the change under way on this task (see [`with_event`]).
+    static PENDING: std::cell::RefCell<Option<AuditEvent>>;
+}
+
+/// Runs `change` with `event` pending: the first transaction the store commits while it runs
+/// writes the event inside it (`take_pending`), so the event exists if and only if that change
+/// committed. Returns what `change` returned and the event if no transaction took it.
+pub async fn with_event<F: std::future::Future>(
+    event: AuditEvent,
+    change: F,
+) -> (F::Output, Option<AuditEvent>) {
+    PENDING
+        .scope(std::cell::RefCell::new(Some(event)), async {
+            let out = change.await;
+            (out, take_pending())
+        })
+        .await
+}
+
+/// The pending event of this task, taken (for the transaction about to commit).
+pub fn take_pending() -> Option<AuditEvent> {
+    PENDING.try_with(|p| p.borrow_mut().take()).ok().flatten()
+}

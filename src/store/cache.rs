@@ -154,11 +154,14 @@ impl SessionCache {
             Invalidation::Session(k) => {
                 Self::lock(self.shard(k)).remove(k);
             }
-            // A user, or an organization (sessions whose active organization it is).
+            // A user (their sessions, and those they opened as others), or an organization
+            // (sessions whose active organization it is).
             Invalidation::User(u) => {
                 for shard in &self.shards {
                     Self::lock(shard).retain(|_, e| {
-                        &e.user.id != u && e.session.active_organization_id.as_ref() != Some(u)
+                        &e.user.id != u
+                            && e.session.active_organization_id.as_ref() != Some(u)
+                            && e.session.impersonated_by.as_ref() != Some(u)
                     });
                 }
             }

@@ -18,7 +18,7 @@ use crate::{
     domain::{admin, model::User},
     error::{ApiError, ApiResult},
     http::extract::Authenticated,
-    service::audit::{Record, event, record},
+    service::audit::{Record, recorded},
     state::AppState,
 };
 
@@ -162,26 +162,14 @@ fn action<'a>(
     }
 }
 
-/// The audit row of an admin action, for the store to write with the change.
-fn audit_row(
+/// Makes `change`, an admin action on `target`, with its audit event in its transaction.
+async fn audited<F: std::future::Future>(
     state: &AppState,
     auth: &Authenticated,
-    what: &'static str,
-    target: &User,
-    details: serde_json::Value,
-) -> crate::domain::audit::AuditEvent {
-    event(&action(auth, what, target, details), None, state.clock.now_ms())
-}
-
-/// Writes an admin action on `target` to the audit log (after the change).
-async fn audit(
-    state: &AppState,
-    auth: &Authenticated,
-    what: &'static str,
-    target: &User,
-    details: serde_json::Value,
-) {
-    record(state, action(auth, what, target, details), None).await;
+    (what, target, details): (&'static str, &User, serde_json::Value),
+    change: F,
+) -> F::Output {
+    recorded(state, action(auth, what, target, details), None, change).await
 }
 
 #[derive(Deserialize)]

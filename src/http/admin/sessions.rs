@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tower_cookies::Cookies;
 
-use super::{USER_NOT_FOUND, UserIdBody, audit, audit_row, bad, managed, refused, require, target};
+use super::{USER_NOT_FOUND, UserIdBody, action, audited, bad, managed, refused, require, target};
 use crate::{
     domain::admin,
     error::{ApiError, ApiResult},
@@ -25,7 +25,7 @@ use crate::{
         layers::no_store,
     },
     security::keys,
-    service::audit::{Record, record},
+    service::audit::{Record, event, recorded},
     service::sessions::{
         ClientInfo, base_cookie, expire_cookie, marked_cookie, set_marked_cookie, start_impersonation,
     },
@@ -60,8 +60,9 @@ pub(super) async fn ban_user(
         .map_err(|why| ApiError::Validation(format!("[body.banExpiresIn] {why}")))?;
     let reason = body.ban_reason.filter(|r| !r.trim().is_empty()).unwrap_or_else(|| "No reason".into());
     let reason: String = reason.chars().take(500).collect();
-    let row = audit_row(&state, &auth, "user-banned", &user, json!({ "reason": reason, "expires": expires }));
-    let banned = state.store.ban_user(&user.id, &Ban { reason, expires }, now, Some(&row)).await?;
+    let what = ("user-banned", &user, json!({ "reason": reason, "expires": expires }));
+    let ban = Ban { reason, expires };
+    let banned = audited(&state, &auth, what, state.store.ban_user(&user.id, &ban, now)).await?;
     Ok(no_store(JsonOut(json!({ "user": banned.ok_or(USER_NOT_FOUND)? })).into_response()))
 }
 
@@ -73,8 +74,9 @@ pub(super) async fn unban_user(
 ) -> ApiResult<Response> {
     require(&state, &auth, "user", "ban", "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS")?;
     let user = managed(&state, &auth, &body.user_id).await?;
-    let row = audit_row(&state, &auth, "user-unbanned", &user, serde_json::Value::Null);
-    let unbanned = state.store.unban_user(&user.id, state.clock.now_ms(), Some(&row)).await?;
+    let what = ("user-unbanned", &user, serde_json::Value::Null);
+    let unbanned =
+        audited(&state, &auth, what, state.store.unban_user(&user.id, state.clock.now_ms())).await?;
     Ok(no_store(JsonOut(json!({ "user": unbanned.ok_or(USER_NOT_FOUND)? })).into_response()))
 }
 
@@ -113,8 +115,8 @@ pub(super) async fn revoke_user_session(
         .unwrap_or(body.session_token);
     if let Some((owner, token)) = state.store.user_of_session(&token, state.clock.now_ms()).await? {
         let user = managed(&state, &auth, &owner).await?;
-        state.store.delete_user_session(&user.id, &token).await?;
-        audit(&state, &auth, "session-revoked", &user, serde_json::Value::Null).await;
+        let what = ("session-revoked", &user, serde_json::Value::Null);
+        audited(&state, &auth, what, state.store.delete_user_session(&user.id, &token)).await?;
     }
     Ok(JsonOut(json!({ "success": true })).into_response())
 }
@@ -127,8 +129,8 @@ pub(super) async fn revoke_user_sessions(
 ) -> ApiResult<Response> {
     require(&state, &auth, "session", "revoke", "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS")?;
     let user = managed(&state, &auth, &body.user_id).await?;
-    state.store.delete_user_sessions(&user.id, None).await?;
-    audit(&state, &auth, "sessions-revoked", &user, serde_json::Value::Null).await;
+    let what = ("sessions-revoked", &user, serde_json::Value::Null);
+    audited(&state, &auth, what, state.store.delete_user_sessions(&user.id, None)).await?;
     Ok(JsonOut(json!({ "success": true })).into_response())
 }
 
@@ -161,7 +163,10 @@ pub(super) async fn impersonate_user(
     }
     let parked_ms = (auth.session.expires_at - state.clock.now_ms()).max(0);
     let admin_token = auth.session.token.clone();
-    let session = start_impersonation(&state, &auth.handle, &cookies, &user, &auth.user.id, client).await?;
+    let started = action(&auth, "impersonation-started", &user, serde_json::Value::Null);
+    let started = event(&started, None, state.clock.now_ms());
+    let session =
+        start_impersonation(&state, &auth.handle, &cookies, &user, &auth.user.id, client, started).await?;
     set_marked_cookie(
         &state,
         &cookies,
@@ -170,7 +175,6 @@ pub(super) async fn impersonate_user(
         &admin_token,
         parked_ms,
     );
-    audit(&state, &auth, "impersonation-started", &user, json!({ "session": session.id })).await;
     Ok(no_store(JsonOut(json!({ "session": session, "user": user })).into_response()))
 }
 
@@ -191,12 +195,12 @@ pub(super) async fn stop_impersonating(
         ));
     };
     let now = state.clock.now_ms();
-    state.store.delete_session(&auth.session.token).await?;
+    let stopped = Record::own("impersonation-stopped", &auth.user);
+    let stopped = Record { impersonator: Some(&admin_id), actor: None, ..stopped };
+    let app = auth.user.app_id.as_deref();
+    recorded(&state, stopped, app, state.store.delete_session(&auth.session.token)).await?;
     let parked = marked_cookie(&state, &cookies, &state.admin_session_cookie(), ADMIN_SESSION_MARK);
     expire_cookie(&state, &cookies, state.admin_session_cookie());
-    let stopped = Record::own("impersonation-stopped", &auth.user);
-    let app = auth.user.app_id.as_deref();
-    record(&state, Record { impersonator: Some(&admin_id), actor: None, ..stopped }, app).await;
     let restored = match parked {
         Some(token) => state.store.session_with_user(&token, now).await?.filter(|(_, u, _)| u.id == admin_id),
         None => None,

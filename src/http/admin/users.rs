@@ -9,7 +9,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{USER_NOT_FOUND, UserIdBody, audit, audit_row, bad, managed, parse_role, require, target};
+use super::{USER_NOT_FOUND, UserIdBody, action, audited, bad, managed, parse_role, require, target};
 use crate::{
     domain::{
         admin,
@@ -22,9 +22,10 @@ use crate::{
         layers::no_store,
     },
     security::tokens::random_id,
+    service::{self, audit::event},
     state::AppState,
     store::{
-        EndSessions, StoreError,
+        EndSessions,
         admin::{AdminChanges, Match, UserField, UserQuery},
     },
 };
@@ -58,17 +59,13 @@ pub(super) async fn create_user(
     user.role = role.unwrap_or(user.role);
     user.email_verified = body.data.get("emailVerified").and_then(Value::as_bool).unwrap_or(false);
     user.image = body.data.get("image").and_then(Value::as_str).map(parse_image).transpose()?;
-    let created = match &password {
-        Some(p) => state.store.create_user(&user, &state.hasher.hash(p.as_str()).await?).await,
-        None => state.store.insert_user(&user).await,
-    };
-    match created {
-        Err(StoreError::Conflict) => {
-            Err(bad("USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", "User already exists. Use another email."))
-        }
-        done => done.map_err(ApiError::from),
-    }?;
-    audit(&state, &auth, "user-created", &user, json!({ "role": user.role })).await;
+    let created = action(&auth, "user-created", &user, json!({ "role": user.role }));
+    let created = event(&created, None, state.clock.now_ms());
+    if !service::admin::create_user(state.store.as_ref(), &state.hasher, &user, password.as_ref(), created)
+        .await?
+    {
+        return Err(bad("USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", "User already exists. Use another email."));
+    }
     Ok(no_store(JsonOut(json!({ "user": user })).into_response()))
 }
 
@@ -212,8 +209,9 @@ pub(super) async fn update_user(
     }
     let user = managed(&state, &auth, &body.user_id).await?;
     let fields: Vec<&String> = body.data.keys().collect();
-    let row = audit_row(&state, &auth, "user-updated", &user, json!({ "fields": fields }));
-    let updated = state.store.admin_update_user(&user.id, &changes, state.clock.now_ms(), Some(&row)).await?;
+    let what = ("user-updated", &user, json!({ "fields": fields }));
+    let change = state.store.admin_update_user(&user.id, &changes, state.clock.now_ms());
+    let updated = audited(&state, &auth, what, change).await?;
     Ok(no_store(JsonOut(updated.ok_or(USER_NOT_FOUND)?).into_response()))
 }
 
@@ -233,9 +231,10 @@ pub(super) async fn set_role(
     require(&state, &auth, "user", "set-role", "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE")?;
     let role = parse_role(&body.role)?;
     let user = managed(&state, &auth, &body.user_id).await?;
-    let row = audit_row(&state, &auth, "role-changed", &user, json!({ "from": user.role, "to": role }));
-    let changes = AdminChanges { role: Some(role), ..AdminChanges::default() };
-    let updated = state.store.admin_update_user(&user.id, &changes, state.clock.now_ms(), Some(&row)).await?;
+    let what = ("role-changed", &user, json!({ "from": user.role, "to": role }));
+    let changes = AdminChanges { role: Some(role.clone()), ..AdminChanges::default() };
+    let change = state.store.admin_update_user(&user.id, &changes, state.clock.now_ms());
+    let updated = audited(&state, &auth, what, change).await?;
     Ok(no_store(JsonOut(json!({ "user": updated.ok_or(USER_NOT_FOUND)? })).into_response()))
 }
 
@@ -250,7 +249,8 @@ pub(super) async fn remove_user(
         return Err(bad("YOU_CANNOT_REMOVE_YOURSELF", "You cannot remove yourself"));
     }
     let user = managed(&state, &auth, &body.user_id).await?;
-    if state.store.delete_user(&user.id).await?.is_err() {
+    let what = ("user-removed", &user, json!({ "email": user.email }));
+    if audited(&state, &auth, what, state.store.delete_user(&user.id)).await?.is_err() {
         return Err(bad(
             "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
             "The user is the only owner of an organization with other members",
@@ -258,7 +258,6 @@ pub(super) async fn remove_user(
     }
     let now = state.clock.now_ms();
     state.lockout.clear(&state.counters, state.store.as_ref(), &user.lockout_key(), now).await?;
-    audit(&state, &auth, "user-removed", &user, json!({ "email": user.email })).await;
     Ok(JsonOut(json!({ "success": true })).into_response())
 }
 
@@ -282,8 +281,9 @@ pub(super) async fn set_user_password(
     let password =
         NewPassword::parse(&body.new_password, &scope.password_policy(&state.settings.passwords.policy))?;
     let hash = state.hasher.hash(password.as_str()).await?;
-    state.store.replace_credentials(&user.id, &hash, EndSessions::None, false, state.clock.now_ms()).await?;
-    audit(&state, &auth, "password-set", &user, Value::Null).await;
+    let change =
+        state.store.replace_credentials(&user.id, &hash, EndSessions::None, false, state.clock.now_ms());
+    audited(&state, &auth, ("password-set", &user, Value::Null), change).await?;
     Ok(JsonOut(json!({ "status": true })).into_response())
 }
 

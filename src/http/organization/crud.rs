@@ -25,6 +25,7 @@ use crate::{
         layers::no_store,
     },
     security::tokens::random_id,
+    service::audit::{Record, recorded},
     state::AppState,
     store::StoreError,
 };
@@ -92,7 +93,9 @@ pub(super) async fn create(
         role: Role::Owner.as_str().into(),
         created_at: now,
     };
-    match state.store.create_organization(&org, &owner).await {
+    let created = Record::own("organization-created", &auth.user).on("organization", &org.id);
+    let created = created.through(&auth.session).with(json!({ "slug": org.slug }));
+    match recorded(&state, created, None, state.store.create_organization(&org, &owner)).await {
         Ok(()) => {}
         Err(StoreError::Conflict) => {
             return Err(org_error(
@@ -198,7 +201,10 @@ pub(super) async fn delete(
         "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION",
         "You are not allowed to delete this organization",
     );
-    let deleted = state.store.delete_organization(&org.id, &auth.user.id).await?;
+    let event = Record::own("organization-deleted", &auth.user).on("organization", &org.id);
+    let event = event.through(&auth.session).with(json!({ "slug": org.slug }));
+    let deleted =
+        recorded(&state, event, None, state.store.delete_organization(&org.id, &auth.user.id)).await?;
     Ok(answer(org_json(&deleted.map_err(|denied| refusal(denied, not_allowed))?)))
 }
 

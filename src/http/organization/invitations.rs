@@ -25,7 +25,10 @@ use crate::{
     },
     mail::inert::inert,
     security::tokens::random_id,
-    service::links::HOUR_MS,
+    service::{
+        audit::{Record, recorded},
+        links::HOUR_MS,
+    },
     state::AppState,
     store::StoreError,
 };
@@ -179,7 +182,12 @@ pub(super) async fn accept_invitation(
         role: invitation.role.clone(),
         created_at: state.clock.now_ms(),
     };
-    match state.store.accept_invitation(&invitation.id, &member, &auth.session.token).await {
+    let joined = Record::own("member-added", &auth.user).on("organization", &member.organization_id);
+    let joined = joined
+        .through(&auth.session)
+        .with(json!({ "member": auth.user.id, "role": member.role, "invitation": invitation.id }));
+    let accept = state.store.accept_invitation(&invitation.id, &member, &auth.session.token);
+    match recorded(&state, joined, None, accept).await {
         Ok(true) => {}
         Ok(false) => return Err(INVITATION_NOT_FOUND),
         Err(StoreError::Conflict) => {

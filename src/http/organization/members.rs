@@ -25,6 +25,7 @@ use crate::{
         extract::{Authenticated, Json},
         layers::no_store,
     },
+    service::audit::{Record, recorded},
     state::AppState,
     store::MemberTarget,
 };
@@ -62,7 +63,20 @@ async fn change(
         _ => target_by(state, auth, key).await?,
     };
     let (org, _) = found.ok_or(NO_ACTIVE)?;
-    Ok(state.store.change_member(&org.id, &auth.user.id, who, change).await?)
+    let member = match who {
+        MemberTarget::Id(id) | MemberTarget::Email(id) => id,
+        MemberTarget::Caller => &auth.user.id,
+    };
+    let (action, details) = match change {
+        MemberChange::SetRole(role) => {
+            ("member-role-changed", json!({ "member": member, "role": role.as_str() }))
+        }
+        MemberChange::Remove => ("member-removed", json!({ "member": member })),
+        MemberChange::Leave => ("member-left", json!({ "member": member })),
+    };
+    let event = Record::own(action, &auth.user).on("organization", &org.id);
+    let event = event.through(&auth.session).with(details);
+    Ok(recorded(state, event, None, state.store.change_member(&org.id, &auth.user.id, who, change)).await?)
 }
 
 /// One role: a name, or (as Better Auth's client may send it) a list of one name.

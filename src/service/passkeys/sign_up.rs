@@ -11,6 +11,7 @@ use crate::{
     error::{ApiError, ApiResult},
     security::tokens::{random_digits, random_id},
     service::{
+        audit::{Record, recorded},
         codes::{Checked, check_code, store_code},
         links::{in_background, mail_vars},
     },
@@ -104,7 +105,8 @@ pub async fn sign_up(
     let user =
         User { email_verified: true, ..User::new(user_id, name, email.as_str().to_string(), app_id, now) };
     let row = row_for(&user.id, None, now);
-    match state.store.create_user_with_passkey(&user, &row).await {
+    let signed_up = Record::own("sign-up", &user).with(serde_json::json!({ "method": "Passkey" }));
+    match recorded(state, signed_up, None, state.store.create_user_with_passkey(&user, &row)).await {
         Ok(()) => Ok(user),
         Err(StoreError::Conflict) => Err(ApiError::UserExists),
         Err(e) => Err(e.into()),

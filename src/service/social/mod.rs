@@ -32,6 +32,7 @@ use crate::{
     oauth::{OAuthError, Profile, Provider, Tokens},
     security::tokens::{constant_time_eq, random_hex, random_id},
     service::{
+        audit::{Record, recorded},
         links::{Purpose, consume, identifier, link, with_params},
         sessions::SignInContext,
         sign_in::{Admission, Proof, admit},
@@ -349,7 +350,9 @@ async fn resolve_user(
         ..User::new(random_id(), name, email.as_str().to_string(), app_id, now)
     };
     let account = AccountRow { user_id: user.id.clone(), ..account };
-    match state.store.create_user_with_account(&user, &account).await {
+    let signed_up = Record::own("sign-up", &user)
+        .with(serde_json::json!({ "method": "Social", "provider": account.provider_id }));
+    match recorded(state, signed_up, None, state.store.create_user_with_account(&user, &account)).await {
         Ok(()) => Ok((user, true)),
         // The address was taken meanwhile (or is held for an undone email change).
         Err(StoreError::Conflict) => Err("account_not_linked".into()),

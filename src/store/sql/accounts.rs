@@ -103,7 +103,7 @@ impl Accounts for Backend {
         let mut tx = self.pool.begin().await?;
         users::insert_new(&mut tx, user).await?;
         insert(&mut *tx, account).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 
@@ -159,7 +159,7 @@ impl Accounts for Backend {
             return Ok(Unlinked::Last);
         }
         sqlx::query(DELETE).bind(user_id).bind(id).execute(&mut *tx).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(Unlinked::Done)
     }
 }

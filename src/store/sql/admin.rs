@@ -2,11 +2,11 @@
 
 use async_trait::async_trait;
 
-use super::{Backend, audit, users};
+use super::{Backend, sessions, users};
 use crate::{
-    domain::{audit::AuditEvent, model::User},
+    domain::model::User,
     store::{
-        StoreResult,
+        EndSessions, StoreResult,
         admin::{Admin, AdminChanges, Ban, Match, UserField, UserQuery},
         cache::Invalidation,
     },
@@ -114,18 +114,14 @@ macro_rules! bind_all {
 }
 
 impl Backend {
-    /// Ends an admin change to `user_id`: its audit row in the transaction, the commit with `what`
+    /// Ends an admin change to `user_id`: the commit with `what`
     /// announced, and the user as they are now.
     async fn commit_reading_back(
         &self,
-        mut tx: sqlx::Transaction<'_, super::Db>,
-        audit: Option<&AuditEvent>,
+        tx: sqlx::Transaction<'_, super::Db>,
         what: &[Invalidation],
         user_id: &str,
     ) -> StoreResult<Option<User>> {
-        if let Some(event) = audit {
-            audit::insert(&mut *tx, event).await?;
-        }
         self.commit_announcing(tx, what).await?;
         users::by_id(&self.pool, user_id).await
     }
@@ -155,7 +151,6 @@ impl Admin for Backend {
         user_id: &str,
         c: &AdminChanges,
         now: i64,
-        audit: Option<&AuditEvent>,
     ) -> StoreResult<Option<User>> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(UPDATE)
@@ -172,16 +167,10 @@ impl Admin for Backend {
             return Ok(None);
         }
         // A role taken away is a revocation: announced with the commit.
-        self.commit_reading_back(tx, audit, &[Invalidation::User(user_id.to_string())], user_id).await
+        self.commit_reading_back(tx, &[Invalidation::User(user_id.to_string())], user_id).await
     }
 
-    async fn ban_user(
-        &self,
-        user_id: &str,
-        ban: &Ban,
-        now: i64,
-        audit: Option<&AuditEvent>,
-    ) -> StoreResult<Option<User>> {
+    async fn ban_user(&self, user_id: &str, ban: &Ban, now: i64) -> StoreResult<Option<User>> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(BAN)
             .bind(user_id)
@@ -194,28 +183,23 @@ impl Admin for Backend {
             return Ok(None);
         }
         // A banned admin's sessions as other users end too.
-        let what = users::end_with_impersonations(&mut tx, user_id).await?;
-        self.commit_reading_back(tx, audit, &what, user_id).await
+        sessions::end(&mut *tx, user_id, EndSessions::All).await?;
+        self.commit_reading_back(tx, &[Invalidation::User(user_id.to_string())], user_id).await
     }
 
-    async fn unban_user(
-        &self,
-        user_id: &str,
-        now: i64,
-        audit: Option<&AuditEvent>,
-    ) -> StoreResult<Option<User>> {
+    async fn unban_user(&self, user_id: &str, now: i64) -> StoreResult<Option<User>> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(UNBAN).bind(user_id).bind(now).execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
             return Ok(None);
         }
-        self.commit_reading_back(tx, audit, &[Invalidation::User(user_id.to_string())], user_id).await
+        self.commit_reading_back(tx, &[Invalidation::User(user_id.to_string())], user_id).await
     }
 
     async fn insert_user(&self, user: &User) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         users::insert_new(&mut tx, user).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 
@@ -224,10 +208,12 @@ impl Admin for Backend {
     }
 
     async fn lift_expired_ban(&self, user_id: &str, now: i64) -> StoreResult<bool> {
-        let done = sqlx::query(LIFT_EXPIRED).bind(user_id).bind(now).execute(&self.pool).await?;
-        if done.rows_affected() == 1 {
-            self.invalidate(Invalidation::User(user_id.to_string())).await;
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(LIFT_EXPIRED).bind(user_id).bind(now).execute(&mut *tx).await?;
+        let lifted = done.rows_affected() == 1;
+        if lifted {
+            self.commit_announcing(tx, &[Invalidation::User(user_id.to_string())]).await?;
         }
-        Ok(done.rows_affected() == 1)
+        Ok(lifted)
     }
 }

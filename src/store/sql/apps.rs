@@ -116,7 +116,7 @@ impl Apps for Backend {
             .await
             .map_err(classify)?;
         insert_key(&mut *tx, key).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 
@@ -179,7 +179,7 @@ impl Apps for Backend {
         sqlx::query(DELETE_ORGANIZATIONS).bind(app_id).execute(&mut *tx).await?;
         sqlx::query(DELETE_KEYS).bind(app_id).execute(&mut *tx).await?;
         sqlx::query(DELETE_APP).bind(app_id).execute(&mut *tx).await.map_err(classify)?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         // Cached sessions of deleted users expire with the cache's short lifetime; the running
         // servers also stop admitting the app's requests once they reload their apps.
         Ok(AppDeleted::Done { users: users as u64 })

@@ -53,6 +53,7 @@ impl EmailChanges for Backend {
             sqlx::query_as(TAKE_LINK).bind(identifier).fetch_optional(&mut *tx).await?;
         let Some((value, expires_at)) = link else { return Ok(Undone::Invalid) };
         if expires_at <= now {
+            // The spent link goes; nothing else changed (no audit event).
             tx.commit().await?;
             return Ok(Undone::Expired);
         }

@@ -73,7 +73,7 @@ impl Invitations for Backend {
         }
         organizations::insert_member(&mut *tx, member).await?;
         sessions::set_active(&mut *tx, token, Some(&member.organization_id)).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         self.invalidate(Invalidation::token(token)).await;
         Ok(true)
     }

@@ -55,7 +55,7 @@ impl Keys for Backend {
         let mut tx = self.pool.begin().await?;
         sqlx::query(RETIRE_CURRENT).bind(retire_at).execute(&mut *tx).await?;
         insert(&mut *tx, key).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 

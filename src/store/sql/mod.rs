@@ -69,10 +69,20 @@ impl Backend {
         for w in what {
             Self::announce(&mut tx, w).await?;
         }
-        tx.commit().await?;
+        commit(tx).await?;
         for w in what {
             self.cache.invalidate(w);
         }
         Ok(())
     }
+}
+
+/// Commits `tx` with this task's pending audit event written inside it (see
+/// `store::audit::with_event`): every transaction a recorded change runs through carries its event.
+async fn commit(mut tx: sqlx::Transaction<'_, Db>) -> StoreResult<()> {
+    if let Some(event) = crate::store::audit::take_pending() {
+        audit::insert(&mut *tx, &event).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }

@@ -218,7 +218,7 @@ impl Organizations for Backend {
             .await
             .map_err(classify)?;
         insert_member(&mut *tx, owner).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 
@@ -246,7 +246,7 @@ impl Organizations for Backend {
             .fetch_one(&mut *tx)
             .await
             .map_err(classify)?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         if changes.require_two_factor.is_some() {
             // Sessions that have it active withhold it, or show it again, from now on (cached
             // sessions that withhold it no longer name it: all go; the change is rare).
@@ -267,7 +267,7 @@ impl Organizations for Backend {
             return Ok(Err(denied));
         }
         let org = delete(&mut tx, id).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         // Sessions whose active organization it was.
         self.invalidate(Invalidation::User(id.to_string())).await;
         Ok(org.ok_or(Denied::OrganizationNotFound))
@@ -320,7 +320,7 @@ impl Organizations for Backend {
                 sessions::clear_organization(&mut *tx, organization_id, Some(&member.user_id)).await?;
             }
         }
-        tx.commit().await?;
+        super::commit(tx).await?;
         if !matches!(change, MemberChange::SetRole(_)) {
             self.invalidate(Invalidation::User(member.user_id.clone())).await;
         }

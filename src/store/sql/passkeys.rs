@@ -114,7 +114,7 @@ impl Passkeys for Backend {
         let mut tx = self.pool.begin().await?;
         users::insert_new(&mut tx, user).await?;
         insert(&mut *tx, passkey).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 
@@ -143,7 +143,7 @@ impl Passkeys for Backend {
             return Ok(Removed::LastWayIn);
         }
         sqlx::query(DELETE).bind(id).bind(user_id).execute(&mut *tx).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(Removed::Done)
     }
 
@@ -159,7 +159,7 @@ impl Passkeys for Backend {
             return Ok(Removed::LastWayIn);
         }
         sqlx::query(DELETE_PASSWORD).bind(user_id).execute(&mut *tx).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(Removed::Done)
     }
 

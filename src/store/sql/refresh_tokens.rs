@@ -91,7 +91,7 @@ impl RefreshTokens for Backend {
             // Dropping the transaction takes the child back.
             return Ok(false);
         }
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(true)
     }
 

@@ -56,8 +56,10 @@ const DELETE: &str = r#"DELETE FROM "session" WHERE "token" = $1"#;
 const DELETE_OF_USER: &str = r#"DELETE FROM "session" WHERE "userId" = $1 AND "token" = $2"#;
 
 /// A user's sessions, or all but `$2`.
-const DELETE_ALL_OF_USER: &str =
-    r#"DELETE FROM "session" WHERE "userId" = $1 AND ($2 IS NULL OR "token" <> $2)"#;
+/// A user's sessions (but `$2`), and the sessions they opened as others (an admin's
+/// impersonations end with the admin's own sessions).
+const DELETE_ALL_OF_USER: &str = r#"
+DELETE FROM "session" WHERE ("userId" = $1 OR "impersonatedBy" = $1) AND ($2 IS NULL OR "token" <> $2)"#;
 
 const LIVE_OF_USER: &str = concat!(
     "SELECT ",
@@ -152,6 +154,8 @@ where
 #[async_trait]
 impl Sessions for Backend {
     async fn insert_session(&self, s: &SessionRow) -> StoreResult<()> {
+        // A transaction, for the sign-in's audit event (`commit`).
+        let mut tx = self.pool.begin().await?;
         sqlx::query(INSERT)
             .bind(&s.id)
             .bind(&s.token)
@@ -164,10 +168,10 @@ impl Sessions for Backend {
             .bind(&s.active_organization_id)
             .bind(s.remember_me)
             .bind(&s.impersonated_by)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(classify)?;
-        Ok(())
+        super::commit(tx).await
     }
 
     async fn update_session(&self, s: &SessionRow) -> StoreResult<()> {
@@ -195,7 +199,7 @@ impl Sessions for Backend {
             return Ok(false);
         }
         set_active(&mut *tx, token, organization_id).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         self.invalidate(Invalidation::token(token)).await;
         Ok(true)
     }

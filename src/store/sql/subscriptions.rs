@@ -81,7 +81,7 @@ impl Backend {
         let previous: Option<String> =
             sqlx::query_scalar(PREVIOUS_REFERENCE).bind(&row.id).fetch_optional(&mut *tx).await?;
         put(&mut *tx, row).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         self.invalidate(Invalidation::User(row.reference_id.clone())).await;
         if let Some(old) = previous.filter(|old| *old != row.reference_id) {
             self.invalidate(Invalidation::User(old)).await;
@@ -113,7 +113,7 @@ impl Billing for Backend {
             sqlx::query(RECORD_EVENT).bind(event_id).bind(kind).bind(now).execute(&mut *tx).await?;
         if recorded.rows_affected() != 1 {
             // Seen before: nothing to change.
-            tx.commit().await?;
+            super::commit(tx).await?;
             return Ok(false);
         }
         self.put_and_commit(tx, row).await?;

@@ -91,14 +91,19 @@ impl TwoFactors for Backend {
     }
 
     async fn begin_two_factor(&self, row: &TwoFactorRow) -> StoreResult<bool> {
+        // A transaction, for the enrolment's audit event (`commit`).
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(BEGIN)
             .bind(&row.id)
             .bind(&row.secret)
             .bind(&row.backup_codes)
             .bind(&row.user_id)
             .bind(row.verified)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        if done.rows_affected() == 1 {
+            super::commit(tx).await?;
+        }
         Ok(done.rows_affected() == 1)
     }
 
@@ -120,7 +125,7 @@ impl TwoFactors for Backend {
             return Ok(false);
         }
         sqlx::query(SET_USER_FLAG).bind(user_id).bind(true).bind(now).execute(&mut *tx).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         self.invalidate(Invalidation::User(user_id.to_string())).await;
         Ok(true)
     }
@@ -130,7 +135,7 @@ impl TwoFactors for Backend {
         sqlx::query(SET_USER_FLAG).bind(user_id).bind(false).bind(now).execute(&mut *tx).await?;
         sqlx::query(DELETE).bind(user_id).execute(&mut *tx).await?;
         forget_devices(&mut *tx, user_id).await?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         self.invalidate(Invalidation::User(user_id.to_string())).await;
         Ok(())
     }

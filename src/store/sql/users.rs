@@ -108,8 +108,6 @@ const SET_VERIFIED_EMAIL: &str = r#"UPDATE "user" SET "email" = $2, "emailVerifi
 const DELETE: &str = r#"DELETE FROM "user" WHERE "id" = $1"#;
 
 /// Sessions an admin opened as other users: their users.
-const END_IMPERSONATIONS: &str = r#"DELETE FROM "session" WHERE "impersonatedBy" = $1 RETURNING "userId""#;
-
 /// The user's app, `''` for the default space.
 const APP_OF: &str = r#"SELECT COALESCE("appId", '') FROM "user" WHERE "id" = $1"#;
 
@@ -164,20 +162,6 @@ struct CredentialRow {
     #[sqlx(flatten)]
     user: User,
     password: Option<String>,
-}
-
-/// Ends `user_id`'s own sessions and the ones they (an admin) opened as other users, inside the
-/// caller's transaction; what to announce when it commits.
-pub(super) async fn end_with_impersonations(
-    conn: &mut <Db as sqlx::Database>::Connection,
-    user_id: &str,
-) -> StoreResult<Vec<Invalidation>> {
-    sessions::end(&mut *conn, user_id, EndSessions::All).await?;
-    let impersonated: Vec<String> =
-        sqlx::query_scalar(END_IMPERSONATIONS).bind(user_id).fetch_all(&mut *conn).await?;
-    let mut what = vec![Invalidation::User(user_id.to_string())];
-    what.extend(impersonated.into_iter().map(Invalidation::User));
-    Ok(what)
 }
 
 /// A user by id.
@@ -313,7 +297,7 @@ impl Users for Backend {
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
-        tx.commit().await?;
+        super::commit(tx).await?;
         Ok(())
     }
 
@@ -442,7 +426,8 @@ impl Users for Backend {
             organizations::delete(&mut tx, org).await?;
         }
         // The sessions this user (an admin) opened as other users end with them.
-        let mut what = end_with_impersonations(&mut tx, user_id).await?;
+        sessions::end(&mut *tx, user_id, EndSessions::All).await?;
+        let mut what = vec![Invalidation::User(user_id.to_string())];
         sqlx::query(DELETE).bind(user_id).execute(&mut *tx).await?;
         // Sessions that had a deleted organization active.
         what.extend(alone.into_iter().map(Invalidation::User));

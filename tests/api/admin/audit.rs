@@ -138,7 +138,108 @@ async fn more_security_events_are_written(backend: Backend) {
     }
 }
 
+/// Organization membership and role changes and revoked sessions are written; a refused change
+/// writes nothing.
+async fn membership_and_session_events_are_written(backend: Backend) {
+    use crate::helpers::org::{create, invite, slug};
+    let app = app!(backend);
+    let (cookie, _) = admin(&app).await;
+    let (_, owner, owner_id) = member(&app).await;
+    let org = create(&app, &owner, &slug()).await.assert_ok();
+    let invitee_email = unique_email();
+    let invitation = invite(&app, &owner, &invitee_email, "member").await.assert_ok();
+    let invitee = app.verified_cookie(&invitee_email).await;
+    let body = json!({"invitationId": invitation["id"]});
+    app.post("/organization/accept-invitation", body, Some(&invitee)).await.assert_ok();
+    let members = app.get("/organization/list-members", Some(&owner)).await.assert_ok();
+    let joined =
+        members["members"].as_array().unwrap().iter().find(|m| m["role"] == "member").unwrap().clone();
+    let body = json!({"memberId": joined["id"], "role": "admin"});
+    app.post("/organization/update-member-role", body, Some(&owner)).await.assert_ok();
+    let body = json!({"memberIdOrEmail": invitee_email});
+    app.post("/organization/remove-member", body, Some(&owner)).await.assert_ok();
+    let body = json!({"organizationId": org["id"]});
+    let refused = app.post("/organization/leave", body, Some(&owner)).await;
+    assert_eq!(refused.status, 400, "the only owner: {}", refused.text());
+    app.post("/revoke-other-sessions", json!({}), Some(&owner)).await.assert_ok();
+
+    let page = log_of(&app, &cookie, &format!("userId={owner_id}")).await;
+    let expected =
+        ["sessions-revoked", "member-removed", "member-role-changed", "organization-created", "sign-up"];
+    assert_eq!(actions(&page), expected);
+    let events = page["events"].as_array().unwrap();
+    assert_eq!(
+        (events[2]["targetType"].as_str(), &events[2]["targetId"]),
+        (Some("organization"), &org["id"])
+    );
+    assert_eq!(events[2]["details"]["role"], "admin");
+    let added = log_of(&app, &cookie, "action=member-added").await;
+    assert_eq!(added["events"][0]["details"]["role"], "member", "{added}");
+    assert_eq!(added["events"][0]["targetId"], org["id"]);
+}
+
+/// Makes every write to `audit_event` fail on `app`'s database.
+async fn break_the_audit_log(app: &TestApp, backend: Backend) {
+    app.sql(match backend {
+        Backend::Sqlite => {
+            "CREATE TRIGGER no_audit BEFORE INSERT ON audit_event BEGIN SELECT RAISE(ABORT, 'no audit'); END;"
+        }
+        Backend::Postgres => {
+            "CREATE FUNCTION no_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'no audit'; END $$ LANGUAGE plpgsql;
+             CREATE TRIGGER no_audit BEFORE INSERT ON audit_event FOR EACH ROW EXECUTE FUNCTION no_audit();"
+        }
+    })
+    .await;
+}
+
+/// An event is written in the transaction of the change it records: when it cannot be written,
+/// the change is not made either (a 500 with nothing of the database in it).
+async fn no_change_goes_without_its_event(backend: Backend) {
+    let app = app!(backend);
+    let (cookie, _) = admin(&app).await;
+    let (email, user_cookie, id) = member(&app).await;
+    break_the_audit_log(&app, backend).await;
+    let failed = |res: TestResponse| {
+        assert_eq!(res.status, 500, "{}", res.text());
+        assert!(!res.text().to_lowercase().contains("audit"), "{}", res.text());
+    };
+    failed(call(&app, &cookie, "ban-user", json!({"userId": id})).await);
+    failed(call(&app, &cookie, "set-role", json!({"userId": id, "role": "admin"})).await);
+    let body = json!({"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD});
+    failed(app.post("/change-password", body, Some(&user_cookie)).await);
+    failed(app.post("/revoke-sessions", json!({}), Some(&user_cookie)).await);
+    failed(
+        app.post("/organization/create", json!({"name": "Acme", "slug": "acme-audit"}), Some(&user_cookie))
+            .await,
+    );
+    failed(app.sign_in(&email, PASSWORD).await);
+    failed(app.sign_up(&unique_email()).await);
+    let newcomer = unique_email();
+    failed(app.sign_up(&newcomer).await);
+    app.sql(match backend {
+        Backend::Sqlite => "DROP TRIGGER no_audit;",
+        Backend::Postgres => "DROP TRIGGER no_audit ON audit_event; DROP FUNCTION no_audit();",
+    })
+    .await;
+    // Nothing of it happened.
+    let user = app.get(&format!("/admin/get-user?id={id}"), Some(&cookie)).await.assert_ok();
+    assert_eq!((user["banned"].as_bool(), user["role"].as_str()), (Some(false), Some("user")), "{user}");
+    assert_eq!(
+        app.session(&user_cookie).await["user"]["id"],
+        id.as_str(),
+        "the sessions outlived their revocation"
+    );
+    let orgs = app.get("/organization/list", Some(&user_cookie)).await.assert_ok();
+    assert_eq!(orgs, json!([]));
+    assert!(!user_exists(&app, &newcomer).await);
+    app.sign_in(&email, PASSWORD).await.assert_ok();
+    let page = log_of(&app, &cookie, &format!("userId={id}")).await;
+    assert_eq!(actions(&page), vec!["sign-in", "sign-up"]);
+}
+
 crate::backend_tests!(
+    no_change_goes_without_its_event,
+    membership_and_session_events_are_written,
     sign_ins_and_admin_actions_are_written,
     users_see_their_own_security_events,
     old_events_are_swept,

@@ -145,6 +145,31 @@ async fn admins_cannot_reach_past_impersonation(backend: Backend) {
     assert_eq!(session_user(&app, &user_cookie).await["email"], email.as_str());
 }
 
+/// Ending an admin's sessions (revoked everywhere, or by a password reset) ends the sessions they
+/// opened as other users too.
+async fn impersonations_end_with_the_admins_sessions(backend: Backend) {
+    let app = app!(backend);
+    let (cookie, admin_id) = admin(&app).await;
+    let admin_email = session_email(&app, &admin_id).await;
+    let (email, user_cookie, id) = member(&app).await;
+    // Another browser of the admin's (the first one's cookie becomes the user's session).
+    let elsewhere = app.cookie_of(&app.sign_in(&admin_email, PASSWORD).await);
+    let as_user = app.cookie_of(&call(&app, &cookie, "impersonate-user", json!({"userId": id})).await);
+    assert_eq!(session_user(&app, &as_user).await["email"], email.as_str());
+    app.post("/revoke-sessions", json!({}), Some(&elsewhere)).await.assert_ok();
+    assert!(app.session(&as_user).await.is_null(), "the impersonation outlived the admin's sessions");
+
+    let again = app.cookie_of(&app.sign_in(&admin_email, PASSWORD).await);
+    let as_user = app.cookie_of(&call(&app, &again, "impersonate-user", json!({"userId": id})).await);
+    app.post("/request-password-reset", json!({"email": admin_email}), None).await.assert_ok();
+    let token = token_of(&app.mail(&admin_email, "reset").await);
+    let body = json!({"token": token, "newPassword": NEW_PASSWORD});
+    app.post("/reset-password", body, None).await.assert_ok();
+    assert!(app.session(&as_user).await.is_null(), "the impersonation outlived the reset");
+    // The user's own session is theirs.
+    assert_eq!(session_user(&app, &user_cookie).await["email"], email.as_str());
+}
+
 async fn session_email(app: &TestApp, id: &str) -> String {
     app.state.store.user_by_id(id).await.unwrap().unwrap().email
 }
@@ -153,4 +178,5 @@ crate::backend_tests!(
     an_admin_sees_what_the_user_sees_and_comes_back,
     impersonating_has_limits,
     admins_cannot_reach_past_impersonation,
+    impersonations_end_with_the_admins_sessions,
 );

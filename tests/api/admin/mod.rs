@@ -16,7 +16,7 @@ pub async fn admin(app: &TestApp) -> (String, String) {
     let cookie = app.signed_up_cookie(&email).await;
     let id = session_user(app, &cookie).await["id"].as_str().unwrap().to_string();
     let changes = gatehouse::store::admin::AdminChanges { role: Some("admin".into()), ..Default::default() };
-    app.state.store.admin_update_user(&id, &changes, app.clock().now_ms(), None).await.unwrap();
+    app.state.store.admin_update_user(&id, &changes, app.clock().now_ms()).await.unwrap();
     (cookie, id)
 }
 

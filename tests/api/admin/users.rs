@@ -188,7 +188,7 @@ async fn getting_and_changing_users(backend: Backend) {
         call(&app, &cookie, "set-user-password", json!({"userId": id, "newPassword": NEW_PASSWORD})).await;
     rejected(&res, 403, "YOU_CANNOT_MANAGE_ADMINS");
     let changes = gatehouse::store::admin::AdminChanges { role: Some("user".into()), ..Default::default() };
-    app.state.store.admin_update_user(&id, &changes, app.clock().now_ms(), None).await.unwrap();
+    app.state.store.admin_update_user(&id, &changes, app.clock().now_ms()).await.unwrap();
     // Removing: not oneself; the user and their sessions go.
     rejected(
         &call(&app, &cookie, "remove-user", json!({"userId": admin_id})).await,

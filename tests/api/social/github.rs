@@ -103,7 +103,7 @@ async fn a_banned_user_is_sent_back_with_banned(backend: Backend) {
     let res = sign_in_as(&app, &gh, octocat(99, vec![(email.clone(), true, true)])).await;
     let id = session_user(&app, &app.cookie_of(&res)).await["id"].as_str().unwrap().to_string();
     let ban = gatehouse::store::admin::Ban { reason: "spam".into(), expires: None };
-    app.state.store.ban_user(&id, &ban, app.clock().now_ms(), None).await.unwrap();
+    app.state.store.ban_user(&id, &ban, app.clock().now_ms()).await.unwrap();
     let res = sign_in_as(&app, &gh, octocat(99, vec![(email, true, true)])).await;
     assert!(location(&res).ends_with("?error=banned"), "{}", location(&res));
     assert!(res.session_cookie(&app.state.session_cookie).is_none());
