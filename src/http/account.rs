@@ -160,6 +160,7 @@ async fn undo(
         // Its event names the user; a link past its time is spent by the store call alone.
         let owner = match undo_target(&state, &body.token).await {
             Ok((id, restored)) => state.store.user_by_id(&id).await?.map(|u| (u, restored)),
+            Err(e) if e.code().is_none() => return Err(e),
             Err(_) => None,
         };
         let change = state.store.undo_email_change(&stored, state.clock.now_ms());

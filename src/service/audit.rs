@@ -104,10 +104,18 @@ pub fn record_later(state: &AppState, r: Record<'_>, app_id: Option<&str>) {
     });
 }
 
+/// An event id that sorts in the order this instance made its events (the log reads newest
+/// first by time, then id: events of the same millisecond keep their order), then random.
+fn event_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{n:016x}{}", random_id())
+}
+
 /// The row for `r` at `now`.
 pub fn event(r: &Record<'_>, app_id: Option<&str>, now: i64) -> AuditEvent {
     AuditEvent {
-        id: random_id(),
+        id: event_id(),
         at: now,
         app_id: app_id.map(str::to_string).or_else(|| r.actor.and_then(|u| u.app_id.clone())),
         actor_id: r.actor.map(|u| u.id.clone()),

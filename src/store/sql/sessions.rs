@@ -244,8 +244,12 @@ impl Sessions for Backend {
     async fn delete_user_session(&self, user_id: &str, token: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(DELETE_OF_USER).bind(user_id).bind(token).execute(&mut *tx).await?;
+        // Nothing ended: nothing to commit (nor an audit event to write).
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
         self.commit_announcing(tx, &[Invalidation::token(token)]).await?;
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
     async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64> {

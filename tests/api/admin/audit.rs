@@ -161,6 +161,9 @@ async fn membership_and_session_events_are_written(backend: Backend) {
     let body = json!({"organizationId": org["id"]});
     let refused = app.post("/organization/leave", body, Some(&owner)).await;
     assert_eq!(refused.status, 400, "the only owner: {}", refused.text());
+    // A token of nobody's (or another user's) ends nothing: no event.
+    let body = json!({"token": "made-up-token"});
+    app.post("/revoke-session", body, Some(&owner)).await.assert_ok();
     app.post("/revoke-other-sessions", json!({}), Some(&owner)).await.assert_ok();
 
     let page = log_of(&app, &cookie, &format!("userId={owner_id}")).await;
