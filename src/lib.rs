@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod jwt;
 pub mod mail;
+pub mod metrics;
 pub mod oauth;
 pub mod security;
 pub mod server;

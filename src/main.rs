@@ -31,6 +31,11 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Work with the server secrets (BETTER_AUTH_SECRETS: the current one first, then older ones).
+    Secrets {
+        #[command(subcommand)]
+        action: SecretsAction,
+    },
     /// Manage apps: several applications on one server, each with its own users and keys
     /// (APP is an app's id or slug).
     Apps {
@@ -196,6 +201,13 @@ enum SubscriptionAction {
 }
 
 #[derive(Subcommand)]
+enum SecretsAction {
+    /// Seal again, under the current secret, everything sealed under an older one (signing keys,
+    /// provider tokens, two-factor secrets), so the older secrets can then be dropped.
+    Reseal,
+}
+
+#[derive(Subcommand)]
 enum KeysAction {
     /// Make a new signing key current. The old key stays in /jwks until every token it signed
     /// has expired (JWT_EXPIRATION); running servers switch within a minute.
@@ -207,11 +219,22 @@ enum KeysAction {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     gatehouse::server::tune_allocator();
+    // `.env` before the log settings too (`RUST_LOG`, `LOG_FORMAT`).
+    let _ = dotenvy::dotenv();
     // tower-sessions opens an info-level span per request; keep it (and its cost) out by default.
     let default_filter = "info,tower_sessions=warn,tower_sessions_core=warn";
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match std::env::var("LOG_FORMAT").unwrap_or_default().to_ascii_lowercase().as_str() {
+        // One JSON object per line, with the request's span (its `request_id`) in each.
+        "json" => logs.json().with_current_span(true).with_span_list(false).init(),
+        // Colours only for a person at a terminal.
+        "" | "text" => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())).init(),
+        other => {
+            eprintln!("LOG_FORMAT: {other:?} is not one of text, json");
+            return std::process::ExitCode::from(2);
+        }
+    }
     let cli = Cli::parse();
     let result = async {
         let settings = Settings::from_env()?;
@@ -294,6 +317,12 @@ async fn main() -> std::process::ExitCode {
                 })
                 .await?;
                 println!("{}", shown.trim_end());
+                Ok(())
+            }
+            Command::Secrets { action: SecretsAction::Reseal } => {
+                for line in server::reseal_secrets(settings).await? {
+                    println!("{line}");
+                }
                 Ok(())
             }
             Command::Keys { action: KeysAction::List } => {

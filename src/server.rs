@@ -31,8 +31,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<std::sync::Arc<dy
 pub async fn rotate_signing_key(mut settings: Settings) -> anyhow::Result<String> {
     settings.resolve_secret()?;
     let store = open_store(&settings).await?;
-    let secret = settings.secret.clone().expect("resolved above");
-    let jwt = crate::jwt::JwtService::new(settings.jwt.clone(), secret.expose());
+    let jwt = crate::jwt::JwtService::new(settings.jwt.clone(), &settings.secrets());
     let now = Clock::default().now_ms();
     let rotated = crate::service::audit::Record {
         action: "signing-key-rotated",
@@ -47,6 +46,23 @@ pub async fn rotate_signing_key(mut settings: Settings) -> anyhow::Result<String
     let kid = crate::store::audit::with_event(event, jwt.rotate(store.as_ref(), now)).await.0?;
     store.close().await;
     Ok(kid)
+}
+
+/// `gatehouse secrets reseal`: one line per sealed column, with what was done.
+pub async fn reseal_secrets(mut settings: Settings) -> anyhow::Result<Vec<String>> {
+    settings.resolve_secret()?;
+    let store = open_store(&settings).await?;
+    let report = crate::service::secrets::reseal(store.as_ref(), &settings.secrets()).await;
+    store.close().await;
+    Ok(report?
+        .iter()
+        .map(|r| {
+            format!(
+                "{:<22} resealed {}, already current {}, unreadable {}",
+                r.column, r.resealed, r.current, r.unreadable
+            )
+        })
+        .collect())
 }
 
 /// `gatehouse keys list`: one line per key, newest first (private keys are never shown).

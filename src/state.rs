@@ -32,13 +32,17 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub hasher: PasswordHasher,
     pub clock: Clock,
+    /// Signs cookies (the current secret's); the older secrets' keys still verify.
     pub cookie_key: Key,
+    pub previous_cookie_keys: Vec<Key>,
     pub origins: TrustedOrigins,
     pub session_cookie: String,
     pub jwt: JwtService,
     pub mailer: Mailer,
-    /// Keys the HMAC that stores verification tokens and codes.
+    /// Keys the HMAC that stores verification tokens, codes and refresh tokens; tokens stored
+    /// under an older secret's key are still found.
     pub token_key: [u8; 32],
+    pub previous_token_keys: Vec<[u8; 32]>,
     /// Keys the HMAC that turns a refresh token into the one it is rotated into.
     pub refresh_key: [u8; 32],
     pub counters: Arc<Counters>,
@@ -52,6 +56,8 @@ pub struct Services {
     pub factor_sealer: FactorSealer,
     /// The apps and their keys, as last loaded.
     pub apps: AppRegistry,
+    /// What `/metrics` reports.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl std::ops::Deref for AppState {
@@ -67,10 +73,15 @@ impl AppState {
         let secret =
             settings.secret.as_ref().ok_or_else(|| anyhow::anyhow!("BETTER_AUTH_SECRET: not resolved"))?;
         let cookie_key = keys::cookie_key(secret.expose());
+        let secrets = settings.secrets();
+        let older = &secrets[1..];
+        let previous_cookie_keys = older.iter().map(|s| keys::cookie_key(s)).collect();
+        let previous_token_keys =
+            older.iter().map(|s| keys::derive(s, b"gatehouse/verification-token/v1")).collect();
         let hasher = PasswordHasher::new(settings.passwords.argon2, settings.passwords.hash_concurrency)?;
         let origins = TrustedOrigins::new(&settings.base_url, &settings.trusted_origins);
         let session_cookie = settings.session_cookie_name();
-        let jwt = JwtService::new(settings.jwt.clone(), secret.expose());
+        let jwt = JwtService::new(settings.jwt.clone(), &secrets);
         let templates =
             Templates::load_or_builtin(&settings.mail.templates_dir, settings.mail.templates_explicit)?;
         let mailer = Mailer::new(
@@ -96,19 +107,22 @@ impl AppState {
             gates: Default::default(),
         };
         let providers = Providers::new(settings.social.providers.clone())?;
-        let token_sealer = TokenSealer::new(secret.expose());
-        let factor_sealer = FactorSealer::new(secret.expose());
+        let token_sealer = TokenSealer::new(&secrets);
+        let factor_sealer = FactorSealer::new(&secrets);
+        let metrics = crate::metrics::Metrics::new(hasher.waits());
         Ok(Self(Arc::new(Services {
             settings,
             store,
             hasher,
             clock,
             cookie_key,
+            previous_cookie_keys,
             origins,
             session_cookie,
             jwt,
             mailer,
             token_key,
+            previous_token_keys,
             refresh_key,
             counters,
             rules,
@@ -117,7 +131,44 @@ impl AppState {
             token_sealer,
             factor_sealer,
             apps: AppRegistry::default(),
+            metrics,
         })))
+    }
+
+    /// The value inside the signed cookie value `signed` of cookie `name`, and whether an older
+    /// secret signed it (to sign it again with the current one).
+    pub fn verify_signed(&self, name: &str, signed: &str) -> Option<(String, bool)> {
+        std::iter::once(&self.cookie_key)
+            .chain(&self.previous_cookie_keys)
+            .enumerate()
+            .find_map(|(i, key)| keys::verify_cookie_value(key, name, signed).map(|v| (v, i > 0)))
+    }
+
+    /// The HMACs a stored token `raw` may be kept under: the current secret's first.
+    pub fn token_hashes<'a>(&'a self, raw: &'a str) -> impl Iterator<Item = String> + 'a {
+        std::iter::once(&self.token_key)
+            .chain(&self.previous_token_keys)
+            .map(move |key| crate::security::tokens::token_hash(key, raw))
+    }
+
+    /// What a metrics scrape reads from the store, the hasher and the counters now.
+    pub async fn readings(&self) -> crate::metrics::Readings {
+        let now = self.clock.now_ms();
+        let newest_key = match self.store.jwks_valid_after(now).await {
+            Ok(keys) => keys.iter().map(|k| k.created_at).max(),
+            Err(_) => None,
+        };
+        crate::metrics::Readings {
+            pool: self.store.pool_usage(),
+            cache: self.store.cache_counts(),
+            hash_queue: self.hasher.queued(),
+            counters: match self.counters.mode() {
+                crate::security::counters::Mode::Memory => "memory",
+                crate::security::counters::Mode::Redis => "redis",
+                crate::security::counters::Mode::Degraded => "degraded",
+            },
+            signing_key_age: newest_key.map(|at| (now - at) / 1000),
+        }
     }
 
     /// Whether a request of `scope` from `value` (an origin or URL) is trusted: an origin the

@@ -1,5 +1,5 @@
-//! (Over 400 lines: each test drives the real binary, most against a running server, and shares
-//! its small process helpers at the top.)
+//! (Over 400 lines: each test drives the real binary, most against a running server; their
+//! process helpers are in `cli_support`.)
 //!
 //! The `gatehouse` binary as an operator meets it: `--help`, start-up refusals, `migrate`, and a
 //! real server on a TCP port that stops cleanly on SIGTERM.
@@ -10,38 +10,12 @@
 use std::{
     io::{Read, Write},
     net::TcpStream,
-    path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
+    process::Stdio,
     time::{Duration, Instant},
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
-
-fn temp_dir() -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("gatehouse-cli-{}", gatehouse::security::tokens::random_hex(6)));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Runs the binary in `dir` with a clean environment plus `env`.
-fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-    cmd.env("NO_COLOR", "1").env("RUST_LOG", "info");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    command(dir, args, env).output().expect("binary runs")
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
+mod cli_support;
+use cli_support::*;
 
 #[test]
 fn help_explains_both_commands() {
@@ -91,43 +65,6 @@ fn migrate_creates_the_sqlite_database() {
     assert!(dir.join("gatehouse.db").exists());
     // Idempotent.
     assert!(run(&dir, &["migrate"], &[]).status.success());
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn http(port: u16, request: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    Some(response)
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-    }
-}
-
-const HEALTH: &str = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-
-/// The binary serving from `dir` on a free port (its log to `stdout`), once it answers.
-fn serve(dir: &Path, stdout: Stdio) -> (Server, u16) {
-    let port = free_port();
-    let bind = format!("127.0.0.1:{port}");
-    let child = command(dir, &[], &[("BIND", &bind)]).stdout(stdout).stderr(Stdio::null()).spawn().unwrap();
-    let server = Server(child);
-    let start = Instant::now();
-    while http(port, HEALTH).is_none() {
-        assert!(start.elapsed() < Duration::from_secs(20), "server did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (server, port)
 }
 
 #[test]
@@ -483,5 +420,51 @@ fn users_and_audit_from_the_command_line() {
     assert!(run(&dir, &["keys", "rotate"], &[]).status.success());
     let tail = text(&run(&dir, &["audit", "tail"], &[]));
     assert!(tail.contains("user-removed") && tail.contains("signing-key-rotated"), "{tail}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Stops `server` (SIGTERM) and returns what it wrote to its standard output.
+fn stop(mut server: Server) -> String {
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(i32::try_from(server.0.id()).unwrap(), libc::SIGTERM) }, 0);
+    let _ = server.0.wait();
+    let mut log = String::new();
+    server.0.stdout.take().unwrap().read_to_string(&mut log).unwrap();
+    log
+}
+
+#[test]
+fn json_logs_parse_and_carry_the_request_id() {
+    let dir = temp_dir();
+    let env = [("LOG_FORMAT", "json"), ("RUST_LOG", "info,tower_http=debug")];
+    let (server, port) = serve_with(&dir, Stdio::piped(), &env);
+    let asked = "GET /api/auth/ok HTTP/1.1\r\nHost: x\r\nX-Request-Id: probe-42\r\nConnection: close\r\n\r\n";
+    let answer = http(port, asked).unwrap();
+    assert!(answer.to_ascii_lowercase().contains("x-request-id: probe-42"), "{answer}");
+    // Without one (or with one that is not a plain token), the server makes one up.
+    let answer =
+        http(port, "GET /api/auth/ok HTTP/1.1\r\nHost: x\r\nX-Request-Id: a b\r\nConnection: close\r\n\r\n")
+            .unwrap();
+    let made = answer
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("x-request-id: ").map(str::to_string));
+    assert!(made.is_some_and(|id| id != "a b" && !id.is_empty()), "{answer}");
+    let log = stop(server);
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.iter().any(|l| l["span"]["request_id"] == "probe-42"), "{log}");
+    assert!(lines.iter().any(|l| l["fields"]["message"] == "gatehouse stopped"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn plain_logs_to_a_pipe_have_no_colour_codes() {
+    let dir = temp_dir();
+    let (server, port) = serve_with(&dir, Stdio::piped(), &[("NO_COLOR", "")]);
+    http(port, HEALTH).unwrap();
+    let log = stop(server);
+    assert!(log.contains("gatehouse stopped") && !log.contains('\u{1b}'), "{log:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

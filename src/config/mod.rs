@@ -18,16 +18,19 @@ mod limits;
 mod mail;
 mod passkeys;
 mod passwords;
+mod secret;
 mod sessions;
 pub mod social;
 mod two_factor;
 
-use std::{fmt, net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use url::Url;
 
 use self::env::{Env, at_least};
+pub use self::secret::Secret;
+use self::secret::secrets;
 pub use self::{
     admin::AdminSettings,
     clients::ClientSettings,
@@ -43,29 +46,14 @@ pub use self::{
 };
 use crate::security::{client_ip::TrustedProxies, origin::OriginPattern};
 
-/// A secret string whose `Debug` and `Display` never show the value.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// `None` until resolved by [`Settings::resolve_secret`].
+    /// `None` until resolved by [`Settings::resolve_secret`]: the secret that signs and seals.
     pub secret: Option<Secret>,
+    /// Older secrets (`BETTER_AUTH_SECRETS` after the first, newest first): still accepted when
+    /// verifying cookies, finding stored tokens and opening sealed data, never used to sign or
+    /// seal. Drop one after `gatehouse secrets reseal` (and once cookies signed with it are gone).
+    pub previous_secrets: Vec<Secret>,
     pub secret_file: PathBuf,
     pub base_url: Url,
     pub base_path: String,
@@ -77,6 +65,9 @@ pub struct Settings {
     /// The product name mail and pages show.
     pub app_name: String,
     pub stripe_webhook_secret: Option<Secret>,
+    /// `METRICS_TOKEN`: `GET /metrics` answers only with `Authorization: Bearer <it>` (unset: no
+    /// `/metrics` at all).
+    pub metrics_token: Option<Secret>,
     pub database: DatabaseSettings,
     pub sessions: SessionSettings,
     pub passwords: PasswordSettings,
@@ -99,6 +90,7 @@ impl Settings {
         let origin = base_url.origin().ascii_serialization();
         Self {
             secret: None,
+            previous_secrets: Vec::new(),
             secret_file: PathBuf::from(".gatehouse-secret"),
             base_path: "/api/auth".into(),
             bind: DEFAULT_BIND.parse().expect("valid address"),
@@ -108,6 +100,7 @@ impl Settings {
             max_body_bytes: 64 * 1024,
             app_name: "Gatehouse".into(),
             stripe_webhook_secret: None,
+            metrics_token: None,
             database: DatabaseSettings::default(),
             sessions: SessionSettings::default(),
             passwords: PasswordSettings::default(),
@@ -146,12 +139,10 @@ impl Settings {
             .with_context(|| format!("BASE_URL: {base_url_raw:?} is not an http(s) URL"))?;
         let d = Self::for_base_url(base_url.as_str());
         let public = !d.base_url_is_loopback();
-        let secret = match env.get("BETTER_AUTH_SECRET").or_else(|| env.get("AUTH_SECRET")) {
-            Some(s) if s.len() < 32 => {
-                bail!("BETTER_AUTH_SECRET: must be at least 32 bytes long (e.g. `openssl rand -hex 32`)")
-            }
-            s => s.map(Secret::new),
-        };
+        let (secret, previous_secrets) = secrets(
+            env.get("BETTER_AUTH_SECRET").or_else(|| env.get("AUTH_SECRET")),
+            env.get("BETTER_AUTH_SECRETS"),
+        )?;
         let trusted_origins = match env.get("TRUSTED_ORIGINS") {
             None => d.trusted_origins,
             Some(list) => list
@@ -167,6 +158,7 @@ impl Settings {
         let origin = base_url.origin().ascii_serialization();
         Ok(Self {
             secret,
+            previous_secrets,
             secret_file: env.get("SECRET_FILE").map_or(d.secret_file, PathBuf::from),
             base_path: env.or("BASE_PATH", d.base_path, |v| {
                 let v = v.trim_end_matches('/');
@@ -183,6 +175,7 @@ impl Settings {
             max_body_bytes: env.or("MAX_BODY_BYTES", d.max_body_bytes, at_least(1024))?,
             app_name: env.get("APP_NAME").unwrap_or(d.app_name),
             stripe_webhook_secret: env.get("STRIPE_WEBHOOK_SECRET").map(Secret::new),
+            metrics_token: env.get("METRICS_TOKEN").map(Secret::new),
             database: DatabaseSettings::read(&env)?,
             sessions: SessionSettings::read(&env)?,
             passwords: PasswordSettings::read(&env)?,
@@ -218,46 +211,6 @@ impl Settings {
             None => false,
         }
     }
-
-    /// Uses the configured secret or, for a loopback base URL only, one generated once and kept
-    /// in `secret_file`. Anything else without a secret refuses to start.
-    pub fn resolve_secret(&mut self) -> anyhow::Result<()> {
-        if self.secret.is_some() {
-            return Ok(());
-        }
-        if !self.base_url_is_loopback() {
-            bail!(
-                "BETTER_AUTH_SECRET is not set: it is required when BASE_URL ({}) is not a loopback address. \
-                 Generate one with `openssl rand -hex 32`.",
-                self.base_url
-            );
-        }
-        let secret = match std::fs::read_to_string(&self.secret_file) {
-            Ok(s) if s.trim().len() >= 32 => s.trim().to_string(),
-            _ => {
-                let fresh = crate::security::tokens::random_hex(32);
-                write_private_file(&self.secret_file, &fresh).with_context(|| {
-                    format!("writing the development secret to {}", self.secret_file.display())
-                })?;
-                fresh
-            }
-        };
-        tracing::warn!(
-            file = %self.secret_file.display(),
-            "BETTER_AUTH_SECRET is not set: using a development secret kept in a local file; set BETTER_AUTH_SECRET in production"
-        );
-        self.secret = Some(Secret::new(secret));
-        Ok(())
-    }
-}
-
-fn write_private_file(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(contents.as_bytes())
 }
 
 #[cfg(test)]
@@ -284,6 +237,25 @@ mod tests {
         assert_eq!(s.jwt.lifetime, Duration::from_secs(3600));
         assert_eq!(s.jwt.algorithm, SigningAlg::EdDsa);
         assert!(!load(&[("SESSION_CACHE", "false")]).unwrap().database.session_cache);
+    }
+
+    #[test]
+    fn secrets_list_the_current_one_first() {
+        let (a, b) = ("a".repeat(32), "b".repeat(32));
+        let s = load(&[("BETTER_AUTH_SECRETS", &format!("{a}, {b}"))]).unwrap();
+        assert_eq!(s.secrets(), vec![a.as_str(), b.as_str()]);
+        assert_eq!(s.secret.unwrap().expose(), a);
+        let s = load(&[("BETTER_AUTH_SECRET", &a)]).unwrap();
+        assert_eq!((s.secrets(), s.previous_secrets.len()), (vec![a.as_str()], 0));
+        for (pairs, says) in [
+            (vec![("BETTER_AUTH_SECRET", a.as_str()), ("BETTER_AUTH_SECRETS", b.as_str())], "both set"),
+            (vec![("BETTER_AUTH_SECRETS", "short")], "secret 1 must be at least 32"),
+            (vec![("BETTER_AUTH_SECRETS", &format!("{a},short"))], "secret 2 must be at least 32"),
+            (vec![("BETTER_AUTH_SECRETS", &format!("{a},{a}"))], "secret 2 is listed twice"),
+        ] {
+            let err = load(&pairs).unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+        }
     }
 
     #[test]

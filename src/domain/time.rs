@@ -91,6 +91,21 @@ pub mod iso_opt {
     }
 }
 
+/// Elapsed real time, for measurements (`/metrics`): how long something took, not the time of
+/// day, so not the injected [`Clock`]'s business.
+pub struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    #[allow(clippy::disallowed_methods)]
+    pub fn start() -> Self {
+        Self(std::time::Instant::now())
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@ use crate::{
     },
     service::{
         audit::{Record, recorded},
-        links::{Purpose, identifier, in_background, link, mail_vars, peek, send_link},
+        links::{self, Purpose, identifier, in_background, link, mail_vars, peek, send_link},
         passwords::{check_current_password, send_reset},
         sessions::{ensure_fresh, expire_cookie},
     },
@@ -156,7 +156,10 @@ async fn undo(
         if body.token.is_empty() || body.token.len() > 256 {
             return Err(ApiError::InvalidToken(bad));
         }
-        let stored = identifier(&state, Purpose::UndoEmailChange, &body.token);
+        let stored = match links::stored(&state, Purpose::UndoEmailChange, &body.token).await? {
+            Some((id, _)) => id,
+            None => identifier(&state, Purpose::UndoEmailChange, &body.token),
+        };
         // Its event names the user; a link past its time is spent by the store call alone.
         let owner = match undo_target(&state, &body.token).await {
             Ok((id, restored)) => state.store.user_by_id(&id).await?.map(|u| (u, restored)),

@@ -1,5 +1,5 @@
-//! Middleware: Bearer tokens, the `set-auth-token` header, origin (CSRF) checks, and JSON bodies
-//! for errors produced below the handlers.
+//! Middleware: request ids, Bearer tokens, the `set-auth-token` header, origin (CSRF) checks, and
+//! JSON bodies for errors produced below the handlers.
 
 use axum::{
     extract::{Request, State},
@@ -15,8 +15,14 @@ const SET_AUTH_TOKEN: &str = "set-auth-token";
 /// `Authorization: Bearer <token>` (raw or signed) authenticates exactly like the cookie: it is
 /// turned into the signed session cookie before the session layer reads cookies. On the way out,
 /// a response that sets the session cookie also carries `set-auth-token`.
+///
+/// A session cookie (or Bearer value) signed with an older secret (`BETTER_AUTH_SECRETS`) is
+/// signed again with the current one, here and in the answer's cookie and `set-auth-token`, so
+/// clients move to the current secret as they come back.
 pub async fn bearer_and_auth_token(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    if let Some(signed) = bearer_cookie_value(&state, &req) {
+    let mut resigned = resign_session_cookie(&state, &mut req);
+    if let Some((signed, token)) = bearer_cookie_value(&state, &req) {
+        resigned = resigned.or(token);
         let cookie = format!("{}={signed}", state.session_cookie);
         let merged = match req.headers().get(header::COOKIE).and_then(|v| v.to_str().ok()) {
             // The cookie, when present, wins; Bearer fills in only when it is absent.
@@ -30,6 +36,17 @@ pub async fn bearer_and_auth_token(State(state): State<AppState>, mut req: Reque
     }
     let mut res = next.run(req).await;
     let prefix = format!("{}=", state.session_cookie);
+    let sets_session = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.starts_with(&prefix)));
+    if let (Some(token), false) = (resigned, sets_session)
+        && let Some(cookie) = crate::service::sessions::resigned_cookie(&state, &token).await
+        && let Ok(value) = HeaderValue::from_str(&cookie)
+    {
+        res.headers_mut().append(header::SET_COOKIE, value);
+    }
     let token = res
         .headers()
         .get_all(header::SET_COOKIE)
@@ -52,8 +69,36 @@ pub fn has_cookie(header_value: &str, name: &str) -> bool {
     header_value.split(';').any(|pair| pair.trim().split_once('=').is_some_and(|(n, _)| n == name))
 }
 
-/// The signed cookie value for the request's Bearer token, if it has a well-formed one.
-fn bearer_cookie_value(state: &AppState, req: &Request) -> Option<String> {
+/// Signs the request's session cookie again when an older secret signed it; its token then.
+fn resign_session_cookie(state: &AppState, req: &mut Request) -> Option<String> {
+    let header_value = req.headers().get(header::COOKIE)?.to_str().ok()?;
+    let mut token = None;
+    let pairs: Vec<String> = header_value
+        .split(';')
+        .map(|pair| match pair.trim().split_once('=') {
+            Some((name, value)) if name == state.session_cookie && token.is_none() => {
+                match state.verify_signed(name, value) {
+                    Some((raw, true)) => {
+                        let fresh = keys::sign_cookie_value(&state.cookie_key, name, &raw);
+                        token = Some(raw);
+                        format!("{name}={fresh}")
+                    }
+                    _ => pair.trim().to_string(),
+                }
+            }
+            _ => pair.trim().to_string(),
+        })
+        .collect();
+    let value = HeaderValue::from_str(&pairs.join("; ")).ok()?;
+    if token.is_some() {
+        req.headers_mut().insert(header::COOKIE, value);
+    }
+    token
+}
+
+/// The signed cookie value for the request's Bearer token, if it has a well-formed one, and its
+/// token when an older secret had signed it.
+fn bearer_cookie_value(state: &AppState, req: &Request) -> Option<(String, Option<String>)> {
     let auth = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = auth.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
@@ -63,10 +108,13 @@ fn bearer_cookie_value(state: &AppState, req: &Request) -> Option<String> {
     if !token.chars().all(|c| c.is_ascii_alphanumeric() || "-_=+/".contains(c)) || token.len() > 256 {
         return None;
     }
-    if keys::verify_cookie_value(&state.cookie_key, &state.session_cookie, token).is_some() {
-        return Some(token.to_string());
+    match state.verify_signed(&state.session_cookie, token) {
+        Some((_, false)) => Some((token.to_string(), None)),
+        Some((raw, true)) => {
+            Some((keys::sign_cookie_value(&state.cookie_key, &state.session_cookie, &raw), Some(raw)))
+        }
+        None => Some((keys::sign_cookie_value(&state.cookie_key, &state.session_cookie, token), None)),
     }
-    Some(keys::sign_cookie_value(&state.cookie_key, &state.session_cookie, token))
 }
 
 /// CSRF: a state-changing request that carries cookies must come from a trusted origin. Sign-in
@@ -148,4 +196,38 @@ pub async fn contract_errors(req: Request, next: Next) -> Response {
 pub fn no_store(mut res: Response) -> Response {
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
+}
+
+/// The request's id: the `x-request-id` a client or proxy sent (1 to 64 of `A-Z a-z 0-9 . _ : -`),
+/// else a new one. It is in the request's log span and goes back as `x-request-id`.
+#[derive(Clone)]
+pub struct RequestId(pub HeaderValue);
+
+const X_REQUEST_ID: &str = "x-request-id";
+
+pub async fn request_id(mut req: Request, next: Next) -> Response {
+    let plain = |v: &&HeaderValue| {
+        (1..=64).contains(&v.len())
+            && v.as_bytes().iter().all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(b))
+    };
+    let id = req.headers().get(X_REQUEST_ID).filter(plain).cloned().unwrap_or_else(new_request_id);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut res = next.run(req).await;
+    res.headers_mut().insert(X_REQUEST_ID, id);
+    res
+}
+
+/// This process's prefix (random, so ids of several instances do not collide) and a counter.
+fn new_request_id() -> HeaderValue {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let prefix = PREFIX.get_or_init(|| crate::security::tokens::random_hex(4));
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    HeaderValue::from_str(&format!("{prefix}-{n:x}")).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+/// The log span of a request: method, path (never the query: it may hold a token) and id.
+pub fn request_span(req: &Request) -> tracing::Span {
+    let id = req.extensions().get::<RequestId>().and_then(|r| r.0.to_str().ok()).unwrap_or("-");
+    tracing::info_span!("request", method = %req.method(), path = req.uri().path(), request_id = id)
 }

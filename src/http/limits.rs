@@ -68,6 +68,7 @@ async fn over_limit(state: &AppState, route: &str, client: &str) -> Option<Respo
     if allowed {
         return None;
     }
+    state.metrics.rate_limited(route);
     Some(too_many_requests(ends_at - now))
 }
 

@@ -10,6 +10,7 @@ pub mod health;
 pub mod jwt;
 pub mod layers;
 pub mod limits;
+pub mod metrics;
 pub mod organization;
 pub mod otp;
 pub mod pages;
@@ -72,11 +73,18 @@ pub fn app(state: AppState) -> Router {
         // key is refused before anything else runs.
         .layer(middleware::from_fn_with_state(state.clone(), apps::app_scope));
 
-    Router::new()
+    let router = Router::new()
         .nest(&state.settings.base_path, api)
-        .merge(health::root_router().route_layer(limits))
+        .merge(health::root_router().merge(metrics::root_router()).route_layer(limits))
         .fallback(limits::unknown_route)
-        .layer(middleware::from_fn(layers::contract_errors))
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(layers::contract_errors));
+    // Measured only when someone can read the figures.
+    let router = match state.settings.metrics_token {
+        Some(_) => router.layer(middleware::from_fn_with_state(state.clone(), metrics::track)),
+        None => router,
+    };
+    router
+        .layer(TraceLayer::new_for_http().make_span_with(layers::request_span))
+        .layer(middleware::from_fn(layers::request_id))
         .with_state(state)
 }

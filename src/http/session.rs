@@ -21,7 +21,6 @@ use crate::{
         extract::{Authenticated, Json, MaybeAuthenticated, NoBody, lenient_query},
         layers::no_store,
     },
-    security::keys,
     service::{
         apps::audience,
         audit::{Record, recorded},
@@ -135,8 +134,8 @@ async fn revoke_session(
     auth: Authenticated,
     Json(body): Json<RevokeBody>,
 ) -> ApiResult<JsonOut<serde_json::Value>> {
-    let token = keys::verify_cookie_value(&state.cookie_key, &state.session_cookie, &body.token)
-        .unwrap_or(body.token);
+    let token =
+        state.verify_signed(&state.session_cookie, &body.token).map_or(body.token, |(token, _)| token);
     let event = Record::own("session-revoked", &auth.user).through(&auth.session);
     if token == auth.session.token {
         recorded(&state, event, None, auth.handle.flush()).await?;

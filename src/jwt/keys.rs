@@ -88,8 +88,8 @@ impl SigningAlg {
 pub struct KeyVault(Sealer);
 
 impl KeyVault {
-    pub fn new(secret: &str) -> Self {
-        Self(Sealer::new(secret, b"gatehouse/jwks-private-key/v1"))
+    pub fn new(secrets: &[&str]) -> Self {
+        Self(Sealer::new(secrets, b"gatehouse/jwks-private-key/v1"))
     }
 
     /// `base64(nonce || ciphertext)`, bound to `kid`.
@@ -100,6 +100,15 @@ impl KeyVault {
     pub fn open(&self, kid: &str, sealed: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
         self.0.open(kid, sealed)
     }
+
+    /// A private key sealed under an older secret, sealed under the current one (`None`: it is).
+    pub fn reseal(&self, kid: &str, sealed: &str) -> anyhow::Result<Option<String>> {
+        let (plain, old) = self.0.open_with_age(kid, sealed)?;
+        if !old {
+            return Ok(None);
+        }
+        Ok(Some(self.0.seal(kid, &plain)?))
+    }
 }
 
 #[cfg(test)]
@@ -108,12 +117,12 @@ mod tests {
 
     #[test]
     fn seal_and_open() {
-        let vault = KeyVault::new("0123456789abcdef0123456789abcdef");
+        let vault = KeyVault::new(&["0123456789abcdef0123456789abcdef"]);
         let sealed = vault.seal("kid-1", b"private bytes").unwrap();
         assert!(!sealed.contains("private"));
         assert_eq!(vault.open("kid-1", &sealed).unwrap().as_slice(), b"private bytes");
         assert!(vault.open("kid-2", &sealed).is_err(), "bound to the key id");
-        assert!(KeyVault::new("another-secret-another-secret-0000").open("kid-1", &sealed).is_err());
+        assert!(KeyVault::new(&["another-secret-another-secret-0000"]).open("kid-1", &sealed).is_err());
     }
 
     #[test]

@@ -164,7 +164,7 @@ pub struct JwtSettings {
 }
 
 impl JwtService {
-    pub fn new(settings: JwtSettings, secret: &str) -> Self {
+    pub fn new(settings: JwtSettings, secrets: &[&str]) -> Self {
         signer::install();
         Self {
             alg: settings.algorithm,
@@ -172,7 +172,7 @@ impl JwtService {
             access_lifetime_ms: duration_ms(settings.access_lifetime),
             issuer: settings.issuer,
             audience: settings.audience,
-            vault: KeyVault::new(secret),
+            vault: KeyVault::new(secrets),
             current: RwLock::new(None),
             refresh: tokio::sync::Mutex::new(()),
             recent: std::sync::Mutex::new(std::collections::HashMap::new()),

@@ -15,6 +15,7 @@ use argon2::{
     Algorithm, Argon2, Block, Params, PasswordHash, Version,
     password_hash::{Output, ParamsString, SaltString},
 };
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
 
@@ -57,6 +58,9 @@ pub struct PasswordHasher {
     areas: Arc<Mutex<Vec<WorkArea>>>,
     /// Hashes requested and not yet done (running or queued for a permit).
     in_flight: Arc<AtomicUsize>,
+    concurrency: usize,
+    /// How long hashes waited for a permit, in seconds (for `/metrics`).
+    waits: Histogram,
     dummy_hash: Arc<str>,
 }
 
@@ -72,8 +76,21 @@ impl PasswordHasher {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             areas: Arc::new(Mutex::new(Vec::new())),
             in_flight: Arc::new(AtomicUsize::new(0)),
+            concurrency: concurrency.max(1),
+            waits: Histogram::new(exponential_buckets(0.001, 4.0, 8)),
             dummy_hash: dummy_hash.into(),
         })
+    }
+
+    /// Hashes waiting for a permit now.
+    pub fn queued(&self) -> usize {
+        let running = self.concurrency - self.permits.available_permits();
+        self.in_flight.load(Ordering::Acquire).saturating_sub(running)
+    }
+
+    /// The histogram of waits for a permit (seconds).
+    pub fn waits(&self) -> Histogram {
+        self.waits.clone()
     }
 
     /// Hashes a new password to an argon2id PHC string.
@@ -112,7 +129,9 @@ impl PasswordHasher {
         }
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         let done = Done(self.in_flight.clone());
+        let asked = crate::domain::time::Stopwatch::start();
         let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        self.waits.observe(asked.elapsed().as_secs_f64());
         let areas = self.areas.clone();
         let size = self.params.block_count();
         tokio::task::spawn_blocking(move || {

@@ -80,12 +80,21 @@ pub async fn recorded<F: std::future::Future>(
     app_id: Option<&str>,
     change: F,
 ) -> F::Output {
-    let (out, _nothing_changed) = with_event(event(&r, app_id, state.clock.now_ms()), change).await;
+    let (out, left) = with_event(event(&r, app_id, state.clock.now_ms()), change).await;
+    if left.is_none() {
+        count(state, &r);
+    }
     out
+}
+
+/// Counts `r` in `/metrics` (by action and outcome, a failure by its code).
+fn count(state: &AppState, r: &Record<'_>) {
+    state.metrics.event(r.action, r.success, r.details.get("reason").and_then(Value::as_str));
 }
 
 /// Writes `r`, an event that records no change (in `app_id`, else the actor's app).
 pub async fn record(state: &AppState, r: Record<'_>, app_id: Option<&str>) {
+    count(state, &r);
     let event = event(&r, app_id, state.clock.now_ms());
     if let Err(e) = state.store.record_audit(&event).await {
         tracing::error!(error = %e, action = r.action, "could not write an audit event");
@@ -95,6 +104,7 @@ pub async fn record(state: &AppState, r: Record<'_>, app_id: Option<&str>) {
 /// As [`record`], off the request's path (a failed sign-in: an account's failure must not take
 /// longer to answer than an unknown address's).
 pub fn record_later(state: &AppState, r: Record<'_>, app_id: Option<&str>) {
+    count(state, &r);
     let event = event(&r, app_id, state.clock.now_ms());
     let st = state.clone();
     tokio::spawn(async move {

@@ -80,7 +80,8 @@ pub async fn check_code(state: &AppState, identifier: &str, code: &str, max: u32
         Claim::Expired => return Ok(Checked::Expired),
         Claim::Exhausted => return Ok(Checked::Exhausted),
     };
-    if !constant_time_eq(token_hash(&state.token_key, code.trim()).as_bytes(), hash.as_bytes()) {
+    // Under the current secret's key, or an older one's (a code sent before a secret rotation).
+    if !state.token_hashes(code.trim()).any(|h| constant_time_eq(h.as_bytes(), hash.as_bytes())) {
         if tried >= max {
             state.store.take_verification(identifier).await?;
             return Ok(Checked::Exhausted);

@@ -60,6 +60,11 @@ pub fn identifier(state: &AppState, purpose: Purpose, raw: &str) -> String {
     format!("{}{}", purpose.prefix(), token_hash(&state.token_key, raw))
 }
 
+/// Every identifier a raw token may be stored under: the current secret's first.
+fn identifiers<'a>(state: &'a AppState, purpose: Purpose, raw: &'a str) -> impl Iterator<Item = String> + 'a {
+    state.token_hashes(raw).map(move |hash| format!("{}{hash}", purpose.prefix()))
+}
+
 /// Stores a new token for `value` and returns the raw token (it exists only in the link).
 pub async fn issue(state: &AppState, purpose: Purpose, value: &str, ttl_ms: i64) -> ApiResult<String> {
     let raw = random_hex(32);
@@ -73,7 +78,13 @@ pub async fn consume(state: &AppState, purpose: Purpose, raw: &str, status: Stat
     if raw.is_empty() || raw.len() > 256 {
         return Err(ApiError::InvalidToken(status));
     }
-    let taken = state.store.take_verification(&identifier(state, purpose, raw)).await?;
+    let mut taken = None;
+    for id in identifiers(state, purpose, raw) {
+        taken = state.store.take_verification(&id).await?;
+        if taken.is_some() {
+            break;
+        }
+    }
     check(state, taken, status)
 }
 
@@ -82,8 +93,22 @@ pub async fn peek(state: &AppState, purpose: Purpose, raw: &str, status: StatusC
     if raw.is_empty() || raw.len() > 256 {
         return Err(ApiError::InvalidToken(status));
     }
-    let found = state.store.peek_verification(&identifier(state, purpose, raw)).await?;
-    check(state, found, status)
+    check(state, stored(state, purpose, raw).await?.map(|(_, found)| found), status)
+}
+
+/// The identifier a raw token is stored under (the current secret's, or an older one's) and what
+/// is stored there.
+pub async fn stored(
+    state: &AppState,
+    purpose: Purpose,
+    raw: &str,
+) -> ApiResult<Option<(String, (String, i64))>> {
+    for id in identifiers(state, purpose, raw) {
+        if let Some(found) = state.store.peek_verification(&id).await? {
+            return Ok(Some((id, found)));
+        }
+    }
+    Ok(None)
 }
 
 fn check(state: &AppState, found: Option<(String, i64)>, status: StatusCode) -> ApiResult<String> {

@@ -9,6 +9,7 @@ pub mod email_change;
 pub mod links;
 pub mod passkeys;
 pub mod passwords;
+pub mod secrets;
 pub mod sessions;
 pub mod sign_in;
 pub mod social;

@@ -106,7 +106,14 @@ async fn open(
     handle.set_expiry(Some(cookie_expiry(&row, now)));
     // The event goes in the new row's transaction (not in the previous session's end, above).
     match event {
-        Some(event) => with_event(event, handle.save()).await.0?,
+        Some(event) => {
+            let action = event.action.clone();
+            let (saved, left) = with_event(event, handle.save()).await;
+            saved?;
+            if left.is_none() {
+                state.metrics.event(&action, true, None);
+            }
+        }
         None => handle.save().await?,
     }
     row.token = handle.id().ok_or_else(|| ApiError::internal("session saved without an id"))?.to_string();
@@ -166,10 +173,28 @@ pub fn set_marked_cookie(
 }
 
 /// The value of the signed cookie `name` after its `mark` (see [`set_marked_cookie`]), if the
-/// request carries a valid one.
+/// request carries a valid one (signed with the current secret or an older one).
 pub fn marked_cookie(state: &AppState, cookies: &Cookies, name: &str, mark: &str) -> Option<String> {
-    let cookie = cookies.signed(&state.cookie_key).get(name)?;
-    cookie.value().strip_prefix(mark).map(str::to_string)
+    let cookie = cookies.get(name)?;
+    let (value, _) = state.verify_signed(name, cookie.value())?;
+    value.strip_prefix(mark).map(str::to_string)
+}
+
+/// The `Set-Cookie` value that gives a live session's cookie, signed with the current secret,
+/// back to the client with the lifetime the session has left (none: the session ended).
+pub async fn resigned_cookie(state: &AppState, token: &str) -> Option<String> {
+    let now = state.clock.now_ms();
+    let (session, _, _) = state.store.session_with_user(token, now).await.ok()??;
+    let mut cookie = base_cookie(state, state.session_cookie.clone());
+    cookie.set_value(crate::security::keys::sign_cookie_value(
+        &state.cookie_key,
+        &state.session_cookie,
+        token,
+    ));
+    if let Expiry::OnInactivity(left) = cookie_expiry(&session, now) {
+        cookie.set_max_age(left);
+    }
+    Some(cookie.to_string())
 }
 
 /// Slides `session` if it is due: a `rememberMe` session last refreshed more than

@@ -85,13 +85,12 @@ pub async fn issue(
 /// - the account checks of the sign-in gate (403 `ACCOUNT_LOCKED`), and 403
 ///   `TWO_FACTOR_REQUIRED` while the server requires a second factor the user lacks.
 pub async fn refresh(state: &AppState, scope: &Scope, raw: &str) -> ApiResult<Pair> {
-    let hash = token_hash(&state.token_key, raw);
     // A lost race to rotate reads the token again: it is spent then (the grace, or reuse).
     for _ in 0..2 {
         let now = state.clock.now_ms();
         // Another app's token is unknown here: nothing is rotated or revoked.
         let Some(RefreshFound { row, session_token, .. }) =
-            state.store.refresh_token(&hash).await?.filter(|f| f.app_key == scope.key())
+            find(state, raw).await?.filter(|f| f.app_key == scope.key())
         else {
             return Err(ApiError::InvalidToken(axum::http::StatusCode::UNAUTHORIZED));
         };
@@ -140,7 +139,7 @@ async fn replay(
     let grace = duration_ms(state.settings.clients.reuse_grace);
     if grace > 0 && now - rotated_at <= grace {
         let child_raw = child_of(state, raw);
-        let child = state.store.refresh_token(&token_hash(&state.token_key, &child_raw)).await?;
+        let child = find(state, &child_raw).await?;
         let live = state.store.session_with_user(session_token, now).await?;
         if let (Some(RefreshFound { row: child, .. }), Some((session, user, subscription))) = (child, live)
             && child.rotated_at.is_none()
@@ -164,8 +163,7 @@ async fn replay(
 /// Revokes a refresh token's family (RFC 7009): with its session when the family came with it.
 /// Unknown tokens, and access tokens (which expire on their own), change nothing.
 pub async fn revoke(state: &AppState, scope: &Scope, raw: &str) -> ApiResult<()> {
-    let found = state.store.refresh_token(&token_hash(&state.token_key, raw)).await?;
-    let Some(RefreshFound { row, .. }) = found.filter(|f| f.app_key == scope.key()) else {
+    let Some(RefreshFound { row, .. }) = find(state, raw).await?.filter(|f| f.app_key == scope.key()) else {
         return Ok(());
     };
     if row.owns_session {
@@ -184,6 +182,17 @@ async fn account_checks(state: &AppState, user: &User) -> ApiResult<()> {
         return Err(ApiError::TwoFactorRequired);
     }
     Ok(())
+}
+
+/// A stored refresh token by its raw value: kept under the current secret's key, or under an
+/// older secret's (issued before a rotation of `BETTER_AUTH_SECRETS`).
+async fn find(state: &AppState, raw: &str) -> ApiResult<Option<RefreshFound>> {
+    for hash in state.token_hashes(raw) {
+        if let Some(found) = state.store.refresh_token(&hash).await? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
 }
 
 /// The token a refresh token is rotated into.

@@ -73,6 +73,9 @@ pub struct SessionCache {
     epoch: AtomicU64,
     enabled: AtomicBool,
     ttl_ms: i64,
+    /// Lookups answered here, and not (for `/metrics`).
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl std::fmt::Debug for SessionCache {
@@ -88,6 +91,8 @@ impl SessionCache {
             epoch: AtomicU64::new(0),
             enabled: AtomicBool::new(enabled),
             ttl_ms,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -111,9 +116,18 @@ impl SessionCache {
         }
         let key = key_of(token);
         let shard = Self::lock(self.shard(&key));
-        let e = shard.get(&key)?;
-        (e.session.expires_at > now && now - e.cached_at < self.ttl_ms)
-            .then(|| (e.session.clone(), e.user.clone(), e.subscription.clone()))
+        let hit = shard
+            .get(&key)
+            .filter(|e| e.session.expires_at > now && now - e.cached_at < self.ttl_ms)
+            .map(|e| (e.session.clone(), e.user.clone(), e.subscription.clone()));
+        let counter = if hit.is_some() { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        hit
+    }
+
+    /// Lookups answered from the cache, and lookups that went to the database, so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
     }
 
     /// Caches a row read from the database, unless anything was invalidated since `epoch`.

@@ -16,6 +16,7 @@ mod factors;
 mod lockouts;
 mod postgres;
 mod refresh_tokens;
+pub mod sealed;
 pub mod session_store;
 mod sqlite;
 
@@ -141,6 +142,7 @@ pub trait Store:
     + admin::Admin
     + apps::Apps
     + audit::Audit
+    + sealed::Sealed
     + Users
     + Accounts
     + Sessions
@@ -164,6 +166,7 @@ impl<T> Store for T where
         + admin::Admin
         + apps::Apps
         + audit::Audit
+        + sealed::Sealed
         + Users
         + Accounts
         + Sessions
@@ -191,6 +194,10 @@ pub trait Maintenance: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
     /// Closes the pool (graceful shutdown); later calls fail.
     async fn close(&self);
+    /// Connections in use, and the most the pool opens (for `/metrics`).
+    fn pool_usage(&self) -> (u32, u32);
+    /// Session lookups answered by the cache, and not (for `/metrics`).
+    fn cache_counts(&self) -> (u64, u64);
 }
 
 /// Users and their credential accounts (`sql/users.rs`).

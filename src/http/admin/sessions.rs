@@ -111,8 +111,8 @@ pub(super) async fn revoke_user_session(
     Json(body): Json<TokenBody>,
 ) -> ApiResult<Response> {
     require(&state, &auth, "session", "revoke", "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS")?;
-    let token = keys::verify_cookie_value(&state.cookie_key, &state.session_cookie, &body.session_token)
-        .unwrap_or(body.session_token);
+    let signed = state.verify_signed(&state.session_cookie, &body.session_token);
+    let token = signed.map_or(body.session_token, |(token, _)| token);
     if let Some((owner, token)) = state.store.user_of_session(&token, state.clock.now_ms()).await? {
         let user = managed(&state, &auth, &owner).await?;
         let what = ("session-revoked", &user, serde_json::Value::Null);

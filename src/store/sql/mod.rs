@@ -23,6 +23,7 @@ mod lockouts;
 mod organizations;
 mod passkeys;
 mod refresh_tokens;
+mod sealed;
 mod sessions;
 mod subscriptions;
 mod two_factor;
@@ -47,6 +48,15 @@ impl Maintenance for Backend {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn pool_usage(&self) -> (u32, u32) {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        (self.pool.size().saturating_sub(idle), self.pool.options().get_max_connections())
+    }
+
+    fn cache_counts(&self) -> (u64, u64) {
+        self.cache.counts()
     }
 }
 

@@ -988,7 +988,7 @@ pub mod jwt {
         let row = app.state.store.current_jwk().await.unwrap().expect("a current key");
         let secret = test_settings().secret.expect("test secret");
         let der =
-            KeyVault::new(secret.expose()).open(&row.id, &row.private_key).expect("opens with the secret");
+            KeyVault::new(&[secret.expose()]).open(&row.id, &row.private_key).expect("opens with the secret");
         (row.id, der.to_vec())
     }
 
