@@ -45,6 +45,7 @@ pub struct Services {
     pub previous_token_keys: Vec<[u8; 32]>,
     /// Keys the HMAC that turns a refresh token into the one it is rotated into.
     pub refresh_key: [u8; 32],
+    pub previous_refresh_keys: Vec<[u8; 32]>,
     pub counters: Arc<Counters>,
     pub rules: Rules,
     pub lockout: Lockout,
@@ -78,6 +79,8 @@ impl AppState {
         let previous_cookie_keys = older.iter().map(|s| keys::cookie_key(s)).collect();
         let previous_token_keys =
             older.iter().map(|s| keys::derive(s, b"gatehouse/verification-token/v1")).collect();
+        let previous_refresh_keys =
+            older.iter().map(|s| keys::derive(s, b"gatehouse/refresh-token-child/v1")).collect();
         let hasher = PasswordHasher::new(settings.passwords.argon2, settings.passwords.hash_concurrency)?;
         let origins = TrustedOrigins::new(&settings.base_url, &settings.trusted_origins);
         let session_cookie = settings.session_cookie_name();
@@ -124,6 +127,7 @@ impl AppState {
             token_key,
             previous_token_keys,
             refresh_key,
+            previous_refresh_keys,
             counters,
             rules,
             lockout,

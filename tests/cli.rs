@@ -441,6 +441,11 @@ fn json_logs_parse_and_carry_the_request_id() {
     let asked = "GET /api/auth/ok HTTP/1.1\r\nHost: x\r\nX-Request-Id: probe-42\r\nConnection: close\r\n\r\n";
     let answer = http(port, asked).unwrap();
     assert!(answer.to_ascii_lowercase().contains("x-request-id: probe-42"), "{answer}");
+    // A token in the path is not logged: the route's pattern is.
+    http(
+        port,
+        "GET /api/auth/reset-password/path-token-1234?callbackURL=/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     // Without one (or with one that is not a plain token), the server makes one up.
     let answer =
         http(port, "GET /api/auth/ok HTTP/1.1\r\nHost: x\r\nX-Request-Id: a b\r\nConnection: close\r\n\r\n")
@@ -455,6 +460,8 @@ fn json_logs_parse_and_carry_the_request_id() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
     assert!(lines.iter().any(|l| l["span"]["request_id"] == "probe-42"), "{log}");
+    assert!(!log.contains("path-token-1234"), "{log}");
+    assert!(lines.iter().any(|l| l["span"]["route"] == "/api/auth/reset-password/{token}"), "{log}");
     assert!(lines.iter().any(|l| l["fields"]["message"] == "gatehouse stopped"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }

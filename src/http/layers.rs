@@ -22,7 +22,6 @@ const SET_AUTH_TOKEN: &str = "set-auth-token";
 pub async fn bearer_and_auth_token(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let mut resigned = resign_session_cookie(&state, &mut req);
     if let Some((signed, token)) = bearer_cookie_value(&state, &req) {
-        resigned = resigned.or(token);
         let cookie = format!("{}={signed}", state.session_cookie);
         let merged = match req.headers().get(header::COOKIE).and_then(|v| v.to_str().ok()) {
             // The cookie, when present, wins; Bearer fills in only when it is absent.
@@ -32,6 +31,8 @@ pub async fn bearer_and_auth_token(State(state): State<AppState>, mut req: Reque
         };
         if let Some(value) = merged.and_then(|v| HeaderValue::from_str(&v).ok()) {
             req.headers_mut().insert(header::COOKIE, value);
+            // Only a Bearer value that is the request's session is signed again.
+            resigned = resigned.or(token);
         }
     }
     let mut res = next.run(req).await;
@@ -46,6 +47,8 @@ pub async fn bearer_and_auth_token(State(state): State<AppState>, mut req: Reque
         && let Ok(value) = HeaderValue::from_str(&cookie)
     {
         res.headers_mut().append(header::SET_COOKIE, value);
+        // An answer that hands out a session is nobody else's (`/jwks` is otherwise public).
+        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     }
     let token = res
         .headers()
@@ -226,8 +229,10 @@ fn new_request_id() -> HeaderValue {
     HeaderValue::from_str(&format!("{prefix}-{n:x}")).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
-/// The log span of a request: method, path (never the query: it may hold a token) and id.
+/// The log span of a request: method, route as matched (never the path itself, nor the query:
+/// either may hold a token, e.g. `/reset-password/{token}`) and id.
 pub fn request_span(req: &Request) -> tracing::Span {
     let id = req.extensions().get::<RequestId>().and_then(|r| r.0.to_str().ok()).unwrap_or("-");
-    tracing::info_span!("request", method = %req.method(), path = req.uri().path(), request_id = id)
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map_or("unmatched", |m| m.as_str());
+    tracing::info_span!("request", method = %req.method(), route, request_id = id)
 }

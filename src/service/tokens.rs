@@ -138,10 +138,17 @@ async fn replay(
 ) -> ApiResult<Pair> {
     let grace = duration_ms(state.settings.clients.reuse_grace);
     if grace > 0 && now - rotated_at <= grace {
-        let child_raw = child_of(state, raw);
-        let child = find(state, &child_raw).await?;
+        // The child as derived now, or under an older secret's key (rotated before a rotation).
+        let mut child = None;
+        for candidate in children_of(state, raw) {
+            if let Some(found) = find(state, &candidate).await? {
+                child = Some((candidate, found));
+                break;
+            }
+        }
         let live = state.store.session_with_user(session_token, now).await?;
-        if let (Some(RefreshFound { row: child, .. }), Some((session, user, subscription))) = (child, live)
+        if let (Some((child_raw, RefreshFound { row: child, .. })), Some((session, user, subscription))) =
+            (child, live)
             && child.rotated_at.is_none()
             && child.expires_at > now
         {
@@ -198,6 +205,13 @@ async fn find(state: &AppState, raw: &str) -> ApiResult<Option<RefreshFound>> {
 /// The token a refresh token is rotated into.
 fn child_of(state: &AppState, raw: &str) -> String {
     token_hash(&state.refresh_key, raw)
+}
+
+/// What a refresh token was rotated into under each listed secret, the current one first.
+fn children_of<'a>(state: &'a AppState, raw: &'a str) -> impl Iterator<Item = String> + 'a {
+    std::iter::once(&state.refresh_key)
+        .chain(&state.previous_refresh_keys)
+        .map(move |key| token_hash(key, raw))
 }
 
 /// `REFRESH_TOKEN_IDLE`, or the user's app's shorter one.

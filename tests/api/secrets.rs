@@ -55,6 +55,10 @@ async fn rotating_the_secret_loses_nothing(backend: Backend) {
     assert_eq!(res.assert_ok()["user"]["email"], email.as_str());
     let fresh = during.cookie_of(&res);
     assert_ne!(fresh, cookie, "the cookie comes back signed with the new secret");
+    // Even where answers are otherwise public, one that hands out a session is nobody else's.
+    let res = during.get("/jwks", Some(&cookie)).await;
+    assert_eq!(res.header("cache-control"), Some("private, no-store"));
+    assert!(res.session_cookie(&during.state.session_cookie).is_some());
     let res = bearer_session(&during, &signed).await;
     assert_eq!(res.assert_ok()["user"]["email"], email.as_str());
     let fresh_bearer = res.header("set-auth-token").expect("a new bearer value").to_string();
