@@ -63,10 +63,14 @@ fn conditions(q: &UserQuery) -> (String, Vec<Bound>) {
     let mut values = vec![Bound::Text(q.app.clone())];
     if let Some((value, how)) = &q.search {
         let n = values.len() + 1;
+        // SQLite's LIKE ignores ASCII case already (and its LOWER knows no other letters);
+        // PostgreSQL's trigram index is on LOWER("name").
+        let name =
+            if <super::Db as sqlx::Database>::NAME == "SQLite" { r#""name""# } else { r#"LOWER("name")"# };
         sql.push_str(&format!(
             " AND ({} OR {})",
             text_match(r#""email""#, *how, n),
-            text_match(r#"LOWER("name")"#, *how, n + 1)
+            text_match(name, *how, n + 1)
         ));
         values.push(Bound::Text(pattern(&value.to_lowercase(), *how)));
         values.push(Bound::Text(pattern(&value.to_lowercase(), *how)));
@@ -139,10 +143,11 @@ impl Admin for Backend {
             q.offset
         );
         let count = format!(r#"SELECT COUNT(*) FROM "user"{filter}"#);
-        let users: Vec<User> =
-            bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(page)), &values).fetch_all(&self.pool).await?;
-        let total: i64 =
-            bind_all!(sqlx::query_scalar(sqlx::AssertSqlSafe(count)), &values).fetch_one(&self.pool).await?;
+        // The page and the count on two connections at once: the count (a scan, for a text
+        // search) sets the pace.
+        let users = bind_all!(sqlx::query_as(sqlx::AssertSqlSafe(page)), &values).fetch_all(&self.pool);
+        let total = bind_all!(sqlx::query_scalar(sqlx::AssertSqlSafe(count)), &values).fetch_one(&self.pool);
+        let (users, total): (Vec<User>, i64) = tokio::try_join!(users, total)?;
         Ok((users, total as u64))
     }
 
