@@ -195,7 +195,7 @@ async fn callback(
 ) -> Response {
     let params: Callback = lenient_query(query);
     let name = state.oauth_state_cookie();
-    let cookie_state = cookies.signed(&state.cookie_key).get(&name).map(|c| c.value().to_string());
+    let cookie_state = cookies.get(&name).and_then(|c| state.verify_signed(&name, c.value())).map(|(v, _)| v);
     if cookie_state.is_some() {
         cookies.remove(Cookie::build((name, "")).path("/").build());
     }

@@ -48,6 +48,8 @@ async fn rotating_the_secret_loses_nothing(backend: Backend) {
     before.post("/request-password-reset", json!({"email": resetting}), None).await.assert_ok();
     let link = token_of(&before.mail(&resetting, "reset").await);
     let second = enrolled(&before).await;
+    next_step(&before);
+    let early = challenged(&before, &second.email).await;
 
     // Both listed, the new one first: all of it still works.
     let during = secrets(&before, &[NEW, OLD]);
@@ -70,8 +72,8 @@ async fn rotating_the_secret_loses_nothing(backend: Backend) {
     let body = json!({"token": link, "newPassword": NEW_PASSWORD});
     during.post("/reset-password", body, None).await.assert_ok();
     during.sign_in(&resetting, NEW_PASSWORD).await.assert_ok();
-    let challenge = challenged(&during, &second.email).await;
-    verify(&during, "verify-totp", &code_now(&during, &second.secret), &challenge).await.assert_ok();
+    // A second-factor challenge begun before the rotation is answered after it.
+    verify(&during, "verify-totp", &code_now(&during, &second.secret), &early).await.assert_ok();
 
     // Reseal: everything sealed under the old secret moves; a second run finds nothing to do.
     let store = during.state.store.as_ref();

@@ -114,8 +114,10 @@ enum Ceremony {
     },
 }
 
+const CEREMONY_PREFIX: &str = "passkey:";
+
 fn identifier(state: &AppState, raw: &str) -> String {
-    format!("passkey:{}", token_hash(&state.token_key, raw))
+    format!("{CEREMONY_PREFIX}{}", token_hash(&state.token_key, raw))
 }
 
 /// Stores `ceremony` and sets the signed cookie naming it.
@@ -134,8 +136,15 @@ async fn take(state: &AppState, cookies: &Cookies) -> ApiResult<Ceremony> {
     let raw = marked_cookie(state, cookies, &state.passkey_cookie(), MARK);
     expire_cookie(state, cookies, state.passkey_cookie());
     let raw = raw.ok_or(CHALLENGE_NOT_FOUND)?;
-    let (value, expires_at) =
-        state.store.take_verification(&identifier(state, &raw)).await?.ok_or(CHALLENGE_NOT_FOUND)?;
+    // Kept under the current secret's key, or an older one's (begun before a rotation).
+    let mut taken = None;
+    for hash in state.token_hashes(&raw) {
+        taken = state.store.take_verification(&format!("{CEREMONY_PREFIX}{hash}")).await?;
+        if taken.is_some() {
+            break;
+        }
+    }
+    let (value, expires_at) = taken.ok_or(CHALLENGE_NOT_FOUND)?;
     if expires_at <= state.clock.now_ms() {
         return Err(CHALLENGE_NOT_FOUND);
     }

@@ -13,7 +13,7 @@ use crate::{
     security::tokens::random_hex,
     service::{
         codes::{Claim, claim},
-        links::{Purpose, identifier},
+        links::{Purpose, identifier, stored},
         sessions::{expire_cookie, marked_cookie, set_marked_cookie},
     },
     state::AppState,
@@ -55,13 +55,11 @@ impl Pending {
         let Some(raw) = marked_cookie(state, cookies, &state.two_factor_cookie(), MARK) else {
             return Ok(None);
         };
-        let identifier = identifier(state, Purpose::TwoFactor, &raw);
-        let live = state
-            .store
-            .peek_verification(&identifier)
-            .await?
-            .is_some_and(|(_, expires_at)| expires_at > state.clock.now_ms());
-        Ok(live.then_some(Self { identifier }))
+        // Kept under the current secret's key, or an older one's (made before a rotation).
+        let Some((identifier, (_, expires_at))) = stored(state, Purpose::TwoFactor, &raw).await? else {
+            return Ok(None);
+        };
+        Ok((expires_at > state.clock.now_ms()).then_some(Self { identifier }))
     }
 
     /// Uses one of the challenge's tries. A burnt or vanished challenge answers the contract's
