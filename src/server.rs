@@ -33,17 +33,19 @@ pub async fn rotate_signing_key(mut settings: Settings) -> anyhow::Result<String
     let store = open_store(&settings).await?;
     let jwt = crate::jwt::JwtService::new(settings.jwt.clone(), &settings.secrets());
     let now = Clock::default().now_ms();
+    let key = jwt.new_key_row(now)?;
     let rotated = crate::service::audit::Record {
         action: "signing-key-rotated",
         success: true,
         actor: None,
         impersonator: None,
-        target: None,
+        target: Some(("key", &key.id)),
         client: None,
         details: serde_json::json!({ "via": "cli" }),
     };
     let event = crate::service::audit::event(&rotated, None, now);
-    let kid = crate::store::audit::with_event(event, jwt.rotate(store.as_ref(), now)).await.0?;
+    crate::store::audit::with_event(event, jwt.make_current(store.as_ref(), &key, now)).await.0?;
+    let kid = key.id;
     store.close().await;
     Ok(kid)
 }

@@ -30,6 +30,18 @@ pub struct AuditEvent {
     pub details: String,
 }
 
+impl AuditEvent {
+    /// Adds `key: value` to `details`.
+    pub fn detail(&mut self, key: &str, value: &str) {
+        let mut details: serde_json::Value = serde_json::from_str(&self.details).unwrap_or_default();
+        if !details.is_object() {
+            details = serde_json::json!({});
+        }
+        details[key] = serde_json::Value::from(value);
+        self.details = details.to_string();
+    }
+}
+
 fn as_json<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
     let value: serde_json::Value = serde_json::from_str(text).unwrap_or(serde_json::Value::Null);
     value.serialize(s)

@@ -335,12 +335,19 @@ impl JwtService {
     /// Makes a new signing key current; the old one stays published until its tokens expire.
     pub async fn rotate(&self, store: &dyn Store, now_ms: i64) -> anyhow::Result<String> {
         let row = self.new_key_row(now_ms)?;
-        store.rotate_jwk(&row, now_ms + self.retire_after_ms()).await?;
-        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        self.make_current(store, &row, now_ms).await?;
         Ok(row.id)
     }
 
-    fn new_key_row(&self, now_ms: i64) -> anyhow::Result<JwkRow> {
+    /// Stores `row` (from [`Self::new_key_row`]) as the current signing key.
+    pub async fn make_current(&self, store: &dyn Store, row: &JwkRow, now_ms: i64) -> anyhow::Result<()> {
+        store.rotate_jwk(row, now_ms + self.retire_after_ms()).await?;
+        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        Ok(())
+    }
+
+    /// A new signing key, its private half sealed (not stored yet).
+    pub fn new_key_row(&self, now_ms: i64) -> anyhow::Result<JwkRow> {
         let kid = random_id();
         let der = self.alg.generate()?;
         let public = serde_json::to_string(&self.alg.public_jwk(&der, &kid)?)?;

@@ -106,7 +106,9 @@ async fn open(
     handle.set_expiry(Some(cookie_expiry(&row, now)));
     // The event goes in the new row's transaction (not in the previous session's end, above).
     match event {
-        Some(event) => {
+        Some(mut event) => {
+            // The event names the session it started (its id, never its token).
+            event.detail("session", &row.id);
             let action = event.action.clone();
             let (saved, left) = with_event(event, handle.save()).await;
             saved?;

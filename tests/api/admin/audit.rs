@@ -46,6 +46,9 @@ async fn sign_ins_and_admin_actions_are_written(backend: Backend) {
         (Some("success"), Some("203.0.113.9"))
     );
     assert_eq!(events[2]["userAgent"], "audit-test/1.0");
+    // A sign-in names the session it started by id, never by token.
+    let session = events[2]["details"]["session"].as_str().expect("the session's id").to_string();
+    assert!(session.len() >= 16 && !user_cookie.contains(&session), "{session}");
     assert_eq!(
         (events[3]["outcome"].as_str(), events[3]["details"]["reason"].as_str()),
         (Some("failure"), Some("INVALID_EMAIL_OR_PASSWORD"))

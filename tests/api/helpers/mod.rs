@@ -4,6 +4,7 @@
 //! Long: the one place for what the test files share (the app and its requests, mail, refusals,
 //! client addresses, limits and Redis, organizations, JWTs), so that none keeps a private copy.
 pub mod apps;
+mod db;
 pub mod github;
 pub mod oidc;
 use std::{
@@ -341,25 +342,6 @@ impl TestApp {
             });
         }
         tasks.join_all().await
-    }
-
-    /// Runs `sql` (one or more statements) on this app's database, on a connection of the
-    /// test's own: what the server would never do, such as a trigger that makes a table fail.
-    pub async fn sql(&self, sql: &str) {
-        use sqlx::Connection;
-        let sql = sqlx::AssertSqlSafe(sql.to_string());
-        if let Some(file) = &self.sqlite_file {
-            let url = format!("sqlite://{}", file.display());
-            let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("sqlite");
-            sqlx::raw_sql(sql).execute(&mut conn).await.expect("sql");
-        } else {
-            let (schema, url) = (self.pg_schema.as_deref().expect("a database"), pg_url());
-            let options = sqlx::postgres::PgConnectOptions::from_str(&url)
-                .expect("url")
-                .options([("search_path", schema)]);
-            let mut conn = sqlx::PgConnection::connect_with(&options).await.expect("postgres");
-            sqlx::raw_sql(sql).execute(&mut conn).await.expect("sql");
-        }
     }
 
     /// Asks for an OTP of `kind` and returns the code (from the `n`-th otp mail to `email`).
@@ -1001,8 +983,4 @@ pub mod jwt {
         assert_eq!(key["use"], "sig", "{key}");
         assert!(key["kid"].as_str().is_some_and(|k| !k.is_empty()), "{key}");
     }
-}
-
-fn pg_url() -> String {
-    std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL")
 }
