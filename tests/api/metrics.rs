@@ -62,7 +62,12 @@ async fn figures_move_as_requests_are_made(backend: Backend) {
     assert_eq!(moved(&route("GET", "unmatched", 404)), 1.0);
     let slowest = r#"gatehouse_http_request_duration_seconds_bucket{method="GET",route="/api/auth/get-session",status="200",le="+Inf"}"#;
     assert_eq!(moved(slowest), 3.0);
-    assert!(moved("gatehouse_session_cache_hits_total") >= 2.0, "{after}");
+    let lookups = moved("gatehouse_session_cache_hits_total") + moved("gatehouse_session_cache_misses_total");
+    assert!(lookups >= 3.0, "{after}");
+    // On PostgreSQL the cache answers only once the instance listens for other instances' changes.
+    if backend == Backend::Sqlite {
+        assert!(moved("gatehouse_session_cache_hits_total") >= 2.0, "{after}");
+    }
     assert!(sample(&after, "gatehouse_password_hash_wait_seconds_count") >= 3.0, "{after}");
     assert_eq!(sample(&after, r#"gatehouse_counters_backend{backend="memory"}"#), 1.0);
     assert!(sample(&after, "gatehouse_db_pool_max") >= 1.0);
