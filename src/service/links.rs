@@ -60,9 +60,26 @@ pub fn identifier(state: &AppState, purpose: Purpose, raw: &str) -> String {
     format!("{}{}", purpose.prefix(), token_hash(&state.token_key, raw))
 }
 
-/// Every identifier a raw token may be stored under: the current secret's first.
-fn identifiers<'a>(state: &'a AppState, purpose: Purpose, raw: &'a str) -> impl Iterator<Item = String> + 'a {
-    state.token_hashes(raw).map(move |hash| format!("{}{hash}", purpose.prefix()))
+/// Every identifier a raw token stored under `prefix` may have: the current secret's first.
+pub fn identifiers<'a>(
+    state: &'a AppState,
+    prefix: &'a str,
+    raw: &'a str,
+) -> impl Iterator<Item = String> + 'a {
+    state.token_hashes(raw).map(move |hash| format!("{prefix}{hash}"))
+}
+
+/// Takes the verification row stored under the first of `ids` that has one.
+pub async fn take_first(
+    state: &AppState,
+    ids: impl Iterator<Item = String>,
+) -> ApiResult<Option<(String, i64)>> {
+    for id in ids {
+        if let Some(taken) = state.store.take_verification(&id).await? {
+            return Ok(Some(taken));
+        }
+    }
+    Ok(None)
 }
 
 /// Stores a new token for `value` and returns the raw token (it exists only in the link).
@@ -78,14 +95,7 @@ pub async fn consume(state: &AppState, purpose: Purpose, raw: &str, status: Stat
     if raw.is_empty() || raw.len() > 256 {
         return Err(ApiError::InvalidToken(status));
     }
-    let mut taken = None;
-    for id in identifiers(state, purpose, raw) {
-        taken = state.store.take_verification(&id).await?;
-        if taken.is_some() {
-            break;
-        }
-    }
-    check(state, taken, status)
+    check(state, take_first(state, identifiers(state, purpose.prefix(), raw)).await?, status)
 }
 
 /// Reads a token without consuming it (to show a form for it).
@@ -103,7 +113,7 @@ pub async fn stored(
     purpose: Purpose,
     raw: &str,
 ) -> ApiResult<Option<(String, (String, i64))>> {
-    for id in identifiers(state, purpose, raw) {
+    for id in identifiers(state, purpose.prefix(), raw) {
         if let Some(found) = state.store.peek_verification(&id).await? {
             return Ok(Some((id, found)));
         }

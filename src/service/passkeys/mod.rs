@@ -36,7 +36,10 @@ use crate::{
     domain::model::{PasskeyRow, User},
     error::{ApiError, ApiResult},
     security::tokens::{random_hex, random_id, token_hash},
-    service::sessions::{expire_cookie, marked_cookie, set_marked_cookie},
+    service::{
+        links,
+        sessions::{expire_cookie, marked_cookie, set_marked_cookie},
+    },
     state::AppState,
     store::StoreError,
 };
@@ -137,13 +140,7 @@ async fn take(state: &AppState, cookies: &Cookies) -> ApiResult<Ceremony> {
     expire_cookie(state, cookies, state.passkey_cookie());
     let raw = raw.ok_or(CHALLENGE_NOT_FOUND)?;
     // Kept under the current secret's key, or an older one's (begun before a rotation).
-    let mut taken = None;
-    for hash in state.token_hashes(&raw) {
-        taken = state.store.take_verification(&format!("{CEREMONY_PREFIX}{hash}")).await?;
-        if taken.is_some() {
-            break;
-        }
-    }
+    let taken = links::take_first(state, links::identifiers(state, CEREMONY_PREFIX, &raw)).await?;
     let (value, expires_at) = taken.ok_or(CHALLENGE_NOT_FOUND)?;
     if expires_at <= state.clock.now_ms() {
         return Err(CHALLENGE_NOT_FOUND);
