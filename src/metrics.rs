@@ -17,6 +17,8 @@ use prometheus_client::{
     registry::Registry,
 };
 
+use crate::security::counters::Mode;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     method: &'static str,
@@ -97,12 +99,10 @@ pub struct Readings {
     pub hash_queue: usize,
     /// Where limits and lockouts are counted: `memory`, `redis`, or `degraded` (Redis configured
     /// and unreachable: counted in memory meanwhile).
-    pub counters: &'static str,
+    pub counters: Mode,
     /// Seconds since the current signing key was made (none yet: no JWT issued so far).
     pub signing_key_age: Option<i64>,
 }
-
-const COUNTER_BACKENDS: [&str; 3] = ["memory", "redis", "degraded"];
 
 pub struct Metrics {
     registry: Registry,
@@ -217,8 +217,9 @@ impl Metrics {
         self.cache_hits.inc_by(now.cache.0.saturating_sub(self.cache_hits.get()));
         self.cache_misses.inc_by(now.cache.1.saturating_sub(self.cache_misses.get()));
         self.hash_queue.set(i64::try_from(now.hash_queue).unwrap_or(i64::MAX));
-        for backend in COUNTER_BACKENDS {
-            self.counters.get_or_create(&BackendLabels { backend }).set(i64::from(backend == now.counters));
+        for mode in Mode::ALL {
+            let labels = BackendLabels { backend: mode.as_str() };
+            self.counters.get_or_create(&labels).set(i64::from(mode == now.counters));
         }
         self.signing_key_age.set(now.signing_key_age.unwrap_or(0).max(0));
         let mut out = String::new();

@@ -166,11 +166,7 @@ impl AppState {
             pool: self.store.pool_usage(),
             cache: self.store.cache_counts(),
             hash_queue: self.hasher.queued(),
-            counters: match self.counters.mode() {
-                crate::security::counters::Mode::Memory => "memory",
-                crate::security::counters::Mode::Redis => "redis",
-                crate::security::counters::Mode::Degraded => "degraded",
-            },
+            counters: self.counters.mode(),
             signing_key_age: newest_key.map(|at| (now - at) / 1000),
         }
     }

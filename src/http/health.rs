@@ -14,7 +14,6 @@ use serde_json::json;
 use crate::{
     domain::time::format_ms,
     http::{layers::has_cookie, pages},
-    security::counters::Mode,
     service::sessions::base_cookie,
     state::AppState,
 };
@@ -61,11 +60,7 @@ async fn health(State(state): State<AppState>) -> Response {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "unhealthy", "disconnected")
     };
-    let rate_limit = match state.counters.mode() {
-        Mode::Memory => "memory",
-        Mode::Redis => "redis",
-        Mode::Degraded => "degraded",
-    };
+    let rate_limit = state.counters.mode().as_str();
     let body = json!({
         "status": word,
         "timestamp": format_ms(state.clock.now_ms()),

@@ -58,12 +58,24 @@ pub struct Counters {
     refill: tokio::sync::Mutex<()>,
 }
 
-/// What `/health` says about the counters.
+/// What `/health` and `/metrics` say about the counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Memory,
     Redis,
     Degraded,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Self::Memory, Self::Redis, Self::Degraded];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Redis => "redis",
+            Self::Degraded => "degraded",
+        }
+    }
 }
 
 impl Counters {
