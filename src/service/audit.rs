@@ -80,9 +80,16 @@ pub async fn recorded<F: std::future::Future>(
     app_id: Option<&str>,
     change: F,
 ) -> F::Output {
-    let (out, left) = with_event(event(&r, app_id, state.clock.now_ms()), change).await;
+    recorded_event(state, event(&r, app_id, state.clock.now_ms()), change).await
+}
+
+/// As [`recorded`], with the event already made.
+pub async fn recorded_event<F: std::future::Future>(state: &AppState, e: AuditEvent, change: F) -> F::Output {
+    let (action, success) = (e.action.clone(), e.outcome == "success");
+    let (out, left) = with_event(e, change).await;
     if left.is_none() {
-        count(state, &r);
+        // Events that record a change are successes: no failure code to count.
+        state.metrics.event(&action, success, None);
     }
     out
 }

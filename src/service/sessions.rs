@@ -11,11 +11,9 @@ use crate::{
     },
     error::{ApiError, ApiResult},
     security::tokens::random_id,
+    service::audit::recorded_event,
     state::AppState,
-    store::{
-        audit::with_event,
-        session_store::{SESSION_KEY, cycle_keeping_old},
-    },
+    store::session_store::{SESSION_KEY, cycle_keeping_old},
 };
 
 /// The parts of a request that sign-in and sign-up share: the session handle, cookies, and
@@ -109,12 +107,7 @@ async fn open(
         Some(mut event) => {
             // The event names the session it started (its id, never its token).
             event.detail("session", &row.id);
-            let action = event.action.clone();
-            let (saved, left) = with_event(event, handle.save()).await;
-            saved?;
-            if left.is_none() {
-                state.metrics.event(&action, true, None);
-            }
+            recorded_event(state, event, handle.save()).await?;
         }
         None => handle.save().await?,
     }
