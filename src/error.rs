@@ -7,7 +7,8 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -190,16 +191,55 @@ impl ApiError {
     }
 }
 
+/// The contract's error body.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"code": "UNAUTHORIZED", "error": "UNAUTHORIZED", "message": "Unauthorized"}))]
+pub struct ErrorBody {
+    /// Better Auth's code, e.g. `INVALID_EMAIL_OR_PASSWORD`, `RATE_LIMIT_EXCEEDED`.
+    pub code: &'static str,
+    /// The plain API's name for it (mostly the same as `code`).
+    pub error: &'static str,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// A sign-in's answer when a second factor is needed before a session is given (status 200;
+/// the challenge cookie is set), or must first be set up (a restricted session is given).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TwoFactorRedirect {
+    pub two_factor_redirect: bool,
+    /// The methods the user may verify with: `totp`, `otp`, `backup-code`.
+    pub two_factor_methods: Vec<&'static str>,
+    /// Present and `true` when the server requires a second factor the user has not set up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub two_factor_setup_required: Option<bool>,
+}
+
+/// For the API description only: a sign-in route's 200 answer is either its own (`T`) or, from
+/// the sign-in gate, a [`TwoFactorRedirect`].
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code, reason = "describes an answer; the gate builds the second shape through ApiError")]
+pub enum OrChallenge<T> {
+    Signed(T),
+    Challenge(TwoFactorRedirect),
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, error) = self.parts();
         let redirect = match &self {
-            ApiError::SecondFactorNeeded(methods) => {
-                Some(json!({ "twoFactorRedirect": true, "twoFactorMethods": methods }))
-            }
-            ApiError::SecondFactorSetupNeeded => Some(
-                json!({ "twoFactorRedirect": true, "twoFactorSetupRequired": true, "twoFactorMethods": [] }),
-            ),
+            ApiError::SecondFactorNeeded(methods) => Some(TwoFactorRedirect {
+                two_factor_redirect: true,
+                two_factor_methods: methods.clone(),
+                two_factor_setup_required: None,
+            }),
+            ApiError::SecondFactorSetupNeeded => Some(TwoFactorRedirect {
+                two_factor_redirect: true,
+                two_factor_methods: Vec::new(),
+                two_factor_setup_required: Some(true),
+            }),
             _ => None,
         };
         if let Some(body) = redirect {
@@ -215,8 +255,7 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let closes = matches!(self, ApiError::PayloadTooLarge);
-        let mut res =
-            (status, Json(json!({ "code": code, "error": error, "message": message }))).into_response();
+        let mut res = (status, Json(ErrorBody { code, error, message })).into_response();
         if closes {
             // Part of the body may still be unread: the connection cannot carry another request.
             res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));

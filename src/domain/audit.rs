@@ -4,11 +4,12 @@
 use serde::Serialize;
 
 /// One event as stored and shown.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[sqlx(rename_all = "camelCase")]
 pub struct AuditEvent {
     pub id: String,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::domain::time::iso")]
     pub at: i64,
     pub app_id: Option<String>,
@@ -26,6 +27,7 @@ pub struct AuditEvent {
     /// `success` or `failure`.
     pub outcome: String,
     /// JSON text: what else helps to read the event (a reason, a method, a role).
+    #[schema(value_type = Object)]
     #[serde(serialize_with = "as_json")]
     pub details: String,
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `U`: `{id, name, email, emailVerified, image, createdAt, updatedAt}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[sqlx(rename_all = "camelCase")]
 pub struct User {
@@ -12,8 +12,10 @@ pub struct User {
     pub email: String,
     pub email_verified: bool,
     pub image: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::domain::time::iso")]
     pub created_at: i64,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::domain::time::iso")]
     pub updated_at: i64,
     /// A second factor is needed to sign in (set by enrolling, never by the user directly).
@@ -37,6 +39,7 @@ pub struct User {
     pub banned: bool,
     #[serde(default)]
     pub ban_reason: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(default, with = "crate::domain::time::iso_opt")]
     pub ban_expires: Option<i64>,
 }
@@ -76,17 +79,20 @@ impl User {
 
 /// `S`: `{id, token, userId, expiresAt, createdAt, updatedAt, ipAddress, userAgent,
 /// activeOrganizationId}`, plus `rememberMe` (Gatehouse's own field).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[sqlx(rename_all = "camelCase")]
 pub struct SessionRow {
     pub id: String,
     pub token: String,
     pub user_id: String,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::domain::time::iso")]
     pub expires_at: i64,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::domain::time::iso")]
     pub created_at: i64,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::domain::time::iso")]
     pub updated_at: i64,
     pub ip_address: Option<String>,
@@ -126,7 +132,7 @@ pub struct AccountRow {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[sqlx(rename_all = "camelCase")]
 pub struct OrganizationRow {
@@ -135,6 +141,7 @@ pub struct OrganizationRow {
     pub slug: String,
     pub logo: Option<String>,
     pub metadata: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::domain::time::iso")]
     pub created_at: i64,
     /// Members need a second factor to make it their active organization.
@@ -156,7 +163,7 @@ pub struct OrganizationChanges {
 }
 
 /// A membership: `role` is `owner`, `admin` or `member`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[sqlx(rename_all = "camelCase")]
 pub struct MemberRow {
@@ -164,12 +171,13 @@ pub struct MemberRow {
     pub organization_id: String,
     pub user_id: String,
     pub role: String,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::domain::time::iso")]
     pub created_at: i64,
 }
 
 /// An invitation to an organization; `status`: pending, accepted, rejected, canceled.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[sqlx(rename_all = "camelCase")]
 pub struct InvitationRow {
@@ -178,15 +186,17 @@ pub struct InvitationRow {
     pub email: String,
     pub role: String,
     pub status: String,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::domain::time::iso")]
     pub expires_at: i64,
     pub inviter_id: String,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::domain::time::iso")]
     pub created_at: i64,
 }
 
 /// `Sub`: the subscription lookup every session answer carries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Subscription {
     pub is_subscribed: bool,
@@ -223,7 +233,7 @@ impl Subscription {
 }
 
 /// A row of the `subscription` table. `referenceId` is a user id or an organization id.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[sqlx(rename_all = "camelCase")]
 pub struct SubscriptionRow {
@@ -279,7 +289,7 @@ pub struct TwoFactorRow {
 }
 
 /// A browser a user chose to trust after a second factor.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[sqlx(rename_all = "camelCase")]
 pub struct TrustedDevice {
@@ -287,15 +297,17 @@ pub struct TrustedDevice {
     #[serde(skip)]
     pub user_id: String,
     pub user_agent: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::domain::time::iso")]
     pub created_at: i64,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::domain::time::iso")]
     pub expires_at: i64,
 }
 
 /// A passkey (`passkey`, Better Auth's columns): the COSE public key (standard base64), the
 /// credential id (base64url), the signature counter, and what the authenticator said of itself.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[sqlx(rename_all = "camelCase")]
 pub struct PasskeyRow {
@@ -312,6 +324,7 @@ pub struct PasskeyRow {
     pub backed_up: bool,
     /// Comma-separated (`internal,hybrid`); empty when the client sent none.
     pub transports: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(with = "crate::domain::time::iso_opt")]
     pub created_at: Option<i64>,
     pub aaguid: Option<String>,

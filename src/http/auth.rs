@@ -1,21 +1,23 @@
 //! Email + password: `sign-up/email`, `sign-in/email`, `sign-out`.
 
 use axum::{
-    Json as JsonOut, Router,
+    Json as JsonOut,
     extract::State,
     response::{IntoResponse, Response},
-    routing::post,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     domain::{
         input::{Email, NewPassword, parse_image, parse_name},
         model::{SessionRow, Subscription, User},
     },
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, OrChallenge},
     http::{
+        answers::Success,
         extract::{Json, JsonOrForm, NoBody, required},
         layers::no_store,
         redirect::check_callback,
@@ -33,14 +35,13 @@ use crate::{
     store::{Credential, StoreError},
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/sign-up/email", post(sign_up))
-        .route("/sign-in/email", post(sign_in))
-        .route("/sign-out", post(sign_out))
+const TAG: &str = "Email and password";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(sign_up)).routes(routes!(sign_in)).routes(routes!(sign_out))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SignUpBody {
     name: String,
@@ -60,7 +61,7 @@ async fn username_taken(state: &AppState, user: &User) -> ApiResult<bool> {
     Ok(state.store.username_owner(username, user.app_key()).await?.is_some_and(|owner| owner != user.id))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SignUpAnswer {
     token: Option<String>,
     user: User,
@@ -70,6 +71,10 @@ struct SignUpAnswer {
 /// `POST /sign-up/email`. A taken email is 409 `USER_EXISTS`, decided by the unique constraint;
 /// with verification required the answer looks like a new sign-up (no enumeration) and carries
 /// no session.
+#[utoipa::path(post, path = "/sign-up/email", tag = TAG, summary = "Create an account with email and password",
+    request_body(content((SignUpBody = "application/json"), (SignUpBody = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "Signed up; `token` and `session` are null when the email must be verified first",
+        body = OrChallenge<SignUpAnswer>)))]
 async fn sign_up(
     State(state): State<AppState>,
     ctx: SignInContext,
@@ -140,7 +145,7 @@ async fn sign_up(
 
 /// A password sign-in's body: `email` or `username` (whichever the route takes), and the rest.
 /// (Not `serde(flatten)`: form bodies would lose their booleans.)
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PasswordSignIn {
     pub email: Option<String>,
@@ -154,8 +159,9 @@ pub struct PasswordSignIn {
     issue_tokens: bool,
 }
 
-#[derive(Serialize)]
-struct SignInAnswer {
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInAnswer {
     redirect: bool,
     token: String,
     url: Option<String>,
@@ -164,11 +170,16 @@ struct SignInAnswer {
     subscription: Subscription,
     /// With `issueTokens`: named like the rest of the answer.
     #[serde(flatten)]
+    #[schema(value_type = tokens::PairIfAsked)]
     tokens: Option<tokens::Pair>,
 }
 
 /// `POST /sign-in/email`. Unknown email and wrong password give the same answer after the same
 /// work (a dummy hash is verified for unknown emails).
+#[utoipa::path(post, path = "/sign-in/email", tag = TAG, summary = "Sign in with email and password",
+    request_body(content((PasswordSignIn = "application/json"), (PasswordSignIn = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "Signed in (session cookie set), or a second factor is needed",
+        body = OrChallenge<SignInAnswer>)))]
 async fn sign_in(
     State(state): State<AppState>,
     ctx: SignInContext,
@@ -235,16 +246,19 @@ pub async fn sign_in_with_password(
 /// `POST /sign-out`: deletes the session row and clears every auth cookie (a trusted browser
 /// stays trusted). Without a session it still answers `{success: true}`; another app's session
 /// is left alone (as if there were none).
+#[utoipa::path(post, path = "/sign-out", tag = TAG, summary = "End the current session",
+    request_body(content = NoBody, description = "An empty object"),
+    responses((status = 200, description = "Signed out (also without a session)", body = Success)))]
 async fn sign_out(
     State(state): State<AppState>,
     ctx: SignInContext,
-    Json(_): Json<NoBody>,
-) -> ApiResult<JsonOut<serde_json::Value>> {
+    Json(_empty): Json<NoBody>,
+) -> ApiResult<JsonOut<Success>> {
     if let Some(id) = ctx.handle.id() {
         let found = state.store.session_with_user(&id.to_string(), state.clock.now_ms()).await?;
         if found.as_ref().is_some_and(|(_, user, _)| !ctx.scope.admits(user)) {
             // Another app's: its cookies are its own too.
-            return Ok(JsonOut(json!({ "success": true })));
+            return Ok(JsonOut(Success::YES));
         }
         match &found {
             Some((session, user, _)) => {
@@ -263,5 +277,5 @@ async fn sign_out(
     for name in cookies {
         expire_cookie(&state, &ctx.cookies, name);
     }
-    Ok(JsonOut(json!({ "success": true })))
+    Ok(JsonOut(Success::YES))
 }

@@ -37,7 +37,7 @@ use crate::{
 pub struct Json<T>(pub T);
 
 /// The body of a route without input: still read, so the size and content-type rules apply.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct NoBody {}
 /// A JSON or `application/x-www-form-urlencoded` body (sign-in and sign-up).
 pub struct JsonOrForm<T>(pub T);

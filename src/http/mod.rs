@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod answers;
 pub mod apps;
 pub mod audit;
 pub mod auth;
@@ -11,6 +12,7 @@ pub mod jwt;
 pub mod layers;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod organization;
 pub mod otp;
 pub mod pages;
@@ -26,10 +28,13 @@ pub mod user;
 pub mod usernames;
 pub mod verification;
 
-use axum::{Router, middleware};
+use std::sync::Arc;
+
+use axum::{Extension, Router, middleware};
 use tower_cookies::cookie::SameSite;
 use tower_http::trace::TraceLayer;
 use tower_sessions::SessionManagerLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::{state::AppState, store::session_store::RowSessionStore};
 
@@ -45,26 +50,31 @@ pub fn app(state: AppState) -> Router {
 
     // Counted by the route matched; paths that match none share the fallback's bucket.
     let limits = middleware::from_fn_with_state(state.clone(), limits::rate_limit);
-    let api = Router::new()
+    let (routes, described) = OpenApiRouter::new()
         .merge(auth::router())
-        .merge(session::router())
-        .merge(user::router())
-        .merge(health::router())
-        .merge(jwt::router())
-        .merge(verification::router())
-        .merge(password::router())
-        .merge(account::router())
-        .merge(otp::router())
-        .merge(stripe::router())
-        .merge(organization::router())
-        .merge(social::router())
-        .merge(two_factor::router())
-        .merge(passkeys::router())
-        .merge(tokens::router())
-        .merge(admin::router())
-        .merge(audit::router())
-        .merge(usernames::router(state.settings.clients.email_availability_check))
+        .merge(OpenApiRouter::from(session::router()))
+        .merge(OpenApiRouter::from(user::router()))
+        .merge(OpenApiRouter::from(health::router()))
+        .merge(OpenApiRouter::from(jwt::router()))
+        .merge(OpenApiRouter::from(verification::router()))
+        .merge(OpenApiRouter::from(password::router()))
+        .merge(OpenApiRouter::from(account::router()))
+        .merge(OpenApiRouter::from(otp::router()))
+        .merge(OpenApiRouter::from(stripe::router()))
+        .merge(OpenApiRouter::from(organization::router()))
+        .merge(OpenApiRouter::from(social::router()))
+        .merge(OpenApiRouter::from(two_factor::router()))
+        .merge(OpenApiRouter::from(passkeys::router()))
+        .merge(OpenApiRouter::from(tokens::router()))
+        .merge(OpenApiRouter::from(admin::router()))
+        .merge(OpenApiRouter::from(audit::router()))
+        .merge(OpenApiRouter::from(usernames::router(state.settings.clients.email_availability_check)))
+        .merge(openapi::router())
+        .split_for_parts();
+    let document = openapi::Document::new(described, &state.settings.base_path, &state.session_cookie);
+    let api = routes
         .route_layer(limits.clone())
+        .layer(Extension(Arc::new(document)))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), layers::bearer_and_auth_token))
         // Outside the Bearer layer: the check sees the cookies the client really sent.

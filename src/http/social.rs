@@ -216,15 +216,17 @@ async fn callback_post(
     Ok(found(&format!("{}?{query}", social::redirect_uri(&state, &id))))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ListedAccount {
     id: String,
     provider_id: String,
     account_id: String,
     user_id: String,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::domain::time::iso")]
     created_at: i64,
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::domain::time::iso")]
     updated_at: i64,
     scopes: Vec<String>,

@@ -27,13 +27,25 @@ use crate::{
 
 /// A new access token and refresh token; lifetimes in seconds. (Serialized camelCase, as a
 /// sign-in answer carries it; the token routes use RFC 6749's names.)
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Pair {
     pub access_token: String,
     pub expires_in: i64,
     pub refresh_token: String,
     pub refresh_token_expires_in: i64,
+}
+
+/// For the API description: [`Pair`]'s fields in a sign-in answer, there only when asked for
+/// (`issueTokens: true`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code, reason = "describes the flattened Option<Pair>; the answer serializes Pair")]
+pub struct PairIfAsked {
+    access_token: Option<String>,
+    expires_in: Option<i64>,
+    refresh_token: Option<String>,
+    refresh_token_expires_in: Option<i64>,
 }
 
 /// The refresh errors.
