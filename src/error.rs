@@ -216,8 +216,8 @@ pub struct TwoFactorRedirect {
     pub two_factor_setup_required: Option<bool>,
 }
 
-/// For the API description only: a sign-in route's 200 answer is either its own (`T`) or, from
-/// the sign-in gate, a [`TwoFactorRedirect`].
+/// A sign-in's answer: signed in, or (also with status 200) a second factor is needed first.
+// Only describes the answer in the API document: the second shape comes through ApiError.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 #[allow(dead_code, reason = "describes an answer; the gate builds the second shape through ApiError")]

@@ -1,20 +1,22 @@
 //! Account changes that need a session: `change-email` and `delete-user`.
 
 use axum::{
-    Json as JsonOut, Router,
+    Json as JsonOut,
     extract::{RawQuery, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tower_cookies::Cookies;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     domain::input::Email,
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody},
     http::{
+        answers::Status,
         extract::{Authenticated, Json, JsonOrForm, is_form, lenient_query},
         pages,
         redirect::check_callback,
@@ -29,17 +31,21 @@ use crate::{
     store::{StoreError, Undone},
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/change-email", post(change_email))
-        .route("/undo-email-change", get(undo_page).post(undo))
-        .route("/delete-user", post(delete_user))
+const TAG: &str = "Account";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(change_email))
+        .routes(routes!(undo_page, undo))
+        .routes(routes!(delete_user))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ChangeEmailBody {
+    /// The address to move the account to.
     new_email: String,
+    /// Where the confirmation link leads after the change (a relative path, or a trusted origin).
     #[serde(rename = "callbackURL")]
     callback_url: Option<String>,
 }
@@ -48,11 +54,16 @@ struct ChangeEmailBody {
 /// move the account): a confirmation link goes to the new address and a notice to the old one;
 /// the email changes only when the link is followed. If the new address belongs to another
 /// account nothing is sent, and the answer is the same.
+#[utoipa::path(post, path = "/change-email", tag = TAG, summary = "Ask to change the account's email address",
+    request_body = ChangeEmailBody,
+    responses((status = 200, description = "A confirmation link is on its way to the new address (the same answer when the address is taken); needs a fresh session",
+        body = Status)),
+    security(("session" = []), ("bearer" = [])))]
 async fn change_email(
     State(state): State<AppState>,
     auth: Authenticated,
     Json(body): Json<ChangeEmailBody>,
-) -> ApiResult<JsonOut<serde_json::Value>> {
+) -> ApiResult<JsonOut<Status>> {
     check_callback(&state, &state.scope_of(&auth.user).await?, body.callback_url.as_deref())?;
     ensure_fresh(&state, &auth.session)?;
     let new_email = Email::parse(&body.new_email)?;
@@ -78,24 +89,39 @@ async fn change_email(
         st.mailer.send_template("change-email-notice", "change-email", &user.email, None, None, vars(), now);
         Ok(())
     });
-    Ok(JsonOut(json!({ "status": true })))
+    Ok(JsonOut(Status::YES))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 struct DeleteUserBody {
+    /// The current password; without it the session must be fresh.
     password: Option<String>,
+}
+
+/// The account is gone.
+#[derive(Serialize, ToSchema)]
+struct UserDeleted {
+    success: bool,
+    /// `User deleted`.
+    message: &'static str,
 }
 
 /// `POST /delete-user` (sensitive): needs the password, or a fresh session; removes the user,
 /// their sessions, accounts, memberships and pending tokens, and the organizations they are the
 /// only member of, and clears the cookies. The only owner of an organization with other members
 /// must hand it over (or delete it) first.
+#[utoipa::path(post, path = "/delete-user", tag = TAG, summary = "Delete the user and everything of theirs",
+    request_body = DeleteUserBody,
+    responses((status = 200, description = "Deleted; the session cookies are cleared", body = UserDeleted),
+        (status = 400, description = "Wrong password, or (`YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER`) the user is the only owner of an organization with other members",
+            body = ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
 async fn delete_user(
     State(state): State<AppState>,
     auth: Authenticated,
     cookies: Cookies,
     Json(body): Json<DeleteUserBody>,
-) -> ApiResult<JsonOut<serde_json::Value>> {
+) -> ApiResult<JsonOut<UserDeleted>> {
     match body.password.as_deref() {
         Some(password) => check_current_password(&state, &auth.user, password).await?,
         None => ensure_fresh(&state, &auth.session)?,
@@ -114,11 +140,15 @@ async fn delete_user(
     for name in [state.dont_remember_cookie(), state.session_data_cookie()] {
         expire_cookie(&state, &cookies, name);
     }
-    Ok(JsonOut(json!({ "success": true, "message": "User deleted" })))
+    Ok(JsonOut(UserDeleted { success: true, message: "User deleted" }))
 }
 
-#[derive(Deserialize, Default)]
+/// The token of the undo link mailed to the old address.
+#[derive(Deserialize, Default, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[schema(as = UndoEmailChangeBody)]
 struct UndoInput {
+    /// The token from the link (a missing or empty one is an invalid link).
     #[serde(default)]
     token: String,
 }
@@ -131,6 +161,10 @@ async fn undo_target(state: &AppState, token: &str) -> ApiResult<(String, String
 }
 
 /// `GET /undo-email-change?token=`: a confirmation page; changes nothing.
+#[utoipa::path(get, path = "/undo-email-change", tag = TAG, summary = "The page confirming an email change undo",
+    params(UndoInput),
+    responses((status = 200, description = "A page with a form that posts the undo (nothing changes yet)", content_type = "text/html", body = String),
+        (status = 400, description = "A page saying the link is invalid, used or expired", content_type = "text/html", body = String)))]
 async fn undo_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Response> {
     let q: UndoInput = lenient_query(query);
     match undo_target(&state, &q.token).await {
@@ -145,6 +179,15 @@ async fn undo_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
 /// links issued after this one), and clears the password: the restored address gets a reset
 /// link to set a new one. 409 `USER_EXISTS`, with nothing changed, when another account has the
 /// old address (only possible if it had it before the change).
+#[utoipa::path(post, path = "/undo-email-change", tag = TAG, summary = "Undo an email change",
+    request_body(content((UndoInput = "application/json"), (UndoInput = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The old address is back, every session ended, and a password reset link is mailed to it: JSON for a JSON request, a page for the form",
+            content((Status = "application/json"), (String = "text/html"))),
+        (status = 400, description = "The token is invalid, used or expired (a page for the form)",
+            content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 409, description = "Another account has the old address now; nothing changed (a page for the form)",
+            content((ErrorBody = "application/json"), (String = "text/html")))))]
 async fn undo(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -190,7 +233,7 @@ async fn undo(
     }
     .await;
     match (result, from_form) {
-        (Ok(()), false) => Ok(JsonOut(json!({ "status": true })).into_response()),
+        (Ok(()), false) => Ok(JsonOut(Status::YES).into_response()),
         (Ok(()), true) => Ok(pages::message(
             &state,
             "Email change undone",

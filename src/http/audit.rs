@@ -4,14 +4,14 @@
 //! `nextCursor`).
 
 use axum::{
-    Json as JsonOut, Router,
+    Json as JsonOut,
     extract::{RawQuery, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::get,
 };
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     domain::{
@@ -19,27 +19,38 @@ use crate::{
         audit::{AuditEvent, OWN_ACTIONS},
         time::parse_ms,
     },
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody},
     http::{
-        extract::{Authenticated, lenient_query},
+        extract::{Authenticated, strict_query},
         layers::no_store,
     },
     state::AppState,
     store::audit::AuditQuery,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/admin/audit-log", get(admin_log)).route("/audit-log", get(own_log))
+const TAG: &str = "Audit log";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(admin_log)).routes(routes!(own_log))
 }
 
-#[derive(Deserialize, Default)]
+/// Which events, and which page. Empty values count as absent.
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 struct LogQuery {
+    /// Only the events of this user.
     user_id: Option<String>,
+    /// Only these actions, comma-separated (`sign-in,password-changed`).
     action: Option<String>,
+    /// From this time on: an RFC 3339 date-time or Unix milliseconds.
     since: Option<String>,
+    /// Up to this time: an RFC 3339 date-time or Unix milliseconds.
     until: Option<String>,
+    /// The previous page's `nextCursor`.
     cursor: Option<String>,
+    /// Events per page: 50 by default, at most 200 (more is read as 200, 0 as 1).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4_294_967_295.0)]
     limit: Option<String>,
 }
 
@@ -89,15 +100,32 @@ fn parse(q: LogQuery, app: &str) -> ApiResult<AuditQuery> {
     })
 }
 
+/// A page of events, newest first.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct AuditLogPage {
+    events: Vec<AuditEvent>,
+    /// The `cursor` of the next page; `null` when this page is the last (not full).
+    #[schema(required = true)]
+    next_cursor: Option<String>,
+}
+
 /// `{events, nextCursor}` (a cursor when the page is full).
 fn answer(events: Vec<AuditEvent>, limit: u32) -> ApiResult<Response> {
-    let next = (events.len() == limit as usize)
+    let next_cursor = (events.len() == limit as usize)
         .then(|| events.last().map(|e| format!("{}:{}", e.at, e.id)))
         .flatten();
-    Ok(no_store(JsonOut(json!({ "events": events, "nextCursor": next })).into_response()))
+    Ok(no_store(JsonOut(AuditLogPage { events, next_cursor }).into_response()))
 }
 
 /// `GET /admin/audit-log?userId&action&since&until&cursor&limit`: `{events, nextCursor}`.
+#[utoipa::path(get, path = "/admin/audit-log", tag = TAG, summary = "Read the app's audit log (admins)",
+    params(LogQuery),
+    responses((status = 200, description = "A page of the app's events, newest first", body = AuditLogPage),
+        (status = 403,
+            description = "`YOU_ARE_NOT_ALLOWED_TO_READ_THE_AUDIT_LOG`: no `audit:read` permission",
+            body = ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
 async fn admin_log(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -110,17 +138,31 @@ async fn admin_log(
             "You are not allowed to read the audit log",
         ));
     }
-    let query = AuditQuery { as_impersonator: true, ..parse(lenient_query(raw), auth.user.app_key())? };
+    let query = AuditQuery { as_impersonator: true, ..parse(strict_query(raw)?, auth.user.app_key())? };
     answer(state.store.audit_events(&query).await?, query.limit)
 }
 
 /// `GET /audit-log?cursor&limit`: the caller's own security events.
+#[utoipa::path(get, path = "/audit-log", tag = TAG, summary = "Read the caller's own security events",
+    params(
+        ("since" = Option<String>, Query,
+            description = "From this time on: an RFC 3339 date-time or Unix milliseconds"),
+        ("until" = Option<String>, Query,
+            description = "Up to this time: an RFC 3339 date-time or Unix milliseconds"),
+        ("cursor" = Option<String>, Query, description = "The previous page's `nextCursor`"),
+        ("limit" = Option<i64>, Query, minimum = 0, maximum = 4_294_967_295.0,
+            description = "Events per page: 50 by default, at most 200 (more is read as 200, 0 as 1)"),
+    ),
+    responses((status = 200,
+        description = "A page of the caller's sign-ins, password and email changes and such, newest first",
+        body = AuditLogPage)),
+    security(("session" = []), ("bearer" = [])))]
 async fn own_log(
     State(state): State<AppState>,
     auth: Authenticated,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let mut query = parse(lenient_query(raw), auth.user.app_key())?;
+    let mut query = parse(strict_query(raw)?, auth.user.app_key())?;
     query.user_id = Some(auth.user.id.clone());
     query.actions = OWN_ACTIONS.iter().map(|a| a.to_string()).collect();
     let mut events = state.store.audit_events(&query).await?;

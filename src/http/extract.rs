@@ -87,7 +87,12 @@ async fn read_body<T: DeserializeOwned>(req: Request, limit: usize, allow_form: 
         // No body at all: the same as `{}` (optional-field routes such as sign-out).
         None if bytes.iter().all(u8::is_ascii_whitespace) => parse_json(b"{}"),
         None => Err(ApiError::UnsupportedMediaType),
-        Some(Kind::Json) if bytes.iter().all(u8::is_ascii_whitespace) => parse_json(b"{}"),
+        // Declared JSON: only a body of nothing at all is the empty object.
+        Some(Kind::Json) if bytes.is_empty() => parse_json(b"{}"),
+        // serde would read a struct from an array too (`[]`, `["a@b.c", "pw"]`): not a contract body.
+        Some(Kind::Json) if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') => {
+            Err(describe(String::new(), "expected a JSON object".into()))
+        }
         Some(Kind::Json) => parse_json(&bytes),
         Some(Kind::Form) => {
             let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(&bytes));
@@ -229,6 +234,15 @@ pub fn is_form(headers: &HeaderMap) -> bool {
 /// A query string as `T`; missing or malformed parameters give `T::default()`'s values.
 pub fn lenient_query<T: DeserializeOwned + Default>(raw: Option<String>) -> T {
     raw.and_then(|q| serde_urlencoded::from_str(&q).ok()).unwrap_or_default()
+}
+
+/// A query string as `T` (none: `T::default()`); a malformed one (a repeated or wrongly typed
+/// parameter) is 400 `VALIDATION_ERROR`, for the routes whose parameters change the answer.
+pub fn strict_query<T: DeserializeOwned + Default>(raw: Option<String>) -> Result<T, ApiError> {
+    match raw {
+        None => Ok(T::default()),
+        Some(q) => serde_urlencoded::from_str(&q).map_err(|e| ApiError::Validation(format!("[query] {e}"))),
+    }
 }
 
 /// The signed-in user and session (protected routes: otherwise 401 `UNAUTHORIZED`).

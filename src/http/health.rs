@@ -9,7 +9,9 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     domain::time::format_ms,
@@ -18,10 +20,14 @@ use crate::{
     state::AppState,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/ok", get(ok)).route("/health", get(health))
+const TAG: &str = "Health";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ok)).routes(routes!(health))
 }
 
+/// At the root, outside the base path and the API description.
+#[allow(clippy::disallowed_methods, reason = "the root's routes are not part of the API description")]
 pub fn root_router() -> Router<AppState> {
     Router::new().route("/health", get(health)).route("/", get(home))
 }
@@ -48,10 +54,41 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     page
 }
 
-async fn ok() -> Json<serde_json::Value> {
-    Json(json!({ "ok": true }))
+/// `{ok: true}`.
+#[derive(Serialize, ToSchema)]
+struct OkAnswer {
+    ok: bool,
 }
 
+/// `GET /ok`: the server answers (nothing else is checked).
+#[utoipa::path(get, path = "/ok", tag = TAG, summary = "Whether the server answers",
+    responses((status = 200, description = "The server is up", body = OkAnswer)))]
+async fn ok() -> Json<OkAnswer> {
+    Json(OkAnswer { ok: true })
+}
+
+/// The server's state.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Health {
+    /// `healthy`, or `unhealthy` when the database does not answer.
+    status: &'static str,
+    /// The time of the check (ISO 8601).
+    #[schema(format = DateTime)]
+    timestamp: String,
+    /// `gatehouse`.
+    service: &'static str,
+    /// `connected` or `disconnected`.
+    database: &'static str,
+    /// Where the rate-limit counters are kept: `memory`, `redis`, or `degraded`.
+    rate_limit: &'static str,
+}
+
+/// `GET /health` (also at the root, undescribed): 200 when the database answers within two
+/// seconds, else 503; the same body either way.
+#[utoipa::path(get, path = "/health", tag = TAG, summary = "Whether the server and its database are healthy",
+    responses((status = 200, description = "Healthy", body = Health),
+        (status = 503, description = "The database did not answer", body = Health)))]
 async fn health(State(state): State<AppState>) -> Response {
     let reachable =
         matches!(tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await, Ok(Ok(())));
@@ -61,12 +98,12 @@ async fn health(State(state): State<AppState>) -> Response {
         (StatusCode::SERVICE_UNAVAILABLE, "unhealthy", "disconnected")
     };
     let rate_limit = state.counters.mode().as_str();
-    let body = json!({
-        "status": word,
-        "timestamp": format_ms(state.clock.now_ms()),
-        "service": "gatehouse",
-        "database": db,
-        "rateLimit": rate_limit,
-    });
+    let body = Health {
+        status: word,
+        timestamp: format_ms(state.clock.now_ms()),
+        service: "gatehouse",
+        database: db,
+        rate_limit,
+    };
     (status, Json(body)).into_response()
 }

@@ -14,6 +14,7 @@ use subtle::ConstantTimeEq;
 
 use crate::{domain::time::Stopwatch, error::ApiError, metrics::Route, state::AppState};
 
+#[allow(clippy::disallowed_methods, reason = "the root's routes are not part of the API description")]
 pub fn root_router() -> Router<AppState> {
     Router::new().route("/metrics", get(scrape))
 }

@@ -20,7 +20,7 @@ use serde::Serialize;
 use utoipa::{
     PartialSchema,
     openapi::{
-        ComponentsBuilder, Info, OpenApi, RefOr, ResponseBuilder,
+        ComponentsBuilder, Info, OpenApi, RefOr, Required, ResponseBuilder, Schema,
         content::Content,
         path::{HttpMethod, Operation},
         security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme},
@@ -74,6 +74,8 @@ impl Document {
         .nest(base_path, routes);
         add_components(&mut doc, session_cookie);
         add_error_answers(&mut doc);
+        name_operations(&mut doc, base_path);
+        optional_bodies(&mut doc);
         let json = doc.to_json().unwrap_or_else(|_| "{}".into());
         let html = render(&doc).unwrap_or_else(|err| format!("<p>reference unavailable: {err}</p>"));
         Self { json: json.into(), html: html.into() }
@@ -107,6 +109,16 @@ fn add_components(doc: &mut OpenApi, session_cookie: &str) {
                     .build(),
             ),
         )
+        .security_scheme(
+            "jwt",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("A JWT from `GET /token`"))
+                    .build(),
+            ),
+        )
         .build();
     match doc.components.as_mut() {
         Some(components) => {
@@ -125,6 +137,61 @@ fn operations_mut(doc: &mut OpenApi) -> impl Iterator<Item = &mut Operation> {
             .into_iter()
             .filter_map(Option::as_mut)
     })
+}
+
+/// Operation ids from the path (`/sign-in/email` → `signInEmail`), the method first where a path
+/// has several (`getLinkAccount`, `postLinkAccount`): the handlers' names repeat across modules.
+fn name_operations(doc: &mut OpenApi, base_path: &str) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let words = path.strip_prefix(base_path).unwrap_or(path).split(|c: char| !c.is_ascii_alphanumeric());
+        let mut name = String::new();
+        for word in words.filter(|w| !w.is_empty()) {
+            let mut chars = word.chars();
+            if let Some(first) = chars.next() {
+                match name.is_empty() {
+                    true => name.push(first.to_ascii_lowercase()),
+                    false => name.push(first.to_ascii_uppercase()),
+                }
+                name.extend(chars);
+            }
+        }
+        let slots = [("get", &mut item.get), ("post", &mut item.post), ("put", &mut item.put)];
+        let several = slots.iter().filter(|(_, op)| op.is_some()).count() > 1;
+        for (method, op) in slots {
+            let Some(op) = op else { continue };
+            op.operation_id = Some(match several {
+                true => format!("{method}{}{}", name[..1].to_ascii_uppercase(), &name[1..]),
+                false => name.clone(),
+            });
+        }
+    }
+}
+
+/// A JSON body whose fields are all optional may be left out: the body extractor reads a
+/// missing body as `{}`. utoipa marks every body required; this says which are not.
+fn optional_bodies(doc: &mut OpenApi) {
+    let schemas = doc.components.as_ref().map(|c| c.schemas.clone()).unwrap_or_default();
+    let needs_fields = |schema: &RefOr<Schema>| {
+        let schema = match schema {
+            RefOr::Ref(r) => r.ref_location.rsplit('/').next().and_then(|name| schemas.get(name)),
+            inline => Some(inline),
+        };
+        match schema {
+            Some(RefOr::T(Schema::Object(object))) => !object.required.is_empty(),
+            // Anything else (a union, a free-form object): say what utoipa said.
+            _ => true,
+        }
+    };
+    for op in operations_mut(doc) {
+        let Some(RefOr::T(body)) = op.request_body.as_mut() else { continue };
+        let json = match body.content.get("application/json") {
+            Some(RefOr::T(content)) => content.schema.as_ref(),
+            _ => None,
+        };
+        if json.is_some_and(|schema| !needs_fields(schema)) {
+            body.required = Some(Required::False);
+        }
+    }
 }
 
 fn add_error_answers(doc: &mut OpenApi) {

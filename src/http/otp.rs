@@ -3,13 +3,16 @@
 //! and burns after 3 wrong tries; of two concurrent correct uses exactly one wins.
 
 use axum::{
-    Json as JsonOut, Router,
+    Json as JsonOut,
     extract::State,
     response::{IntoResponse, Response},
-    routing::post,
 };
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{
+    ToSchema,
+    openapi::{Object, ObjectBuilder, schema::Type},
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     domain::{
@@ -17,8 +20,8 @@ use crate::{
         input::{Email, NewPassword},
         model::User,
     },
-    error::{ApiError, ApiResult},
-    http::{extract::Json, layers::no_store},
+    error::{ApiError, ApiResult, OrChallenge},
+    http::{answers::Success, extract::Json, layers::no_store},
     security::tokens::random_digits,
     service::{
         codes::{Checked, check_code, store_code},
@@ -34,12 +37,14 @@ const OTP_TTL_MS: i64 = 5 * 60_000;
 const MAX_ATTEMPTS: u32 = 3;
 const TYPES: &[&str] = &["email-verification", "sign-in", "forget-password"];
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/email-otp/send-verification-otp", post(send_otp))
-        .route("/email-otp/verify-email", post(verify_email))
-        .route("/sign-in/email-otp", post(sign_in))
-        .route("/email-otp/reset-password", post(reset_password))
+const TAG: &str = "Email OTP";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(send_otp))
+        .routes(routes!(verify_email))
+        .routes(routes!(sign_in))
+        .routes(routes!(reset_password))
 }
 
 /// Where a code is stored: by kind and address, within the request's app.
@@ -47,20 +52,35 @@ fn identifier(scope: &Scope, kind: &str, email: &str) -> String {
     format!("otp:{kind}:{}", scope.qualify(email))
 }
 
-#[derive(Deserialize)]
-struct SendBody {
+/// `type`'s schema: one of [`TYPES`].
+fn otp_type() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(TYPES.iter().copied()))
+        .description(Some("What the code is for"))
+        .build()
+}
+
+/// Asks for a code by email.
+#[derive(Deserialize, ToSchema)]
+struct EmailOtpSend {
     email: String,
     #[serde(rename = "type")]
+    #[schema(schema_with = otp_type)]
     kind: String,
 }
 
 /// `POST /email-otp/send-verification-otp {email, type}`: `{success: true}` whether or not the
 /// email exists; a new code replaces the previous one.
+#[utoipa::path(post, path = "/email-otp/send-verification-otp", tag = TAG, summary = "Email a one-time code",
+    request_body = EmailOtpSend,
+    responses((status = 200, description = "Sent, if an account has the address (the same answer when none has)",
+        body = Success)))]
 async fn send_otp(
     State(state): State<AppState>,
     scope: Scope,
-    Json(body): Json<SendBody>,
-) -> ApiResult<JsonOut<serde_json::Value>> {
+    Json(body): Json<EmailOtpSend>,
+) -> ApiResult<JsonOut<Success>> {
     let email = Email::parse(&body.email)?;
     let Some(kind) = TYPES.iter().find(|t| **t == body.kind) else {
         return Err(ApiError::Validation(format!("[body.type] must be one of {}", TYPES.join(", "))));
@@ -77,7 +97,7 @@ async fn send_otp(
         st.mailer.send_template("otp", "otp", email.as_str(), None, Some(otp), vars, now);
         Ok(())
     });
-    Ok(JsonOut(json!({ "success": true })))
+    Ok(JsonOut(Success::YES))
 }
 
 /// Checks a code and consumes it; wrong codes count against it.
@@ -92,17 +112,31 @@ async fn check_otp(state: &AppState, scope: &Scope, kind: &str, email: &Email, o
     found.map(|c| c.user).ok_or(ApiError::InvalidOtp)
 }
 
-#[derive(Deserialize)]
-struct OtpBody {
+/// An address and the code mailed to it.
+#[derive(Deserialize, ToSchema)]
+struct EmailOtp {
     email: String,
+    /// The 6-digit code.
     otp: String,
 }
 
+/// The address is verified (no session is started).
+#[derive(Serialize, ToSchema)]
+struct EmailOtpVerified {
+    status: bool,
+    /// Always null.
+    token: Option<String>,
+    user: User,
+}
+
 /// `POST /email-otp/verify-email {email, otp}`: `{status: true, token: null, user}`.
+#[utoipa::path(post, path = "/email-otp/verify-email", tag = TAG, summary = "Verify an email address with a code",
+    request_body = EmailOtp,
+    responses((status = 200, description = "Verified", body = EmailOtpVerified)))]
 async fn verify_email(
     State(state): State<AppState>,
     scope: Scope,
-    Json(body): Json<OtpBody>,
+    Json(body): Json<EmailOtp>,
 ) -> ApiResult<Response> {
     let email = Email::parse(&body.email)?;
     let mut user = check_otp(&state, &scope, "email-verification", &email, &body.otp).await?;
@@ -110,14 +144,27 @@ async fn verify_email(
     state.store.set_email_verified(&user.id, now).await?;
     user.email_verified = true;
     user.updated_at = now;
-    Ok(no_store(JsonOut(json!({ "status": true, "token": null, "user": user })).into_response()))
+    let answer = EmailOtpVerified { status: true, token: None, user };
+    Ok(no_store(JsonOut(answer).into_response()))
+}
+
+/// Signed in (the session cookie is set).
+#[derive(Serialize, ToSchema)]
+struct EmailOtpSignIn {
+    /// The session token.
+    token: String,
+    user: User,
 }
 
 /// `POST /sign-in/email-otp {email, otp}`: a new session, `{token, user}`.
+#[utoipa::path(post, path = "/sign-in/email-otp", tag = TAG, summary = "Sign in with an emailed code",
+    request_body = EmailOtp,
+    responses((status = 200, description = "Signed in (session cookie set), or a second factor is needed",
+        body = OrChallenge<EmailOtpSignIn>)))]
 async fn sign_in(
     State(state): State<AppState>,
     ctx: SignInContext,
-    Json(body): Json<OtpBody>,
+    Json(body): Json<EmailOtp>,
 ) -> ApiResult<Response> {
     let email = Email::parse(&body.email)?;
     let mut user = check_otp(&state, &ctx.scope, "sign-in", &email, &body.otp).await?;
@@ -128,26 +175,32 @@ async fn sign_in(
     }
     let admission = Admission { proof: Proof::EmailCode, remember_me: true, callback: None };
     let session = admit(&state, ctx, &user, admission).await?;
-    Ok(no_store(JsonOut(json!({ "token": session.token, "user": user })).into_response()))
+    Ok(no_store(JsonOut(EmailOtpSignIn { token: session.token, user }).into_response()))
 }
 
-#[derive(Deserialize)]
-struct ResetBody {
+/// A new password, authorized by a code mailed to the address.
+#[derive(Deserialize, ToSchema)]
+struct EmailOtpReset {
     email: String,
+    /// The 6-digit code.
     otp: String,
+    /// The new password.
     password: String,
 }
 
 /// `POST /email-otp/reset-password {email, otp, password}`: `{success: true}`; every session ends.
+#[utoipa::path(post, path = "/email-otp/reset-password", tag = TAG, summary = "Reset the password with an emailed code",
+    request_body = EmailOtpReset,
+    responses((status = 200, description = "The password is replaced; every session of the user ended", body = Success)))]
 async fn reset_password(
     State(state): State<AppState>,
     scope: Scope,
-    Json(body): Json<ResetBody>,
-) -> ApiResult<JsonOut<serde_json::Value>> {
+    Json(body): Json<EmailOtpReset>,
+) -> ApiResult<JsonOut<Success>> {
     let email = Email::parse(&body.email)?;
     let password =
         NewPassword::parse(&body.password, &scope.password_policy(&state.settings.passwords.policy))?;
     let user = check_otp(&state, &scope, "forget-password", &email, &body.otp).await?;
     replace_password(&state, &user.id, &password).await?;
-    Ok(JsonOut(json!({ "success": true })))
+    Ok(JsonOut(Success::YES))
 }

@@ -2,14 +2,14 @@
 //! `GET /reset-password/:token`, `POST /reset-password`) and `change-password`.
 
 use axum::{
-    Json as JsonOut, Router,
+    Json as JsonOut,
     extract::{Path, RawQuery, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     domain::{
@@ -17,8 +17,9 @@ use crate::{
         input::{Email, NewPassword},
         model::User,
     },
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody},
     http::{
+        answers::Status,
         extract::{Authenticated, Json, JsonOrForm, is_form, lenient_query},
         layers::no_store,
         pages,
@@ -34,20 +35,56 @@ use crate::{
     store::EndSessions,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/request-password-reset", post(request_reset))
-        .route("/forget-password", post(request_reset))
-        .route("/reset-password/{token}", get(reset_link))
-        .route("/reset-password", post(reset_password))
-        .route("/change-password", post(change_password))
+const TAG: &str = "Passwords";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(request_password_reset))
+        .routes(routes!(forget_password))
+        .routes(routes!(reset_link))
+        .routes(routes!(reset_password))
+        .routes(routes!(change_password))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ResetRequest {
+    /// The account's email address.
     email: String,
+    /// The app's page the emailed link leads to, with `?token=` (or `?error=`); without it, the
+    /// built-in form.
     redirect_to: Option<String>,
+}
+
+/// The same answer whether or not the email exists.
+#[derive(Serialize, ToSchema)]
+struct ResetRequested {
+    status: bool,
+    message: &'static str,
+}
+
+/// `POST /request-password-reset`.
+#[utoipa::path(post, path = "/request-password-reset", tag = TAG, summary = "Email a password reset link",
+    request_body = ResetRequest,
+    responses((status = 200, description = "A link is sent if the email belongs to an account (the same answer either way)", body = ResetRequested)))]
+async fn request_password_reset(
+    state: State<AppState>,
+    scope: Scope,
+    body: Json<ResetRequest>,
+) -> ApiResult<JsonOut<ResetRequested>> {
+    request_reset(state, scope, body).await
+}
+
+/// `POST /forget-password`: Better Auth's older name of `/request-password-reset`.
+#[utoipa::path(post, path = "/forget-password", tag = TAG, summary = "Email a password reset link (older name)",
+    request_body = ResetRequest,
+    responses((status = 200, description = "A link is sent if the email belongs to an account (the same answer either way)", body = ResetRequested)))]
+async fn forget_password(
+    state: State<AppState>,
+    scope: Scope,
+    body: Json<ResetRequest>,
+) -> ApiResult<JsonOut<ResetRequested>> {
+    request_reset(state, scope, body).await
 }
 
 /// Emails a reset link; the answer is the same, and as fast, whether or not the email exists.
@@ -55,7 +92,7 @@ async fn request_reset(
     State(state): State<AppState>,
     scope: Scope,
     Json(body): Json<ResetRequest>,
-) -> ApiResult<JsonOut<serde_json::Value>> {
+) -> ApiResult<JsonOut<ResetRequested>> {
     check_callback(&state, &scope, body.redirect_to.as_deref())?;
     let email = Email::parse(&body.email)?;
     let st = state.clone();
@@ -65,20 +102,30 @@ async fn request_reset(
         };
         send_reset(&st, &found.user, body.redirect_to.as_deref()).await
     });
-    Ok(JsonOut(json!({
-        "status": true,
-        "message": "If this email exists in our system, check your email for the reset link",
-    })))
+    Ok(JsonOut(ResetRequested {
+        status: true,
+        message: "If this email exists in our system, check your email for the reset link",
+    }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LinkQuery {
+    /// The app's page to send the browser to, with `?token=` (or `?error=INVALID_TOKEN`);
+    /// without it, the built-in form.
     #[serde(rename = "callbackURL")]
     callback_url: Option<String>,
 }
 
 /// `GET /reset-password/:token`: to the app's page (`callbackURL?token=…`, or `?error=…`), or
 /// the built-in form when there is no `callbackURL`. The token is not consumed here.
+#[utoipa::path(get, path = "/reset-password/{token}", tag = TAG, summary = "Follow a password reset link",
+    params(("token" = String, Path, description = "The token from the emailed link"), LinkQuery),
+    responses(
+        (status = 200, description = "Without `callbackURL`: the built-in new-password form, or a page saying the link is not valid",
+            content_type = "text/html", body = String),
+        (status = 302, description = "With `callbackURL`: to it, with `?token=` or `?error=INVALID_TOKEN`",
+            headers(("location" = String, description = "The callback URL with `token` or `error`")))))]
 async fn reset_link(
     State(state): State<AppState>,
     token: Result<Path<String>, axum::extract::rejection::PathRejection>,
@@ -103,17 +150,29 @@ async fn reset_link(
     })
 }
 
-#[derive(Deserialize)]
+/// The token and the new password (`newPassword`, or `password` as the built-in form sends it).
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ResetPasswordBody)]
 struct ResetBody {
+    /// The token from the emailed link (a missing one is an invalid token).
     #[serde(default)]
     token: String,
+    /// The new password (required unless `password` is given).
     new_password: Option<String>,
+    /// The same as `newPassword` (the built-in form's name for it).
     password: Option<String>,
 }
 
 /// `POST /reset-password {token, newPassword}` (JSON, or the built-in form): consumes the token
 /// (of two concurrent uses one wins), sets the password, ends every session.
+#[utoipa::path(post, path = "/reset-password", tag = TAG, summary = "Set a new password with a reset token",
+    request_body(content((ResetBody = "application/json"), (ResetBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The password is set and every session ended: JSON for a JSON request, a page for the form",
+            content((Status = "application/json"), (String = "text/html"))),
+        (status = 400, description = "Invalid or expired token, no new password, or one the policy refuses (for the form: the form again saying why, or a page saying the link is not valid)",
+            content((ErrorBody = "application/json"), (String = "text/html")))))]
 async fn reset_password(
     State(state): State<AppState>,
     scope: Scope,
@@ -151,7 +210,7 @@ async fn reset_password(
     }
     .await;
     match (result, from_form) {
-        (Ok(()), false) => Ok(JsonOut(json!({ "status": true })).into_response()),
+        (Ok(()), false) => Ok(JsonOut(Status::YES).into_response()),
         (Ok(()), true) => Ok(pages::message(
             &state,
             "Password changed",
@@ -168,17 +227,19 @@ async fn token_owner(state: &AppState, token: &str) -> ApiResult<User> {
     state.store.user_by_id(&owner).await?.ok_or(ApiError::InvalidToken(StatusCode::BAD_REQUEST))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ChangePasswordBody {
     current_password: String,
     new_password: String,
+    /// End every session of the user and start a new one for this request.
     #[serde(default)]
     revoke_other_sessions: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ChangePasswordAnswer {
+    /// The new session's token with `revokeOtherSessions`; otherwise `null`.
     token: Option<String>,
     user: User,
 }
@@ -186,6 +247,11 @@ struct ChangePasswordAnswer {
 /// `POST /change-password` (sensitive): `{token, user}`. With `revokeOtherSessions`, every
 /// session of the user ends and this request gets a new one (a new token, in the answer and the
 /// cookie), as Better Auth does; otherwise `token` is null and sessions stay.
+#[utoipa::path(post, path = "/change-password", tag = TAG, summary = "Change the password",
+    request_body = ChangePasswordBody,
+    responses((status = 200, description = "Changed (with `revokeOtherSessions`, a new session cookie is set)", body = ChangePasswordAnswer),
+        (status = 400, description = "The current password is wrong (`INVALID_PASSWORD`), or the new one is refused by the policy", body = ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
 async fn change_password(
     State(state): State<AppState>,
     auth: Authenticated,

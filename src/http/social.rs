@@ -7,21 +7,25 @@
 //! holds the plain-words text of every code.)
 
 use axum::{
-    Json as JsonOut, Router,
+    Json as JsonOut,
     extract::{Path, RawQuery, State},
     http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
-    routing::get,
-    routing::post,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tower_cookies::{Cookie, Cookies};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    domain::{app::Scope, model::AccountRow, time::duration_ms},
-    error::{ApiError, ApiResult},
+    domain::{
+        app::Scope,
+        model::{AccountRow, User},
+        time::duration_ms,
+    },
+    error::{ApiError, ApiResult, ErrorBody, OrChallenge},
     http::{
+        answers::Status,
         extract::{AnyAppSession, Authenticated, Json, JsonOrForm, is_form, lenient_query},
         layers::no_store,
         pages,
@@ -35,23 +39,27 @@ use crate::{
     store::Unlinked,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/sign-in/social", post(sign_in_social))
-        .route("/link-social", post(link_social))
-        .route("/callback/{id}", get(callback).post(callback_post))
-        .route("/list-accounts", get(list_accounts))
-        .route("/get-access-token", post(get_access_token))
-        .route("/refresh-token", post(refresh_token))
-        .route("/account-info", get(account_info))
-        .route("/unlink-account", post(unlink_account))
-        .route("/error", get(error_page))
-        .route("/link-account", get(link_account_page).post(link_account))
+const TAG: &str = "Social sign-in";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sign_in_social))
+        .routes(routes!(link_social))
+        .routes(routes!(callback, callback_post))
+        .routes(routes!(list_accounts))
+        .routes(routes!(get_access_token))
+        .routes(routes!(refresh_token))
+        .routes(routes!(account_info))
+        .routes(routes!(unlink_account))
+        .routes(routes!(error_page))
+        .routes(routes!(link_account_page, link_account))
 }
 
-#[derive(Deserialize)]
+/// Starts a sign-in (or a link) with another provider, or signs in with a provider's ID token.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct SignInSocialBody {
+    /// The provider's id, e.g. `google`, `github`.
     provider: String,
     #[serde(rename = "callbackURL")]
     callback_url: Option<String>,
@@ -59,19 +67,25 @@ struct SignInSocialBody {
     new_user_callback_url: Option<String>,
     #[serde(rename = "errorCallbackURL")]
     error_callback_url: Option<String>,
+    /// Answer the URL without a `Location` header (`redirect: false`).
     #[serde(default)]
+    #[schema(required = false)]
     disable_redirect: bool,
+    /// Scopes to ask for besides the provider's defaults (at most 20, without spaces).
     #[serde(default)]
+    #[schema(required = false)]
     scopes: Vec<String>,
     login_hint: Option<String>,
     /// Accepted for the client's sake; sign-up is not gated on it.
     #[allow(dead_code)]
     request_sign_up: Option<bool>,
+    /// Sign in with a token the client already has (no redirect). Not for `/link-social`.
     id_token: Option<IdTokenBody>,
 }
 
 /// `idToken` of `/sign-in/social`: a token the client got from the provider itself.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = SocialIdToken)]
 #[serde(rename_all = "camelCase")]
 struct IdTokenBody {
     token: String,
@@ -82,8 +96,46 @@ struct IdTokenBody {
     expires_at: Option<i64>,
 }
 
+/// Where the browser goes to sign in at the provider.
+#[derive(Serialize, ToSchema)]
+struct SocialRedirect {
+    /// The provider's authorization URL.
+    url: String,
+    /// Whether `Location` is set too (false with `disableRedirect`).
+    redirect: bool,
+}
+
+/// Signed in with an ID token (the session cookie is set).
+#[derive(Serialize, ToSchema)]
+struct SocialIdTokenSignIn {
+    /// Always false.
+    redirect: bool,
+    /// The session token.
+    token: String,
+    /// Always null.
+    url: Option<String>,
+    user: User,
+}
+
+// For the API description only.
+/// The provider's URL to go to; or, with `idToken`, the signed-in answer.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code, reason = "describes the answer; each branch serializes its own struct")]
+enum SocialSignInAnswer {
+    Redirect(SocialRedirect),
+    IdToken(Box<SocialIdTokenSignIn>),
+}
+
 /// `POST /sign-in/social`: `{url, redirect}` and `Location` (unless `disableRedirect`), and the
 /// signed state cookie that binds the sign-in to this browser (ten minutes).
+#[utoipa::path(post, path = "/sign-in/social", tag = TAG, summary = "Sign in with another provider",
+    request_body = SignInSocialBody,
+    responses((status = 200,
+        description = "The provider's URL to go to (and `Location` unless `disableRedirect`; the state cookie is set); \
+            with `idToken`, signed in (session cookie set), or a second factor is needed",
+        body = OrChallenge<SocialSignInAnswer>,
+        headers(("location" = String, description = "The provider's URL, when `redirect` is true")))))]
 async fn sign_in_social(
     State(state): State<AppState>,
     cookies: Cookies,
@@ -122,13 +174,20 @@ async fn sign_in_with_id_token(
         callback_url: body.callback_url.as_deref(),
     };
     let (session, user) = social::sign_in_with_id_token(state, request, ctx).await?;
-    let answer = json!({ "redirect": false, "token": session.token, "url": null, "user": user });
+    let answer = SocialIdTokenSignIn { redirect: false, token: session.token, url: None, user };
     Ok(no_store(JsonOut(answer).into_response()))
 }
 
 /// `POST /link-social` (signed in): the same start, and the callback links the identity to this
 /// user (its address must be theirs, and vouched for by the provider) and sends the browser back
 /// to `callbackURL`, still signed in as before.
+#[utoipa::path(post, path = "/link-social", tag = TAG, summary = "Link another provider to the signed-in user",
+    request_body = SignInSocialBody,
+    responses((status = 200,
+        description = "The provider's URL to go to (and `Location` unless `disableRedirect`; the state cookie is set)",
+        body = SocialRedirect,
+        headers(("location" = String, description = "The provider's URL, when `redirect` is true")))),
+    security(("session" = []), ("bearer" = [])))]
 async fn link_social(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -177,14 +236,19 @@ async fn start(
     cookie.set_max_age(time::Duration::milliseconds(duration_ms(std::time::Duration::from_secs(600))));
     cookies.signed(&state.cookie_key).add(cookie);
     let redirect = !body.disable_redirect;
-    let mut res = no_store(JsonOut(json!({ "url": started.url, "redirect": redirect })).into_response());
-    if redirect && let Ok(location) = HeaderValue::from_str(&started.url) {
+    let location = HeaderValue::from_str(&started.url);
+    let mut res = no_store(JsonOut(SocialRedirect { url: started.url, redirect }).into_response());
+    if redirect && let Ok(location) = location {
         res.headers_mut().insert(header::LOCATION, location);
     }
     Ok(res)
 }
 
 /// `GET /callback/:id`: 302 to the app (signed in) or to the error URL with `?error=`.
+#[utoipa::path(get, path = "/callback/{id}", tag = TAG, summary = "The provider's redirect back",
+    params(("id" = String, Path, description = "The provider's id"), Callback),
+    responses((status = 302, description = "To the app (signed in, or linked), or to the error URL with `?error=<code>`",
+        headers(("location" = String, description = "Where the browser goes next")))))]
 async fn callback(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -206,6 +270,11 @@ async fn callback(
 
 /// `POST /callback/:id` (a provider's `form_post`): 302 to the GET form, so the browser sends its
 /// `SameSite=Lax` cookies.
+#[utoipa::path(post, path = "/callback/{id}", tag = TAG, summary = "The provider's form-post redirect back",
+    params(("id" = String, Path, description = "The provider's id")),
+    request_body(content((Callback = "application/x-www-form-urlencoded"), (Callback = "application/json"))),
+    responses((status = 302, description = "To `GET /callback/{id}` with the same parameters",
+        headers(("location" = String, description = "The GET callback URL")))))]
 async fn callback_post(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -216,7 +285,8 @@ async fn callback_post(
     Ok(found(&format!("{}?{query}", social::redirect_uri(&state, &id))))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+/// One of the ways the user signs in (`credential` is the password).
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ListedAccount {
     id: String,
@@ -249,13 +319,19 @@ impl From<AccountRow> for ListedAccount {
 }
 
 /// `GET /list-accounts`: the ways the user signs in, never a token or a hash.
+#[utoipa::path(get, path = "/list-accounts", tag = TAG, summary = "List the user's accounts",
+    responses((status = 200, description = "The user's accounts", body = Vec<ListedAccount>)),
+    security(("session" = []), ("bearer" = [])))]
 async fn list_accounts(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
     let accounts = state.store.accounts_of(&auth.user.id).await?;
     let listed: Vec<ListedAccount> = accounts.into_iter().map(ListedAccount::from).collect();
     Ok(no_store(JsonOut(listed).into_response()))
 }
 
-#[derive(Deserialize)]
+/// Which of the user's accounts: `accountId` (the account's `id`, or the provider's subject)
+/// and/or `providerId`.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = AccountSelector)]
 #[serde(rename_all = "camelCase")]
 struct TokenBody {
     account_id: Option<String>,
@@ -268,75 +344,157 @@ impl TokenBody {
     }
 }
 
-fn iso(ms: Option<i64>) -> serde_json::Value {
-    ms.map_or(serde_json::Value::Null, |ms| crate::domain::time::format_ms(ms).into())
+fn scopes_of(account: &AccountRow) -> Vec<String> {
+    account.scope.as_deref().unwrap_or("").split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
-fn scopes_of(account: &AccountRow) -> Vec<&str> {
-    account.scope.as_deref().unwrap_or("").split(',').filter(|s| !s.is_empty()).collect()
+/// A provider's access token for one of the user's accounts.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ProviderAccessToken {
+    access_token: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::iso_opt::serialize")]
+    access_token_expires_at: Option<i64>,
+    scopes: Vec<String>,
+    id_token: Option<String>,
 }
 
 /// `POST /get-access-token {accountId | providerId}`: the provider's access token for one of
 /// the user's accounts, refreshed first when it has expired and a refresh token is stored.
+#[utoipa::path(post, path = "/get-access-token", tag = TAG, summary = "Get a provider's access token",
+    request_body = TokenBody,
+    responses((status = 200, description = "The access token (refreshed first if it had expired)",
+        body = ProviderAccessToken)),
+    security(("session" = []), ("bearer" = [])))]
 async fn get_access_token(
     State(state): State<AppState>,
     auth: Authenticated,
     Json(body): Json<TokenBody>,
 ) -> ApiResult<Response> {
     let t = social::provider_tokens(&state, &auth.user.id, body.key(), false).await?;
-    let answer = json!({
-        "accessToken": t.access_token,
-        "accessTokenExpiresAt": iso(t.account.access_token_expires_at),
-        "scopes": scopes_of(&t.account),
-        "idToken": t.id_token,
-    });
+    let answer = ProviderAccessToken {
+        access_token: t.access_token,
+        access_token_expires_at: t.account.access_token_expires_at,
+        scopes: scopes_of(&t.account),
+        id_token: t.id_token,
+    };
     Ok(no_store(JsonOut(answer).into_response()))
 }
 
+/// A provider account's new tokens.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ProviderTokensAnswer {
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::iso_opt::serialize")]
+    access_token_expires_at: Option<i64>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(serialize_with = "crate::domain::time::iso_opt::serialize")]
+    refresh_token_expires_at: Option<i64>,
+    /// The granted scopes, comma-separated.
+    scope: Option<String>,
+    id_token: Option<String>,
+    provider_id: String,
+    account_id: String,
+}
+
 /// `POST /refresh-token {accountId | providerId}`: new provider tokens, now.
+#[utoipa::path(post, path = "/refresh-token", tag = TAG, summary = "Refresh a provider's tokens",
+    request_body = TokenBody,
+    responses((status = 200, description = "The provider's new tokens", body = ProviderTokensAnswer)),
+    security(("session" = []), ("bearer" = [])))]
 async fn refresh_token(
     State(state): State<AppState>,
     auth: Authenticated,
     Json(body): Json<TokenBody>,
 ) -> ApiResult<Response> {
     let t = social::provider_tokens(&state, &auth.user.id, body.key(), true).await?;
-    let answer = json!({
-        "accessToken": t.access_token,
-        "refreshToken": t.refresh_token,
-        "accessTokenExpiresAt": iso(t.account.access_token_expires_at),
-        "refreshTokenExpiresAt": iso(t.account.refresh_token_expires_at),
-        "scope": t.account.scope,
-        "idToken": t.id_token,
-        "providerId": t.account.provider_id,
-        "accountId": t.account.account_id,
-    });
+    let answer = ProviderTokensAnswer {
+        access_token: t.access_token,
+        refresh_token: t.refresh_token,
+        access_token_expires_at: t.account.access_token_expires_at,
+        refresh_token_expires_at: t.account.refresh_token_expires_at,
+        scope: t.account.scope,
+        id_token: t.id_token,
+        provider_id: t.account.provider_id,
+        account_id: t.account.account_id,
+    };
     Ok(no_store(JsonOut(answer).into_response()))
 }
 
 /// `POST /unlink-account` (fresh session): `{accountId}` (the row's `id`, or the provider's
 /// subject) and/or `{providerId}`, as the official client sends them.
+#[utoipa::path(post, path = "/unlink-account", tag = TAG, summary = "Unlink one of the user's accounts",
+    request_body = TokenBody,
+    responses((status = 200, description = "Unlinked (the last account cannot be: 400 `FAILED_TO_UNLINK_LAST_ACCOUNT`)",
+        body = Status)),
+    security(("session" = []), ("bearer" = [])))]
 async fn unlink_account(
     State(state): State<AppState>,
     auth: Authenticated,
     Json(body): Json<TokenBody>,
-) -> ApiResult<JsonOut<serde_json::Value>> {
+) -> ApiResult<JsonOut<Status>> {
     ensure_fresh(&state, &auth.session)?;
     let account = social::account_of(&state, &auth.user.id, body.key()).await?;
     match state.store.unlink_account(&auth.user.id, &account.id, state.clock.now_ms()).await? {
-        Unlinked::Done => Ok(JsonOut(json!({ "status": true }))),
+        Unlinked::Done => Ok(JsonOut(Status::YES)),
         Unlinked::NotFound => Err(ApiError::AccountNotFound),
         Unlinked::Last => Err(ApiError::FailedToUnlinkLastAccount),
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 struct AccountInfoQuery {
+    /// The account's `id`, or the provider's subject.
     account_id: Option<String>,
+}
+
+// For the API description only: the social service builds this answer as JSON.
+/// What the provider says about one of the user's accounts now.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "describes the answer the service builds as JSON")]
+struct AccountInfo {
+    /// The main fields of `data`, whatever type the provider gave them (null when absent).
+    user: AccountInfoUser,
+    /// What the provider's user-info endpoint answered, as it answered it.
+    #[schema(value_type = Object)]
+    data: serde_json::Value,
+    account: AccountInfoAccount,
+}
+
+/// The main fields of a provider's user info.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code, reason = "describes the answer the service builds as JSON")]
+struct AccountInfoUser {
+    id: serde_json::Value,
+    name: serde_json::Value,
+    email: serde_json::Value,
+    image: serde_json::Value,
+    email_verified: serde_json::Value,
+}
+
+/// The account the info is about.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code, reason = "describes the answer the service builds as JSON")]
+struct AccountInfoAccount {
+    id: String,
+    provider_id: String,
+    account_id: String,
 }
 
 /// `GET /account-info?accountId=`: what the provider says about one of the user's accounts now
 /// (`data`, as it says it), the main fields of it (`user`), and the account.
+#[utoipa::path(get, path = "/account-info", tag = TAG, summary = "What the provider says about an account",
+    params(AccountInfoQuery),
+    responses((status = 200, description = "The provider's current user info", body = AccountInfo)),
+    security(("session" = []), ("bearer" = [])))]
 async fn account_info(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -348,13 +506,25 @@ async fn account_info(
     Ok(no_store(JsonOut(info).into_response()))
 }
 
-#[derive(Deserialize, Default)]
+/// The token of a mailed link-account link.
+#[derive(Deserialize, Default, ToSchema, IntoParams)]
+#[schema(as = LinkAccountToken)]
+#[into_params(parameter_in = Query)]
 struct TokenInput {
+    /// The token from the mailed link.
     #[serde(default)]
+    #[schema(required = false)]
     token: String,
 }
 
 /// `GET /link-account?token=`: what the link would do, and a button; changes nothing.
+#[utoipa::path(get, path = "/link-account", tag = TAG, summary = "The page of a mailed link-account link",
+    params(TokenInput),
+    responses(
+        (status = 200, description = "What the link would do, and a button to do it", content_type = "text/html",
+            body = String),
+        (status = 400, description = "An invalid, used or expired link: a page saying so", content_type = "text/html",
+            body = String)))]
 async fn link_account_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> ApiResult<Response> {
     let q: TokenInput = lenient_query(query);
     match social::link_offer(&state, &q.token).await {
@@ -366,6 +536,16 @@ async fn link_account_page(State(state): State<AppState>, RawQuery(query): RawQu
 
 /// `POST /link-account {token}` (the page's form, or JSON): links the provider identity, signs
 /// this browser in and sends it to the sign-in's `callbackURL` (JSON: `{status, url}`).
+#[utoipa::path(post, path = "/link-account", tag = TAG, summary = "Link a provider by a mailed link and sign in",
+    request_body(content((TokenInput = "application/json"), (TokenInput = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "JSON: linked and signed in, or a second factor is needed. Form: linked, but \
+            the sign-in was refused (locked account, unverified address), as a page",
+            content((OrChallenge<LinkedAccount> = "application/json"), (String = "text/html"))),
+        (status = 302, description = "Form: linked and signed in, to the sign-in's `callbackURL`; or to the error \
+            URL when a second factor is needed", headers(("location" = String, description = "Where the browser goes next"))),
+        (status = 400, description = "JSON: the contract's error. Form: a page saying the link is invalid, used or \
+            expired", content((ErrorBody = "application/json"), (String = "text/html")))))]
 async fn link_account(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -375,7 +555,7 @@ async fn link_account(
     let from_form = is_form(&headers);
     match social::accept_link(&state, &body.token, ctx).await {
         Ok(url) if from_form => Ok(found(&url)),
-        Ok(url) => Ok(JsonOut(json!({ "status": true, "url": url })).into_response()),
+        Ok(url) => Ok(JsonOut(LinkedAccount { status: true, url }).into_response()),
         // The link was made, but the gate refused the session (a locked account, an address
         // that must be verified): say that, not "link not valid".
         Err(e @ (ApiError::AccountLocked | ApiError::EmailNotVerified)) if from_form => {
@@ -392,12 +572,25 @@ async fn link_account(
     }
 }
 
-#[derive(Deserialize, Default)]
+/// Linked and signed in (the session cookie is set).
+#[derive(Serialize, ToSchema)]
+struct LinkedAccount {
+    status: bool,
+    /// The sign-in's `callbackURL`.
+    url: String,
+}
+
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ErrorQuery {
+    /// The lower-snake code of the failure, e.g. `state_mismatch`.
     error: Option<String>,
 }
 
 /// `GET /error?error=code`: what went wrong, in plain words, and the way back.
+#[utoipa::path(get, path = "/error", tag = TAG, summary = "The page a failed sign-in lands on",
+    params(ErrorQuery),
+    responses((status = 200, description = "What went wrong, in plain words", content_type = "text/html", body = String)))]
 async fn error_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let q: ErrorQuery = lenient_query(query);
     let code = q.error.unwrap_or_default();

@@ -6,15 +6,17 @@
 //! transaction), so a replay changes nothing. Unknown event types are acknowledged.
 
 use axum::{
-    Json as JsonOut, Router,
+    Json as JsonOut,
     body::{Body, Bytes},
     extract::State,
     http::HeaderMap,
-    routing::post,
 };
 use hmac::{Hmac, Mac};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use sha2::Sha256;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     config::Secret,
@@ -27,8 +29,10 @@ use crate::{
 
 const TOLERANCE_SECS: i64 = 300;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/stripe/webhook", post(webhook))
+const TAG: &str = "Stripe";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(webhook))
 }
 
 /// Checks a `Stripe-Signature` header for `payload` at `now_secs`.
@@ -55,7 +59,36 @@ pub fn signature_ok(secret: &Secret, header: &str, payload: &[u8], now_secs: i64
     signatures.iter().any(|s| constant_time_eq(s.as_bytes(), expected.as_bytes()))
 }
 
-async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult<JsonOut<Value>> {
+/// The event is acknowledged.
+#[derive(Serialize, ToSchema)]
+struct WebhookAnswer {
+    received: bool,
+    /// For a subscription event that was stored: whether it had been applied before (a replay,
+    /// which changes nothing). Absent for other events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    duplicate: Option<bool>,
+}
+
+impl WebhookAnswer {
+    const RECEIVED: Self = Self { received: true, duplicate: None };
+}
+
+/// `POST /stripe/webhook`: applies `customer.subscription.*` events; acknowledges the others.
+#[utoipa::path(post, path = "/stripe/webhook", tag = TAG, summary = "Receive a Stripe event",
+    params(("Stripe-Signature" = String, Header,
+        description = "`t=<seconds>,v1=<hex HMAC-SHA256 of \"t.body\" under the webhook secret>`; \
+            `t` within 5 minutes of now")),
+    request_body(content = Object, content_type = "application/json",
+        description = "Stripe's event JSON (`id`, `type`, `created`, `data.object`), verified by `Stripe-Signature`"),
+    responses((status = 200, description = "Acknowledged (also for event types that are not stored). A missing, wrong \
+        or stale signature (or no webhook secret set) is 400 `INVALID_SIGNATURE`, and nothing is stored",
+        body = WebhookAnswer)))]
+async fn webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<JsonOut<WebhookAnswer>> {
     let payload: Bytes = read_limited(&headers, body, state.settings.max_body_bytes).await?;
     let Some(secret) = state.settings.stripe_webhook_secret.as_ref() else {
         tracing::warn!("Stripe webhook called but STRIPE_WEBHOOK_SECRET is not set");
@@ -75,7 +108,7 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Body) 
         kind,
         "customer.subscription.created" | "customer.subscription.updated" | "customer.subscription.deleted"
     ) {
-        return Ok(JsonOut(json!({ "received": true })));
+        return Ok(JsonOut(WebhookAnswer::RECEIVED));
     }
     // Stripe may deliver out of order or retry days later: an event counts from when it was
     // created, and an older one never overwrites a newer state (nor revives a canceled one).
@@ -85,10 +118,10 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Body) 
             event = id,
             "subscription event without metadata.referenceId or id: acknowledged, not stored"
         );
-        return Ok(JsonOut(json!({ "received": true })));
+        return Ok(JsonOut(WebhookAnswer::RECEIVED));
     };
     let applied = state.store.apply_stripe_event(id, kind, &row, now).await?;
-    Ok(JsonOut(json!({ "received": true, "duplicate": !applied })))
+    Ok(JsonOut(WebhookAnswer { received: true, duplicate: Some(!applied) }))
 }
 
 /// Maps a Stripe subscription object: plan from the price's `lookup_key` (else its product),

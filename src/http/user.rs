@@ -1,33 +1,48 @@
 //! `POST /update-user`: name, image, username and display username (email changes go through
 //! `change-email`).
 
-use axum::{Json as JsonOut, Router, extract::State, routing::post};
+use axum::{Json as JsonOut, extract::State};
 use serde::{Deserialize, Deserializer};
-use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     domain::input::{parse_image, parse_name},
     error::{ApiError, ApiResult},
-    http::extract::{Authenticated, Json},
+    http::{
+        answers::Status,
+        extract::{Authenticated, Json},
+    },
     service::usernames,
     state::AppState,
     store::{ProfileChanges, StoreError},
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/update-user", post(update_user))
+const TAG: &str = "User";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(update_user))
 }
 
-#[derive(Deserialize)]
+/// The profile fields to change: at least one of `name`, `image`, `username`,
+/// `displayUsername`. An `email` field is refused (400 `EMAIL_CAN_NOT_BE_UPDATED`): the email
+/// changes through `/change-email`.
+#[derive(Deserialize, ToSchema)]
+#[schema(min_properties = 1)]
 #[serde(rename_all = "camelCase")]
 struct UpdateUserBody {
     name: Option<String>,
     /// Absent: keep; `null`: clear; a string: set.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, required = false)]
     image: Option<Option<String>>,
+    /// Refused whatever its value (see above).
     #[serde(default, deserialize_with = "present")]
+    #[schema(ignore)]
     email: Option<Option<serde_json::Value>>,
+    /// A new username (lowercased and unique in the user's app).
     username: Option<String>,
+    /// The username as the user writes it.
     display_username: Option<String>,
 }
 
@@ -36,11 +51,16 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// `POST /update-user`: changes the given profile fields of the signed-in user.
+#[utoipa::path(post, path = "/update-user", tag = TAG, summary = "Change the user's name, image or username",
+    request_body = UpdateUserBody,
+    responses((status = 200, description = "Updated", body = Status)),
+    security(("session" = []), ("bearer" = [])))]
 async fn update_user(
     State(state): State<AppState>,
     auth: Authenticated,
     Json(body): Json<UpdateUserBody>,
-) -> ApiResult<JsonOut<serde_json::Value>> {
+) -> ApiResult<JsonOut<Status>> {
     if body.email.is_some() {
         return Err(ApiError::EmailCanNotBeUpdated);
     }
@@ -75,5 +95,5 @@ async fn update_user(
         Err(StoreError::Conflict) => return Err(usernames::TAKEN),
         done => done?,
     }
-    Ok(JsonOut(json!({ "status": true })))
+    Ok(JsonOut(Status::YES))
 }

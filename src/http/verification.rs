@@ -2,19 +2,20 @@
 //! `service::links`'; what following one does is `service::email_change`'s.
 
 use axum::{
-    Json as JsonOut, Router,
+    Json as JsonOut,
     extract::{RawQuery, State},
     http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     domain::{app::Scope, input::Email},
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody},
     http::{
+        answers::Status,
         extract::{AnyAppSession, Json, MaybeAuthenticated, lenient_query},
         pages,
         redirect::{check_callback, found},
@@ -27,16 +28,19 @@ use crate::{
     state::AppState,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/verify-email", get(verify_email))
-        .route("/send-verification-email", post(send_verification_email))
+const TAG: &str = "Email verification";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(verify_email)).routes(routes!(send_verification_email))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct VerifyQuery {
+    /// The token from the emailed link (a missing one is an invalid token).
     #[serde(default)]
     token: String,
+    /// Where to send the browser afterwards (`?error=CODE` appended on failure).
     #[serde(rename = "callbackURL")]
     callback_url: Option<String>,
 }
@@ -48,6 +52,15 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
 /// `GET /verify-email?token=&callbackURL=`: verifies the email (or completes an email change).
 /// With `callbackURL`: 302 there (`?error=CODE` on failure). Without: JSON, or a small page for
 /// browsers.
+#[utoipa::path(get, path = "/verify-email", tag = TAG, summary = "Follow an email verification (or email change) link",
+    params(VerifyQuery),
+    responses(
+        (status = 200, description = "Without `callbackURL`: verified (JSON), or for a browser (`Accept: text/html`) a page saying whether it worked",
+            content((Status = "application/json"), (String = "text/html"))),
+        (status = 302, description = "With `callbackURL`: to it, with `?error=CODE` when the link did not work",
+            headers(("location" = String, description = "The callback URL"))),
+        (status = 401, description = "Without `callbackURL`, for a JSON request: the token is invalid, used (`INVALID_TOKEN`) or expired (`TOKEN_EXPIRED`)",
+            body = ErrorBody)))]
 async fn verify_email(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -81,7 +94,7 @@ async fn verify_email(
             "Email verified",
             "Your email address is verified. You can close this page.",
         )),
-        (Ok(()), None) => Ok(JsonOut(json!({ "status": true })).into_response()),
+        (Ok(()), None) => Ok(JsonOut(Status::YES).into_response()),
         (Err(e), None) if wants_html(&headers) && e.code().is_some() => Ok(pages::message(
             &state,
             "Link not valid",
@@ -91,20 +104,26 @@ async fn verify_email(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SendVerificationBody {
+    /// The address to verify.
     email: String,
+    /// Where the link leads after verifying.
     #[serde(rename = "callbackURL")]
     callback_url: Option<String>,
 }
 
 /// `POST /send-verification-email`: the same answer whether or not the email exists.
+#[utoipa::path(post, path = "/send-verification-email", tag = TAG, summary = "Email a verification link",
+    request_body = SendVerificationBody,
+    responses((status = 200, description = "A link is sent if the email belongs to an unverified account (the same answer either way)", body = Status),
+        (status = 400, description = "`EMAIL_ALREADY_VERIFIED` when it is the signed-in user's own verified address, or the body is not valid", body = ErrorBody)))]
 async fn send_verification_email(
     State(state): State<AppState>,
     scope: Scope,
     current: MaybeAuthenticated,
     Json(body): Json<SendVerificationBody>,
-) -> ApiResult<JsonOut<serde_json::Value>> {
+) -> ApiResult<JsonOut<Status>> {
     check_callback(&state, &scope, body.callback_url.as_deref())?;
     let email = Email::parse(&body.email)?;
     if let Some(auth) = current.0
@@ -123,5 +142,5 @@ async fn send_verification_email(
         }
         Ok(())
     });
-    Ok(JsonOut(json!({ "status": true })))
+    Ok(JsonOut(Status::YES))
 }

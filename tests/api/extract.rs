@@ -103,6 +103,12 @@ async fn malformed_json_is_validation_error(backend: Backend) {
         rejected(&json_raw(&app, "/sign-in/email", body, None).await, 400, "VALIDATION_ERROR");
         rejected(&json_raw(&app, "/update-user", body, Some(&cookie)).await, 400, "VALIDATION_ERROR");
     }
+    // serde fills a struct from an array field by field; a body must be an object.
+    let as_array = format!("[\"{email}\", null, \"{PASSWORD}\", null, null, false]");
+    rejected(&json_raw(&app, "/sign-in/email", &as_array, None).await, 400, "VALIDATION_ERROR");
+    for path in ["/sign-out", "/revoke-sessions", "/revoke-other-sessions"] {
+        rejected(&json_raw(&app, path, "[]", Some(&cookie)).await, 400, "VALIDATION_ERROR");
+    }
     assert_eq!(session_user(&app, &cookie).await["name"], "Test User");
     assert_eq!(session_count(&app, &email).await, 1);
 }

@@ -25,6 +25,7 @@ mod limits;
 mod lockout;
 mod mail;
 mod metrics;
+mod openapi;
 mod organization;
 mod origin;
 mod otp;

@@ -7,12 +7,10 @@
 mod sessions;
 mod users;
 
-use axum::{
-    Router,
-    http::StatusCode,
-    routing::{get, post},
-};
-use serde::Deserialize;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::{
     domain::{admin, model::User},
@@ -22,23 +20,10 @@ use crate::{
     state::AppState,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/create-user", post(users::create_user))
-        .route("/admin/list-users", get(users::list_users))
-        .route("/admin/get-user", get(users::get_user))
-        .route("/admin/update-user", post(users::update_user))
-        .route("/admin/set-role", post(users::set_role))
-        .route("/admin/remove-user", post(users::remove_user))
-        .route("/admin/set-user-password", post(users::set_user_password))
-        .route("/admin/has-permission", post(users::has_permission))
-        .route("/admin/ban-user", post(sessions::ban_user))
-        .route("/admin/unban-user", post(sessions::unban_user))
-        .route("/admin/list-user-sessions", post(sessions::list_user_sessions))
-        .route("/admin/revoke-user-session", post(sessions::revoke_user_session))
-        .route("/admin/revoke-user-sessions", post(sessions::revoke_user_sessions))
-        .route("/admin/impersonate-user", post(sessions::impersonate_user))
-        .route("/admin/stop-impersonating", post(sessions::stop_impersonating))
+const TAG: &str = "Admin";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    users::router().merge(sessions::router())
 }
 
 /// Better Auth's messages for the admin plugin's codes (as `adminClient.$ERROR_CODES` has them).
@@ -172,8 +157,31 @@ async fn audited<F: std::future::Future>(
     recorded(state, action(auth, what, target, details), None, change).await
 }
 
-#[derive(Deserialize)]
+/// A body naming one user of the caller's app.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = AdminUserIdBody)]
 pub(super) struct UserIdBody {
+    /// The user's id.
     user_id: String,
+}
+
+/// A user, as the action left them.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AdminUserAnswer)]
+pub(super) struct UserAnswer {
+    user: User,
+}
+
+// For the API description only.
+/// A role: `admin` or `user`, or several of them.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[schema(as = AdminRole)]
+#[allow(dead_code, reason = "describes a role field; the handlers read it as a JSON value")]
+pub(super) enum Role {
+    /// One role (`admin` or `user`), or several separated by commas.
+    One(String),
+    /// Several roles, each `admin` or `user`.
+    Many(Vec<String>),
 }

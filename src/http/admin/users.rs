@@ -6,19 +6,31 @@ use axum::{
     extract::{RawQuery, State},
     response::{IntoResponse, Response},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{
+    IntoParams, PartialSchema, ToSchema,
+    openapi::{
+        RefOr,
+        schema::{Object, ObjectBuilder, Schema, Type},
+    },
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{USER_NOT_FOUND, UserIdBody, action, audited, bad, managed, parse_role, require, target};
+use super::{
+    Role, TAG, USER_NOT_FOUND, UserAnswer, UserIdBody, action, audited, bad, managed, parse_role, require,
+    target,
+};
 use crate::{
     domain::{
         admin,
         input::{Email, NewPassword, parse_image, parse_name},
         model::User,
     },
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody},
     http::{
-        extract::{Authenticated, Json, lenient_query},
+        answers::{Status, Success},
+        extract::{Authenticated, Json, strict_query},
         layers::no_store,
     },
     security::tokens::random_id,
@@ -30,19 +42,44 @@ use crate::{
     },
 };
 
-#[derive(Deserialize)]
-pub(super) struct CreateBody {
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_user))
+        .routes(routes!(list_users))
+        .routes(routes!(get_user))
+        .routes(routes!(update_user))
+        .routes(routes!(set_role))
+        .routes(routes!(remove_user))
+        .routes(routes!(set_user_password))
+        .routes(routes!(has_permission))
+}
+
+/// A user to create in the caller's app.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = AdminCreateUserBody)]
+struct CreateBody {
     email: String,
+    /// Checked against the app's password policy; without one the user has no password.
     password: Option<String>,
     name: String,
+    /// `user` when left out.
+    #[schema(value_type = Option<Role>)]
     role: Option<Value>,
+    /// More fields of the user: `emailVerified` (boolean) and `image` (string) are read, values
+    /// of another type and other fields are ignored.
     #[serde(default)]
+    #[schema(value_type = Object, required = false)]
     data: serde_json::Map<String, Value>,
 }
 
 /// `POST /admin/create-user`: `{user}` in the caller's app; without a password the user has no
 /// credential account (they sign in another way, or an admin sets one).
-pub(super) async fn create_user(
+#[utoipa::path(post, path = "/admin/create-user", tag = TAG, summary = "Create a user",
+    request_body = CreateBody,
+    responses((status = 200, description = "The new user", body = UserAnswer),
+        (status = 400, description = "`USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL`, an invalid field or role", body = ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+async fn create_user(
     State(state): State<AppState>,
     auth: Authenticated,
     Json(body): Json<CreateBody>,
@@ -66,21 +103,91 @@ pub(super) async fn create_user(
     {
         return Err(bad("USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", "User already exists. Use another email."));
     }
-    Ok(no_store(JsonOut(json!({ "user": user })).into_response()))
+    Ok(no_store(JsonOut(UserAnswer { user }).into_response()))
 }
 
-#[derive(Deserialize, Default)]
+/// `list-users`' query; an empty value is the same as none.
+#[derive(Deserialize, Default, IntoParams)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct ListQuery {
+#[into_params(parameter_in = Query)]
+struct ListQuery {
+    /// Looked for in the email and the name (case-insensitive).
     search_value: Option<String>,
+    /// How `searchValue` is matched (default `contains`).
+    #[param(value_type = Option<Operator>, inline)]
     search_operator: Option<String>,
+    /// Users per page: a whole number (default 100; 0 counts as 1, more than 500 as 500).
+    #[param(value_type = Option<String>, pattern = "^[0-9]*$")]
     limit: Option<String>,
+    /// Users to skip: a whole number (default 0).
+    #[param(value_type = Option<String>, pattern = "^[0-9]*$")]
     offset: Option<String>,
+    /// The field to sort by (default `createdAt`).
+    #[param(value_type = Option<Field>, inline)]
     sort_by: Option<String>,
+    /// `asc` (the default) or `desc`.
+    #[param(value_type = Option<Direction>, inline)]
     sort_direction: Option<String>,
+    /// The field `filterValue` is compared with (default `email`).
+    #[param(value_type = Option<Field>, inline)]
     filter_field: Option<String>,
+    /// Only users whose `filterField` matches this value.
     filter_value: Option<String>,
+    /// How `filterValue` is matched (default `eq`).
+    #[param(value_type = Option<Operator>, inline)]
     filter_operator: Option<String>,
+}
+
+// For the API description only: the values `list-users` reads from its query, each also empty
+// (the default). Written by hand: the derive cannot name an empty value.
+
+/// A query parameter that is one of `values`, or empty.
+fn one_of(description: &str, values: &[&str]) -> RefOr<Schema> {
+    let values = std::iter::once("").chain(values.iter().copied());
+    let schema = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values));
+    schema.description(Some(description)).into()
+}
+
+struct Operator;
+
+impl PartialSchema for Operator {
+    fn schema() -> RefOr<Schema> {
+        one_of("How a value is matched", &["eq", "ne", "contains", "starts_with", "ends_with"])
+    }
+}
+
+impl ToSchema for Operator {}
+
+struct Field;
+
+impl PartialSchema for Field {
+    fn schema() -> RefOr<Schema> {
+        let fields = ["id", "email", "name", "role", "banned", "emailVerified", "createdAt"];
+        one_of("A field of the user", &fields)
+    }
+}
+
+impl ToSchema for Field {}
+
+struct Direction;
+
+impl PartialSchema for Direction {
+    fn schema() -> RefOr<Schema> {
+        one_of("A sort order", &["asc", "desc"])
+    }
+}
+
+impl ToSchema for Direction {}
+
+/// A page of users.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AdminUserPage)]
+struct UserPage {
+    users: Vec<User>,
+    /// How many users match (on every page).
+    total: u64,
+    limit: u32,
+    offset: u32,
 }
 
 /// The most users one page holds.
@@ -107,13 +214,17 @@ fn number(raw: Option<&str>, default: u32, name: &str) -> ApiResult<u32> {
 
 /// `GET /admin/list-users`: `{users, total, limit, offset}`. `searchValue` is looked for in the
 /// email **and** the name (case-insensitive); one filter, one sort, a page of at most 500.
-pub(super) async fn list_users(
+#[utoipa::path(get, path = "/admin/list-users", tag = TAG, summary = "List, search and filter the users",
+    params(ListQuery),
+    responses((status = 200, description = "One page of the users of the caller's app", body = UserPage)),
+    security(("session" = []), ("bearer" = [])))]
+async fn list_users(
     State(state): State<AppState>,
     auth: Authenticated,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     require(&state, &auth, "user", "list", "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS")?;
-    let q: ListQuery = lenient_query(raw);
+    let q: ListQuery = strict_query(raw)?;
     let limit = number(q.limit.as_deref(), 100, "limit")?.clamp(1, MAX_PAGE);
     let offset = number(q.offset.as_deref(), 0, "offset")?;
     let field = |raw: Option<&str>, default| match raw {
@@ -122,18 +233,14 @@ pub(super) async fn list_users(
             UserField::parse(f).ok_or_else(|| ApiError::Validation(format!("[query] unknown field {f:?}")))
         }
     };
-    let search = match q.search_value.filter(|v| !v.is_empty()) {
-        Some(v) => Some((v, match_of(q.search_operator.as_deref(), Match::Contains)?)),
-        None => None,
-    };
-    let filter = match q.filter_value {
-        Some(v) => Some((
-            field(q.filter_field.as_deref(), UserField::Email)?,
-            match_of(q.filter_operator.as_deref(), Match::Eq)?,
-            v,
-        )),
-        None => None,
-    };
+    // Every parameter is checked, also those that go unused without a value.
+    let search_by = match_of(q.search_operator.as_deref(), Match::Contains)?;
+    let search = q.search_value.filter(|v| !v.is_empty()).map(|v| (v, search_by));
+    let (filter_field, filter_by) = (
+        field(q.filter_field.as_deref(), UserField::Email)?,
+        match_of(q.filter_operator.as_deref(), Match::Eq)?,
+    );
+    let filter = q.filter_value.map(|v| (filter_field, filter_by, v));
     let descending = match q.sort_direction.as_deref() {
         None | Some("") | Some("asc") => false,
         Some("desc") => true,
@@ -142,39 +249,76 @@ pub(super) async fn list_users(
     let sort = (field(q.sort_by.as_deref(), UserField::CreatedAt)?, descending);
     let query = UserQuery { app: auth.user.app_key().to_string(), search, filter, sort, limit, offset };
     let (users, total) = state.store.list_users(&query).await?;
-    Ok(no_store(
-        JsonOut(json!({ "users": users, "total": total, "limit": limit, "offset": offset })).into_response(),
-    ))
+    Ok(no_store(JsonOut(UserPage { users, total, limit, offset }).into_response()))
 }
 
-#[derive(Deserialize, Default)]
-pub(super) struct IdQuery {
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct IdQuery {
+    /// The user's id.
+    #[param(required = true, value_type = String, min_length = 1)]
     id: Option<String>,
 }
 
 /// `GET /admin/get-user?id`: the user (no wrapper); 404 `USER_NOT_FOUND`.
-pub(super) async fn get_user(
+#[utoipa::path(get, path = "/admin/get-user", tag = TAG, summary = "Get a user by id",
+    params(IdQuery),
+    responses((status = 200, description = "The user", body = User),
+        (status = 404, description = "`USER_NOT_FOUND` (also for a user of another app)", body = ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+async fn get_user(
     State(state): State<AppState>,
     auth: Authenticated,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     require(&state, &auth, "user", "get", "YOU_ARE_NOT_ALLOWED_TO_GET_USER")?;
-    let id = lenient_query::<IdQuery>(raw).id.filter(|i| !i.is_empty());
+    let id = strict_query::<IdQuery>(raw)?.id.filter(|i| !i.is_empty());
     let id = id.ok_or_else(|| ApiError::Validation("[query.id] Required".into()))?;
     Ok(no_store(JsonOut(target(&state, &auth, &id).await?).into_response()))
 }
 
-#[derive(Deserialize)]
+/// A change to a user.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct UpdateBody {
+#[schema(as = AdminUpdateUserBody)]
+struct UpdateBody {
     user_id: String,
+    #[schema(value_type = UserChanges)]
     data: serde_json::Map<String, Value>,
+}
+
+// For the API description only.
+/// What `update-user` may change: at least one field; any other field, `password` and `id`
+/// included, is refused with 400.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = AdminUserChanges, min_properties = 1)]
+#[allow(dead_code, reason = "describes `data`; the handler reads it as a JSON object")]
+struct UserChanges {
+    /// The new name: a string (a value of another type is taken as an empty name).
+    #[schema(value_type = Value, required = false)]
+    name: Value,
+    /// The new image URL; `null` (or a value of another type) removes it.
+    #[schema(value_type = Value, required = false)]
+    image: Value,
+    #[schema(required = false)]
+    email_verified: bool,
+    /// Needs the permission to set roles.
+    #[schema(required = false)]
+    role: Role,
 }
 
 /// `POST /admin/update-user {userId, data}`: the user. `data` may hold `name`, `image`,
 /// `emailVerified` and `role` (which needs `set-role`); a password is 400
 /// `PASSWORD_CANNOT_BE_UPDATED_VIA_UPDATE_USER`, an id `USER_ID_CANNOT_BE_UPDATED`.
-pub(super) async fn update_user(
+#[utoipa::path(post, path = "/admin/update-user", tag = TAG, summary = "Change a user's name, image, verified email or role",
+    request_body = UpdateBody,
+    responses((status = 200, description = "The user as changed", body = User),
+        (status = 400, description = "`NO_DATA_TO_UPDATE`, `PASSWORD_CANNOT_BE_UPDATED_VIA_UPDATE_USER`, \
+            `USER_ID_CANNOT_BE_UPDATED`, or a field that cannot be changed here", body = ErrorBody),
+        (status = 404, description = "`USER_NOT_FOUND`", body = ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+async fn update_user(
     State(state): State<AppState>,
     auth: Authenticated,
     Json(body): Json<UpdateBody>,
@@ -215,15 +359,24 @@ pub(super) async fn update_user(
     Ok(no_store(JsonOut(updated.ok_or(USER_NOT_FOUND)?).into_response()))
 }
 
-#[derive(Deserialize)]
+/// A user's new role.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct RoleBody {
+#[schema(as = AdminSetRoleBody)]
+struct RoleBody {
     user_id: String,
+    #[schema(value_type = Role)]
     role: Value,
 }
 
 /// `POST /admin/set-role {userId, role}`: `{user}`.
-pub(super) async fn set_role(
+#[utoipa::path(post, path = "/admin/set-role", tag = TAG, summary = "Set a user's role",
+    request_body = RoleBody,
+    responses((status = 200, description = "The user with their new role", body = UserAnswer),
+        (status = 400, description = "`INVALID_ROLE_TYPE`, `YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE`", body = ErrorBody),
+        (status = 404, description = "`USER_NOT_FOUND`", body = ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+async fn set_role(
     State(state): State<AppState>,
     auth: Authenticated,
     Json(body): Json<RoleBody>,
@@ -235,11 +388,18 @@ pub(super) async fn set_role(
     let changes = AdminChanges { role: Some(role.clone()), ..AdminChanges::default() };
     let change = state.store.admin_update_user(&user.id, &changes, state.clock.now_ms());
     let updated = audited(&state, &auth, what, change).await?;
-    Ok(no_store(JsonOut(json!({ "user": updated.ok_or(USER_NOT_FOUND)? })).into_response()))
+    Ok(no_store(JsonOut(UserAnswer { user: updated.ok_or(USER_NOT_FOUND)? }).into_response()))
 }
 
 /// `POST /admin/remove-user {userId}`: `{success: true}`; not oneself.
-pub(super) async fn remove_user(
+#[utoipa::path(post, path = "/admin/remove-user", tag = TAG, summary = "Delete a user",
+    request_body = UserIdBody,
+    responses((status = 200, description = "The user and everything of theirs are deleted", body = Success),
+        (status = 400, description = "`YOU_CANNOT_REMOVE_YOURSELF`, or \
+            `YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER`", body = ErrorBody),
+        (status = 404, description = "`USER_NOT_FOUND`", body = ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+async fn remove_user(
     State(state): State<AppState>,
     auth: Authenticated,
     Json(body): Json<UserIdBody>,
@@ -258,19 +418,27 @@ pub(super) async fn remove_user(
     }
     let now = state.clock.now_ms();
     state.lockout.clear(&state.counters, state.store.as_ref(), &user.lockout_key(), now).await?;
-    Ok(JsonOut(json!({ "success": true })).into_response())
+    Ok(JsonOut(Success::YES).into_response())
 }
 
-#[derive(Deserialize)]
+/// A user's new password.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct PasswordBody {
+#[schema(as = AdminSetUserPasswordBody)]
+struct PasswordBody {
     user_id: String,
+    /// Checked against the policy of the user's app.
     new_password: String,
 }
 
 /// `POST /admin/set-user-password {userId, newPassword}`: `{status: true}` (the user's app's
 /// policy; a user without a password gets their credential account). Sessions stay.
-pub(super) async fn set_user_password(
+#[utoipa::path(post, path = "/admin/set-user-password", tag = TAG, summary = "Set a user's password",
+    request_body = PasswordBody,
+    responses((status = 200, description = "The password is set; the user's sessions stay", body = Status),
+        (status = 404, description = "`USER_NOT_FOUND`", body = ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+async fn set_user_password(
     State(state): State<AppState>,
     auth: Authenticated,
     Json(body): Json<PasswordBody>,
@@ -284,21 +452,47 @@ pub(super) async fn set_user_password(
     let change =
         state.store.replace_credentials(&user.id, &hash, EndSessions::None, false, state.clock.now_ms());
     audited(&state, &auth, ("password-set", &user, Value::Null), change).await?;
-    Ok(JsonOut(json!({ "status": true })).into_response())
+    Ok(JsonOut(Status::YES).into_response())
 }
 
-#[derive(Deserialize)]
+/// Whose permissions to check (a role, else a user, else the caller) and which.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct PermissionBody {
+#[schema(as = AdminHasPermissionBody)]
+struct PermissionBody {
+    /// A user of the caller's app (another than the caller needs the permission to get users).
     user_id: Option<String>,
+    /// A role to check instead of a user.
     role: Option<String>,
+    /// The older name of `permissions` (read when `permissions` is absent).
     permission: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// Resource to actions, e.g. `{"user": ["ban"]}`; all must be allowed. This or
+    /// `permission` is required.
     permissions: Option<std::collections::BTreeMap<String, Vec<String>>>,
+}
+
+/// Whether every permission asked for is allowed.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AdminPermissionAnswer)]
+struct PermissionAnswer {
+    /// Always `null`.
+    #[schema(schema_with = null)]
+    error: (),
+    success: bool,
+}
+
+fn null() -> Object {
+    ObjectBuilder::new().schema_type(Type::Null).build()
 }
 
 /// `POST /admin/has-permission {userId?, role?, permissions}`: `{error: null, success}` for the
 /// caller, or another user of their app, or a role.
-pub(super) async fn has_permission(
+#[utoipa::path(post, path = "/admin/has-permission", tag = TAG, summary = "Check permissions of a role, a user or the caller",
+    request_body = PermissionBody,
+    responses((status = 200, description = "Whether all the permissions are allowed", body = PermissionAnswer),
+        (status = 404, description = "`USER_NOT_FOUND`", body = ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
+async fn has_permission(
     State(state): State<AppState>,
     auth: Authenticated,
     Json(body): Json<PermissionBody>,
@@ -321,5 +515,5 @@ pub(super) async fn has_permission(
         }
         (None, None) => admin::allows_all(&asked, |r, a| admin::allows(&auth.user, ids, r, a)),
     };
-    Ok(JsonOut(json!({ "error": null, "success": success })).into_response())
+    Ok(JsonOut(PermissionAnswer { error: (), success }).into_response())
 }

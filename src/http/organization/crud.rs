@@ -7,11 +7,13 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::{
-    NOT_A_MEMBER, NOT_FOUND, member_json, org_error, org_json, parse_slug, refusal, target, target_by,
+    CreatedOrganization, FullOrganization, NOT_A_MEMBER, NOT_FOUND, OrgQuery, Organization, TAG,
+    member_with_user, org_error, organization, parse_slug, refusal, target, target_by,
 };
 use crate::{
     domain::{
@@ -19,8 +21,9 @@ use crate::{
         model::{MemberRow, OrganizationChanges, OrganizationRow},
         roles::Role,
     },
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody},
     http::{
+        answers::Status,
         extract::{Authenticated, Json},
         layers::no_store,
     },
@@ -47,27 +50,37 @@ fn metadata_text(metadata: Option<Value>) -> Option<String> {
     metadata.filter(|m| !m.is_null()).map(|m| m.to_string())
 }
 
-fn answer(value: Value) -> Response {
+fn answer(value: impl Serialize) -> Response {
     no_store(JsonOut(value).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct CreateBody {
+pub(super) struct CreateOrganizationBody {
+    /// Not blank; at most 256 characters once trimmed.
     name: String,
+    /// Lowercase letters, digits and dashes, 1 to 64 (stored trimmed and lowercased).
     slug: String,
     logo: Option<String>,
+    /// Any JSON value, answered back as given.
     metadata: Option<Value>,
+    /// Leave the session's active organization as it is (by default the new one becomes active).
     #[serde(default)]
+    #[schema(required = false)]
     keep_current_active_organization: bool,
 }
 
 /// `POST /organization/create`: the creator becomes `owner`; the organization becomes active
 /// unless `keepCurrentActiveOrganization`.
+#[utoipa::path(post, path = "/organization/create", tag = TAG, summary = "Create an organization",
+    request_body = CreateOrganizationBody,
+    responses((status = 200, description = "The organization, with its creator as owner",
+        body = CreatedOrganization)),
+    security(("session" = []), ("bearer" = [])))]
 pub(super) async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
-    Json(body): Json<CreateBody>,
+    Json(body): Json<CreateOrganizationBody>,
 ) -> ApiResult<Response> {
     let scope = state.scope_of(&auth.user).await?;
     if scope.require_email_verification(state.settings.sessions.require_email_verification)
@@ -109,9 +122,8 @@ pub(super) async fn create(
     if !body.keep_current_active_organization {
         state.store.set_active_organization(&auth.session.token, &auth.user.id, Some(&org.id)).await?;
     }
-    let mut created = org_json(&org);
-    created["members"] = json!([member_json(&owner, &auth.user)]);
-    Ok(answer(created))
+    let members = vec![member_with_user(&owner, &auth.user)];
+    Ok(answer(CreatedOrganization { organization: organization(&org), members }))
 }
 
 /// `Some(None)` for an explicit `null`, `None` when absent.
@@ -119,32 +131,44 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Opti
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+/// What to change; absent fields stay as they are.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct UpdateData {
+pub(super) struct UpdateOrganizationData {
     name: Option<String>,
+    /// Lowercase letters, digits and dashes, 1 to 64 (stored trimmed and lowercased).
     slug: Option<String>,
+    /// `null` removes the logo.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, required = false)]
     logo: Option<Option<String>>,
+    /// Any JSON value; `null` removes the metadata.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Value>, required = false)]
     metadata: Option<Option<Value>>,
+    /// Owners only, and only with a second factor of their own.
     require_two_factor: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct UpdateBody {
-    data: UpdateData,
+pub(super) struct UpdateOrganizationBody {
+    data: UpdateOrganizationData,
+    /// The organization (id or slug); the active one when absent.
     organization_id: Option<Id>,
 }
 
 /// `POST /organization/update {data: {name?, slug?, logo?, metadata?, requireTwoFactor?},
 /// organizationId?}`: owners and admins (`requireTwoFactor`: owners only); `null` clears the logo
 /// or metadata. The updated organization.
+#[utoipa::path(post, path = "/organization/update", tag = TAG, summary = "Update an organization",
+    request_body = UpdateOrganizationBody,
+    responses((status = 200, description = "The updated organization", body = Organization)),
+    security(("session" = []), ("bearer" = [])))]
 pub(super) async fn update(
     State(state): State<AppState>,
     auth: Authenticated,
-    Json(body): Json<UpdateBody>,
+    Json(body): Json<UpdateOrganizationBody>,
 ) -> ApiResult<Response> {
     let (org, member) = target_by(&state, &auth, body.organization_id).await?.ok_or(NOT_FOUND)?;
     let data = body.data;
@@ -175,21 +199,26 @@ pub(super) async fn update(
         "You are not allowed to update this organization",
     );
     match state.store.update_organization(&org.id, &auth.user.id, &changes).await {
-        Ok(Ok(org)) => Ok(answer(org_json(&org))),
+        Ok(Ok(org)) => Ok(answer(organization(&org))),
         Ok(Err(denied)) => Err(refusal(denied, not_allowed)),
         Err(StoreError::Conflict) => Err(SLUG_TAKEN),
         Err(e) => Err(e.into()),
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct OrganizationIdBody {
+    /// The organization (id or slug).
     pub(super) organization_id: Id,
 }
 
 /// `POST /organization/delete {organizationId}`: owners only. Members and invitations go with
 /// it, and every session that had it active has none. The organization as it was.
+#[utoipa::path(post, path = "/organization/delete", tag = TAG, summary = "Delete an organization",
+    request_body = OrganizationIdBody,
+    responses((status = 200, description = "The organization as it was", body = Organization)),
+    security(("session" = []), ("bearer" = [])))]
 pub(super) async fn delete(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -205,34 +234,49 @@ pub(super) async fn delete(
     let event = event.through(&auth.session).with(json!({ "slug": org.slug }));
     let deleted =
         recorded(&state, event, None, state.store.delete_organization(&org.id, &auth.user.id)).await?;
-    Ok(answer(org_json(&deleted.map_err(|denied| refusal(denied, not_allowed))?)))
+    Ok(answer(organization(&deleted.map_err(|denied| refusal(denied, not_allowed))?)))
 }
 
 /// `GET /organization/list`: the caller's organizations.
+#[utoipa::path(get, path = "/organization/list", tag = TAG, summary = "List the caller's organizations",
+    responses((status = 200, description = "The organizations the caller is a member of",
+        body = Vec<Organization>)),
+    security(("session" = []), ("bearer" = [])))]
 pub(super) async fn list(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
     let orgs = state.store.organizations_of(&auth.user.id).await?;
-    Ok(answer(orgs.iter().map(org_json).collect()))
+    Ok(answer(orgs.iter().map(organization).collect::<Vec<_>>()))
 }
 
-#[derive(Deserialize)]
+/// The organization to make active; neither field (absent or `null`) clears it.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct SetActiveBody {
+pub(super) struct SetActiveOrganizationBody {
+    /// The organization (id or slug).
     #[serde(default)]
+    #[schema(required = false)]
     organization_id: Option<Id>,
+    /// The organization (slug or id); `organizationId` wins.
     #[serde(default)]
+    #[schema(required = false)]
     organization_slug: Option<Id>,
 }
 
 /// `POST /organization/set-active {organizationId | organizationSlug | null}`: the full
 /// organization, or `null` after clearing. Non-members: 403.
+#[utoipa::path(post, path = "/organization/set-active", tag = TAG,
+    summary = "Set the session's active organization",
+    request_body = SetActiveOrganizationBody,
+    responses((status = 200, description = "The full organization now active, or `null` after clearing",
+        body = Option<FullOrganization>)),
+    security(("session" = []), ("bearer" = [])))]
 pub(super) async fn set_active(
     State(state): State<AppState>,
     auth: Authenticated,
-    Json(body): Json<SetActiveBody>,
+    Json(body): Json<SetActiveOrganizationBody>,
 ) -> ApiResult<Response> {
     let Some(key) = body.organization_id.or(body.organization_slug) else {
         state.store.set_active_organization(&auth.session.token, &auth.user.id, None).await?;
-        return Ok(answer(Value::Null));
+        return Ok(answer(None::<FullOrganization>));
     };
     let org = state.store.organization(key.as_str(), auth.user.app_key()).await?.ok_or(NOT_FOUND)?;
     if org.require_two_factor && !auth.user.two_factor_enabled {
@@ -246,44 +290,57 @@ pub(super) async fn set_active(
     Ok(answer(full(&state, &org).await?))
 }
 
-async fn full(state: &AppState, org: &OrganizationRow) -> ApiResult<Value> {
+async fn full(state: &AppState, org: &OrganizationRow) -> ApiResult<FullOrganization> {
     let members = state.store.members(&org.id).await?;
-    let mut answer = org_json(org);
-    answer["members"] = members.iter().map(|(m, u)| member_json(m, u)).collect();
+    let members = members.iter().map(|(m, u)| member_with_user(m, u)).collect();
     let invitations = state.store.invitations_of(&org.id).await?;
-    answer["invitations"] = invitations.iter().filter(|i| i.status == "pending").map(|i| json!(i)).collect();
-    Ok(answer)
+    let invitations = invitations.into_iter().filter(|i| i.status == "pending").collect();
+    Ok(FullOrganization { organization: organization(org), members, invitations })
 }
 
 /// `GET /organization/get-full-organization`: organization, members (with their user) and
 /// invitations; `null` without an active organization.
+#[utoipa::path(get, path = "/organization/get-full-organization", tag = TAG,
+    summary = "Get an organization with its members and pending invitations",
+    params(OrgQuery),
+    responses((status = 200,
+        description = "The organization asked for (else the active one), or `null` when there is none",
+        body = Option<FullOrganization>)),
+    security(("session" = []), ("bearer" = [])))]
 pub(super) async fn full_organization(
     State(state): State<AppState>,
     auth: Authenticated,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let full = match target(&state, &auth, raw).await? {
-        Some((org, _)) => full(&state, &org).await?,
-        None => Value::Null,
+        Some((org, _)) => Some(full(&state, &org).await?),
+        None => None,
     };
     Ok(answer(full))
 }
 
-#[derive(Deserialize)]
-pub(super) struct SlugBody {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct CheckSlugBody {
+    /// Compared trimmed and lowercased.
     slug: String,
 }
 
 /// `POST /organization/check-slug`: `{status: true}` when free, else 400
 /// `ORGANIZATION_SLUG_ALREADY_TAKEN`.
+#[utoipa::path(post, path = "/organization/check-slug", tag = TAG, summary = "Check that a slug is free",
+    request_body = CheckSlugBody,
+    responses((status = 200, description = "The slug is free", body = Status),
+        (status = 400, description = "`ORGANIZATION_SLUG_ALREADY_TAKEN`, or not a valid slug",
+            body = ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
 pub(super) async fn check_slug(
     State(state): State<AppState>,
     auth: Authenticated,
-    Json(body): Json<SlugBody>,
+    Json(body): Json<CheckSlugBody>,
 ) -> ApiResult<Response> {
     let slug = parse_slug(&body.slug)?;
     if state.store.organization(&slug, auth.user.app_key()).await?.is_some_and(|o| o.slug == slug) {
         return Err(SLUG_TAKEN);
     }
-    Ok(JsonOut(json!({ "status": true })).into_response())
+    Ok(JsonOut(Status::YES).into_response())
 }

@@ -7,10 +7,14 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
-use super::{ALREADY_A_MEMBER, NO_ACTIVE, NOT_A_MEMBER, org_error, require, target, target_by};
+use super::{
+    ALREADY_A_MEMBER, NO_ACTIVE, NOT_A_MEMBER, OrgQuery, TAG, org_error, require, role_name, target,
+    target_by,
+};
 use crate::{
     domain::{
         input::{Email, Id},
@@ -37,22 +41,33 @@ const INVITATION_TTL_MS: i64 = 48 * 3_600_000;
 const INVITATION_NOT_FOUND: ApiError =
     org_error(StatusCode::BAD_REQUEST, "INVITATION_NOT_FOUND", "Invitation not found");
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct InviteBody {
+pub(super) struct InviteMemberBody {
     email: String,
+    /// The role given on accepting.
+    #[schema(schema_with = role_name)]
     role: String,
+    /// The organization (id or slug); the active one when absent.
     organization_id: Option<Id>,
+    /// Renew (and mail again) a pending invitation to the same address instead of refusing.
     #[serde(default)]
+    #[schema(required = false)]
     resend: bool,
 }
 
 /// `POST /organization/invite-member`: owners and admins (only owners may invite owners);
 /// mails an accept link valid 48 hours; `resend` renews a pending invitation.
+#[utoipa::path(post, path = "/organization/invite-member", tag = TAG,
+    summary = "Invite someone to an organization",
+    request_body = InviteMemberBody,
+    responses((status = 200, description = "The invitation (new, or renewed with `resend`)",
+        body = InvitationRow)),
+    security(("session" = []), ("bearer" = [])))]
 pub(super) async fn invite_member(
     State(state): State<AppState>,
     auth: Authenticated,
-    Json(body): Json<InviteBody>,
+    Json(body): Json<InviteMemberBody>,
 ) -> ApiResult<Response> {
     let (org, me) = target_by(&state, &auth, body.organization_id).await?.ok_or(NO_ACTIVE)?;
     let email = Email::parse(&body.email)?;
@@ -128,13 +143,23 @@ pub(super) async fn invite_member(
         vars,
         now,
     );
-    Ok(no_store(JsonOut(json!(invitation)).into_response()))
+    Ok(no_store(JsonOut(invitation).into_response()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct InvitationBody {
+pub(super) struct InvitationIdBody {
     invitation_id: Id,
+}
+
+/// An invitation the caller answered.
+#[derive(Serialize, ToSchema)]
+struct InvitationAnswer {
+    /// Now `accepted` or `rejected`.
+    invitation: InvitationRow,
+    /// The new membership after accepting; `null` after rejecting.
+    #[schema(required = true)]
+    member: Option<MemberRow>,
 }
 
 /// A pending, unexpired invitation addressed to the caller, whose address must be verified
@@ -167,10 +192,16 @@ async fn own_invitation(state: &AppState, auth: &Authenticated, id: &str) -> Api
 
 /// `POST /organization/accept-invitation`: only the invited email; adds the member and makes
 /// the organization active. `{invitation, member}`.
+#[utoipa::path(post, path = "/organization/accept-invitation", tag = TAG, summary = "Accept an invitation",
+    request_body = InvitationIdBody,
+    responses((status = 200,
+        description = "The accepted invitation and the new membership (the organization is now active)",
+        body = InvitationAnswer)),
+    security(("session" = []), ("bearer" = [])))]
 pub(super) async fn accept_invitation(
     State(state): State<AppState>,
     auth: Authenticated,
-    Json(body): Json<InvitationBody>,
+    Json(body): Json<InvitationIdBody>,
 ) -> ApiResult<Response> {
     let mut invitation = own_invitation(&state, &auth, body.invitation_id.as_str()).await?;
     // It would become active: the invitee enrolls first.
@@ -196,21 +227,26 @@ pub(super) async fn accept_invitation(
         Err(e) => return Err(e.into()),
     }
     invitation.status = "accepted".into();
-    Ok(no_store(JsonOut(json!({ "invitation": invitation, "member": member })).into_response()))
+    Ok(no_store(JsonOut(InvitationAnswer { invitation, member: Some(member) }).into_response()))
 }
 
 /// `POST /organization/reject-invitation`: only the invited email. `{invitation, member: null}`.
+#[utoipa::path(post, path = "/organization/reject-invitation", tag = TAG, summary = "Reject an invitation",
+    request_body = InvitationIdBody,
+    responses((status = 200, description = "The rejected invitation; `member` is `null`",
+        body = InvitationAnswer)),
+    security(("session" = []), ("bearer" = [])))]
 pub(super) async fn reject_invitation(
     State(state): State<AppState>,
     auth: Authenticated,
-    Json(body): Json<InvitationBody>,
+    Json(body): Json<InvitationIdBody>,
 ) -> ApiResult<Response> {
     let mut invitation = own_invitation(&state, &auth, body.invitation_id.as_str()).await?;
     if !state.store.settle_invitation(&invitation.id, "rejected", None).await? {
         return Err(INVITATION_NOT_FOUND);
     }
     invitation.status = "rejected".into();
-    Ok(no_store(JsonOut(json!({ "invitation": invitation, "member": null })).into_response()))
+    Ok(no_store(JsonOut(InvitationAnswer { invitation, member: None }).into_response()))
 }
 
 /// 403 `TWO_FACTOR_REQUIRED` when the organization requires a second factor the caller lacks.
@@ -232,10 +268,14 @@ async fn needs_no_second_factor(
 }
 
 /// `POST /organization/cancel-invitation`: owners and admins of the organization.
+#[utoipa::path(post, path = "/organization/cancel-invitation", tag = TAG, summary = "Cancel an invitation",
+    request_body = InvitationIdBody,
+    responses((status = 200, description = "The invitation, now `canceled`", body = InvitationRow)),
+    security(("session" = []), ("bearer" = [])))]
 pub(super) async fn cancel_invitation(
     State(state): State<AppState>,
     auth: Authenticated,
-    Json(body): Json<InvitationBody>,
+    Json(body): Json<InvitationIdBody>,
 ) -> ApiResult<Response> {
     let mut invitation =
         state.store.invitation(body.invitation_id.as_str()).await?.ok_or(INVITATION_NOT_FOUND)?;
@@ -251,10 +291,17 @@ pub(super) async fn cancel_invitation(
         return Err(INVITATION_NOT_FOUND);
     }
     invitation.status = "canceled".into();
-    Ok(no_store(JsonOut(json!(invitation)).into_response()))
+    Ok(no_store(JsonOut(invitation).into_response()))
 }
 
 /// `GET /organization/list-invitations`: the organization's invitations (members only).
+#[utoipa::path(get, path = "/organization/list-invitations", tag = TAG,
+    summary = "List an organization's invitations",
+    params(OrgQuery),
+    responses((status = 200,
+        description = "Every invitation (any status) of the organization asked for, else the active one",
+        body = Vec<InvitationRow>)),
+    security(("session" = []), ("bearer" = [])))]
 pub(super) async fn list_invitations(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -262,5 +309,5 @@ pub(super) async fn list_invitations(
 ) -> ApiResult<Response> {
     let (org, _) = target(&state, &auth, raw).await?.ok_or(NO_ACTIVE)?;
     let invitations = state.store.invitations_of(&org.id).await?;
-    Ok(no_store(JsonOut(json!(invitations)).into_response()))
+    Ok(no_store(JsonOut(invitations).into_response()))
 }

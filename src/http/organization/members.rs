@@ -8,11 +8,16 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{
+    ToSchema,
+    openapi::{ArrayBuilder, OneOfBuilder},
+};
 
 use super::{
-    NO_ACTIVE, crud::OrganizationIdBody, member_json, membership_by, org_error, refusal, target, target_by,
+    MemberWithUser, NO_ACTIVE, OrgQuery, TAG, crud::OrganizationIdBody, member_with_user, membership_by,
+    org_error, refusal, role_name, target, target_by,
 };
 use crate::{
     domain::{
@@ -20,7 +25,7 @@ use crate::{
         model::MemberRow,
         roles::{Denied, MemberChange, Role},
     },
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody},
     http::{
         extract::{Authenticated, Json},
         layers::no_store,
@@ -31,12 +36,33 @@ use crate::{
 };
 
 /// `GET /organization/get-active-member`: the caller's membership in the active organization.
+#[utoipa::path(get, path = "/organization/get-active-member", tag = TAG,
+    summary = "Get the caller's membership in the active organization",
+    responses((status = 200, description = "The caller's membership, with their user", body = MemberWithUser),
+        (status = 400, description = "`NO_ACTIVE_ORGANIZATION`", body = ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
 pub(super) async fn active_member(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
     let (_, member) = target(&state, &auth, None).await?.ok_or(NO_ACTIVE)?;
-    Ok(no_store(JsonOut(member_json(&member, &auth.user)).into_response()))
+    Ok(no_store(JsonOut(member_with_user(&member, &auth.user)).into_response()))
+}
+
+/// An organization's members.
+#[derive(Serialize, ToSchema)]
+struct MemberList {
+    members: Vec<MemberWithUser>,
+    /// How many there are.
+    total: usize,
 }
 
 /// `GET /organization/list-members`: `{members, total}` (members only).
+#[utoipa::path(get, path = "/organization/list-members", tag = TAG,
+    summary = "List an organization's members",
+    params(OrgQuery),
+    responses((status = 200, description = "The members of the organization asked for (else the active one)",
+        body = MemberList),
+        (status = 400, description = "`NO_ACTIVE_ORGANIZATION`, or the organization was not found",
+            body = ErrorBody)),
+    security(("session" = []), ("bearer" = [])))]
 pub(super) async fn list_members(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -44,8 +70,8 @@ pub(super) async fn list_members(
 ) -> ApiResult<Response> {
     let (org, _) = target(&state, &auth, raw).await?.ok_or(NO_ACTIVE)?;
     let members = state.store.members(&org.id).await?;
-    let list: Vec<_> = members.iter().map(|(m, u)| member_json(m, u)).collect();
-    Ok(no_store(JsonOut(json!({ "total": list.len(), "members": list })).into_response()))
+    let members: Vec<_> = members.iter().map(|(m, u)| member_with_user(m, u)).collect();
+    Ok(no_store(JsonOut(MemberList { total: members.len(), members }).into_response()))
 }
 
 /// Applies `change` to `who` in the organization `key` names (else the active one); the store
@@ -89,11 +115,21 @@ fn parse_role(raw: &Value) -> ApiResult<Role> {
     Role::parse(name).ok_or(org_error(StatusCode::BAD_REQUEST, "ROLE_NOT_FOUND", "Role not found"))
 }
 
-#[derive(Deserialize)]
+/// `role`: a role name, or a list of one name.
+fn role_schema() -> OneOfBuilder {
+    let list = ArrayBuilder::new().items(role_name()).min_items(Some(1)).max_items(Some(1));
+    OneOfBuilder::new().item(role_name()).item(list)
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct UpdateRoleBody {
+pub(super) struct UpdateMemberRoleBody {
+    /// The new role: a name, or a list of one name.
+    #[schema(schema_with = role_schema)]
     role: Value,
+    /// The membership's id.
     member_id: Id,
+    /// The organization (id or slug); the active one when absent.
     organization_id: Option<Id>,
 }
 
@@ -105,15 +141,19 @@ const NOT_ALLOWED_TO_UPDATE: ApiError = org_error(
 
 /// `POST /organization/update-member-role {role, memberId, organizationId?}`: owners and admins;
 /// only owners make or change owners; the last owner cannot step down. The updated member.
+#[utoipa::path(post, path = "/organization/update-member-role", tag = TAG, summary = "Change a member's role",
+    request_body = UpdateMemberRoleBody,
+    responses((status = 200, description = "The updated membership", body = MemberRow)),
+    security(("session" = []), ("bearer" = [])))]
 pub(super) async fn update_member_role(
     State(state): State<AppState>,
     auth: Authenticated,
-    Json(body): Json<UpdateRoleBody>,
+    Json(body): Json<UpdateMemberRoleBody>,
 ) -> ApiResult<Response> {
     let role = parse_role(&body.role)?;
     let who = MemberTarget::Id(body.member_id.as_str());
     match change(&state, &auth, body.organization_id, who, MemberChange::SetRole(role)).await? {
-        Ok(member) => Ok(no_store(JsonOut(json!(member)).into_response())),
+        Ok(member) => Ok(no_store(JsonOut(member).into_response())),
         Err(Denied::LastOwner) => Err(org_error(
             StatusCode::BAD_REQUEST,
             "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER",
@@ -123,19 +163,32 @@ pub(super) async fn update_member_role(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct RemoveBody {
+pub(super) struct RemoveMemberBody {
+    /// The membership's id, or the member's email.
     member_id_or_email: Id,
+    /// The organization (id or slug); the active one when absent.
     organization_id: Option<Id>,
+}
+
+/// A membership that was removed.
+#[derive(Serialize, ToSchema)]
+struct RemovedMember {
+    /// As it was.
+    member: MemberRow,
 }
 
 /// `POST /organization/remove-member {memberIdOrEmail, organizationId?}`: owners and admins;
 /// only owners remove owners; never the last one. `{member}` as it was.
+#[utoipa::path(post, path = "/organization/remove-member", tag = TAG, summary = "Remove a member",
+    request_body = RemoveMemberBody,
+    responses((status = 200, description = "The membership as it was", body = RemovedMember)),
+    security(("session" = []), ("bearer" = [])))]
 pub(super) async fn remove_member(
     State(state): State<AppState>,
     auth: Authenticated,
-    Json(body): Json<RemoveBody>,
+    Json(body): Json<RemoveMemberBody>,
 ) -> ApiResult<Response> {
     let email;
     let raw = body.member_id_or_email.as_str();
@@ -156,11 +209,15 @@ pub(super) async fn remove_member(
     let member = change(&state, &auth, body.organization_id, who, MemberChange::Remove)
         .await?
         .map_err(|denied| refusal(denied, not_allowed))?;
-    Ok(no_store(JsonOut(json!({ "member": member })).into_response()))
+    Ok(no_store(JsonOut(RemovedMember { member }).into_response()))
 }
 
 /// `POST /organization/leave {organizationId}`: any member but the last owner. The membership as
 /// it was.
+#[utoipa::path(post, path = "/organization/leave", tag = TAG, summary = "Leave an organization",
+    request_body = OrganizationIdBody,
+    responses((status = 200, description = "The caller's membership as it was", body = MemberRow)),
+    security(("session" = []), ("bearer" = [])))]
 pub(super) async fn leave(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -171,5 +228,5 @@ pub(super) async fn leave(
         .await?
         // Leaving is never "not allowed" to a member: only the last-owner rule refuses it.
         .map_err(|denied| refusal(denied, super::NOT_A_MEMBER))?;
-    Ok(no_store(JsonOut(json!(member)).into_response()))
+    Ok(no_store(JsonOut(member).into_response()))
 }

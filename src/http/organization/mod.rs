@@ -7,18 +7,21 @@ mod crud;
 mod invitations;
 mod members;
 
-use axum::{
-    Router,
-    http::StatusCode,
-    routing::{get, post},
-};
+use std::borrow::Cow;
+
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::{
+    IntoParams, PartialSchema, ToSchema,
+    openapi::{ObjectBuilder, RefOr, Schema, Type},
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     domain::{
         input::Id,
-        model::{MemberRow, OrganizationRow, User},
+        model::{InvitationRow, MemberRow, OrganizationRow, User},
         roles::{Denied, Permission, Role},
     },
     error::{ApiError, ApiResult},
@@ -26,25 +29,55 @@ use crate::{
     state::AppState,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/organization/create", post(crud::create))
-        .route("/organization/update", post(crud::update))
-        .route("/organization/delete", post(crud::delete))
-        .route("/organization/list", get(crud::list))
-        .route("/organization/set-active", post(crud::set_active))
-        .route("/organization/get-full-organization", get(crud::full_organization))
-        .route("/organization/check-slug", post(crud::check_slug))
-        .route("/organization/get-active-member", get(members::active_member))
-        .route("/organization/list-members", get(members::list_members))
-        .route("/organization/update-member-role", post(members::update_member_role))
-        .route("/organization/remove-member", post(members::remove_member))
-        .route("/organization/leave", post(members::leave))
-        .route("/organization/invite-member", post(invitations::invite_member))
-        .route("/organization/accept-invitation", post(invitations::accept_invitation))
-        .route("/organization/reject-invitation", post(invitations::reject_invitation))
-        .route("/organization/cancel-invitation", post(invitations::cancel_invitation))
-        .route("/organization/list-invitations", get(invitations::list_invitations))
+const TAG: &str = "Organizations";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(crud::create))
+        .routes(routes!(crud::update))
+        .routes(routes!(crud::delete))
+        .routes(routes!(crud::list))
+        .routes(routes!(crud::set_active))
+        .routes(routes!(crud::full_organization))
+        .routes(routes!(crud::check_slug))
+        .routes(routes!(members::active_member))
+        .routes(routes!(members::list_members))
+        .routes(routes!(members::update_member_role))
+        .routes(routes!(members::remove_member))
+        .routes(routes!(members::leave))
+        .routes(routes!(invitations::invite_member))
+        .routes(routes!(invitations::accept_invitation))
+        .routes(routes!(invitations::reject_invitation))
+        .routes(routes!(invitations::cancel_invitation))
+        .routes(routes!(invitations::list_invitations))
+}
+
+/// An id sent in a body is refused with 400 unless it has 1 to 255 bytes and no control
+/// characters (see [`Id`]); the document says so.
+impl PartialSchema for Id {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("An id (or slug): 1 to 255 bytes, no control characters"))
+            .min_length(Some(1))
+            .max_length(Some(255))
+            .pattern(Some("^[^\\u0000-\\u001F\\u007F-\\u009F]+$"))
+            .into()
+    }
+}
+
+impl ToSchema for Id {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Id")
+    }
+}
+
+/// A role name as a body gives it (read by [`Role::parse`]).
+fn role_name() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["owner", "admin", "member"]))
+        .description(Some("A role: `owner`, `admin` or `member` (case and surrounding spaces do not matter)"))
 }
 
 /// The plugin's error with its code; the message is the plugin's too.
@@ -89,27 +122,84 @@ fn require(member: &MemberRow, permission: Permission, denied: ApiError) -> ApiR
     if Role::of_stored(&member.role).can(permission) { Ok(()) } else { Err(denied) }
 }
 
-/// The organization as the plugin answers it: `metadata` parsed back into JSON.
-fn org_json(org: &OrganizationRow) -> Value {
-    let metadata = org.metadata.as_deref().and_then(|m| serde_json::from_str::<Value>(m).ok());
-    json!({
-        "id": org.id, "name": org.name, "slug": org.slug, "logo": org.logo,
-        "metadata": metadata, "createdAt": crate::domain::time::format_ms(org.created_at),
-        "requireTwoFactor": org.require_two_factor,
-    })
-}
-
-#[derive(Serialize)]
+/// An organization.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct MemberWithUser<'a> {
-    #[serde(flatten)]
-    member: &'a MemberRow,
-    user: Value,
+struct Organization {
+    id: String,
+    name: String,
+    /// Lowercase letters, digits and dashes.
+    slug: String,
+    #[schema(required = true)]
+    logo: Option<String>,
+    /// The JSON value it was given; `null` when none.
+    #[schema(required = true)]
+    metadata: Option<Value>,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(with = "crate::domain::time::iso")]
+    created_at: i64,
+    /// Members need a second factor to make it their active organization.
+    require_two_factor: bool,
 }
 
-fn member_json(member: &MemberRow, user: &User) -> Value {
-    let user = json!({ "id": user.id, "name": user.name, "email": user.email, "image": user.image });
-    serde_json::to_value(MemberWithUser { member, user }).unwrap_or(Value::Null)
+/// The organization as the plugin answers it: `metadata` parsed back into JSON.
+fn organization(org: &OrganizationRow) -> Organization {
+    let metadata = org.metadata.as_deref().and_then(|m| serde_json::from_str::<Value>(m).ok());
+    Organization {
+        id: org.id.clone(),
+        name: org.name.clone(),
+        slug: org.slug.clone(),
+        logo: org.logo.clone(),
+        metadata,
+        created_at: org.created_at,
+        require_two_factor: org.require_two_factor,
+    }
+}
+
+/// A new organization with its one member, the creator (`owner`).
+#[derive(Serialize, ToSchema)]
+struct CreatedOrganization {
+    #[serde(flatten)]
+    organization: Organization,
+    members: Vec<MemberWithUser>,
+}
+
+/// An organization with its members and pending invitations.
+#[derive(Serialize, ToSchema)]
+struct FullOrganization {
+    #[serde(flatten)]
+    organization: Organization,
+    members: Vec<MemberWithUser>,
+    /// The pending ones.
+    invitations: Vec<InvitationRow>,
+}
+
+/// The member's user, as other members see it.
+#[derive(Serialize, ToSchema)]
+struct MemberUser {
+    id: String,
+    name: String,
+    email: String,
+    #[schema(required = true)]
+    image: Option<String>,
+}
+
+/// A membership with its user.
+#[derive(Serialize, ToSchema)]
+struct MemberWithUser {
+    #[serde(flatten)]
+    member: MemberRow,
+    user: MemberUser,
+}
+
+fn member_with_user(member: &MemberRow, user: &User) -> MemberWithUser {
+    let user = MemberUser {
+        id: user.id.clone(),
+        name: user.name.clone(),
+        email: user.email.clone(),
+        image: user.image.clone(),
+    };
+    MemberWithUser { member: member.clone(), user }
 }
 
 /// A slug: lowercase letters, digits and dashes, 1 to 64 characters.
@@ -120,10 +210,16 @@ fn parse_slug(raw: &str) -> ApiResult<String> {
     if ok { Ok(slug) } else { Err(ApiError::Validation("[body.slug] Invalid slug".into())) }
 }
 
-#[derive(Deserialize, Default)]
+/// Which organization a read is about (neither: the active one).
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 struct OrgQuery {
+    /// The organization's id (or its slug).
+    #[param(value_type = Option<String>)]
     organization_id: Option<Id>,
+    /// The organization's slug (or its id); `organizationId` wins.
+    #[param(value_type = Option<String>)]
     organization_slug: Option<Id>,
 }
 

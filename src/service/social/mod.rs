@@ -119,7 +119,9 @@ pub struct Started {
 }
 
 /// The provider's redirect back (`GET /callback/:id`; no `Debug`: it holds the code).
-#[derive(Default, Deserialize, Serialize)]
+#[derive(Default, Deserialize, Serialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[schema(as = ProviderCallback, description = "What the provider sends back (RFC 6749 names)")]
+#[into_params(parameter_in = Query)]
 pub struct Callback {
     pub code: Option<String>,
     pub state: Option<String>,

@@ -89,8 +89,11 @@ pub async fn confirm_identity(
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+/// A second factor to enroll: `totp` (an authenticator app) or `otp` (codes mailed to the
+/// address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = TwoFactorMethod)]
 pub enum Method {
     Totp,
     Otp,
@@ -98,14 +101,18 @@ pub enum Method {
 
 /// What enabling answers: a TOTP enrollment to confirm with a first code, or email codes (on at
 /// once).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = TwoFactorEnrollment)]
 pub struct Enabled {
     method: Method,
+    /// With `totp`: the `otpauth://` URI to add to an authenticator app.
     #[serde(rename = "totpURI", skip_serializing_if = "Option::is_none")]
     totp_uri: Option<String>,
+    /// With `totp`: the URI as a QR code (an SVG `data:` URL).
     #[serde(skip_serializing_if = "Option::is_none")]
     totp_qr_code: Option<String>,
+    /// Ten single-use backup codes (`xxxxx-xxxxx`), shown only now.
     #[serde(skip_serializing_if = "Option::is_none")]
     backup_codes: Option<Vec<String>>,
 }

@@ -72,6 +72,8 @@ async fn sign_ins_and_admin_actions_are_written(backend: Backend) {
         "YOU_ARE_NOT_ALLOWED_TO_READ_THE_AUDIT_LOG",
     );
     rejected(&app.get("/admin/audit-log?since=yesterday", Some(&cookie)).await, 400, "VALIDATION_ERROR");
+    rejected(&app.get("/admin/audit-log?limit=1&limit=2", Some(&cookie)).await, 400, "VALIDATION_ERROR");
+    rejected(&app.get("/audit-log?limit=1&limit=2", Some(&cookie)).await, 400, "VALIDATION_ERROR");
 }
 
 async fn users_see_their_own_security_events(backend: Backend) {

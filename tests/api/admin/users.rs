@@ -128,6 +128,11 @@ async fn listing_users(backend: Backend) {
     assert_eq!(list("searchValue=%25").await["total"], 0);
     rejected(&app.get("/admin/list-users?sortBy=password", Some(&cookie)).await, 400, "VALIDATION_ERROR");
     rejected(&app.get("/admin/list-users?limit=lots", Some(&cookie)).await, 400, "VALIDATION_ERROR");
+    // Every parameter is checked, used or not; a repeated one is not silently dropped.
+    for query in ["searchOperator=like", "filterOperator=like", "filterField=password", "limit=1&limit=2"] {
+        let res = app.get(&format!("/admin/list-users?{query}"), Some(&cookie)).await;
+        rejected(&res, 400, "VALIDATION_ERROR");
+    }
 }
 
 async fn getting_and_changing_users(backend: Backend) {
