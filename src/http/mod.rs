@@ -11,6 +11,7 @@ pub mod health;
 pub mod jwt;
 pub mod layers;
 pub mod limits;
+pub mod linked_accounts;
 pub mod metrics;
 pub mod openapi;
 pub mod organization;
@@ -63,6 +64,7 @@ pub fn app(state: AppState) -> Router {
         .merge(stripe::router())
         .merge(organization::router())
         .merge(social::router())
+        .merge(linked_accounts::router())
         .merge(two_factor::router())
         .merge(passkeys::router())
         .merge(tokens::router())

@@ -1,3 +1,5 @@
+//! (Just over 400 lines: one case per body rule, each needing its own malformed requests.)
+//!
 //! Request bodies as the extractors take them: malformed or ill-typed JSON, wrong content types,
 //! oversized bodies (declared and chunked), form bodies where they are allowed, and body rules on
 //! routes that read no body. Every rejection has the contract's error shape, leaks nothing

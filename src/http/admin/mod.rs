@@ -4,6 +4,7 @@
 //! caller's app (another app's user does not exist for it), while `ADMIN_USER_IDS` names admins
 //! wherever they are.
 
+mod listing;
 mod sessions;
 mod users;
 
@@ -23,7 +24,7 @@ use crate::{
 const TAG: &str = "Admin";
 
 pub fn router() -> OpenApiRouter<AppState> {
-    users::router().merge(sessions::router())
+    users::router().merge(listing::router()).merge(sessions::router())
 }
 
 /// Better Auth's messages for the admin plugin's codes (as `adminClient.$ERROR_CODES` has them).
