@@ -26,7 +26,8 @@ pub struct AuditEvent {
     pub target_id: Option<String>,
     /// `success` or `failure`.
     pub outcome: String,
-    /// JSON text: what else helps to read the event (a reason, a method, a role).
+    /// What else helps to read the event (a reason, a method, a role), as an object.
+    // Stored as JSON text.
     #[schema(value_type = Object)]
     #[serde(serialize_with = "as_json")]
     pub details: String,

@@ -11,6 +11,7 @@ pub struct User {
     pub name: String,
     pub email: String,
     pub email_verified: bool,
+    #[schema(required = true)]
     pub image: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::domain::time::iso")]
@@ -20,27 +21,34 @@ pub struct User {
     pub updated_at: i64,
     /// A second factor is needed to sign in (set by enrolling, never by the user directly).
     #[serde(default)]
+    #[schema(required = true)]
     pub two_factor_enabled: bool,
-    /// Lowercased and unique (see `domain::input::Username`); `null` when none was chosen.
+    /// Lowercased and unique; `null` when none was chosen.
     #[serde(default)]
+    #[schema(required = true)]
     pub username: Option<String>,
     /// The username as its owner wrote it.
     #[serde(default)]
+    #[schema(required = true)]
     pub display_username: Option<String>,
-    /// The app the user belongs to; `None` (and absent from JSON): the default space.
+    /// The app the user belongs to; absent for the default space.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_id: Option<String>,
     /// `user` or `admin` (several comma-separated, as Better Auth stores them): what admin
     /// routes the user may call.
     #[serde(default = "default_role")]
+    #[schema(required = true)]
     pub role: String,
     /// Banned users cannot sign in (until `banExpires`, when set).
     #[serde(default)]
+    #[schema(required = true)]
     pub banned: bool,
     #[serde(default)]
+    #[schema(required = true)]
     pub ban_reason: Option<String>,
     #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(default, with = "crate::domain::time::iso_opt")]
+    #[schema(required = true)]
     pub ban_expires: Option<i64>,
 }
 
@@ -95,14 +103,19 @@ pub struct SessionRow {
     #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::domain::time::iso")]
     pub updated_at: i64,
+    #[schema(required = true)]
     pub ip_address: Option<String>,
+    #[schema(required = true)]
     pub user_agent: Option<String>,
+    #[schema(required = true)]
     pub active_organization_id: Option<String>,
     /// False for a `rememberMe: false` sign-in: a one-day session that is never extended.
     #[serde(default = "remembered")]
+    #[schema(required = true)]
     pub remember_me: bool,
     /// The admin's user id when an admin opened this session as its user (impersonation).
     #[serde(default)]
+    #[schema(required = true)]
     pub impersonated_by: Option<String>,
 }
 
@@ -200,8 +213,11 @@ pub struct InvitationRow {
 #[serde(rename_all = "camelCase")]
 pub struct Subscription {
     pub is_subscribed: bool,
+    #[schema(required = true)]
     pub product_id: Option<String>,
+    #[schema(required = true)]
     pub status: Option<String>,
+    #[schema(required = true)]
     pub period_end: Option<String>,
 }
 

@@ -150,6 +150,8 @@ async fn delete_user(
 struct UndoInput {
     /// The token from the link (a missing or empty one is an invalid link).
     #[serde(default)]
+    #[schema(required = true)]
+    #[param(required = false)]
     token: String,
 }
 

@@ -63,8 +63,10 @@ async fn username_taken(state: &AppState, user: &User) -> ApiResult<bool> {
 
 #[derive(Serialize, ToSchema)]
 struct SignUpAnswer {
+    #[schema(required = true)]
     token: Option<String>,
     user: User,
+    #[schema(required = true)]
     session: Option<SessionRow>,
 }
 
@@ -144,7 +146,7 @@ async fn sign_up(
 }
 
 /// A password sign-in's body: `email` or `username` (whichever the route takes), and the rest.
-/// (Not `serde(flatten)`: form bodies would lose their booleans.)
+// (Not `serde(flatten)`: form bodies would lose their booleans.)
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PasswordSignIn {
@@ -164,6 +166,7 @@ pub struct PasswordSignIn {
 pub struct SignInAnswer {
     redirect: bool,
     token: String,
+    #[schema(required = true)]
     url: Option<String>,
     user: User,
     session: SessionRow,

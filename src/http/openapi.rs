@@ -177,7 +177,9 @@ fn optional_bodies(doc: &mut OpenApi) {
             inline => Some(inline),
         };
         match schema {
-            Some(RefOr::T(Schema::Object(object))) => !object.required.is_empty(),
+            Some(RefOr::T(Schema::Object(object))) => {
+                !object.required.is_empty() || object.min_properties.is_some_and(|n| n > 0)
+            }
             // Anything else (a union, a free-form object): say what utoipa said.
             _ => true,
         }
@@ -296,8 +298,9 @@ fn render(doc: &OpenApi) -> Result<String, minijinja::Error> {
         .cloned()
         .unwrap_or_default();
     let mut env = Environment::new();
-    env.add_template("page", PAGE)?;
-    env.get_template("page")?.render(context! {
+    // Named .html: minijinja escapes every value then.
+    env.add_template("reference.html", PAGE)?;
+    env.get_template("reference.html")?.render(context! {
         title => doc.info.title,
         version => doc.info.version,
         description => doc.info.description,

@@ -125,6 +125,7 @@ struct EmailOtp {
 struct EmailOtpVerified {
     status: bool,
     /// Always null.
+    #[schema(required = true)]
     token: Option<String>,
     user: User,
 }

@@ -157,6 +157,7 @@ async fn reset_link(
 struct ResetBody {
     /// The token from the emailed link (a missing one is an invalid token).
     #[serde(default)]
+    #[schema(required = true)]
     token: String,
     /// The new password (required unless `password` is given).
     new_password: Option<String>,
@@ -240,6 +241,7 @@ struct ChangePasswordBody {
 #[derive(Serialize, ToSchema)]
 struct ChangePasswordAnswer {
     /// The new session's token with `revokeOtherSessions`; otherwise `null`.
+    #[schema(required = true)]
     token: Option<String>,
     user: User,
 }

@@ -277,7 +277,8 @@ async fn callback_post(
 struct TokenInput {
     /// The token from the mailed link.
     #[serde(default)]
-    #[schema(required = false)]
+    #[schema(required = true)]
+    #[param(required = false)]
     token: String,
 }
 

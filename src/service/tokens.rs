@@ -36,8 +36,8 @@ pub struct Pair {
     pub refresh_token_expires_in: i64,
 }
 
-/// For the API description: [`Pair`]'s fields in a sign-in answer, there only when asked for
-/// (`issueTokens: true`).
+/// An access token and a refresh token, in a sign-in answer only when asked for
+/// (`issueTokens: true`); lifetimes in seconds.
 #[derive(utoipa::ToSchema)]
 #[schema(rename_all = "camelCase")]
 #[allow(dead_code, reason = "describes the flattened Option<Pair>; the answer serializes Pair")]

@@ -133,8 +133,12 @@ async fn the_reference_page_works_offline(backend: Backend) {
     assert!(res.header("content-type").unwrap_or_default().starts_with("text/html"));
     let page = res.text();
     for (_, path, _) in operations(&doc) {
-        assert!(page.contains(&format!("<code>{path}</code>")), "{path} missing from the page");
+        // Every value is HTML-escaped (minijinja writes `/` as `&#x2f;`).
+        let escaped = path.replace('/', "&#x2f;");
+        assert!(page.contains(&format!("<code>{escaped}</code>")), "{path} missing from the page");
     }
+    // Text from the document is escaped: `<session token>` is not a tag.
+    assert!(page.contains("Bearer &lt;session token&gt;"), "unescaped description");
     // Nothing fetched from elsewhere: no scripts, no external styles or images.
     for outside in ["<script", "src=\"http", "<link", "@import", "url("] {
         assert!(!page.contains(outside), "the page loads {outside}");
