@@ -126,6 +126,7 @@ pub async fn create(
     let mut user =
         User::new(random_id(), name, email.as_str().to_string(), Some(app_id).filter(|a| !a.is_empty()), now);
     user.role = role;
+    user.fields = crate::domain::fields::defaults(&settings.user_fields);
     let password =
         password.map(|p| NewPassword::parse(p, &settings.passwords.policy)).transpose().map_err(msg)?;
     let hasher = PasswordHasher::new(settings.passwords.argon2, 1)?;

@@ -44,7 +44,10 @@ pub use self::{
     social::SocialSettings,
     two_factor::TwoFactorSettings,
 };
-use crate::security::{client_ip::TrustedProxies, origin::OriginPattern};
+use crate::{
+    domain::fields::{FieldSpec, parse_specs},
+    security::{client_ip::TrustedProxies, origin::OriginPattern},
+};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -68,6 +71,8 @@ pub struct Settings {
     /// `METRICS_TOKEN`: `GET /metrics` answers only with `Authorization: Bearer <it>` (unset: no
     /// `/metrics` at all).
     pub metrics_token: Option<Secret>,
+    /// `USER_FIELDS`: the custom fields of the user object (see `domain::fields`).
+    pub user_fields: Vec<FieldSpec>,
     pub database: DatabaseSettings,
     pub sessions: SessionSettings,
     pub passwords: PasswordSettings,
@@ -101,6 +106,7 @@ impl Settings {
             app_name: "Gatehouse".into(),
             stripe_webhook_secret: None,
             metrics_token: None,
+            user_fields: Vec::new(),
             database: DatabaseSettings::default(),
             sessions: SessionSettings::default(),
             passwords: PasswordSettings::default(),
@@ -176,6 +182,10 @@ impl Settings {
             app_name: env.get("APP_NAME").unwrap_or(d.app_name),
             stripe_webhook_secret: env.get("STRIPE_WEBHOOK_SECRET").map(Secret::new),
             metrics_token: env.get("METRICS_TOKEN").map(Secret::new),
+            user_fields: match env.get("USER_FIELDS") {
+                Some(raw) => parse_specs(&raw).map_err(|e| anyhow::anyhow!("USER_FIELDS: {e}"))?,
+                None => Vec::new(),
+            },
             database: DatabaseSettings::read(&env)?,
             sessions: SessionSettings::read(&env)?,
             passwords: PasswordSettings::read(&env)?,

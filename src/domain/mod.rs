@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod app;
 pub mod audit;
+pub mod fields;
 pub mod input;
 pub mod model;
 pub mod roles;

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::fields::Fields;
+
 /// `U`: `{id, name, email, emailVerified, image, createdAt, updatedAt}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -50,6 +52,11 @@ pub struct User {
     #[serde(default, with = "crate::domain::time::iso_opt")]
     #[schema(required = true)]
     pub ban_expires: Option<i64>,
+    /// The custom fields (`USER_FIELDS`), answered top-level beside the others.
+    #[serde(flatten)]
+    #[sqlx(try_from = "String")]
+    #[schema(ignore)]
+    pub fields: Fields,
 }
 
 fn default_role() -> String {
@@ -81,6 +88,7 @@ impl User {
             banned: false,
             ban_reason: None,
             ban_expires: None,
+            fields: Fields::default(),
         }
     }
 }

@@ -12,13 +12,14 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     domain::{
+        fields,
         input::{Email, NewPassword, parse_image, parse_name},
         model::{SessionRow, Subscription, User},
     },
     error::{ApiError, ApiResult, OrChallenge},
     http::{
         answers::Success,
-        extract::{Json, JsonOrForm, NoBody, required},
+        extract::{BodyFields, Json, JsonOrForm, NoBody, WithExtras, required},
         layers::no_store,
         redirect::check_callback,
     },
@@ -55,6 +56,12 @@ struct SignUpBody {
     display_username: Option<String>,
 }
 
+impl BodyFields for SignUpBody {
+    const FIELDS: &'static [&'static str] =
+        &["name", "email", "password", "image", "callbackURL", "rememberMe", "username", "displayUsername"];
+    const FORMS: bool = true;
+}
+
 /// Whether the username `user` asked for belongs to someone else (in their app).
 async fn username_taken(state: &AppState, user: &User) -> ApiResult<bool> {
     let Some(username) = &user.username else { return Ok(false) };
@@ -80,7 +87,7 @@ struct SignUpAnswer {
 async fn sign_up(
     State(state): State<AppState>,
     ctx: SignInContext,
-    JsonOrForm(body): JsonOrForm<SignUpBody>,
+    WithExtras { body, extras, source }: WithExtras<SignUpBody>,
 ) -> ApiResult<Response> {
     check_callback(&state, &ctx.scope, body.callback_url.as_deref())?;
     let email = Email::parse(&body.email)?;
@@ -90,6 +97,7 @@ async fn sign_up(
     let image = body.image.as_deref().map(parse_image).transpose()?;
     let (username, display) = (body.username.as_deref(), body.display_username.as_deref());
     let chosen = usernames::choose(&state, username, display, ctx.scope.key(), None).await?;
+    let fields = fields::for_new_user(&state.settings.user_fields, extras, source)?;
 
     let hash = state.hasher.hash(password.as_str()).await?;
     let now = state.clock.now_ms();
@@ -98,6 +106,7 @@ async fn sign_up(
         image,
         username: chosen.username,
         display_username: chosen.display_username,
+        fields,
         ..User::new(random_id(), name, email.as_str().to_string(), app_id, now)
     };
     let require_verification =

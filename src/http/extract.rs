@@ -5,26 +5,26 @@
 //! current session.
 
 use axum::{
-    body::{Body, Bytes, HttpBody},
+    body::{Body, Bytes},
     extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request},
     http::{HeaderMap, header, request::Parts},
 };
 use serde::de::DeserializeOwned;
-use std::{
-    net::{IpAddr, SocketAddr},
-    pin::Pin,
-    time::Duration,
-};
+use std::net::{IpAddr, SocketAddr};
 use tower_cookies::Cookies;
 use tower_sessions::Session;
 
 use crate::{
     domain::{
         app::Scope,
+        fields::Source,
         model::{SessionRow, SubscriptionRow, User},
     },
     error::ApiError,
-    http::apps::{check_body_app, scope_in},
+    http::{
+        apps::{check_body_app, scope_in},
+        body_limit::{declared_length, read_limited, too_large},
+    },
     service::{
         sessions::{ClientInfo, SignInContext},
         sign_in::second_factor_setup_pending,
@@ -56,6 +56,42 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonOrForm<T> {
     }
 }
 
+/// A body's own fields, named so the rest of a body can be told apart from them.
+pub trait BodyFields {
+    const FIELDS: &'static [&'static str];
+    /// Also taken as `application/x-www-form-urlencoded`.
+    const FORMS: bool;
+}
+
+/// A JSON or form body as `T`, and its keys that are not `T`'s (nor `appId`): the custom user
+/// fields it carries (see `domain::fields`), `null`s included.
+pub struct WithExtras<T> {
+    pub body: T,
+    pub extras: serde_json::Map<String, serde_json::Value>,
+    pub source: Source,
+}
+
+impl<T: DeserializeOwned + BodyFields> FromRequest<AppState> for WithExtras<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (kind, bytes) = read_raw(req, state.settings.max_body_bytes, T::FORMS).await?;
+        let body = decode(&kind, &bytes)?;
+        let mut extras = match kind {
+            Some(Kind::Json) if !bytes.is_empty() => parse_json::<serde_json::Map<_, _>>(&bytes)?,
+            Some(Kind::Form) => form_urlencoded_parse(&bytes)
+                .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
+                .collect(),
+            _ => serde_json::Map::new(),
+        };
+        extras.retain(|key, _| key != "appId" && !T::FIELDS.contains(&key.as_str()));
+        let source = match kind {
+            Some(Kind::Form) => Source::Form,
+            _ => Source::Json,
+        };
+        Ok(Self { body, extras, source })
+    }
+}
+
 enum Kind {
     Json,
     Form,
@@ -72,6 +108,13 @@ fn kind_of(headers: &HeaderMap, allow_form: bool) -> Option<Kind> {
 }
 
 async fn read_body<T: DeserializeOwned>(req: Request, limit: usize, allow_form: bool) -> Result<T, ApiError> {
+    let (kind, bytes) = read_raw(req, limit, allow_form).await?;
+    decode(&kind, &bytes)
+}
+
+/// The body's kind and bytes, within the size limit, of an allowed content type, naming no other
+/// app than the request's.
+async fn read_raw(req: Request, limit: usize, allow_form: bool) -> Result<(Option<Kind>, Bytes), ApiError> {
     let (parts, body) = req.into_parts();
     if declared_length(&parts.headers).is_some_and(|n| n > limit as u64) {
         return Err(too_large(&parts.headers, Body::new(body), 0).await);
@@ -83,6 +126,10 @@ async fn read_body<T: DeserializeOwned>(req: Request, limit: usize, allow_form: 
     }
     let bytes = read_limited(&parts.headers, Body::new(body), limit).await?;
     check_body_app(&scope_in(&parts.extensions), body_app_id(&kind, &bytes).as_deref())?;
+    Ok((kind, bytes))
+}
+
+fn decode<T: DeserializeOwned>(kind: &Option<Kind>, bytes: &[u8]) -> Result<T, ApiError> {
     match kind {
         // No body at all: the same as `{}` (optional-field routes such as sign-out).
         None if bytes.iter().all(u8::is_ascii_whitespace) => parse_json(b"{}"),
@@ -93,9 +140,9 @@ async fn read_body<T: DeserializeOwned>(req: Request, limit: usize, allow_form: 
         Some(Kind::Json) if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') => {
             Err(describe(String::new(), "expected a JSON object".into()))
         }
-        Some(Kind::Json) => parse_json(&bytes),
+        Some(Kind::Json) => parse_json(bytes),
         Some(Kind::Form) => {
-            let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(&bytes));
+            let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(bytes));
             serde_path_to_error::deserialize(de)
                 .map_err(|e| describe(e.path().to_string(), e.inner().to_string()))
         }
@@ -121,70 +168,6 @@ fn body_app_id(kind: &Option<Kind>, bytes: &[u8]) -> Option<String> {
             form_urlencoded_parse(bytes).filter(|(k, _)| k == "appId").last().map(|(_, v)| v.into_owned())
         }
         None => None,
-    }
-}
-
-/// How much of an oversized body is read and thrown away before the 413, and for how long at
-/// most. A server that answers while the client is still writing, then closes, makes the client's
-/// kernel see a reset: the client gets EPIPE or ECONNRESET instead of the answer.
-const DRAIN_MAX_BYTES: usize = 1024 * 1024;
-const DRAIN_MAX_TIME: Duration = Duration::from_secs(2);
-
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
-}
-
-/// The whole body if it is at most `limit` bytes, else 413 `PAYLOAD_TOO_LARGE` (declared or found
-/// while reading; see [`too_large`]).
-pub async fn read_limited(headers: &HeaderMap, mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    if declared_length(headers).is_some_and(|n| n > limit as u64) {
-        return Err(too_large(headers, body, 0).await);
-    }
-    let mut bytes = Vec::new();
-    // A body that breaks off (client gone, bad chunk) has always answered 413 here.
-    while let Some(data) = next_data(&mut body).await.map_err(|_| ApiError::PayloadTooLarge)? {
-        if bytes.len() + data.len() > limit {
-            return Err(too_large(headers, body, bytes.len() + data.len()).await);
-        }
-        bytes.extend_from_slice(&data);
-    }
-    Ok(Bytes::from(bytes))
-}
-
-/// The 413 for a body over the limit, after reading (and dropping) the rest of it, up to
-/// [`DRAIN_MAX_BYTES`] in all (`seen` already read) and for at most [`DRAIN_MAX_TIME`], so the
-/// client can finish writing and read the answer. The answer closes the connection
-/// (`Connection: close`, see `ApiError`). A client waiting on `Expect: 100-continue` has sent
-/// nothing yet: it is answered at once.
-async fn too_large(headers: &HeaderMap, mut body: Body, mut seen: usize) -> ApiError {
-    let waits_for_continue =
-        headers.get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    if !waits_for_continue {
-        let drain = async {
-            while seen < DRAIN_MAX_BYTES {
-                match next_data(&mut body).await {
-                    Ok(Some(data)) => seen += data.len(),
-                    _ => break,
-                }
-            }
-        };
-        let _ = tokio::time::timeout(DRAIN_MAX_TIME, drain).await;
-    }
-    ApiError::PayloadTooLarge
-}
-
-/// The body's next data (`None` at its end; trailers are skipped).
-async fn next_data(body: &mut Body) -> Result<Option<Bytes>, axum::Error> {
-    loop {
-        match std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
-            None => return Ok(None),
-            Some(Err(e)) => return Err(e),
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    return Ok(Some(data));
-                }
-            }
-        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod answers;
 pub mod apps;
 pub mod audit;
 pub mod auth;
+pub mod body_limit;
 pub mod extract;
 pub mod health;
 pub mod jwt;
@@ -73,7 +74,12 @@ pub fn app(state: AppState) -> Router {
         .merge(usernames::router(state.settings.clients.email_availability_check))
         .merge(openapi::router())
         .split_for_parts();
-    let document = openapi::Document::new(described, &state.settings.base_path, &state.session_cookie);
+    let document = openapi::Document::new(
+        described,
+        &state.settings.base_path,
+        &state.session_cookie,
+        &state.settings.user_fields,
+    );
     let api = routes
         .route_layer(limits.clone())
         .layer(Extension(Arc::new(document)))

@@ -20,15 +20,20 @@ use serde::Serialize;
 use utoipa::{
     PartialSchema,
     openapi::{
-        ComponentsBuilder, Info, OpenApi, RefOr, Required, ResponseBuilder, Schema,
+        ComponentsBuilder, Info, ObjectBuilder, OpenApi, RefOr, Required, ResponseBuilder, Schema, Type,
         content::Content,
         path::{HttpMethod, Operation},
+        schema::SchemaType,
         security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme},
     },
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{error::ErrorBody, state::AppState};
+use crate::{
+    domain::fields::{FieldSpec, FieldType},
+    error::ErrorBody,
+    state::AppState,
+};
 
 /// The tag of these two routes.
 const TAG: &str = "Reference";
@@ -58,7 +63,7 @@ pub struct Document {
 
 impl Document {
     /// Completes the routes' document (`base_path` prefixed to every path) and renders it.
-    pub fn new(routes: OpenApi, base_path: &str, session_cookie: &str) -> Self {
+    pub fn new(routes: OpenApi, base_path: &str, session_cookie: &str, user_fields: &[FieldSpec]) -> Self {
         let mut doc = OpenApi::new(
             Info::builder()
                 .title("Gatehouse")
@@ -73,6 +78,7 @@ impl Document {
         )
         .nest(base_path, routes);
         add_components(&mut doc, session_cookie);
+        add_user_fields(&mut doc, user_fields);
         add_error_answers(&mut doc);
         name_operations(&mut doc, base_path);
         optional_bodies(&mut doc);
@@ -127,6 +133,41 @@ fn add_components(doc: &mut OpenApi, session_cookie: &str) {
             components.security_schemes.extend(extra.security_schemes);
         }
         None => doc.components = Some(extra),
+    }
+}
+
+/// The custom user fields (`USER_FIELDS`) where they go: on the user object (never required:
+/// users made before a field was declared, or by a provider, may lack it) and in the bodies that
+/// set them (`null` clears; required on sign-up when declared without `?` or a default).
+fn add_user_fields(doc: &mut OpenApi, specs: &[FieldSpec]) {
+    let Some(components) = doc.components.as_mut() else { return };
+    let typed = |spec: &FieldSpec, nullable: bool| {
+        let kind = match spec.kind {
+            FieldType::String => Type::String,
+            FieldType::Number => Type::Number,
+            FieldType::Boolean => Type::Boolean,
+        };
+        let kinds = match nullable {
+            true => SchemaType::from_iter([kind, Type::Null]),
+            false => SchemaType::Type(kind),
+        };
+        let schema = ObjectBuilder::new()
+            .schema_type(kinds)
+            .description(Some(format!("Custom field `{}` (USER_FIELDS)", spec.name)))
+            .default(spec.default.clone())
+            .build();
+        RefOr::T(Schema::Object(schema))
+    };
+    for (name, in_body) in
+        [("User", false), ("SignUpBody", true), ("UpdateUserBody", true), ("AdminUserChanges", true)]
+    {
+        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) else { continue };
+        for spec in specs {
+            object.properties.insert(spec.name.clone(), typed(spec, in_body));
+            if name == "SignUpBody" && !spec.optional && spec.default.is_none() {
+                object.required.push(spec.name.clone());
+            }
+        }
     }
 }
 

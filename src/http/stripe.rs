@@ -22,7 +22,7 @@ use crate::{
     config::Secret,
     domain::model::SubscriptionRow,
     error::{ApiError, ApiResult},
-    http::extract::read_limited,
+    http::body_limit::read_limited,
     security::tokens::constant_time_eq,
     state::AppState,
 };

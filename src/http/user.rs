@@ -7,11 +7,14 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    domain::input::{parse_image, parse_name},
+    domain::{
+        fields,
+        input::{parse_image, parse_name},
+    },
     error::{ApiError, ApiResult},
     http::{
         answers::Status,
-        extract::{Authenticated, Json},
+        extract::{Authenticated, BodyFields, WithExtras},
     },
     service::usernames,
     state::AppState,
@@ -46,6 +49,11 @@ struct UpdateUserBody {
     display_username: Option<String>,
 }
 
+impl BodyFields for UpdateUserBody {
+    const FIELDS: &'static [&'static str] = &["name", "image", "email", "username", "displayUsername"];
+    const FORMS: bool = false;
+}
+
 /// Wraps a present field (even `null`) in `Some`, so absent and `null` differ.
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
@@ -59,7 +67,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 async fn update_user(
     State(state): State<AppState>,
     auth: Authenticated,
-    Json(body): Json<UpdateUserBody>,
+    WithExtras { body, extras, source }: WithExtras<UpdateUserBody>,
 ) -> ApiResult<JsonOut<Status>> {
     if body.email.is_some() {
         return Err(ApiError::EmailCanNotBeUpdated);
@@ -68,9 +76,11 @@ async fn update_user(
         && body.image.is_none()
         && body.username.is_none()
         && body.display_username.is_none()
+        && extras.is_empty()
     {
         return Err(ApiError::Validation("[body] No fields to update".into()));
     }
+    let fields = fields::updated(&state.settings.user_fields, &auth.user.fields, extras, source)?;
     let name = body.name.as_deref().map(parse_name).transpose()?;
     let image = match &body.image {
         Some(Some(raw)) => Some(Some(parse_image(raw)?)),
@@ -90,6 +100,7 @@ async fn update_user(
         image: image.as_ref().map(Option::as_deref),
         username: chosen.username.as_deref(),
         display_username: chosen.display_username.as_deref(),
+        fields: fields.as_ref(),
     };
     match state.store.update_user(&auth.user.id, &changes, state.clock.now_ms()).await {
         Err(StoreError::Conflict) => return Err(usernames::TAKEN),

@@ -82,6 +82,8 @@ pub struct AdminChanges {
     pub image: Option<Option<String>>,
     pub email_verified: Option<bool>,
     pub role: Option<String>,
+    /// All the custom fields, when any changed.
+    pub fields: Option<crate::domain::fields::Fields>,
 }
 
 #[async_trait]

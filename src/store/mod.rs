@@ -87,6 +87,8 @@ pub struct ProfileChanges<'a> {
     /// Lowercased.
     pub username: Option<&'a str>,
     pub display_username: Option<&'a str>,
+    /// The custom fields, all of them, when any changed.
+    pub fields: Option<&'a crate::domain::fields::Fields>,
 }
 
 /// Which sessions a credential change ends.

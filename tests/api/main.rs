@@ -39,5 +39,6 @@ mod stripe;
 mod tokens;
 mod two_factor;
 mod user;
+mod user_fields;
 mod usernames;
 mod verification;

@@ -21,6 +21,7 @@ use super::{
 use crate::{
     domain::{
         admin,
+        fields::{self, Source},
         input::{Email, NewPassword, parse_image, parse_name},
         model::User,
     },
@@ -88,6 +89,11 @@ async fn create_user(
     user.role = role.unwrap_or(user.role);
     user.email_verified = body.data.get("emailVerified").and_then(Value::as_bool).unwrap_or(false);
     user.image = body.data.get("image").and_then(Value::as_str).map(parse_image).transpose()?;
+    // The declared custom fields among `data`'s keys, typed (the rest of `data` is ignored, as before).
+    let specs = &state.settings.user_fields;
+    let declared = body.data.iter().filter(|(k, _)| specs.iter().any(|s| &s.name == *k));
+    user.fields =
+        fields::for_new_user(specs, declared.map(|(k, v)| (k.clone(), v.clone())).collect(), Source::Json)?;
     let created = action(&auth, "user-created", &user, json!({ "role": user.role }));
     let created = event(&created, None, state.clock.now_ms());
     if !service::admin::create_user(state.store.as_ref(), &state.hasher, &user, password.as_ref(), created)
@@ -146,6 +152,8 @@ async fn update_user(
 ) -> ApiResult<Response> {
     require(&state, &auth, "user", "update", "YOU_ARE_NOT_ALLOWED_TO_UPDATE_USERS")?;
     let mut changes = AdminChanges::default();
+    let specs = &state.settings.user_fields;
+    let mut custom = serde_json::Map::new();
     for (key, value) in &body.data {
         match key.as_str() {
             "password" => {
@@ -155,8 +163,21 @@ async fn update_user(
                 ));
             }
             "id" => return Err(bad("USER_ID_CANNOT_BE_UPDATED", "User id cannot be updated")),
-            "name" => changes.name = Some(parse_name(value.as_str().unwrap_or_default())?),
-            "image" => changes.image = Some(value.as_str().map(parse_image).transpose()?),
+            "name" => {
+                let name = value
+                    .as_str()
+                    .ok_or_else(|| ApiError::Validation("[body.data.name] Expected string".into()));
+                changes.name = Some(parse_name(name?)?)
+            }
+            "image" => {
+                changes.image = Some(match value {
+                    Value::Null => None,
+                    Value::String(image) => Some(parse_image(image)?),
+                    _ => {
+                        return Err(ApiError::Validation("[body.data.image] Expected string or null".into()));
+                    }
+                })
+            }
             "emailVerified" => {
                 changes.email_verified = Some(value.as_bool().ok_or_else(|| {
                     ApiError::Validation("[body.data.emailVerified] Expected boolean".into())
@@ -166,6 +187,9 @@ async fn update_user(
                 require(&state, &auth, "user", "set-role", "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE")?;
                 changes.role = Some(parse_role(value)?);
             }
+            declared if specs.iter().any(|s| s.name == declared) => {
+                custom.insert(key.clone(), value.clone());
+            }
             other => return Err(ApiError::Validation(format!("[body.data.{other}] cannot be updated here"))),
         }
     }
@@ -173,6 +197,7 @@ async fn update_user(
         return Err(bad("NO_DATA_TO_UPDATE", "No data to update"));
     }
     let user = managed(&state, &auth, &body.user_id).await?;
+    changes.fields = fields::updated(specs, &user.fields, custom, Source::Json)?;
     let fields: Vec<&String> = body.data.keys().collect();
     let what = ("user-updated", &user, json!({ "fields": fields }));
     let change = state.store.admin_update_user(&user.id, &changes, state.clock.now_ms());

@@ -102,8 +102,11 @@ pub async fn sign_up(
     }
     let now = state.clock.now_ms();
     let app_id = scope.app_id().map(String::from);
-    let user =
-        User { email_verified: true, ..User::new(user_id, name, email.as_str().to_string(), app_id, now) };
+    let user = User {
+        email_verified: true,
+        fields: crate::domain::fields::defaults(&state.settings.user_fields),
+        ..User::new(user_id, name, email.as_str().to_string(), app_id, now)
+    };
     let row = row_for(&user.id, None, now);
     let signed_up = Record::own("sign-up", &user).with(serde_json::json!({ "method": "Passkey" }));
     match recorded(state, signed_up, None, state.store.create_user_with_passkey(&user, &row)).await {

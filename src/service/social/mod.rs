@@ -349,6 +349,7 @@ async fn resolve_user(
     let user = User {
         email_verified: profile.email_verified,
         image: profile.image.clone(),
+        fields: crate::domain::fields::defaults(&state.settings.user_fields),
         ..User::new(random_id(), name, email.as_str().to_string(), app_id, now)
     };
     let account = AccountRow { user_id: user.id.clone(), ..account };

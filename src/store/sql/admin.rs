@@ -14,7 +14,8 @@ use crate::{
 
 const UPDATE: &str = r#"
 UPDATE "user" SET "name" = COALESCE($2, "name"), "image" = CASE WHEN $3 THEN $4 ELSE "image" END,
-       "emailVerified" = COALESCE($5, "emailVerified"), "role" = COALESCE($6, "role"), "updatedAt" = $7
+       "emailVerified" = COALESCE($5, "emailVerified"), "role" = COALESCE($6, "role"), "updatedAt" = $7,
+       "fields" = COALESCE($8, "fields")
  WHERE "id" = $1"#;
 
 const BAN: &str = r#"
@@ -166,6 +167,7 @@ impl Admin for Backend {
             .bind(c.email_verified)
             .bind(&c.role)
             .bind(now)
+            .bind(c.fields.as_ref().map(crate::domain::fields::Fields::to_text))
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {

@@ -13,6 +13,7 @@ use super::{
 };
 use crate::{
     domain::{
+        fields::Fields,
         model::User,
         roles::{Denied, organizations_deleted_with},
     },
@@ -25,7 +26,7 @@ use crate::{
 /// The `user` table's columns, in `User`'s order.
 macro_rules! user_columns {
     () => {
-        r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "twoFactorEnabled", "username", "displayUsername", "appId", "role", "banned", "banReason", "banExpires""#
+        r#""id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "twoFactorEnabled", "username", "displayUsername", "appId", "role", "banned", "banReason", "banExpires", "fields""#
     };
 }
 
@@ -37,7 +38,8 @@ macro_rules! joined_user_columns {
        u."image" AS u_image, u."createdAt" AS u_created_at, u."updatedAt" AS u_updated_at,
        u."twoFactorEnabled" AS u_two_factor_enabled, u."username" AS u_username,
        u."displayUsername" AS u_display_username, u."appId" AS u_app_id, u."role" AS u_role,
-       u."banned" AS u_banned, u."banReason" AS u_ban_reason, u."banExpires" AS u_ban_expires"#
+       u."banned" AS u_banned, u."banReason" AS u_ban_reason, u."banExpires" AS u_ban_expires,
+       u."fields" AS u_fields"#
     };
 }
 
@@ -46,7 +48,7 @@ pub(super) use joined_user_columns;
 const INSERT_USER: &str = concat!(
     r#"INSERT INTO "user" ("#,
     user_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
 );
 
 const INSERT_CREDENTIAL: &str = r#"
@@ -89,7 +91,8 @@ DELETE FROM "account" WHERE "userId" = $1 AND "providerId" <> 'credential'"#;
 
 const UPDATE_PROFILE: &str = r#"
 UPDATE "user" SET "name" = COALESCE($2, "name"), "image" = CASE WHEN $3 THEN $4 ELSE "image" END, "updatedAt" = $5,
-       "username" = COALESCE($6, "username"), "displayUsername" = COALESCE($7, "displayUsername")
+       "username" = COALESCE($6, "username"), "displayUsername" = COALESCE($7, "displayUsername"),
+       "fields" = COALESCE($8, "fields")
  WHERE "id" = $1"#;
 
 const USERNAME_OWNER: &str =
@@ -128,6 +131,8 @@ pub(super) struct JoinedUser {
     u_banned: bool,
     u_ban_reason: Option<String>,
     u_ban_expires: Option<i64>,
+    #[sqlx(try_from = "String")]
+    u_fields: Fields,
 }
 
 impl JoinedUser {
@@ -152,6 +157,7 @@ impl JoinedUser {
             banned: self.u_banned,
             ban_reason: self.u_ban_reason,
             ban_expires: self.u_ban_expires,
+            fields: self.u_fields,
         }
     }
 }
@@ -270,6 +276,7 @@ where
         .bind(user.banned)
         .bind(&user.ban_reason)
         .bind(user.ban_expires)
+        .bind(user.fields.to_text())
         .execute(executor)
         .await
         .map_err(classify)?;
@@ -351,6 +358,7 @@ impl Users for Backend {
             .bind(now)
             .bind(changes.username)
             .bind(changes.display_username)
+            .bind(changes.fields.map(Fields::to_text))
             .execute(&self.pool)
             .await
             .map_err(classify)?;
