@@ -56,13 +56,25 @@ impl FieldType {
     }
 }
 
-/// One declared field: `name:type` (required), `name:type?` (optional), `name:type=default`.
+/// One declared field: `name:type` (required), `name:type?` (optional), `name:type=default`;
+/// `name:type!…` is set by admins only (sign-up and `update-user` refuse it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldSpec {
     pub name: String,
     pub kind: FieldType,
     pub optional: bool,
     pub default: Option<Value>,
+    pub admin_only: bool,
+}
+
+/// The longest text a string field takes, in characters.
+pub const MAX_TEXT: usize = 1000;
+
+/// Who sets the fields: the user (sign-up, `update-user`) or an admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
+    User,
+    Admin,
 }
 
 /// Keys of the user object and of the bodies that carry fields: no custom field takes them.
@@ -105,11 +117,15 @@ pub fn parse_specs(raw: &str) -> Result<Vec<FieldSpec>, String> {
             Some(kind) => (kind, true),
             None => (kind, false),
         };
+        let (kind, admin_only) = match kind.strip_suffix('!') {
+            Some(kind) => (kind, true),
+            None => (kind, false),
+        };
         let valid_name = name.starts_with(|c: char| c.is_ascii_alphabetic())
             && name.len() <= 64
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid_name {
-            return Err(format!("{name:?}: a field name is a letter, then letters, digits or _"));
+            return Err(format!("{name:?}: a field name is a letter, then up to 63 letters, digits or _"));
         }
         if RESERVED.contains(&name) || specs.iter().any(|s| s.name == name) {
             return Err(format!("{name:?} is taken (a user field, a body field, or declared twice)"));
@@ -122,7 +138,12 @@ pub fn parse_specs(raw: &str) -> Result<Vec<FieldSpec>, String> {
             ),
             None => None,
         };
-        specs.push(FieldSpec { name: name.to_string(), kind, optional, default });
+        if admin_only && !optional && default.is_none() {
+            return Err(format!(
+                "{name}: a field only admins set needs `?` or a default (sign-up cannot give it)"
+            ));
+        }
+        specs.push(FieldSpec { name: name.to_string(), kind, optional, default, admin_only });
     }
     Ok(specs)
 }
@@ -132,10 +153,17 @@ pub fn parse_specs(raw: &str) -> Result<Vec<FieldSpec>, String> {
 #[serde(transparent)]
 pub struct Fields(pub Map<String, Value>);
 
-impl TryFrom<String> for Fields {
-    type Error = serde_json::Error;
-    fn try_from(text: String) -> Result<Self, Self::Error> {
-        serde_json::from_str(&text).map(Fields)
+/// Read from the column: keys that would repeat the user's own are dropped, and text that is not
+/// a JSON object (written by hand) reads as no fields, with a warning, rather than failing every
+/// request of that user.
+impl From<String> for Fields {
+    fn from(text: String) -> Self {
+        let mut fields = serde_json::from_str::<Map<String, Value>>(&text).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "a user's stored custom fields are not a JSON object; read as none");
+            Map::new()
+        });
+        fields.retain(|key, _| !RESERVED.contains(&key.as_str()));
+        Fields(fields)
     }
 }
 
@@ -153,13 +181,17 @@ pub enum Source {
     Form,
 }
 
-/// The keys of `extra` that name no declared field: 400 `VALIDATION_ERROR` naming them.
-fn refuse_unknown(specs: &[FieldSpec], extra: &Map<String, Value>) -> Result<(), ApiError> {
+/// The keys of `extra` that name no declared field: 400 `VALIDATION_ERROR` naming them; and a
+/// field only admins set, given by the user.
+fn refuse_unknown(specs: &[FieldSpec], extra: &Map<String, Value>, by: By) -> Result<(), ApiError> {
     let unknown: Vec<&str> =
         extra.keys().filter(|k| !specs.iter().any(|s| &s.name == *k)).map(String::as_str).collect();
-    match unknown.is_empty() {
-        true => Ok(()),
-        false => Err(ApiError::Validation(format!("[body] unknown field(s): {}", unknown.join(", ")))),
+    if !unknown.is_empty() {
+        return Err(ApiError::Validation(format!("[body] unknown field(s): {}", unknown.join(", "))));
+    }
+    match specs.iter().find(|s| s.admin_only && by == By::User && extra.contains_key(&s.name)) {
+        Some(spec) => Err(ApiError::Validation(format!("[body.{}] is set by an admin only", spec.name))),
+        None => Ok(()),
     }
 }
 
@@ -169,7 +201,18 @@ fn typed(spec: &FieldSpec, value: Value, source: Source) -> Result<Value, ApiErr
         (Value::String(text), Source::Form) => spec.kind.read_text(text),
         _ => spec.kind.accept(value),
     };
-    read.ok_or_else(|| ApiError::Validation(format!("[body.{}] expected a {}", spec.name, spec.kind.name())))
+    let value = read.ok_or_else(|| {
+        ApiError::Validation(format!("[body.{}] expected a {}", spec.name, spec.kind.name()))
+    })?;
+    if let Value::String(text) = &value
+        && (text.chars().count() > MAX_TEXT || text.chars().any(char::is_control))
+    {
+        return Err(ApiError::Validation(format!(
+            "[body.{}] at most {MAX_TEXT} characters, no control characters",
+            spec.name
+        )));
+    }
+    Ok(value)
 }
 
 /// A new user's fields from the body's other keys (`extra`): each declared field typed right, a
@@ -178,8 +221,9 @@ pub fn for_new_user(
     specs: &[FieldSpec],
     extra: Map<String, Value>,
     source: Source,
+    by: By,
 ) -> Result<Fields, ApiError> {
-    refuse_unknown(specs, &extra)?;
+    refuse_unknown(specs, &extra, by)?;
     let mut extra = extra;
     let mut fields = Map::new();
     for spec in specs {
@@ -205,39 +249,34 @@ pub fn defaults(specs: &[FieldSpec]) -> Fields {
     Fields(specs.iter().filter_map(|s| Some((s.name.clone(), s.default.clone()?))).collect())
 }
 
-/// `current` with the changes of an update (`extra`): `None` when it names none. `null` clears an
-/// optional field (a field with a default goes back to it); a required one cannot be cleared.
-pub fn updated(
+/// The change an update (`extra`) makes, as a merge patch (a key set to `null` is removed):
+/// `None` when it names no field. `null` clears an optional field and puts one with a default
+/// back to it; a required one cannot be cleared. Merged into the stored fields by the database,
+/// so concurrent updates of different fields both hold.
+pub fn patch(
     specs: &[FieldSpec],
-    current: &Fields,
     extra: Map<String, Value>,
     source: Source,
+    by: By,
 ) -> Result<Option<Fields>, ApiError> {
-    refuse_unknown(specs, &extra)?;
+    refuse_unknown(specs, &extra, by)?;
     if extra.is_empty() {
         return Ok(None);
     }
-    let mut fields = current.0.clone();
-    // Values of fields no longer declared go with this write.
-    fields.retain(|key, _| specs.iter().any(|s| &s.name == key));
+    let mut changes = Map::new();
     for (key, value) in extra {
         let Some(spec) = specs.iter().find(|s| s.name == key) else { continue };
-        match (value, &spec.default) {
-            (Value::Null, Some(default)) => {
-                fields.insert(key, default.clone());
-            }
-            (Value::Null, None) if spec.optional => {
-                fields.remove(&key);
-            }
+        let change = match (value, &spec.default) {
+            (Value::Null, Some(default)) => default.clone(),
+            (Value::Null, None) if spec.optional => Value::Null,
             (Value::Null, None) => {
                 return Err(ApiError::Validation(format!("[body.{key}] cannot be cleared")));
             }
-            (value, _) => {
-                fields.insert(key, typed(spec, value, source)?);
-            }
-        }
+            (value, _) => typed(spec, value, source)?,
+        };
+        changes.insert(key, change);
     }
-    Ok(Some(Fields(fields)))
+    Ok(Some(Fields(changes)))
 }
 
 #[cfg(test)]
@@ -276,30 +315,35 @@ mod tests {
 
     #[test]
     fn new_users_get_typed_fields_and_defaults() {
-        let got = for_new_user(&specs(), map(json!({"age": 41, "beta": true})), Source::Json).unwrap();
+        let got =
+            for_new_user(&specs(), map(json!({"age": 41, "beta": true})), Source::Json, By::User).unwrap();
         assert_eq!(Value::Object(got.0), json!({"plan": "free", "age": 41, "beta": true}));
         let form =
-            for_new_user(&specs(), map(json!({"age": "41.5", "beta": "false"})), Source::Form).unwrap();
+            for_new_user(&specs(), map(json!({"age": "41.5", "beta": "false"})), Source::Form, By::User)
+                .unwrap();
         assert_eq!(form.0["age"], json!(41.5));
-        let err = |body: Value| for_new_user(&specs(), map(body), Source::Json).unwrap_err().to_string();
+        let err =
+            |body: Value| for_new_user(&specs(), map(body), Source::Json, By::User).unwrap_err().to_string();
         assert_eq!(err(json!({"beta": true, "age": "41"})), "[body.age] expected a number");
         assert_eq!(err(json!({})), "[body.beta] Required");
         assert_eq!(err(json!({"beta": true, "nick": 1, "zip": 2})), "[body] unknown field(s): nick, zip");
     }
 
     #[test]
-    fn updates_change_clear_and_refuse() {
-        let current = Fields(map(json!({"plan": "pro", "age": 3, "beta": true, "dropped": 1})));
+    fn updates_are_patches() {
         let s = specs();
-        assert_eq!(updated(&s, &current, Map::new(), Source::Json).unwrap(), None);
-        let changed =
-            updated(&s, &current, map(json!({"plan": null, "age": null, "phone": "1"})), Source::Json);
-        assert_eq!(
-            Value::Object(changed.unwrap().unwrap().0),
-            json!({"plan": "free", "beta": true, "phone": "1"})
-        );
-        assert!(updated(&s, &current, map(json!({"beta": null})), Source::Json).is_err());
-        assert!(updated(&s, &current, map(json!({"beta": "yes"})), Source::Json).is_err());
-        assert!(updated(&s, &current, map(json!({"other": 1})), Source::Json).is_err());
+        let patch = |v: Value, by| super::patch(&s, map(v), Source::Json, by);
+        assert_eq!(patch(json!({}), By::User).unwrap(), None);
+        let changed = patch(json!({"plan": null, "age": null, "phone": "1"}), By::User).unwrap().unwrap();
+        assert_eq!(Value::Object(changed.0), json!({"plan": "free", "age": null, "phone": "1"}));
+        assert!(patch(json!({"beta": "yes"}), By::User).is_err());
+        assert!(patch(json!({"other": 1}), By::User).is_err());
+        assert!(patch(json!({"phone": "x".repeat(MAX_TEXT + 1)}), By::User).is_err());
+        assert!(patch(json!({"phone": "a\u{0}b"}), By::User).is_err());
+        let strict = parse_specs("company:string,tier:string!=basic").unwrap();
+        assert!(super::patch(&strict, map(json!({"company": null})), Source::Json, By::User).is_err());
+        assert!(super::patch(&strict, map(json!({"tier": "gold"})), Source::Json, By::User).is_err());
+        assert!(super::patch(&strict, map(json!({"tier": "gold"})), Source::Json, By::Admin).is_ok());
+        assert!(parse_specs("tier:string!").is_err(), "an admin-only field needs ? or a default");
     }
 }

@@ -97,7 +97,7 @@ async fn sign_up(
     let image = body.image.as_deref().map(parse_image).transpose()?;
     let (username, display) = (body.username.as_deref(), body.display_username.as_deref());
     let chosen = usernames::choose(&state, username, display, ctx.scope.key(), None).await?;
-    let fields = fields::for_new_user(&state.settings.user_fields, extras, source)?;
+    let fields = fields::for_new_user(&state.settings.user_fields, extras, source, fields::By::User)?;
 
     let hash = state.hasher.hash(password.as_str()).await?;
     let now = state.clock.now_ms();

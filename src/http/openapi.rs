@@ -141,7 +141,9 @@ fn add_components(doc: &mut OpenApi, session_cookie: &str) {
 /// set them (`null` clears; required on sign-up when declared without `?` or a default).
 fn add_user_fields(doc: &mut OpenApi, specs: &[FieldSpec]) {
     let Some(components) = doc.components.as_mut() else { return };
-    let typed = |spec: &FieldSpec, nullable: bool| {
+    let typed = |spec: &FieldSpec, in_body: bool| {
+        // In a body `null` clears a field that may be cleared.
+        let nullable = in_body && (spec.optional || spec.default.is_some());
         let kind = match spec.kind {
             FieldType::String => Type::String,
             FieldType::Number => Type::Number,
@@ -162,7 +164,8 @@ fn add_user_fields(doc: &mut OpenApi, specs: &[FieldSpec]) {
         [("User", false), ("SignUpBody", true), ("UpdateUserBody", true), ("AdminUserChanges", true)]
     {
         let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) else { continue };
-        for spec in specs {
+        let by_users = name == "SignUpBody" || name == "UpdateUserBody";
+        for spec in specs.iter().filter(|s| !(by_users && s.admin_only)) {
             object.properties.insert(spec.name.clone(), typed(spec, in_body));
             if name == "SignUpBody" && !spec.optional && spec.default.is_none() {
                 object.required.push(spec.name.clone());

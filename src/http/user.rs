@@ -28,7 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The profile fields to change: at least one of `name`, `image`, `username`,
-/// `displayUsername`. An `email` field is refused (400 `EMAIL_CAN_NOT_BE_UPDATED`): the email
+/// `displayUsername` or a custom field (`USER_FIELDS`). An `email` field is refused (400 `EMAIL_CAN_NOT_BE_UPDATED`): the email
 /// changes through `/change-email`.
 #[derive(Deserialize, ToSchema)]
 #[schema(min_properties = 1)]
@@ -80,7 +80,7 @@ async fn update_user(
     {
         return Err(ApiError::Validation("[body] No fields to update".into()));
     }
-    let fields = fields::updated(&state.settings.user_fields, &auth.user.fields, extras, source)?;
+    let fields = fields::patch(&state.settings.user_fields, extras, source, fields::By::User)?;
     let name = body.name.as_deref().map(parse_name).transpose()?;
     let image = match &body.image {
         Some(Some(raw)) => Some(Some(parse_image(raw)?)),

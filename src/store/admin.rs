@@ -82,7 +82,7 @@ pub struct AdminChanges {
     pub image: Option<Option<String>>,
     pub email_verified: Option<bool>,
     pub role: Option<String>,
-    /// All the custom fields, when any changed.
+    /// The custom fields' merge patch (see `domain::fields::patch`).
     pub fields: Option<crate::domain::fields::Fields>,
 }
 

@@ -87,7 +87,7 @@ pub struct ProfileChanges<'a> {
     /// Lowercased.
     pub username: Option<&'a str>,
     pub display_username: Option<&'a str>,
-    /// The custom fields, all of them, when any changed.
+    /// The custom fields' merge patch (see `domain::fields::patch`).
     pub fields: Option<&'a crate::domain::fields::Fields>,
 }
 

@@ -111,6 +111,14 @@ async fn listen_for_invalidations(pool: PgPool, cache: Arc<SessionCache>) {
     }
 }
 
+/// `"fields"` with the merge patch `$param` (JSON text; a key set to null is removed), or NULL
+/// when `$param` is NULL.
+macro_rules! merge_fields {
+    ($param:literal) => {
+        concat!(r#"jsonb_strip_nulls("fields"::jsonb || "#, $param, "::jsonb)::text")
+    };
+}
+
 /// The shared SQL (`sql/`), compiled for this backend.
 #[path = "sql/mod.rs"]
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose: see sql/mod.rs")]

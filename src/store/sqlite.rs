@@ -56,6 +56,14 @@ impl SqliteStore {
     }
 }
 
+/// `"fields"` with the merge patch `$param` (JSON text; a key set to null is removed), or NULL
+/// when `$param` is NULL.
+macro_rules! merge_fields {
+    ($param:literal) => {
+        concat!(r#"json_patch("fields", "#, $param, ")")
+    };
+}
+
 /// The shared SQL (`sql/`), compiled for this backend.
 #[path = "sql/mod.rs"]
 #[allow(clippy::duplicate_mod, reason = "compiled once per backend on purpose: see sql/mod.rs")]

@@ -167,7 +167,56 @@ async fn admins_set_fields_and_the_document_names_them(backend: Backend) {
     assert!(required.contains(&json!("company")) && !required.contains(&json!("age")), "{required:?}");
 }
 
+async fn concurrent_updates_of_different_fields_both_hold(backend: Backend) {
+    let app = app!(backend, declared);
+    let email = unique_email();
+    let res = app.post("/sign-up/email", sign_up_with(&email, json!({"phone": "1"})), None).await;
+    let cookie = app.cookie_of(&res);
+    // Two instances, each with the user in its own cache.
+    let other = app.sibling(|_| {});
+    session_user(&app, &cookie).await;
+    session_user(&other, &cookie).await;
+    app.post("/update-user", json!({"age": 7}), Some(&cookie)).await.assert_ok();
+    other.post("/update-user", json!({"beta": true}), Some(&cookie)).await.assert_ok();
+    let user = session_user(&app.sibling(|_| {}), &cookie).await;
+    assert_eq!(
+        (user["age"].clone(), user["beta"].clone(), user["phone"].clone()),
+        (json!(7), json!(true), json!("1"))
+    );
+}
+
+async fn admin_only_fields_and_long_text_are_refused(backend: Backend) {
+    let app = app!(backend, |s| s.user_fields = parse_specs("tier:string!=basic,bio:string?").unwrap());
+    let email = unique_email();
+    let res = app.post("/sign-up/email", sign_up_with(&email, json!({"tier": "gold"})), None).await;
+    rejected(&res, 400, "VALIDATION_ERROR");
+    let res = app.post("/sign-up/email", sign_up_with(&email, json!({"bio": "x".repeat(1001)})), None).await;
+    rejected(&res, 400, "VALIDATION_ERROR");
+    assert!(!user_exists(&app, &email).await);
+    let res = app.post("/sign-up/email", sign_up_with(&email, json!({})), None).await;
+    assert_eq!(res.assert_ok()["user"]["tier"], "basic");
+    let cookie = app.cookie_of(&res);
+    rejected(
+        &app.post("/update-user", json!({"tier": "gold"}), Some(&cookie)).await,
+        400,
+        "VALIDATION_ERROR",
+    );
+    let id = session_user(&app, &cookie).await["id"].as_str().unwrap().to_string();
+    let (admin_cookie, _) = crate::admin::admin(&app).await;
+    let res = crate::admin::call(
+        &app,
+        &admin_cookie,
+        "update-user",
+        json!({"userId": id, "data": {"tier": "gold"}}),
+    )
+    .await;
+    assert_eq!(res.assert_ok()["tier"], "gold");
+    assert_eq!(session_user(&app, &cookie).await["tier"], "gold");
+}
+
 backend_tests!(
+    concurrent_updates_of_different_fields_both_hold,
+    admin_only_fields_and_long_text_are_refused,
     admins_set_fields_and_the_document_names_them,
     sign_up_stores_typed_fields_and_defaults,
     wrong_types_and_unknown_fields_are_refused,

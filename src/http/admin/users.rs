@@ -21,7 +21,7 @@ use super::{
 use crate::{
     domain::{
         admin,
-        fields::{self, Source},
+        fields::{self, By, Source},
         input::{Email, NewPassword, parse_image, parse_name},
         model::User,
     },
@@ -58,8 +58,8 @@ struct CreateBody {
     /// `user` when left out.
     #[schema(value_type = Option<Role>)]
     role: Option<Value>,
-    /// More fields of the user: `emailVerified` (boolean) and `image` (string) are read, values
-    /// of another type and other fields are ignored.
+    /// More fields of the user: `emailVerified` (boolean), `image` (string) and the declared
+    /// custom fields (`USER_FIELDS`, typed: 400 otherwise) are read; other fields are ignored.
     #[serde(default)]
     #[schema(value_type = Object, required = false)]
     data: serde_json::Map<String, Value>,
@@ -92,8 +92,12 @@ async fn create_user(
     // The declared custom fields among `data`'s keys, typed (the rest of `data` is ignored, as before).
     let specs = &state.settings.user_fields;
     let declared = body.data.iter().filter(|(k, _)| specs.iter().any(|s| &s.name == *k));
-    user.fields =
-        fields::for_new_user(specs, declared.map(|(k, v)| (k.clone(), v.clone())).collect(), Source::Json)?;
+    user.fields = fields::for_new_user(
+        specs,
+        declared.map(|(k, v)| (k.clone(), v.clone())).collect(),
+        Source::Json,
+        By::Admin,
+    )?;
     let created = action(&auth, "user-created", &user, json!({ "role": user.role }));
     let created = event(&created, None, state.clock.now_ms());
     if !service::admin::create_user(state.store.as_ref(), &state.hasher, &user, password.as_ref(), created)
@@ -122,12 +126,12 @@ struct UpdateBody {
 #[schema(as = AdminUserChanges, min_properties = 1)]
 #[allow(dead_code, reason = "describes `data`; the handler reads it as a JSON object")]
 struct UserChanges {
-    /// The new name: a string (a value of another type is taken as an empty name).
-    #[schema(value_type = Value, required = false)]
-    name: Value,
-    /// The new image URL; `null` (or a value of another type) removes it.
-    #[schema(value_type = Value, required = false)]
-    image: Value,
+    /// The new name.
+    #[schema(required = false)]
+    name: String,
+    /// The new image URL; `null` removes it.
+    #[schema(required = false)]
+    image: Option<String>,
     #[schema(required = false)]
     email_verified: bool,
     /// Needs the permission to set roles.
@@ -136,7 +140,7 @@ struct UserChanges {
 }
 
 /// `POST /admin/update-user {userId, data}`: the user. `data` may hold `name`, `image`,
-/// `emailVerified` and `role` (which needs `set-role`); a password is 400
+/// `emailVerified`, `role` (which needs `set-role`) and the custom fields; a password is 400
 /// `PASSWORD_CANNOT_BE_UPDATED_VIA_UPDATE_USER`, an id `USER_ID_CANNOT_BE_UPDATED`.
 #[utoipa::path(post, path = "/admin/update-user", tag = TAG, summary = "Change a user's name, image, verified email or role",
     request_body = UpdateBody,
@@ -197,7 +201,7 @@ async fn update_user(
         return Err(bad("NO_DATA_TO_UPDATE", "No data to update"));
     }
     let user = managed(&state, &auth, &body.user_id).await?;
-    changes.fields = fields::updated(specs, &user.fields, custom, Source::Json)?;
+    changes.fields = fields::patch(specs, custom, Source::Json, By::Admin)?;
     let fields: Vec<&String> = body.data.keys().collect();
     let what = ("user-updated", &user, json!({ "fields": fields }));
     let change = state.store.admin_update_user(&user.id, &changes, state.clock.now_ms());

@@ -12,11 +12,15 @@ use crate::{
     },
 };
 
-const UPDATE: &str = r#"
+const UPDATE: &str = concat!(
+    r#"
 UPDATE "user" SET "name" = COALESCE($2, "name"), "image" = CASE WHEN $3 THEN $4 ELSE "image" END,
        "emailVerified" = COALESCE($5, "emailVerified"), "role" = COALESCE($6, "role"), "updatedAt" = $7,
-       "fields" = COALESCE($8, "fields")
- WHERE "id" = $1"#;
+       "fields" = COALESCE("#,
+    merge_fields!("$8"),
+    r#", "fields")
+ WHERE "id" = $1"#
+);
 
 const BAN: &str = r#"
 UPDATE "user" SET "banned" = TRUE, "banReason" = $2, "banExpires" = $3, "updatedAt" = $4 WHERE "id" = $1"#;

@@ -89,11 +89,17 @@ VALUES ($4, $1, 'credential', $1, $2, $3, $3, (SELECT "appId" FROM "user" WHERE 
 const DROP_PROVIDER_IDENTITIES: &str = r#"
 DELETE FROM "account" WHERE "userId" = $1 AND "providerId" <> 'credential'"#;
 
-const UPDATE_PROFILE: &str = r#"
+/// Custom fields change by a merge patch, in the database: concurrent changes of different
+/// fields both hold.
+const UPDATE_PROFILE: &str = concat!(
+    r#"
 UPDATE "user" SET "name" = COALESCE($2, "name"), "image" = CASE WHEN $3 THEN $4 ELSE "image" END, "updatedAt" = $5,
        "username" = COALESCE($6, "username"), "displayUsername" = COALESCE($7, "displayUsername"),
-       "fields" = COALESCE($8, "fields")
- WHERE "id" = $1"#;
+       "fields" = COALESCE("#,
+    merge_fields!("$8"),
+    r#", "fields")
+ WHERE "id" = $1"#
+);
 
 const USERNAME_OWNER: &str =
     r#"SELECT "id" FROM "user" WHERE "username" = $1 AND COALESCE("appId", '') = $2"#;
