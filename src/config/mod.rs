@@ -1,3 +1,6 @@
+//! (Just over 400 lines: the settings that belong to no one concern, and the one test table that
+//! checks every setting's parsing, live together.)
+//!
 //! Settings from the environment (and `.env`), validated once at start-up: one struct per
 //! concern (database, sessions, passwords, JWT, mail, limits, clients), each with its defaults and its
 //! parsing in its own file; where the server is (URL, bind address, origins, proxies, cookies,
