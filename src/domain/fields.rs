@@ -155,7 +155,7 @@ pub struct Fields(pub Map<String, Value>);
 
 /// Read from the column: keys that would repeat the user's own are dropped, and text that is not
 /// a JSON object (written by hand) reads as no fields, with a warning, rather than failing every
-/// request of that user.
+/// read of that user (writes merge into the column in SQL, so they fail until it is fixed).
 impl From<String> for Fields {
     fn from(text: String) -> Self {
         let mut fields = serde_json::from_str::<Map<String, Value>>(&text).unwrap_or_else(|e| {

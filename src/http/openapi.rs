@@ -30,7 +30,7 @@ use utoipa::{
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    domain::fields::{FieldSpec, FieldType},
+    domain::fields::{FieldSpec, FieldType, MAX_TEXT},
     error::ErrorBody,
     state::AppState,
 };
@@ -155,8 +155,12 @@ fn add_user_fields(doc: &mut OpenApi, specs: &[FieldSpec]) {
         };
         let schema = ObjectBuilder::new()
             .schema_type(kinds)
-            .description(Some(format!("Custom field `{}` (USER_FIELDS)", spec.name)))
+            .description(Some(match spec.admin_only {
+                true => format!("Custom field `{}` (USER_FIELDS), set by admins only", spec.name),
+                false => format!("Custom field `{}` (USER_FIELDS)", spec.name),
+            }))
             .default(spec.default.clone())
+            .max_length((spec.kind == FieldType::String).then_some(MAX_TEXT))
             .build();
         RefOr::T(Schema::Object(schema))
     };
