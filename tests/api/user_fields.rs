@@ -137,7 +137,9 @@ async fn admins_set_fields_and_the_document_names_them(backend: Backend) {
     let res = call(json!({"userId": user_id, "data": {"age": 30, "phone": "9"}})).await;
     assert_eq!(res.assert_ok()["age"], 30);
     assert_eq!(session_user(&app, &user_cookie).await["phone"], "9");
-    rejected(&call(json!({"userId": user_id, "data": {"age": "thirty"}})).await, 400, "VALIDATION_ERROR");
+    let wrong =
+        rejected(&call(json!({"userId": user_id, "data": {"age": "thirty"}})).await, 400, "VALIDATION_ERROR");
+    assert_eq!(wrong["message"], "[body.data.age] expected a number");
     // A name must be a string (it was once saved as an empty name).
     rejected(&call(json!({"userId": user_id, "data": {"name": 5}})).await, 400, "VALIDATION_ERROR");
     rejected(&call(json!({"userId": user_id, "data": {"image": 5}})).await, 400, "VALIDATION_ERROR");

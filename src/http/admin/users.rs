@@ -92,12 +92,8 @@ async fn create_user(
     // The declared custom fields among `data`'s keys, typed (the rest of `data` is ignored, as before).
     let specs = &state.settings.user_fields;
     let declared = body.data.iter().filter(|(k, _)| specs.iter().any(|s| &s.name == *k));
-    user.fields = fields::for_new_user(
-        specs,
-        declared.map(|(k, v)| (k.clone(), v.clone())).collect(),
-        Source::Json,
-        By::Admin,
-    )?;
+    let declared = declared.map(|(k, v)| (k.clone(), v.clone())).collect();
+    user.fields = fields::for_new_user(specs, declared, Source::Json, By::Admin).map_err(in_data)?;
     let created = action(&auth, "user-created", &user, json!({ "role": user.role }));
     let created = event(&created, None, state.clock.now_ms());
     if !service::admin::create_user(state.store.as_ref(), &state.hasher, &user, password.as_ref(), created)
@@ -106,6 +102,14 @@ async fn create_user(
         return Err(bad("USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", "User already exists. Use another email."));
     }
     Ok(no_store(JsonOut(UserAnswer { user }).into_response()))
+}
+
+/// A custom field's error, named where the admin routes take it: `[body.data.age]`.
+fn in_data(error: ApiError) -> ApiError {
+    match error {
+        ApiError::Validation(message) => ApiError::Validation(message.replacen("[body", "[body.data", 1)),
+        other => other,
+    }
 }
 
 /// A change to a user.
@@ -201,7 +205,7 @@ async fn update_user(
         return Err(bad("NO_DATA_TO_UPDATE", "No data to update"));
     }
     let user = managed(&state, &auth, &body.user_id).await?;
-    changes.fields = fields::patch(specs, custom, Source::Json, By::Admin)?;
+    changes.fields = fields::patch(specs, custom, Source::Json, By::Admin).map_err(in_data)?;
     let fields: Vec<&String> = body.data.keys().collect();
     let what = ("user-updated", &user, json!({ "fields": fields }));
     let change = state.store.admin_update_user(&user.id, &changes, state.clock.now_ms());
