@@ -110,6 +110,8 @@ async fn malformed_json_is_validation_error(backend: Backend) {
     rejected(&json_raw(&app, "/sign-in/email", &as_array, None).await, 400, "VALIDATION_ERROR");
     for path in ["/sign-out", "/revoke-sessions", "/revoke-other-sessions"] {
         rejected(&json_raw(&app, path, "[]", Some(&cookie)).await, 400, "VALIDATION_ERROR");
+        // Declared JSON that is only whitespace is not `{}` (an empty body is).
+        rejected(&json_raw(&app, path, "\n", Some(&cookie)).await, 400, "VALIDATION_ERROR");
     }
     assert_eq!(session_user(&app, &cookie).await["name"], "Test User");
     assert_eq!(session_count(&app, &email).await, 1);
