@@ -22,7 +22,7 @@ use utoipa::{
     openapi::{
         ComponentsBuilder, Info, ObjectBuilder, OpenApi, RefOr, Required, ResponseBuilder, Schema, Type,
         content::Content,
-        path::{HttpMethod, Operation},
+        path::{Operation, PathItem},
         schema::SchemaType,
         security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme},
     },
@@ -83,7 +83,8 @@ impl Document {
         name_operations(&mut doc, base_path);
         optional_bodies(&mut doc);
         let json = doc.to_json().unwrap_or_else(|_| "{}".into());
-        let html = render(&doc).unwrap_or_else(|err| format!("<p>reference unavailable: {err}</p>"));
+        let html =
+            render(&doc, base_path).unwrap_or_else(|err| format!("<p>reference unavailable: {err}</p>"));
         Self { json: json.into(), html: html.into() }
     }
 }
@@ -178,13 +179,33 @@ fn add_user_fields(doc: &mut OpenApi, specs: &[FieldSpec]) {
     }
 }
 
-/// Every operation of the document, with its method and path.
+/// The operation slots of a path, by method (lowercase, as OpenAPI names them).
+fn slots(item: &PathItem) -> [(&'static str, &Option<Operation>); 5] {
+    [
+        ("get", &item.get),
+        ("post", &item.post),
+        ("put", &item.put),
+        ("patch", &item.patch),
+        ("delete", &item.delete),
+    ]
+}
+
+fn slots_mut(item: &mut PathItem) -> [(&'static str, &mut Option<Operation>); 5] {
+    [
+        ("get", &mut item.get),
+        ("post", &mut item.post),
+        ("put", &mut item.put),
+        ("patch", &mut item.patch),
+        ("delete", &mut item.delete),
+    ]
+}
+
+/// Every operation of the document.
 fn operations_mut(doc: &mut OpenApi) -> impl Iterator<Item = &mut Operation> {
-    doc.paths.paths.values_mut().flat_map(|item| {
-        [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete]
-            .into_iter()
-            .filter_map(Option::as_mut)
-    })
+    doc.paths
+        .paths
+        .values_mut()
+        .flat_map(|item| slots_mut(item).into_iter().filter_map(|(_, op)| op.as_mut()))
 }
 
 /// Operation ids from the path (`/sign-in/email` → `signInEmail`), the method first where a path
@@ -203,7 +224,7 @@ fn name_operations(doc: &mut OpenApi, base_path: &str) {
                 name.extend(chars);
             }
         }
-        let slots = [("get", &mut item.get), ("post", &mut item.post), ("put", &mut item.put)];
+        let slots = slots_mut(item);
         let several = slots.iter().filter(|(_, op)| op.is_some()).count() > 1;
         for (method, op) in slots {
             let Some(op) = op else { continue };
@@ -257,7 +278,7 @@ fn add_error_answers(doc: &mut OpenApi) {
 
 #[derive(Serialize)]
 struct PageOperation {
-    method: &'static str,
+    method: String,
     path: String,
     summary: String,
     description: String,
@@ -295,24 +316,10 @@ Every route may also answer the error body with: {% for s in errors %}<code>{{ s
 </div>{% endfor %}{% endfor %}
 </body></html>"##;
 
-fn render(doc: &OpenApi) -> Result<String, minijinja::Error> {
+fn render(doc: &OpenApi, base_path: &str) -> Result<String, minijinja::Error> {
     let mut tags: Vec<PageTag> = Vec::new();
-    let methods = [
-        (HttpMethod::Get, "GET"),
-        (HttpMethod::Post, "POST"),
-        (HttpMethod::Put, "PUT"),
-        (HttpMethod::Patch, "PATCH"),
-        (HttpMethod::Delete, "DELETE"),
-    ];
     for (path, item) in &doc.paths.paths {
-        for (method, name) in &methods {
-            let op = match method {
-                HttpMethod::Get => &item.get,
-                HttpMethod::Post => &item.post,
-                HttpMethod::Put => &item.put,
-                HttpMethod::Patch => &item.patch,
-                _ => &item.delete,
-            };
+        for (method, op) in slots(item) {
             let Some(op) = op else { continue };
             let tag = op.tags.as_ref().and_then(|t| t.first()).cloned().unwrap_or_else(|| "Other".into());
             let request = op.request_body.as_ref().map(pretty);
@@ -324,7 +331,7 @@ fn render(doc: &OpenApi) -> Result<String, minijinja::Error> {
                 .map(|(status, r)| (status.clone(), pretty(r)))
                 .collect();
             let entry = PageOperation {
-                method: name,
+                method: method.to_ascii_uppercase(),
                 path: path.clone(),
                 summary: op.summary.clone().unwrap_or_default(),
                 description: op.description.clone().unwrap_or_default(),
@@ -338,13 +345,7 @@ fn render(doc: &OpenApi) -> Result<String, minijinja::Error> {
             }
         }
     }
-    let schema_url = doc
-        .paths
-        .paths
-        .keys()
-        .find(|p| p.ends_with("/open-api/generate-schema"))
-        .cloned()
-        .unwrap_or_default();
+    let schema_url = format!("{base_path}/open-api/generate-schema");
     let mut env = Environment::new();
     // Named .html: minijinja escapes every value then.
     env.add_template("reference.html", PAGE)?;
