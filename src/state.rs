@@ -19,6 +19,7 @@ use crate::{
         password::PasswordHasher,
         ratelimit::{Rule, Rules},
         sealing::{FactorSealer, TokenSealer},
+        tokens::HmacKeys,
     },
     service::apps::AppRegistry,
     store::Store,
@@ -39,13 +40,11 @@ pub struct Services {
     pub session_cookie: String,
     pub jwt: JwtService,
     pub mailer: Mailer,
-    /// Keys the HMAC that stores verification tokens, codes and refresh tokens; tokens stored
+    /// Key the HMAC that stores verification tokens, codes and refresh tokens; tokens stored
     /// under an older secret's key are still found.
-    pub token_key: [u8; 32],
-    pub previous_token_keys: Vec<[u8; 32]>,
-    /// Keys the HMAC that turns a refresh token into the one it is rotated into.
-    pub refresh_key: [u8; 32],
-    pub previous_refresh_keys: Vec<[u8; 32]>,
+    pub token_keys: HmacKeys,
+    /// Key the HMAC that turns a refresh token into the one it is rotated into.
+    pub refresh_keys: HmacKeys,
     pub counters: Arc<Counters>,
     pub rules: Rules,
     pub lockout: Lockout,
@@ -77,10 +76,6 @@ impl AppState {
         let secrets = settings.secrets();
         let older = &secrets[1..];
         let previous_cookie_keys = older.iter().map(|s| keys::cookie_key(s)).collect();
-        let previous_token_keys =
-            older.iter().map(|s| keys::derive(s, b"gatehouse/verification-token/v1")).collect();
-        let previous_refresh_keys =
-            older.iter().map(|s| keys::derive(s, b"gatehouse/refresh-token-child/v1")).collect();
         let hasher = PasswordHasher::new(settings.passwords.argon2, settings.passwords.hash_concurrency)?;
         let origins = TrustedOrigins::new(&settings.base_url, &settings.trusted_origins);
         let session_cookie = settings.session_cookie_name();
@@ -94,8 +89,8 @@ impl AppState {
             &settings.mail.outbox_path,
             settings.base_url_is_loopback(),
         )?;
-        let token_key = keys::derive(secret.expose(), b"gatehouse/verification-token/v1");
-        let refresh_key = keys::derive(secret.expose(), b"gatehouse/refresh-token-child/v1");
+        let token_keys = HmacKeys::new(&secrets, b"gatehouse/verification-token/v1");
+        let refresh_keys = HmacKeys::new(&secrets, b"gatehouse/refresh-token-child/v1");
         let counters = match &settings.limits.redis_url {
             Some(url) => Counters::redis(url.expose(), &settings.limits.redis_key_prefix)?,
             None => Arc::new(Counters::memory()),
@@ -124,10 +119,8 @@ impl AppState {
             session_cookie,
             jwt,
             mailer,
-            token_key,
-            previous_token_keys,
-            refresh_key,
-            previous_refresh_keys,
+            token_keys,
+            refresh_keys,
             counters,
             rules,
             lockout,
@@ -146,13 +139,6 @@ impl AppState {
             .chain(&self.previous_cookie_keys)
             .enumerate()
             .find_map(|(i, key)| keys::verify_cookie_value(key, name, signed).map(|v| (v, i > 0)))
-    }
-
-    /// The HMACs a stored token `raw` may be kept under: the current secret's first.
-    pub fn token_hashes<'a>(&'a self, raw: &'a str) -> impl Iterator<Item = String> + 'a {
-        std::iter::once(&self.token_key)
-            .chain(&self.previous_token_keys)
-            .map(move |key| crate::security::tokens::token_hash(key, raw))
     }
 
     /// What a metrics scrape reads from the store, the hasher and the counters now.

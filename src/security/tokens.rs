@@ -34,6 +34,28 @@ pub fn token_hash(key: &[u8; 32], token: &str) -> String {
     mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// One purpose's HMAC keys, one per listed secret (`BETTER_AUTH_SECRETS`, newest first): the
+/// current secret's makes new hashes; the older ones' still find what they made.
+pub struct HmacKeys(Vec<[u8; 32]>);
+
+impl HmacKeys {
+    /// The keys for `purpose` from `secrets` (the current one first; at least one).
+    pub fn new(secrets: &[&str], purpose: &[u8]) -> Self {
+        assert!(!secrets.is_empty(), "a secret is resolved before the keys are derived");
+        Self(secrets.iter().map(|s| crate::security::keys::derive(s, purpose)).collect())
+    }
+
+    /// `raw`'s hash under the current secret's key.
+    pub fn hash(&self, raw: &str) -> String {
+        token_hash(&self.0[0], raw)
+    }
+
+    /// `raw`'s hash under each secret's key, the current one first.
+    pub fn hashes<'a>(&'a self, raw: &'a str) -> impl Iterator<Item = String> + 'a {
+        self.0.iter().map(move |key| token_hash(key, raw))
+    }
+}
+
 /// A random numeric code of `digits` digits (OTPs).
 pub fn random_digits(digits: u32) -> String {
     use rand::Rng;

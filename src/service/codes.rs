@@ -4,7 +4,7 @@
 
 use crate::{
     error::{ApiError, ApiResult},
-    security::tokens::{constant_time_eq, token_hash},
+    security::tokens::constant_time_eq,
     state::AppState,
 };
 
@@ -54,7 +54,7 @@ pub async fn claim(state: &AppState, identifier: &str, max: u32) -> ApiResult<Cl
 pub async fn store_code(state: &AppState, identifier: &str, code: &str, ttl_ms: i64) -> ApiResult<()> {
     let now = state.clock.now_ms();
     state.store.take_verification(identifier).await?;
-    let value = format!("{}:0", token_hash(&state.token_key, code));
+    let value = format!("{}:0", state.token_keys.hash(code));
     state.store.insert_verification(identifier, &value, now + ttl_ms, now).await?;
     Ok(())
 }
@@ -81,7 +81,7 @@ pub async fn check_code(state: &AppState, identifier: &str, code: &str, max: u32
         Claim::Exhausted => return Ok(Checked::Exhausted),
     };
     // Under the current secret's key, or an older one's (a code sent before a secret rotation).
-    if !state.token_hashes(code.trim()).any(|h| constant_time_eq(h.as_bytes(), hash.as_bytes())) {
+    if !state.token_keys.hashes(code.trim()).any(|h| constant_time_eq(h.as_bytes(), hash.as_bytes())) {
         if tried >= max {
             state.store.take_verification(identifier).await?;
             return Ok(Checked::Exhausted);

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use crate::{
     domain::{app::Scope, model::User},
     error::{ApiError, ApiResult},
-    security::tokens::{random_hex, token_hash},
+    security::tokens::random_hex,
     state::AppState,
 };
 
@@ -57,7 +57,7 @@ impl Purpose {
 
 /// The stored identifier of a raw token (what the store keys it by).
 pub fn identifier(state: &AppState, purpose: Purpose, raw: &str) -> String {
-    format!("{}{}", purpose.prefix(), token_hash(&state.token_key, raw))
+    format!("{}{}", purpose.prefix(), state.token_keys.hash(raw))
 }
 
 /// Every identifier a raw token stored under `prefix` may have: the current secret's first.
@@ -66,7 +66,7 @@ pub fn identifiers<'a>(
     prefix: &'a str,
     raw: &'a str,
 ) -> impl Iterator<Item = String> + 'a {
-    state.token_hashes(raw).map(move |hash| format!("{prefix}{hash}"))
+    state.token_keys.hashes(raw).map(move |hash| format!("{prefix}{hash}"))
 }
 
 /// Takes the verification row stored under the first of `ids` that has one.

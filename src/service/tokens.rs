@@ -15,7 +15,7 @@ use crate::{
     },
     error::{ApiError, ApiResult},
     jwt::Minted,
-    security::tokens::{random_hex, random_id, token_hash},
+    security::tokens::{random_hex, random_id},
     service::{
         apps::audience,
         sessions::slide,
@@ -72,7 +72,7 @@ pub async fn issue(
     let row = RefreshRow {
         family_id: id.clone(),
         id,
-        token_hash: token_hash(&state.token_key, &raw),
+        token_hash: state.token_keys.hash(&raw),
         session_id: session.id.clone(),
         user_id: user.id.clone(),
         owns_session,
@@ -121,7 +121,7 @@ pub async fn refresh(state: &AppState, scope: &Scope, raw: &str) -> ApiResult<Pa
         let child_raw = child_of(state, raw);
         let child = RefreshRow {
             id: random_id(),
-            token_hash: token_hash(&state.token_key, &child_raw),
+            token_hash: state.token_keys.hash(&child_raw),
             created_at: now,
             expires_at: now + idle_ms(state, &user).await?,
             rotated_at: None,
@@ -206,7 +206,7 @@ async fn account_checks(state: &AppState, user: &User) -> ApiResult<()> {
 /// A stored refresh token by its raw value: kept under the current secret's key, or under an
 /// older secret's (issued before a rotation of `BETTER_AUTH_SECRETS`).
 async fn find(state: &AppState, raw: &str) -> ApiResult<Option<RefreshFound>> {
-    for hash in state.token_hashes(raw) {
+    for hash in state.token_keys.hashes(raw) {
         if let Some(found) = state.store.refresh_token(&hash).await? {
             return Ok(Some(found));
         }
@@ -216,14 +216,12 @@ async fn find(state: &AppState, raw: &str) -> ApiResult<Option<RefreshFound>> {
 
 /// The token a refresh token is rotated into.
 fn child_of(state: &AppState, raw: &str) -> String {
-    token_hash(&state.refresh_key, raw)
+    state.refresh_keys.hash(raw)
 }
 
 /// What a refresh token was rotated into under each listed secret, the current one first.
 fn children_of<'a>(state: &'a AppState, raw: &'a str) -> impl Iterator<Item = String> + 'a {
-    std::iter::once(&state.refresh_key)
-        .chain(&state.previous_refresh_keys)
-        .map(move |key| token_hash(key, raw))
+    state.refresh_keys.hashes(raw)
 }
 
 /// `REFRESH_TOKEN_IDLE`, or the user's app's shorter one.

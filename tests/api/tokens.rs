@@ -102,7 +102,7 @@ async fn a_pair_for_a_session_and_a_chain_of_ten(backend: Backend) {
         seen.push(rt);
     }
     // Stored only as a hash.
-    let hash = gatehouse::security::tokens::token_hash(&app.state.token_key, seen.last().unwrap());
+    let hash = app.state.token_keys.hash(seen.last().unwrap());
     let row = app.state.store.refresh_token(&hash).await.unwrap().expect("stored by hash").row;
     assert_ne!(row.token_hash, *seen.last().unwrap());
     assert!(app.state.store.refresh_token(seen.last().unwrap()).await.unwrap().is_none());

@@ -35,7 +35,7 @@ use webauthn_rs_core::{
 use crate::{
     domain::model::{PasskeyRow, User},
     error::{ApiError, ApiResult},
-    security::tokens::{random_hex, random_id, token_hash},
+    security::tokens::{random_hex, random_id},
     service::{
         links,
         sessions::{expire_cookie, marked_cookie, set_marked_cookie},
@@ -120,7 +120,7 @@ enum Ceremony {
 const CEREMONY_PREFIX: &str = "passkey:";
 
 fn identifier(state: &AppState, raw: &str) -> String {
-    format!("{CEREMONY_PREFIX}{}", token_hash(&state.token_key, raw))
+    format!("{CEREMONY_PREFIX}{}", state.token_keys.hash(raw))
 }
 
 /// Stores `ceremony` and sets the signed cookie naming it.
