@@ -150,14 +150,14 @@ pub async fn list(store: &dyn Store, as_json: bool) -> anyhow::Result<String> {
                 app.slug,
                 app.name,
                 app.allowed_origins.join(", "),
-                serde_json::to_string(&app.settings)?
+                serde_json::to_string(&app.settings.shown())?
             ));
             for k in &keys {
                 text.push_str(&format!("  {}\n", key_line(k)));
             }
             shown.push(json!({
                 "id": app.id, "name": app.name, "slug": app.slug, "allowedOrigins": app.allowed_origins,
-                "settings": app.settings, "users": users, "createdAt": format_ms(app.created_at),
+                "settings": app.settings.shown(), "users": users, "createdAt": format_ms(app.created_at),
                 "keys": keys.iter().map(|k| json!({
                     "id": k.id, "start": k.start, "enabled": k.enabled, "createdAt": format_ms(k.created_at),
                 })).collect::<Vec<_>>(),
@@ -204,6 +204,11 @@ pub async fn set(
             bail!("the app's password length would be at least {} and at most {}", policy.min, policy.max);
         }
         check_audience(store, server, &found).await?;
+        if found.settings.webhook_urls.is_some() && found.settings.webhook_secret.is_none() {
+            bail!(
+                "WEBHOOK_SECRET: required with the app's WEBHOOK_URLS (its receivers check signatures with it)"
+            );
+        }
         found.updated_at = Clock::default().now_ms();
         store.update_app(&found).await?;
         Ok(format!(
@@ -211,7 +216,7 @@ pub async fn set(
             found.id,
             found.slug,
             found.allowed_origins.join(", "),
-            serde_json::to_string(&found.settings)?
+            serde_json::to_string(&found.settings.shown())?
         ))
     }
 }

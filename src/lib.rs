@@ -18,6 +18,7 @@ pub mod service;
 pub mod state;
 pub mod store;
 pub mod users_cli;
+pub mod webhooks_cli;
 
 pub use http::app;
 pub use state::AppState;

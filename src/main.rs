@@ -1,7 +1,7 @@
 //! The `gatehouse` binary: parse the CLI, load settings, call into the library.
 
 use clap::{Parser, Subcommand};
-use gatehouse::{apps_cli, config::Settings, server, users_cli};
+use gatehouse::{apps_cli, config::Settings, server, users_cli, webhooks_cli};
 use tracing_subscriber::EnvFilter;
 
 /// Gatehouse: a session-cookie authentication server (Better Auth's wire contract).
@@ -57,6 +57,27 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// The outbox of webhook deliveries (WEBHOOK_URLS).
+    Webhooks {
+        #[command(subcommand)]
+        action: WebhooksAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhooksAction {
+    /// Deliveries, newest first: state, attempts, the last error.
+    List {
+        /// Only `pending`, `delivered` or `failed` ones.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sends a delivery (a delivery id) or all of an event's (an event id) again, from now.
+    Replay { id: String },
 }
 
 #[derive(Subcommand)]
@@ -293,19 +314,30 @@ async fn main() -> std::process::ExitCode {
                             .await
                     }
                     UsersAction::SetRole { user, role } => {
-                        users_cli::set_role(store, &user, &role, app).await
+                        users_cli::set_role(store, &settings, &user, &role, app).await
                     }
                     UsersAction::Ban { user, reason, seconds } => {
-                        users_cli::ban(store, &user, reason.as_deref(), seconds, app).await
+                        users_cli::ban(store, &settings, &user, reason.as_deref(), seconds, app).await
                     }
-                    UsersAction::Unban { user } => users_cli::unban(store, &user, app).await,
+                    UsersAction::Unban { user } => users_cli::unban(store, &settings, &user, app).await,
                     UsersAction::SetPassword { user, password } => {
                         users_cli::set_password(store, &settings, &user, &password, app).await
                     }
                     UsersAction::RevokeSessions { user } => {
-                        users_cli::revoke_sessions(store, &user, app).await
+                        users_cli::revoke_sessions(store, &settings, &user, app).await
                     }
-                    UsersAction::Delete { user } => users_cli::delete(store, &user, app).await,
+                    UsersAction::Delete { user } => users_cli::delete(store, &settings, &user, app).await,
+                })
+                .await?;
+                println!("{}", shown.trim_end());
+                Ok(())
+            }
+            Command::Webhooks { action } => {
+                let shown = apps_cli::with_store(&settings, async |store| match action {
+                    WebhooksAction::List { state, limit, json } => {
+                        webhooks_cli::list(store, state.as_deref(), limit, json).await
+                    }
+                    WebhooksAction::Replay { id } => webhooks_cli::replay(store, &id).await,
                 })
                 .await?;
                 println!("{}", shown.trim_end());

@@ -85,6 +85,11 @@ struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BackendLabels {
     backend: &'static str,
 }
@@ -102,6 +107,8 @@ pub struct Readings {
     pub counters: Mode,
     /// Seconds since the current signing key was made (none yet: no JWT issued so far).
     pub signing_key_age: Option<i64>,
+    /// Webhook deliveries waiting (to be tried, or tried again), and given up on (kept 30 days).
+    pub webhooks: crate::store::webhooks::DeliveryCounts,
 }
 
 pub struct Metrics {
@@ -116,6 +123,9 @@ pub struct Metrics {
     hash_queue: Gauge,
     counters: Family<BackendLabels, Gauge>,
     signing_key_age: Gauge,
+    webhook_attempts: Family<OutcomeLabels, Counter>,
+    webhooks_pending: Gauge,
+    webhooks_failed: Gauge,
     /// One scrape at a time (it turns readings into the registered metrics, then encodes them).
     scraping: Mutex<()>,
 }
@@ -146,6 +156,9 @@ impl Metrics {
             hash_queue: Gauge::default(),
             counters: Family::default(),
             signing_key_age: Gauge::default(),
+            webhook_attempts: Family::default(),
+            webhooks_pending: Gauge::default(),
+            webhooks_failed: Gauge::default(),
             scraping: Mutex::new(()),
             registry: Registry::default(),
         };
@@ -185,6 +198,17 @@ impl Metrics {
             "Age of the current JWT signing key (0: none yet)",
             m.signing_key_age.clone(),
         );
+        r.register(
+            "webhook_attempts",
+            "Webhook delivery attempts by outcome (delivered, retrying, failed: given up)",
+            m.webhook_attempts.clone(),
+        );
+        r.register("webhooks_pending", "Webhook deliveries not yet delivered", m.webhooks_pending.clone());
+        r.register(
+            "webhooks_failed",
+            "Webhook deliveries given up on (gatehouse webhooks list --state failed)",
+            m.webhooks_failed.clone(),
+        );
         Self { registry, ..m }
     }
 
@@ -202,6 +226,11 @@ impl Metrics {
             reason: reason.filter(|_| !success).unwrap_or_default().to_string(),
         };
         self.events.get_or_create(&labels).inc();
+    }
+
+    /// A webhook delivery attempt: `delivered`, `retrying` or `failed`.
+    pub fn webhook_attempt(&self, outcome: &'static str) {
+        self.webhook_attempts.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
     /// A request refused by a rate limit.
@@ -222,6 +251,8 @@ impl Metrics {
             self.counters.get_or_create(&labels).set(i64::from(mode == now.counters));
         }
         self.signing_key_age.set(now.signing_key_age.unwrap_or(0).max(0));
+        self.webhooks_pending.set(i64::try_from(now.webhooks.pending).unwrap_or(i64::MAX));
+        self.webhooks_failed.set(i64::try_from(now.webhooks.failed).unwrap_or(i64::MAX));
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);

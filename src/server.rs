@@ -148,10 +148,12 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     state.apps.reload(state.store.as_ref(), state.clock.now_ms()).await?;
     let sweeper = tokio::spawn(sweep_expired(state.clone()));
     let apps = tokio::spawn(reload_apps(state.clone()));
+    let webhooks = tokio::spawn(crate::service::webhooks::run(state.clone()));
     let app = crate::app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     sweeper.abort();
     apps.abort();
+    webhooks.abort();
     store.close().await;
     tracing::info!("gatehouse stopped");
     Ok(())
@@ -159,7 +161,8 @@ pub async fn serve(mut settings: Settings) -> anyhow::Result<()> {
 
 /// Expired sessions, trusted devices and refresh tokens are already treated as absent when read, and lockout
 /// rows whose window and lock have passed count for nothing; this deletes them every ten minutes
-/// (unknown emails are counted too, so the lockout table must not grow without bound).
+/// (unknown emails are counted too, so the lockout table must not grow without bound); and webhook
+/// deliveries delivered or given up on more than 30 days ago.
 async fn sweep_expired(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
@@ -182,6 +185,9 @@ async fn sweep_expired(state: AppState) {
         let kept_from = now - duration_ms(state.settings.admin.audit_retention);
         if let Err(e) = state.store.delete_audit_before(kept_from).await {
             tracing::warn!(error = %e, "audit-log sweep failed");
+        }
+        if let Err(e) = state.store.delete_webhooks_before(now - crate::service::webhooks::KEPT_MS).await {
+            tracing::warn!(error = %e, "webhook sweep failed");
         }
     }
 }

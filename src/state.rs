@@ -154,6 +154,7 @@ impl AppState {
             hash_queue: self.hasher.queued(),
             counters: self.counters.mode(),
             signing_key_age: newest_key.map(|at| (now - at) / 1000),
+            webhooks: self.store.webhook_counts().await.unwrap_or_default(),
         }
     }
 

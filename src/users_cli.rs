@@ -24,7 +24,7 @@ use crate::{
     store::{
         EndSessions, Store,
         admin::{AdminChanges, Ban, Match, UserField, UserQuery},
-        audit::{AuditQuery, with_event},
+        audit::{AuditQuery, with_event_to},
     },
 };
 
@@ -48,12 +48,16 @@ async fn find(store: &dyn Store, key: &str, app: Option<&str>) -> anyhow::Result
     found.with_context(|| format!("no user {key:?}"))
 }
 
-/// Makes `change`, a CLI change to `user`, with its audit event in its transaction.
+/// Makes `change`, a CLI change to `user`, with its audit event (and webhook deliveries) in its
+/// transaction.
 async fn audited<F: std::future::Future>(
+    (settings, store): (&Settings, &dyn Store),
     (action, user, details): (&'static str, &User, serde_json::Value),
     change: F,
 ) -> F::Output {
-    with_event(row(action, user, details), change).await.0
+    let event = row(action, user, details);
+    let hooks = service::webhooks::endpoints_of(settings, store, &event).await;
+    with_event_to(event, hooks, change).await.0
 }
 
 /// The audit row of a CLI change to `user`.
@@ -131,7 +135,11 @@ pub async fn create(
         password.map(|p| NewPassword::parse(p, &settings.passwords.policy)).transpose().map_err(msg)?;
     let hasher = PasswordHasher::new(settings.passwords.argon2, 1)?;
     let event = row("user-created", &user, json!({ "role": user.role }));
-    if !service::admin::create_user(store, &hasher, &user, password.as_ref(), event).await.map_err(msg)? {
+    let hooks = service::webhooks::endpoints_of(settings, store, &event).await;
+    if !service::admin::create_user(store, &hasher, &user, password.as_ref(), event, hooks)
+        .await
+        .map_err(msg)?
+    {
         bail!("a user with that email exists");
     }
     Ok(shown(&user))
@@ -140,6 +148,7 @@ pub async fn create(
 /// `users set-role USER ROLE`.
 pub async fn set_role(
     store: &dyn Store,
+    settings: &Settings,
     user: &str,
     role: &str,
     app: Option<&str>,
@@ -149,13 +158,16 @@ pub async fn set_role(
     let what = ("role-changed", &user, json!({ "from": user.role, "to": role }));
     let changes = AdminChanges { role: Some(role.clone()), ..AdminChanges::default() };
     let now = Clock::default().now_ms();
-    let updated = audited(what, store.admin_update_user(&user.id, &changes, now)).await?.context("gone")?;
+    let updated = audited((settings, store), what, store.admin_update_user(&user.id, &changes, now))
+        .await?
+        .context("gone")?;
     Ok(shown(&updated))
 }
 
 /// `users ban USER [--reason R] [--for SECONDS]`: every session of the user ends.
 pub async fn ban(
     store: &dyn Store,
+    settings: &Settings,
     user: &str,
     reason: Option<&str>,
     secs: Option<u64>,
@@ -167,16 +179,23 @@ pub async fn ban(
     let reason = reason.unwrap_or("No reason").to_string();
     let what = ("user-banned", &user, json!({ "reason": reason, "expires": expires }));
     let ban = Ban { reason, expires };
-    let banned = audited(what, store.ban_user(&user.id, &ban, now)).await?.context("gone")?;
+    let banned =
+        audited((settings, store), what, store.ban_user(&user.id, &ban, now)).await?.context("gone")?;
     Ok(shown(&banned))
 }
 
 /// `users unban USER`.
-pub async fn unban(store: &dyn Store, user: &str, app: Option<&str>) -> anyhow::Result<String> {
+pub async fn unban(
+    store: &dyn Store,
+    settings: &Settings,
+    user: &str,
+    app: Option<&str>,
+) -> anyhow::Result<String> {
     let user = find(store, user, app).await?;
     let what = ("user-unbanned", &user, serde_json::Value::Null);
-    let unbanned =
-        audited(what, store.unban_user(&user.id, Clock::default().now_ms())).await?.context("gone")?;
+    let unbanned = audited((settings, store), what, store.unban_user(&user.id, Clock::default().now_ms()))
+        .await?
+        .context("gone")?;
     Ok(shown(&unbanned))
 }
 
@@ -210,23 +229,33 @@ pub async fn set_password(
     let hash = hasher.hash(password.as_str()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let change =
         store.replace_credentials(&user.id, &hash, EndSessions::None, false, Clock::default().now_ms());
-    audited(("password-set", &user, serde_json::Value::Null), change).await?;
+    audited((settings, store), ("password-set", &user, serde_json::Value::Null), change).await?;
     Ok(format!("password set for {}", user.email))
 }
 
 /// `users revoke-sessions USER`.
-pub async fn revoke_sessions(store: &dyn Store, user: &str, app: Option<&str>) -> anyhow::Result<String> {
+pub async fn revoke_sessions(
+    store: &dyn Store,
+    settings: &Settings,
+    user: &str,
+    app: Option<&str>,
+) -> anyhow::Result<String> {
     let user = find(store, user, app).await?;
     let what = ("sessions-revoked", &user, serde_json::Value::Null);
-    let n = audited(what, store.delete_user_sessions(&user.id, None)).await?;
+    let n = audited((settings, store), what, store.delete_user_sessions(&user.id, None)).await?;
     Ok(format!("{n} sessions of {} ended", user.email))
 }
 
 /// `users delete USER`.
-pub async fn delete(store: &dyn Store, user: &str, app: Option<&str>) -> anyhow::Result<String> {
+pub async fn delete(
+    store: &dyn Store,
+    settings: &Settings,
+    user: &str,
+    app: Option<&str>,
+) -> anyhow::Result<String> {
     let user = find(store, user, app).await?;
     let what = ("user-removed", &user, json!({ "email": user.email }));
-    if audited(what, store.delete_user(&user.id)).await?.is_err() {
+    if audited((settings, store), what, store.delete_user(&user.id)).await?.is_err() {
         bail!("{} is the only owner of an organization with other members", user.email);
     }
     store.lockout_clear(&user.lockout_key()).await?;

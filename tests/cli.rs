@@ -364,10 +364,13 @@ fn apps_from_the_command_line_reach_a_running_server() {
 #[test]
 fn users_and_audit_from_the_command_line() {
     let dir = temp_dir();
+    // Nothing listens there: the changes' webhook deliveries wait in the outbox.
+    let hooks =
+        [("WEBHOOK_URLS", "http://127.0.0.1:9/hook"), ("WEBHOOK_SECRET", "cli-webhook-secret-0123456789")];
     let users = |args: &[&str]| {
         let mut all = vec!["users"];
         all.extend_from_slice(args);
-        run(&dir, &all, &[])
+        run(&dir, &all, &hooks)
     };
     let out = users(&[
         "create",
@@ -420,6 +423,16 @@ fn users_and_audit_from_the_command_line() {
     assert!(run(&dir, &["keys", "rotate"], &[]).status.success());
     let tail = text(&run(&dir, &["audit", "tail"], &[]));
     assert!(tail.contains("user-removed") && tail.contains("signing-key-rotated"), "{tail}");
+    let listed = run(&dir, &["webhooks", "list", "--json"], &[]);
+    let deliveries: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    let types: Vec<_> = deliveries.iter().rev().map(|d| d["type"].as_str().unwrap()).collect();
+    assert_eq!(types[..3], ["user.created", "user.updated", "user.banned"], "{types:?}");
+    assert_eq!(types.last(), Some(&"user.deleted"));
+    assert!(deliveries.iter().all(|d| d["state"] == "pending" && d["url"] == "http://127.0.0.1:9/hook"));
+    let replayed = run(&dir, &["webhooks", "replay", deliveries[0]["eventId"].as_str().unwrap()], &[]);
+    assert!(replayed.status.success() && text(&replayed).contains("1 delivery"), "{}", text(&replayed));
+    assert!(!run(&dir, &["webhooks", "replay", "nothing-of-that-id"], &[]).status.success());
+    assert!(!run(&dir, &["webhooks", "list", "--state", "lost"], &[]).status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -25,6 +25,7 @@ mod secret;
 mod sessions;
 pub mod social;
 mod two_factor;
+pub mod webhooks;
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -46,6 +47,7 @@ pub use self::{
     sessions::SessionSettings,
     social::SocialSettings,
     two_factor::TwoFactorSettings,
+    webhooks::WebhookSettings,
 };
 use crate::{
     domain::fields::{FieldSpec, parse_specs},
@@ -87,6 +89,7 @@ pub struct Settings {
     pub passkeys: PasskeySettings,
     pub clients: ClientSettings,
     pub admin: AdminSettings,
+    pub webhooks: WebhookSettings,
 }
 
 const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -121,6 +124,7 @@ impl Settings {
             passkeys: PasskeySettings::for_base_url(&base_url),
             clients: ClientSettings::default(),
             admin: AdminSettings::default(),
+            webhooks: WebhookSettings::default(),
             base_url,
         }
     }
@@ -200,6 +204,7 @@ impl Settings {
             passkeys: PasskeySettings::read(&env, &base_url)?,
             clients: ClientSettings::read(&env)?,
             admin: AdminSettings::read(&env)?,
+            webhooks: WebhookSettings::read(&env)?,
             base_url,
         })
     }
@@ -318,12 +323,25 @@ mod tests {
             ("PASSWORD_MIN_LENGTH", "0"),
             ("PASSWORD_MAX_LENGTH", "5000"),
             ("PASSWORD_REQUIRE", "upper,emoji"),
+            ("WEBHOOK_URLS", "ftp://hooks.example"),
+            ("WEBHOOK_URLS", "https://hooks.example"),
+            ("WEBHOOK_SECRET", "short"),
+            ("WEBHOOK_RETRY_FOR", "0"),
         ] {
             let err = load(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");
         }
         let err = load(&[("PASSWORD_MIN_LENGTH", "20"), ("PASSWORD_MAX_LENGTH", "10")]).unwrap_err();
         assert!(err.to_string().contains("PASSWORD_MIN_LENGTH"), "{err}");
+        let hooks = load(&[
+            ("WEBHOOK_URLS", "https://a.example/hook, http://127.0.0.1:9/x"),
+            ("WEBHOOK_SECRET", "whsec-0123456789abcdef01234567"),
+            ("WEBHOOK_RETRY_FOR", "2h"),
+        ])
+        .unwrap()
+        .webhooks;
+        assert_eq!(hooks.urls, ["https://a.example/hook", "http://127.0.0.1:9/x"]);
+        assert_eq!(hooks.retry_for, Duration::from_secs(7200));
     }
 
     #[test]

@@ -43,6 +43,17 @@ pub struct AppSettings {
     pub access_token_expiration: Option<u64>,
     /// Seconds.
     pub refresh_token_idle: Option<u64>,
+    /// The app's own webhook endpoints (its events go there, not to the server's).
+    pub webhook_urls: Option<Vec<String>>,
+    /// Signs deliveries to the app's own endpoints (required with them).
+    pub webhook_secret: Option<String>,
+}
+
+impl AppSettings {
+    /// As shown to operators: the webhook secret masked.
+    pub fn shown(&self) -> Self {
+        Self { webhook_secret: self.webhook_secret.as_ref().map(|_| "***".into()), ..self.clone() }
+    }
 }
 
 /// The names `apps set` takes (the server's setting of the same name is the default).
@@ -55,6 +66,8 @@ pub const SETTING_NAMES: &[&str] = &[
     "JWT_EXPIRATION",
     "ACCESS_TOKEN_EXPIRATION",
     "REFRESH_TOKEN_IDLE",
+    "WEBHOOK_URLS",
+    "WEBHOOK_SECRET",
     "ORIGINS",
     "NAME",
 ];
@@ -104,6 +117,16 @@ impl App {
             "ACCESS_TOKEN_EXPIRATION" => s.access_token_expiration = Some(duration(value)?),
             "REFRESH_TOKEN_IDLE" if unset => s.refresh_token_idle = None,
             "REFRESH_TOKEN_IDLE" => s.refresh_token_idle = Some(duration(value)?),
+            "WEBHOOK_URLS" if unset => s.webhook_urls = None,
+            "WEBHOOK_URLS" => {
+                let urls = crate::config::webhooks::parse_urls(value).map_err(|e| format!("{name}: {e}"))?;
+                s.webhook_urls = Some(urls).filter(|u| !u.is_empty());
+            }
+            "WEBHOOK_SECRET" if unset => s.webhook_secret = None,
+            "WEBHOOK_SECRET" => {
+                crate::config::webhooks::check_secret(value).map_err(|e| format!("{name}: {e}"))?;
+                s.webhook_secret = Some(value.to_string());
+            }
             _ => return Err(format!("{name}: not an app setting (one of {})", SETTING_NAMES.join(", "))),
         }
         Ok(())

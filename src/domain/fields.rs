@@ -168,6 +168,11 @@ impl From<String> for Fields {
 }
 
 impl Fields {
+    /// The fields' names.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
     /// The stored form: JSON text.
     pub fn to_text(&self) -> String {
         Value::Object(self.0.clone()).to_string()

@@ -8,3 +8,4 @@ pub mod input;
 pub mod model;
 pub mod roles;
 pub mod time;
+pub mod webhooks;

@@ -25,6 +25,7 @@ use crate::{
     security::tokens::random_digits,
     service::{
         codes::{Checked, check_code, store_code},
+        email_change::mark_verified,
         links::{in_background, mail_vars},
         passwords::replace_password,
         sessions::SignInContext,
@@ -142,7 +143,7 @@ async fn verify_email(
     let email = Email::parse(&body.email)?;
     let mut user = check_otp(&state, &scope, "email-verification", &email, &body.otp).await?;
     let now = state.clock.now_ms();
-    state.store.set_email_verified(&user.id, now).await?;
+    mark_verified(&state, &user).await?;
     user.email_verified = true;
     user.updated_at = now;
     let answer = EmailOtpVerified { status: true, token: None, user };
@@ -171,7 +172,7 @@ async fn sign_in(
     let mut user = check_otp(&state, &ctx.scope, "sign-in", &email, &body.otp).await?;
     if !user.email_verified {
         // Receiving the code proves the address.
-        state.store.set_email_verified(&user.id, state.clock.now_ms()).await?;
+        mark_verified(&state, &user).await?;
         user.email_verified = true;
     }
     let admission = Admission { proof: Proof::EmailCode, remember_me: true, callback: None };

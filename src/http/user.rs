@@ -3,6 +3,7 @@
 
 use axum::{Json as JsonOut, extract::State};
 use serde::{Deserialize, Deserializer};
+use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -16,7 +17,10 @@ use crate::{
         answers::Status,
         extract::{Authenticated, BodyFields, WithExtras},
     },
-    service::usernames,
+    service::{
+        audit::{Record, recorded},
+        usernames,
+    },
     state::AppState,
     store::{ProfileChanges, StoreError},
 };
@@ -102,7 +106,22 @@ async fn update_user(
         display_username: chosen.display_username.as_deref(),
         fields: fields.as_ref(),
     };
-    match state.store.update_user(&auth.user.id, &changes, state.clock.now_ms()).await {
+    let mut changed: Vec<&str> = [
+        ("name", body.name.is_some()),
+        ("image", body.image.is_some()),
+        ("username", body.username.is_some()),
+        ("displayUsername", body.display_username.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, given)| given.then_some(field))
+    .collect();
+    if let Some(fields) = &fields {
+        changed.extend(fields.names());
+    }
+    let event =
+        Record::own("profile-updated", &auth.user).through(&auth.session).with(json!({ "fields": changed }));
+    let update = state.store.update_user(&auth.user.id, &changes, state.clock.now_ms());
+    match recorded(&state, event, None, update).await {
         Err(StoreError::Conflict) => return Err(usernames::TAKEN),
         done => done?,
     }

@@ -13,7 +13,7 @@ use crate::{
     security::tokens::random_id,
     service::sessions::ClientInfo,
     state::AppState,
-    store::audit::with_event,
+    store::audit::with_event_to,
 };
 
 /// An event to record.
@@ -86,7 +86,8 @@ pub async fn recorded<F: std::future::Future>(
 /// As [`recorded`], with the event already made.
 pub async fn recorded_event<F: std::future::Future>(state: &AppState, e: AuditEvent, change: F) -> F::Output {
     let (action, success) = (e.action.clone(), e.outcome == "success");
-    let (out, left) = with_event(e, change).await;
+    let hooks = crate::service::webhooks::endpoints_of_event(state, &e).await;
+    let (out, left) = with_event_to(e, hooks, change).await;
     if left.is_none() {
         // Events that record a change are successes: no failure code to count.
         state.metrics.event(&action, success, None);

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 use crate::{
-    domain::model::SessionRow,
+    domain::model::{SessionRow, User},
     error::{ApiError, ApiResult},
     security::tokens::random_hex,
     service::{
@@ -22,7 +22,11 @@ pub async fn apply_link(state: &AppState, raw: &str, current: Option<&SessionRow
     let unauthorized = StatusCode::UNAUTHORIZED;
     match consume(state, Purpose::Verify, raw, unauthorized).await {
         Ok(user_id) => {
-            return state.store.set_email_verified(&user_id, state.clock.now_ms()).await.map_err(Into::into);
+            let user = state.store.user_by_id(&user_id).await?;
+            return match user {
+                Some(user) => mark_verified(state, &user).await,
+                None => Err(ApiError::InvalidToken(unauthorized)),
+            };
         }
         Err(ApiError::InvalidToken(_)) => {}
         Err(e) => return Err(e),
@@ -37,6 +41,13 @@ pub async fn apply_link(state: &AppState, raw: &str, current: Option<&SessionRow
     tokio::spawn(async move { change_email(&st, &user_id, &new_email, keep.as_deref()).await })
         .await
         .map_err(ApiError::internal)?
+}
+
+/// Marks `user`'s address verified, recording it (`email-verified`, reported as `user.updated`).
+pub async fn mark_verified(state: &AppState, user: &User) -> ApiResult<()> {
+    let event = Record::own("email-verified", user).with(json!({ "email": user.email }));
+    recorded(state, event, None, state.store.set_email_verified(&user.id, state.clock.now_ms())).await?;
+    Ok(())
 }
 
 /// Moves the user to `new_email` (ending every session but `keep`) with a new undo link stored in

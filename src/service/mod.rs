@@ -16,3 +16,4 @@ pub mod social;
 pub mod tokens;
 pub mod two_factor;
 pub mod usernames;
+pub mod webhooks;

@@ -32,8 +32,9 @@ pub trait Audit: Send + Sync {
 }
 
 tokio::task_local! {
-    /// The event of the change under way on this task (see [`with_event`]).
-    static PENDING: std::cell::RefCell<Option<AuditEvent>>;
+    /// The event of the change under way on this task, and the webhook endpoints it goes to (see
+    /// [`with_event`]).
+    static PENDING: std::cell::RefCell<Option<(AuditEvent, Vec<String>)>>;
 }
 
 /// Runs `change` with `event` pending: the first transaction the store commits while it runs
@@ -43,15 +44,26 @@ pub async fn with_event<F: std::future::Future>(
     event: AuditEvent,
     change: F,
 ) -> (F::Output, Option<AuditEvent>) {
+    with_event_to(event, Vec::new(), change).await
+}
+
+/// As [`with_event`], the transaction also writing a webhook delivery of the event to each of
+/// `webhooks` (endpoint URLs).
+pub async fn with_event_to<F: std::future::Future>(
+    event: AuditEvent,
+    webhooks: Vec<String>,
+    change: F,
+) -> (F::Output, Option<AuditEvent>) {
     PENDING
-        .scope(std::cell::RefCell::new(Some(event)), async {
+        .scope(std::cell::RefCell::new(Some((event, webhooks))), async {
             let out = change.await;
-            (out, take_pending())
+            (out, take_pending().map(|(event, _)| event))
         })
         .await
 }
 
-/// The pending event of this task, taken (for the transaction about to commit).
-pub fn take_pending() -> Option<AuditEvent> {
+/// The pending event of this task and its webhook endpoints, taken (for the transaction about to
+/// commit).
+pub fn take_pending() -> Option<(AuditEvent, Vec<String>)> {
     PENDING.try_with(|p| p.borrow_mut().take()).ok().flatten()
 }

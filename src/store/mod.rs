@@ -19,6 +19,7 @@ mod refresh_tokens;
 pub mod sealed;
 pub mod session_store;
 mod sqlite;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -158,6 +159,7 @@ pub trait Store:
     + TwoFactors
     + Passkeys
     + RefreshTokens
+    + webhooks::Webhooks
     + std::fmt::Debug
     + 'static
 {
@@ -182,6 +184,7 @@ impl<T> Store for T where
         + TwoFactors
         + Passkeys
         + RefreshTokens
+        + webhooks::Webhooks
         + std::fmt::Debug
         + 'static
 {

@@ -42,3 +42,4 @@ mod user;
 mod user_fields;
 mod usernames;
 mod verification;
+mod webhooks;

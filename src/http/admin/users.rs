@@ -95,10 +95,10 @@ async fn create_user(
     let declared = declared.map(|(k, v)| (k.clone(), v.clone())).collect();
     user.fields = fields::for_new_user(specs, declared, Source::Json, By::Admin).map_err(in_data)?;
     let created = action(&auth, "user-created", &user, json!({ "role": user.role }));
-    let created = event(&created, None, state.clock.now_ms());
-    if !service::admin::create_user(state.store.as_ref(), &state.hasher, &user, password.as_ref(), created)
-        .await?
-    {
+    let created = event(&created, user.app_id.as_deref(), state.clock.now_ms());
+    let hooks = service::webhooks::endpoints_of_event(&state, &created).await;
+    let store = state.store.as_ref();
+    if !service::admin::create_user(store, &state.hasher, &user, password.as_ref(), created, hooks).await? {
         return Err(bad("USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", "User already exists. Use another email."));
     }
     Ok(no_store(JsonOut(UserAnswer { user }).into_response()))

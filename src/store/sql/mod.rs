@@ -29,6 +29,7 @@ mod subscriptions;
 mod two_factor;
 mod users;
 mod verifications;
+mod webhooks;
 
 use async_trait::async_trait;
 
@@ -87,11 +88,13 @@ impl Backend {
     }
 }
 
-/// Commits `tx` with this task's pending audit event written inside it (see
-/// `store::audit::with_event`): every transaction a recorded change runs through carries its event.
+/// Commits `tx` with this task's pending audit event written inside it, and the event's webhook
+/// deliveries (see `store::audit::with_event_to`): every transaction a recorded change runs through
+/// carries its event.
 async fn commit(mut tx: sqlx::Transaction<'_, Db>) -> StoreResult<()> {
-    if let Some(event) = crate::store::audit::take_pending() {
+    if let Some((event, hooks)) = crate::store::audit::take_pending() {
         audit::insert(&mut *tx, &event).await?;
+        webhooks::insert(&mut tx, &event, &hooks).await?;
     }
     tx.commit().await?;
     Ok(())

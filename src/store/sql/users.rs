@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 
 use super::{
-    Backend, Db,
+    Backend, Db, commit,
     email_changes::held_for_undo,
     organizations, passkeys, sessions, two_factor,
     verifications::{self, Drop},
@@ -356,6 +356,8 @@ impl Users for Backend {
     }
 
     async fn update_user(&self, user_id: &str, changes: &ProfileChanges<'_>, now: i64) -> StoreResult<()> {
+        // A transaction, so the change's audit event (and webhook deliveries) go with it.
+        let mut tx = self.pool.begin().await?;
         sqlx::query(UPDATE_PROFILE)
             .bind(user_id)
             .bind(changes.name)
@@ -365,9 +367,10 @@ impl Users for Backend {
             .bind(changes.username)
             .bind(changes.display_username)
             .bind(changes.fields.map(Fields::to_text))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(classify)?;
+        commit(tx).await?;
         self.invalidate(Invalidation::User(user_id.to_string())).await;
         Ok(())
     }

@@ -1,0 +1,169 @@
+//! Outbound webhooks: where an event goes (the endpoints of its app, else the server's), and the
+//! worker that delivers what the outbox holds. Deliveries are rows written by the change's own
+//! transaction (`store::sql::webhooks`); the worker leases the due ones, posts them signed, and
+//! records each attempt, so a delivery survives a restart and several instances share the work.
+//! Delivery is at least once: a process that dies after the receiver answered and before the
+//! answer was recorded sends that delivery again (receivers drop repeats by the body's `id`).
+
+use std::time::Duration;
+
+use crate::{
+    config::Settings,
+    domain::{audit::AuditEvent, time::duration_ms, webhooks},
+    state::AppState,
+    store::{
+        Store,
+        webhooks::{Attempt, Delivery},
+    },
+};
+
+/// How often the worker looks for due deliveries when it found none.
+const POLL: Duration = Duration::from_millis(500);
+/// Deliveries leased at a time (one per endpoint and user, sent together).
+const BATCH: u32 = 32;
+/// Deliveries and failures are kept this long for `gatehouse webhooks list|replay`.
+pub const KEPT_MS: i64 = 30 * 86_400_000;
+/// The most of an error kept with a delivery.
+const MAX_ERROR_CHARS: usize = 200;
+
+/// The endpoints events of `app_id` go to: the app's own if it set some, else the server's.
+pub async fn endpoints(state: &AppState, app_id: Option<&str>) -> Vec<String> {
+    match own_endpoints(state, app_id).await {
+        Some((urls, _)) => urls,
+        None => state.settings.webhooks.urls.clone(),
+    }
+}
+
+/// The endpoints `event` goes to (none when it is not reported).
+pub async fn endpoints_of_event(state: &AppState, event: &AuditEvent) -> Vec<String> {
+    match webhooks::reported(event) {
+        Some(_) => endpoints(state, event.app_id.as_deref()).await,
+        None => Vec::new(),
+    }
+}
+
+/// As [`endpoints_of_event`], for a process that serves nothing (the CLI): the app read from `store`.
+/// Empty for an event that is not reported.
+pub async fn endpoints_of(settings: &Settings, store: &dyn Store, event: &AuditEvent) -> Vec<String> {
+    if webhooks::reported(event).is_none() {
+        return Vec::new();
+    }
+    let app = match event.app_id.as_deref() {
+        Some(id) => store.app(id).await.ok().flatten(),
+        None => None,
+    };
+    match app.and_then(|a| a.settings.webhook_urls) {
+        Some(urls) => urls,
+        None => settings.webhooks.urls.clone(),
+    }
+}
+
+/// The app's own endpoints and secret, if it set endpoints.
+async fn own_endpoints(state: &AppState, app_id: Option<&str>) -> Option<(Vec<String>, Option<String>)> {
+    let id = app_id?;
+    let app = state.apps.app(state.store.as_ref(), id, state.clock.now_ms()).await.ok()??;
+    let urls = app.settings.webhook_urls.clone()?;
+    Some((urls, app.settings.webhook_secret.clone()))
+}
+
+/// The secret deliveries of `app_id` are signed with (the one that goes with its endpoints).
+async fn secret_for(state: &AppState, app_id: Option<&str>) -> Option<String> {
+    match own_endpoints(state, app_id).await {
+        Some((_, secret)) => secret,
+        None => state.settings.webhooks.secret.as_ref().map(|s| s.expose().to_string()),
+    }
+}
+
+/// The client deliveries are posted with: bounded time, no redirects followed.
+pub fn client(state: &AppState) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(state.settings.webhooks.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("gatehouse-webhooks")
+        .build()
+        .unwrap_or_default()
+}
+
+/// Delivers due deliveries until the process stops.
+pub async fn run(state: AppState) {
+    let client = client(&state);
+    loop {
+        match deliver_due(&state, &client).await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "webhook delivery: reading the outbox failed"),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// One pass: leases the due deliveries and makes one attempt of each (together: each is the
+/// oldest pending one of its endpoint and user, so order per user holds). How many it tried.
+pub async fn deliver_due(state: &AppState, client: &reqwest::Client) -> crate::store::StoreResult<usize> {
+    let now = state.clock.now_ms();
+    // The lease outlasts an attempt, so nobody else takes a delivery while it is being tried.
+    let lease_until = now + duration_ms(state.settings.webhooks.timeout) + 20_000;
+    let due = state.store.claim_webhooks(now, lease_until, BATCH).await?;
+    let n = due.len();
+    let mut attempts = tokio::task::JoinSet::new();
+    for delivery in due {
+        let (state, client) = (state.clone(), client.clone());
+        attempts.spawn(async move { attempt(&state, &client, &delivery).await });
+    }
+    while attempts.join_next().await.is_some() {}
+    Ok(n)
+}
+
+async fn attempt(state: &AppState, client: &reqwest::Client, d: &Delivery) {
+    let sent = match secret_for(state, d.app_id.as_deref()).await {
+        Some(secret) => post(state, client, d, &secret).await,
+        None => Err((None, "no webhook secret is configured for this endpoint".to_string())),
+    };
+    let now = state.clock.now_ms();
+    let attempt = match sent {
+        Ok(status) => Attempt::Delivered { status },
+        Err((status, error)) => {
+            let retry_for = duration_ms(state.settings.webhooks.retry_for);
+            let retry_at = webhooks::next_attempt(d.created_at, d.attempts + 1, now, retry_for);
+            tracing::warn!(delivery = %d.id, url = %d.url, error = %error, given_up = retry_at.is_none(),
+                "webhook delivery failed");
+            Attempt::Failed { status, error, retry_at }
+        }
+    };
+    state.metrics.webhook_attempt(match &attempt {
+        Attempt::Delivered { .. } => "delivered",
+        Attempt::Failed { retry_at: Some(_), .. } => "retrying",
+        Attempt::Failed { retry_at: None, .. } => "failed",
+    });
+    if let Err(e) = state.store.webhook_attempted(&d.id, now, &attempt).await {
+        // The lease runs out and the delivery is tried again (at least once).
+        tracing::warn!(delivery = %d.id, error = %e, "could not record a webhook attempt");
+    }
+}
+
+/// Posts `d` signed with `secret`: the status of a 2xx answer, or the status and why not.
+async fn post(
+    state: &AppState,
+    client: &reqwest::Client,
+    d: &Delivery,
+    secret: &str,
+) -> Result<i32, (Option<i32>, String)> {
+    let signature = webhooks::signature(secret, state.clock.now_ms() / 1000, &d.body);
+    let answer = client
+        .post(&d.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("Gatehouse-Signature", signature)
+        .header("Gatehouse-Event-Id", &d.event_id)
+        .body(d.body.clone())
+        .send()
+        .await
+        .map_err(|e| (None, shortened(&e.to_string())))?;
+    let status = answer.status();
+    let code = i32::from(status.as_u16());
+    if status.is_success() { Ok(code) } else { Err((Some(code), format!("answered {status}"))) }
+}
+
+fn shortened(error: &str) -> String {
+    error.chars().take(MAX_ERROR_CHARS).collect()
+}
