@@ -46,13 +46,24 @@ pub struct AppSettings {
     /// The app's own webhook endpoints (its events go there, not to the server's).
     pub webhook_urls: Option<Vec<String>>,
     /// Signs deliveries to the app's own endpoints (required with them).
-    pub webhook_secret: Option<String>,
+    pub webhook_secret: Option<Concealed>,
+}
+
+/// A secret in an app's settings: stored as a plain string, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Concealed(pub String);
+
+impl std::fmt::Debug for Concealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 impl AppSettings {
     /// As shown to operators: the webhook secret masked.
     pub fn shown(&self) -> Self {
-        Self { webhook_secret: self.webhook_secret.as_ref().map(|_| "***".into()), ..self.clone() }
+        Self { webhook_secret: self.webhook_secret.as_ref().map(|_| Concealed("***".into())), ..self.clone() }
     }
 }
 
@@ -125,7 +136,7 @@ impl App {
             "WEBHOOK_SECRET" if unset => s.webhook_secret = None,
             "WEBHOOK_SECRET" => {
                 crate::config::webhooks::check_secret(value).map_err(|e| format!("{name}: {e}"))?;
-                s.webhook_secret = Some(value.to_string());
+                s.webhook_secret = Some(Concealed(value.to_string()));
             }
             _ => return Err(format!("{name}: not an app setting (one of {})", SETTING_NAMES.join(", "))),
         }

@@ -35,7 +35,8 @@ pub fn type_of(action: &str) -> Option<&'static str> {
         "sign-out" | "session-revoked" | "sessions-revoked" | "impersonation-stopped" => "session.revoked",
         "email-changed" | "email-change-undone" => "email.changed",
         "password-changed" | "password-reset" | "password-set" => "password.changed",
-        "member-added" => "organization.member.added",
+        // Creating an organization makes its creator its owner.
+        "member-added" | "organization-created" => "organization.member.added",
         "member-removed" | "member-left" => "organization.member.removed",
         _ => return None,
     })
@@ -46,11 +47,16 @@ pub fn reported(e: &AuditEvent) -> Option<&'static str> {
     (e.outcome == "success").then(|| type_of(&e.action)).flatten()
 }
 
-/// The user an event is about: deliveries to one endpoint about one user keep their order.
-pub fn user_of(e: &AuditEvent) -> Option<&str> {
+/// The user an event is about: its `details.userId` (a member added or removed by someone else),
+/// else its target user, else who acted. Deliveries to one endpoint about one user keep their order.
+pub fn user_of(e: &AuditEvent) -> Option<String> {
+    let details: Value = serde_json::from_str(&e.details).unwrap_or_default();
+    if let Some(id) = details.get("userId").and_then(Value::as_str) {
+        return Some(id.to_string());
+    }
     match e.target_type.as_deref() {
-        Some("user") => e.target_id.as_deref(),
-        _ => e.actor_id.as_deref(),
+        Some("user") => e.target_id.clone(),
+        _ => e.actor_id.clone(),
     }
 }
 

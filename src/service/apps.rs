@@ -155,6 +155,11 @@ impl AppRegistry {
             .values()
             .any(|a| Some(a.id.as_str()) != except && a.allowed_origins.iter().any(|o| o == origin))
     }
+
+    /// Whether an app has webhook endpoints of its own (as last loaded).
+    pub fn any_webhooks(&self) -> bool {
+        self.known().by_id.values().any(|a| a.settings.webhook_urls.is_some())
+    }
 }
 
 /// Whom a scope's JWTs are for: an app's audience (default: its id), `app` claim and

@@ -19,6 +19,7 @@ use crate::{
 
 /// How often the worker looks for due deliveries when it found none.
 const POLL: Duration = Duration::from_millis(500);
+const IDLE_POLL: Duration = Duration::from_secs(10);
 /// Deliveries leased at a time (one per endpoint and user, sent together).
 const BATCH: u32 = 32;
 /// Deliveries and failures are kept this long for `gatehouse webhooks list|replay`.
@@ -29,7 +30,7 @@ const MAX_ERROR_CHARS: usize = 200;
 /// The endpoints events of `app_id` go to: the app's own if it set some, else the server's.
 pub async fn endpoints(state: &AppState, app_id: Option<&str>) -> Vec<String> {
     match own_endpoints(state, app_id).await {
-        Some((urls, _)) => urls,
+        Some(urls) => urls,
         None => state.settings.webhooks.urls.clone(),
     }
 }
@@ -58,19 +59,47 @@ pub async fn endpoints_of(settings: &Settings, store: &dyn Store, event: &AuditE
     }
 }
 
-/// The app's own endpoints and secret, if it set endpoints.
-async fn own_endpoints(state: &AppState, app_id: Option<&str>) -> Option<(Vec<String>, Option<String>)> {
+/// The app's own endpoints, if it set some (an app that cannot be read now counts as one
+/// without).
+async fn own_endpoints(state: &AppState, app_id: Option<&str>) -> Option<Vec<String>> {
     let id = app_id?;
     let app = state.apps.app(state.store.as_ref(), id, state.clock.now_ms()).await.ok()??;
-    let urls = app.settings.webhook_urls.clone()?;
-    Some((urls, app.settings.webhook_secret.clone()))
+    app.settings.webhook_urls.clone()
 }
 
-/// The secret deliveries of `app_id` are signed with (the one that goes with its endpoints).
-async fn secret_for(state: &AppState, app_id: Option<&str>) -> Option<String> {
-    match own_endpoints(state, app_id).await {
-        Some((_, secret)) => secret,
-        None => state.settings.webhooks.secret.as_ref().map(|s| s.expose().to_string()),
+/// Why a delivery cannot be signed now.
+enum Unsigned {
+    /// The app could not be read: try again later.
+    Unreadable,
+    /// Its endpoint is in no list any more, or its list has no secret: give up.
+    Unconfigured(&'static str),
+}
+
+/// The secret `d` is signed with: its app's, when its URL is among the app's own endpoints, else
+/// the server's, when among the server's. Never another list's secret.
+async fn secret_for(state: &AppState, d: &Delivery) -> Result<String, Unsigned> {
+    if let Some(id) = d.app_id.as_deref() {
+        let app = state.apps.app(state.store.as_ref(), id, state.clock.now_ms()).await;
+        let app = app.map_err(|_| Unsigned::Unreadable)?;
+        if let Some(app) = app
+            && app.settings.webhook_urls.as_ref().is_some_and(|urls| urls.contains(&d.url))
+        {
+            let secret = app.settings.webhook_secret.as_ref().map(|s| s.0.clone());
+            return secret.ok_or(Unsigned::Unconfigured("the app has no WEBHOOK_SECRET"));
+        }
+    }
+    let server = &state.settings.webhooks;
+    if !server.urls.contains(&d.url) {
+        return Err(Unsigned::Unconfigured("the endpoint is no longer configured"));
+    }
+    server.secret.as_ref().map(|s| s.expose().to_string()).ok_or(Unsigned::Unconfigured("no WEBHOOK_SECRET"))
+}
+
+/// `url` as it may be logged or kept: without credentials, query or fragment.
+fn shown(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!("{}://{}{}", u.scheme(), u.host_str().unwrap_or(""), u.path()),
+        Err(_) => "(unparsable URL)".into(),
     }
 }
 
@@ -85,7 +114,8 @@ pub fn client(state: &AppState) -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// Delivers due deliveries until the process stops.
+/// Delivers due deliveries until the process stops. With no endpoint configured it looks only
+/// every [`IDLE_POLL`] (a replay, or an app given endpoints, is picked up then).
 pub async fn run(state: AppState) {
     let client = client(&state);
     loop {
@@ -94,7 +124,8 @@ pub async fn run(state: AppState) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "webhook delivery: reading the outbox failed"),
         }
-        tokio::time::sleep(POLL).await;
+        let configured = !state.settings.webhooks.urls.is_empty() || state.apps.any_webhooks();
+        tokio::time::sleep(if configured { POLL } else { IDLE_POLL }).await;
     }
 }
 
@@ -116,18 +147,20 @@ pub async fn deliver_due(state: &AppState, client: &reqwest::Client) -> crate::s
 }
 
 async fn attempt(state: &AppState, client: &reqwest::Client, d: &Delivery) {
-    let sent = match secret_for(state, d.app_id.as_deref()).await {
-        Some(secret) => post(state, client, d, &secret).await,
-        None => Err((None, "no webhook secret is configured for this endpoint".to_string())),
+    let (sent, retry) = match secret_for(state, d).await {
+        Ok(secret) => (post(state, client, d, &secret).await, true),
+        Err(Unsigned::Unreadable) => (Err((None, "the app could not be read".to_string())), true),
+        Err(Unsigned::Unconfigured(why)) => (Err((None, why.to_string())), false),
     };
     let now = state.clock.now_ms();
     let attempt = match sent {
         Ok(status) => Attempt::Delivered { status },
         Err((status, error)) => {
             let retry_for = duration_ms(state.settings.webhooks.retry_for);
-            let retry_at = webhooks::next_attempt(d.created_at, d.attempts + 1, now, retry_for);
-            tracing::warn!(delivery = %d.id, url = %d.url, error = %error, given_up = retry_at.is_none(),
-                "webhook delivery failed");
+            let retry_at =
+                webhooks::next_attempt(d.created_at, d.attempts + 1, now, retry_for).filter(|_| retry);
+            tracing::warn!(delivery = %d.id, url = %shown(&d.url), error = %error,
+                given_up = retry_at.is_none(), "webhook delivery failed");
             Attempt::Failed { status, error, retry_at }
         }
     };
@@ -136,7 +169,7 @@ async fn attempt(state: &AppState, client: &reqwest::Client, d: &Delivery) {
         Attempt::Failed { retry_at: Some(_), .. } => "retrying",
         Attempt::Failed { retry_at: None, .. } => "failed",
     });
-    if let Err(e) = state.store.webhook_attempted(&d.id, now, &attempt).await {
+    if let Err(e) = state.store.webhook_attempted(d, now, &attempt).await {
         // The lease runs out and the delivery is tried again (at least once).
         tracing::warn!(delivery = %d.id, error = %e, "could not record a webhook attempt");
     }
@@ -158,7 +191,7 @@ async fn post(
         .body(d.body.clone())
         .send()
         .await
-        .map_err(|e| (None, shortened(&e.to_string())))?;
+        .map_err(|e| (None, shortened(&e.without_url().to_string())))?;
     let status = answer.status();
     let code = i32::from(status.as_u16());
     if status.is_success() { Ok(code) } else { Err((Some(code), format!("answered {status}"))) }

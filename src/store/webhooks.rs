@@ -62,8 +62,9 @@ pub trait Webhooks: Send + Sync {
     /// oldest first. A leased delivery is not handed out again until its lease ends, so several
     /// instances share the work.
     async fn claim_webhooks(&self, now: i64, lease_until: i64, limit: u32) -> StoreResult<Vec<Delivery>>;
-    /// Records how an attempt of delivery `id` went (and ends its lease).
-    async fn webhook_attempted(&self, id: &str, now: i64, attempt: &Attempt) -> StoreResult<()>;
+    /// Records how an attempt of `delivery` (as claimed) went and ends its lease; nothing if the
+    /// lease it was claimed under is no longer its own (it ran out, or the delivery was replayed).
+    async fn webhook_attempted(&self, delivery: &Delivery, now: i64, attempt: &Attempt) -> StoreResult<()>;
     /// Newest first; only those in `state` when given.
     async fn webhook_deliveries(&self, state: Option<&str>, limit: u32) -> StoreResult<Vec<Delivery>>;
     /// Sends delivery `id` (or every delivery of event `id`) again from now, as if new: how many.

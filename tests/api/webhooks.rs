@@ -262,7 +262,56 @@ async fn an_apps_events_go_to_its_own_endpoints(backend: Backend) {
     assert_signed(&app_hook.seen()[0], "shop-secret-0123456789abcdef");
 }
 
+async fn members_removed_are_theirs_and_replays_wait_for_attempts(backend: Backend) {
+    let (receiver, url) = Receiver::start(0).await;
+    let Some(app) = hooked(backend, &url).await else { return };
+    let (owner, owner_email, org) = org::founder(&app).await;
+    let (_, member_email, member_id) = org::add_member(&app, &owner, "member").await;
+    org::remove(&app, &owner, Some(&org["id"]), &member_id).await.assert_ok();
+    deliver_all(&app).await;
+    let members: Vec<_> = receiver
+        .accepted()
+        .into_iter()
+        .filter(|e| e["type"].as_str().unwrap().starts_with("organization.member."))
+        .map(|e| (e["type"].as_str().unwrap().to_string(), e["data"]["user"]["email"].clone()))
+        .collect();
+    let added = "organization.member.added".to_string();
+    let removed = "organization.member.removed".to_string();
+    // The founder joins by creating it; the member joins, then is removed (by the founder).
+    assert_eq!(
+        members,
+        [(added.clone(), json!(owner_email)), (added, json!(member_email)), (removed, json!(member_email))]
+    );
+
+    // A delivery being tried is not replayed under it, and a late answer to an attempt whose
+    // lease is gone changes nothing.
+    app.sign_in(&owner_email, PASSWORD).await.assert_ok();
+    let now = app.clock().now_ms();
+    let claimed = app.state.store.claim_webhooks(now, now + 60_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(app.state.store.replay_webhook(&claimed[0].id, now).await.unwrap(), 0);
+    let stale = gatehouse::store::webhooks::Delivery { lease_until: now + 1, ..claimed[0].clone() };
+    let late = gatehouse::store::webhooks::Attempt::Delivered { status: 200 };
+    app.state.store.webhook_attempted(&stale, now, &late).await.unwrap();
+    let pending = app.state.store.webhook_deliveries(Some("pending"), 10).await.unwrap();
+    assert_eq!(pending.len(), 1, "still pending: the late answer was not its lease's");
+}
+
+async fn an_endpoint_no_longer_configured_is_given_up(backend: Backend) {
+    let (receiver, url) = Receiver::start(0).await;
+    let Some(app) = hooked(backend, &url).await else { return };
+    app.signed_up_cookie(&unique_email()).await;
+    // Restarted without it: the delivery is not sent anywhere, nor signed with another secret.
+    let restarted = app.sibling(|s| s.webhooks.urls = vec!["http://127.0.0.1:9/other".into()]);
+    assert_eq!(deliver_all(&restarted).await, 1, "one attempt, then given up");
+    assert!(receiver.seen().is_empty());
+    let failed = app.state.store.webhook_deliveries(Some("failed"), 10).await.unwrap();
+    assert_eq!(failed[0].last_error.as_deref(), Some("the endpoint is no longer configured"));
+}
+
 backend_tests!(
+    members_removed_are_theirs_and_replays_wait_for_attempts,
+    an_endpoint_no_longer_configured_is_given_up,
     every_event_arrives_once_in_order_and_signed,
     a_failed_change_sends_nothing_and_no_endpoint_writes_nothing,
     a_restart_midway_loses_nothing,

@@ -93,13 +93,22 @@ async fn change(
         MemberTarget::Id(id) | MemberTarget::Email(id) => id,
         MemberTarget::Caller => &auth.user.id,
     };
-    let (action, details) = match change {
+    let (action, mut details) = match change {
         MemberChange::SetRole(role) => {
             ("member-role-changed", json!({ "member": member, "role": role.as_str() }))
         }
         MemberChange::Remove => ("member-removed", json!({ "member": member })),
-        MemberChange::Leave => ("member-left", json!({ "member": member })),
+        MemberChange::Leave => ("member-left", json!({ "member": auth.user.id, "userId": auth.user.id })),
     };
+    if matches!(change, MemberChange::Remove) {
+        // The user removed (the event is theirs for webhooks), not the member id or email given.
+        let members = state.store.members(&org.id).await?;
+        let removed =
+            members.iter().find(|(m, u)| m.id == *member || m.user_id == *member || u.email == *member);
+        if let Some((m, _)) = removed {
+            details["userId"] = json!(m.user_id);
+        }
+    }
     let event = Record::own(action, &auth.user).on("organization", &org.id);
     let event = event.through(&auth.session).with(details);
     Ok(recorded(state, event, None, state.store.change_member(&org.id, &auth.user.id, who, change)).await?)

@@ -30,26 +30,35 @@ UPDATE "webhook_delivery" SET "leaseUntil" = $2
      ORDER BY d."seq" LIMIT $3)
 RETURNING *"#;
 
+/// Only while the lease the attempt was made under (`$4`) holds: an attempt that outlived its
+/// lease, or a delivery replayed meanwhile, is not overwritten by a late answer.
 const DELIVERED: &str = r#"
 UPDATE "webhook_delivery" SET "state" = 'delivered', "attempts" = "attempts" + 1, "lastStatus" = $3,
        "lastError" = NULL, "deliveredAt" = $2, "leaseUntil" = 0
- WHERE "id" = $1"#;
+ WHERE "id" = $1 AND "state" = 'pending' AND "leaseUntil" = $4"#;
 
-/// `$4`: when to try again, `NULL` to give up.
+/// `$4`: when to try again, `NULL` to give up; `$5`: the lease (as above).
 const FAILED: &str = r#"
 UPDATE "webhook_delivery" SET "attempts" = "attempts" + 1, "lastStatus" = $2, "lastError" = $3,
        "state" = CASE WHEN $4 IS NULL THEN 'failed' ELSE 'pending' END,
        "nextAttemptAt" = COALESCE($4, "nextAttemptAt"), "leaseUntil" = 0
- WHERE "id" = $1"#;
+ WHERE "id" = $1 AND "state" = 'pending' AND "leaseUntil" = $5"#;
 
 const LIST: &str = r#"
 SELECT * FROM "webhook_delivery" WHERE ($1 IS NULL OR "state" = $1) ORDER BY "seq" DESC LIMIT $2"#;
 
-/// A replayed delivery is new again: its window starts now.
+/// A replayed delivery is new again: its window starts now. One being tried right now is left to
+/// that attempt.
 const REPLAY: &str = r#"
 UPDATE "webhook_delivery" SET "state" = 'pending', "attempts" = 0, "nextAttemptAt" = $2, "createdAt" = $2,
-       "leaseUntil" = 0, "deliveredAt" = NULL
- WHERE "id" = $1 OR "eventId" = $1"#;
+       "leaseUntil" = 0, "deliveredAt" = NULL, "lastStatus" = NULL, "lastError" = NULL
+ WHERE ("id" = $1 OR "eventId" = $1) AND ("state" <> 'pending' OR "leaseUntil" <= $2)"#;
+
+/// Holds the user's row until the transaction ends (a no-op write): transactions reporting about
+/// one user write their deliveries one after the other, so `seq` order is commit order and a
+/// later change's delivery is never visible before an earlier one's (PostgreSQL commits
+/// concurrent transactions in any order; SQLite has one writer anyway).
+const HOLD_USER: &str = r#"UPDATE "user" SET "updatedAt" = "updatedAt" WHERE "id" = $1"#;
 
 const COUNTS: &str = r#"
 SELECT COALESCE(SUM(CASE WHEN "state" = 'pending' THEN 1 ELSE 0 END), 0),
@@ -71,9 +80,12 @@ pub(super) async fn insert(
         return Ok(());
     }
     let user_id = webhooks::user_of(e).unwrap_or_default();
-    let user = match user_id {
+    let user = match user_id.as_str() {
         "" => None,
-        id => super::users::by_id(&mut **tx, id).await?,
+        id => {
+            sqlx::query(HOLD_USER).bind(id).execute(&mut **tx).await?;
+            super::users::by_id(&mut **tx, id).await?
+        }
     };
     let body = webhooks::body(e, kind, user.as_ref());
     for url in urls {
@@ -82,7 +94,7 @@ pub(super) async fn insert(
             .bind(&e.id)
             .bind(&e.app_id)
             .bind(kind)
-            .bind(user_id)
+            .bind(&user_id)
             .bind(url)
             .bind(&body)
             .bind(e.at)
@@ -105,21 +117,14 @@ impl Webhooks for Backend {
         Ok(claimed)
     }
 
-    async fn webhook_attempted(&self, id: &str, now: i64, attempt: &Attempt) -> StoreResult<()> {
-        match attempt {
-            Attempt::Delivered { status } => {
-                sqlx::query(DELIVERED).bind(id).bind(now).bind(status).execute(&self.pool).await?
-            }
+    async fn webhook_attempted(&self, d: &Delivery, now: i64, attempt: &Attempt) -> StoreResult<()> {
+        let q = match attempt {
+            Attempt::Delivered { status } => sqlx::query(DELIVERED).bind(&d.id).bind(now).bind(status),
             Attempt::Failed { status, error, retry_at } => {
-                sqlx::query(FAILED)
-                    .bind(id)
-                    .bind(status)
-                    .bind(error)
-                    .bind(retry_at)
-                    .execute(&self.pool)
-                    .await?
+                sqlx::query(FAILED).bind(&d.id).bind(status).bind(error).bind(retry_at)
             }
         };
+        q.bind(d.lease_until).execute(&self.pool).await?;
         Ok(())
     }
 
