@@ -57,10 +57,36 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Copy another auth server's database into this one (DATABASE_URL).
+    Import {
+        #[command(subcommand)]
+        source: ImportSource,
+    },
     /// The outbox of webhook deliveries (WEBHOOK_URLS).
     Webhooks {
         #[command(subcommand)]
         action: WebhooksAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportSource {
+    /// From a Better Auth 1.x database: users (their passwords keep working), accounts,
+    /// organizations, members, invitations, two-factor; again later, only what is new.
+    BetterAuth {
+        /// The Better Auth database: postgres://… or sqlite://path (read only).
+        #[arg(long)]
+        from: String,
+        /// Copy live sessions too, so nobody is signed out by the cut-over (their cookies stay
+        /// valid while BETTER_AUTH_SECRET is Better Auth's).
+        #[arg(long)]
+        with_sessions: bool,
+        /// Into this app (id or slug) rather than the default space.
+        #[arg(long)]
+        app: Option<String>,
+        /// The summary as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -330,6 +356,14 @@ async fn main() -> std::process::ExitCode {
                 })
                 .await?;
                 println!("{}", shown.trim_end());
+                Ok(())
+            }
+            Command::Import { source: ImportSource::BetterAuth { from, with_sessions, app, json } } => {
+                let options = gatehouse::import::Options { with_sessions, app_id: None };
+                let summary =
+                    gatehouse::import::cli::better_auth_cli(settings, &from, options, app.as_deref(), json)
+                        .await?;
+                println!("{}", summary.trim_end());
                 Ok(())
             }
             Command::Webhooks { action } => {

@@ -132,13 +132,26 @@ impl AppState {
         })))
     }
 
-    /// The value inside the signed cookie value `signed` of cookie `name`, and whether an older
-    /// secret signed it (to sign it again with the current one).
+    /// The value inside the signed cookie value `signed` of cookie `name`, and whether it must be
+    /// signed again with the current key (an older secret, or Better Auth, signed it).
     pub fn verify_signed(&self, name: &str, signed: &str) -> Option<(String, bool)> {
         std::iter::once(&self.cookie_key)
             .chain(&self.previous_cookie_keys)
             .enumerate()
             .find_map(|(i, key)| keys::verify_cookie_value(key, name, signed).map(|v| (v, i > 0)))
+            .or_else(|| {
+                // A session cookie Better Auth signed (a session imported with `--with-sessions`):
+                // accepted under the same secrets, and signed here from then on.
+                (name == self.session_cookie)
+                    .then(|| {
+                        self.settings
+                            .secrets()
+                            .into_iter()
+                            .find_map(|s| keys::verify_better_auth_value(s, signed))
+                    })
+                    .flatten()
+                    .map(|token| (keys::imported_session_token(&token), true))
+            })
     }
 
     /// What a metrics scrape reads from the store, the hasher and the counters now.

@@ -108,13 +108,20 @@ fn bearer_cookie_value(state: &AppState, req: &Request) -> Option<(String, Optio
         return None;
     }
     let token = token.trim();
-    if !token.chars().all(|c| c.is_ascii_alphanumeric() || "-_=+/".contains(c)) || token.len() > 256 {
+    // (`.` and `%`: a Better Auth signed value, of a session imported from it.)
+    if !token.chars().all(|c| c.is_ascii_alphanumeric() || "-_=+/.%".contains(c)) || token.len() > 256 {
         return None;
     }
     match state.verify_signed(&state.session_cookie, token) {
         Some((_, false)) => Some((token.to_string(), None)),
         Some((raw, true)) => {
             Some((keys::sign_cookie_value(&state.cookie_key, &state.session_cookie, &raw), Some(raw)))
+        }
+        // A raw Better Auth token (32 letters and digits, as its bearer plugin takes them) is
+        // the token of the session imported from it; this server's own raw tokens are 22 long.
+        None if token.len() == 32 && token.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            let ours = keys::imported_session_token(token);
+            Some((keys::sign_cookie_value(&state.cookie_key, &state.session_cookie, &ours), None))
         }
         None => Some((keys::sign_cookie_value(&state.cookie_key, &state.session_cookie, token), None)),
     }

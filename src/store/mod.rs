@@ -13,6 +13,7 @@ pub mod apps;
 pub mod audit;
 pub mod cache;
 mod factors;
+pub mod import;
 mod lockouts;
 mod postgres;
 mod refresh_tokens;
@@ -160,6 +161,7 @@ pub trait Store:
     + Passkeys
     + RefreshTokens
     + webhooks::Webhooks
+    + import::Import
     + std::fmt::Debug
     + 'static
 {
@@ -185,6 +187,7 @@ impl<T> Store for T where
         + Passkeys
         + RefreshTokens
         + webhooks::Webhooks
+        + import::Import
         + std::fmt::Debug
         + 'static
 {

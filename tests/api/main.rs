@@ -17,6 +17,7 @@ mod auth;
 mod emails;
 mod extract;
 mod health;
+mod import;
 mod input;
 mod instances;
 mod jwt;

@@ -17,6 +17,7 @@ mod admin;
 mod apps;
 mod audit;
 mod email_changes;
+mod import;
 mod invitations;
 mod jwks;
 mod lockouts;
