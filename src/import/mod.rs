@@ -119,9 +119,10 @@ async fn copy(
     }
     for table in TABLES {
         let mut tally = Tally { table: table.label, ..Tally::default() };
-        let has = source.columns(table.target.table).await?;
-        let total = if has.is_empty() { 0 } else { u64::try_from(source.count(table.target.table).await?)? };
-        if table.target.table == "session" && !options.with_sessions {
+        let target = table.target();
+        let has = source.columns(table.name).await?;
+        let total = if has.is_empty() { 0 } else { u64::try_from(source.count(table.name).await?)? };
+        if table.name == "session" && !options.with_sessions {
             tally.read = total;
             tally.skip("sessions are copied with --with-sessions only", total);
             summary.tables.push(tally);
@@ -131,7 +132,7 @@ async fn copy(
         let wanted: Vec<&str> = table.columns.iter().map(|(c, _)| *c).collect();
         let mut after = String::new();
         loop {
-            let page = source.page(table.target.table, &wanted, &has, &after).await?;
+            let page = source.page(table.name, &wanted, &has, &after).await?;
             let Some(last) = page.last() else { break };
             after = last[0].clone().unwrap_or_default();
             tally.read += page.len() as u64;
@@ -143,11 +144,11 @@ async fn copy(
                 }
             }
             let app = options.app_id.as_deref().unwrap_or("");
-            for outcome in store.import_rows(&table.target, app, &rows).await? {
+            for outcome in store.import_rows(&target, app, &rows).await? {
                 match outcome {
                     Imported::New => tally.imported += 1,
                     Imported::Present => tally.present += 1,
-                    Imported::Conflict => tally.skip(conflict_reason(table.target.table), 1),
+                    Imported::Conflict => tally.skip(conflict_reason(table.name), 1),
                     Imported::Orphan => tally.skip("what it belongs to is not here (in this app)", 1),
                     Imported::OtherApp => tally.skip("a row with its id is here in another app", 1),
                 }
@@ -209,7 +210,7 @@ fn convert(
             Int(default) => Cell::Int(Some(value.and_then(|v| v.trim().parse().ok()).unwrap_or(default))),
         });
     }
-    match table.target.table {
+    match table.name {
         "account" => seal_tokens(&mut cells, raw, sealer)?,
         "session" => {
             if let Cell::Text(Some(token)) = &cells[1] {

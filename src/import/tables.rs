@@ -24,9 +24,13 @@ pub(super) enum Kind {
 /// the app's id (`appId`, last), and what they reference.
 pub(super) struct Table {
     pub label: &'static str,
+    /// In both databases.
+    pub name: &'static str,
     pub columns: &'static [(&'static str, Kind)],
+    /// Rows take the app's id (`appId`, after the columns).
     pub in_app: bool,
-    pub target: Target,
+    /// Columns that reference another table's `id`.
+    pub parents: &'static [(&'static str, &'static str)],
 }
 
 use Kind::*;
@@ -109,110 +113,42 @@ const SESSION: &[(&str, Kind)] = &[
     ("impersonatedBy", Text),
 ];
 
-/// The target columns of a table: its columns, then `appId` if rows take the app's id.
-macro_rules! table {
-    ($label:literal, $name:literal, $columns:ident, in_app, [$($c:literal),*], $parents:expr) => {
-        Table { label: $label, columns: $columns, in_app: true,
-            target: Target { table: $name, columns: &[$($c,)* "appId"], parents: $parents } }
-    };
-    ($label:literal, $name:literal, $columns:ident, [$($c:literal),*], $parents:expr) => {
-        Table { label: $label, columns: $columns, in_app: false,
-            target: Target { table: $name, columns: &[$($c),*], parents: $parents } }
-    };
+impl Table {
+    /// Where its rows go: its columns, then `appId` when rows take the app's id.
+    pub fn target(&self) -> Target {
+        let mut columns: Vec<&'static str> = self.columns.iter().map(|(c, _)| *c).collect();
+        if self.in_app {
+            columns.push("appId");
+        }
+        Target { table: self.name, columns, parents: self.parents }
+    }
 }
+
+const fn table(
+    label: &'static str,
+    name: &'static str,
+    columns: &'static [(&'static str, Kind)],
+    in_app: bool,
+    parents: &'static [(&'static str, &'static str)],
+) -> Table {
+    Table { label, name, columns, in_app, parents }
+}
+
+const USER_OF: &[(&str, &str)] = &[("userId", "user")];
 
 /// In the order rows reference each other.
 pub(super) const TABLES: &[Table] = &[
-    table!(
-        "users",
-        "user",
-        USER,
-        in_app,
-        [
-            "id",
-            "name",
-            "email",
-            "emailVerified",
-            "image",
-            "createdAt",
-            "updatedAt",
-            "twoFactorEnabled",
-            "username",
-            "displayUsername",
-            "role",
-            "banned",
-            "banReason",
-            "banExpires"
-        ],
-        &[]
-    ),
-    table!(
-        "accounts",
-        "account",
-        ACCOUNT,
-        in_app,
-        [
-            "id",
-            "accountId",
-            "providerId",
-            "userId",
-            "accessToken",
-            "refreshToken",
-            "idToken",
-            "accessTokenExpiresAt",
-            "refreshTokenExpiresAt",
-            "scope",
-            "password",
-            "createdAt",
-            "updatedAt"
-        ],
-        &[("userId", "user")]
-    ),
-    table!(
-        "organizations",
-        "organization",
-        ORGANIZATION,
-        in_app,
-        ["id", "name", "slug", "logo", "metadata", "createdAt"],
-        &[]
-    ),
-    table!(
-        "members",
-        "member",
-        MEMBER,
-        ["id", "organizationId", "userId", "role", "createdAt"],
-        &[("organizationId", "organization"), ("userId", "user")]
-    ),
-    table!(
+    table("users", "user", USER, true, &[]),
+    table("accounts", "account", ACCOUNT, true, USER_OF),
+    table("organizations", "organization", ORGANIZATION, true, &[]),
+    table("members", "member", MEMBER, false, &[("organizationId", "organization"), ("userId", "user")]),
+    table(
         "invitations",
         "invitation",
         INVITATION,
-        ["id", "organizationId", "email", "role", "status", "expiresAt", "inviterId", "createdAt"],
-        &[("organizationId", "organization"), ("inviterId", "user")]
+        false,
+        &[("organizationId", "organization"), ("inviterId", "user")],
     ),
-    table!(
-        "two-factor",
-        "twoFactor",
-        TWO_FACTOR,
-        ["id", "secret", "backupCodes", "userId", "verified", "failedVerificationCount", "lockedUntil"],
-        &[("userId", "user")]
-    ),
-    table!(
-        "sessions",
-        "session",
-        SESSION,
-        [
-            "id",
-            "token",
-            "userId",
-            "expiresAt",
-            "createdAt",
-            "updatedAt",
-            "ipAddress",
-            "userAgent",
-            "activeOrganizationId",
-            "impersonatedBy"
-        ],
-        &[("userId", "user")]
-    ),
+    table("two-factor", "twoFactor", TWO_FACTOR, false, USER_OF),
+    table("sessions", "session", SESSION, false, USER_OF),
 ];

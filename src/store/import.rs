@@ -15,10 +15,10 @@ pub enum Cell {
 
 /// Where rows go: a table, its columns (in the order of each row's cells), and the columns that
 /// reference another table's `id` (a row whose parent is absent is not written).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Target {
     pub table: &'static str,
-    pub columns: &'static [&'static str],
+    pub columns: Vec<&'static str>,
     pub parents: &'static [(&'static str, &'static str)],
 }
 

@@ -1,7 +1,7 @@
 //! Rows copied from another server's database, each written only if absent.
 
 use async_trait::async_trait;
-use sqlx::AssertSqlSafe;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::{Backend, Db};
 use crate::store::{
@@ -55,20 +55,6 @@ fn bind<'q>(
     query
 }
 
-fn bind_scalar<'q>(
-    mut query: sqlx::query::QueryScalar<'q, Db, String, <Db as sqlx::Database>::Arguments>,
-    cells: &'q [Cell],
-) -> sqlx::query::QueryScalar<'q, Db, String, <Db as sqlx::Database>::Arguments> {
-    for cell in cells {
-        query = match cell {
-            Cell::Text(v) => query.bind(v.as_deref()),
-            Cell::Int(v) => query.bind(*v),
-            Cell::Bool(v) => query.bind(*v),
-        };
-    }
-    query
-}
-
 #[async_trait]
 impl Import for Backend {
     async fn import_rows(
@@ -94,10 +80,9 @@ impl Import for Backend {
                 done.push(Imported::New);
                 continue;
             }
-            let there: Option<String> =
-                bind_scalar(sqlx::query_scalar(AssertSqlSafe(app_of.clone())), &row[..1])
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let found =
+                bind(sqlx::query(AssertSqlSafe(app_of.clone())), &row[..1]).fetch_optional(&mut *tx).await?;
+            let there: Option<String> = found.map(|r| r.try_get(0)).transpose()?;
             let orphaned = bind(sqlx::query(AssertSqlSafe(orphan.clone())), row).bind(app);
             done.push(match there {
                 Some(a) if a == app || !in_app => Imported::Present,
