@@ -54,6 +54,19 @@ use crate::{
     security::{client_ip::TrustedProxies, origin::OriginPattern},
 };
 
+/// `COOKIE_DOMAIN` as cookies take it: a domain name (a leading dot dropped) that the base URL's
+/// host is, or is a subdomain of (a browser drops cookies for any other domain).
+fn cookie_domain(raw: &str, base_url: &Url) -> Option<String> {
+    let domain = raw.trim().trim_start_matches('.').to_ascii_lowercase();
+    let valid = domain.contains('.') || domain == "localhost";
+    let valid = valid
+        && domain
+            .split('.')
+            .all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    let host = base_url.host_str()?.to_ascii_lowercase();
+    (valid && (host == domain || host.ends_with(&format!(".{domain}")))).then_some(domain)
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `None` until resolved by [`Settings::resolve_secret`]: the secret that signs and seals.
@@ -69,6 +82,9 @@ pub struct Settings {
     pub trusted_origins: Vec<OriginPattern>,
     pub trusted_proxies: TrustedProxies,
     pub cookie_prefix: String,
+    /// `COOKIE_DOMAIN`: cookies go to this domain and its subdomains (an auth server on
+    /// `auth.example.com` for an app on `app.example.com`); `None`: the host only.
+    pub cookie_domain: Option<String>,
     pub max_body_bytes: usize,
     /// The product name mail and pages show.
     pub app_name: String,
@@ -108,6 +124,7 @@ impl Settings {
             trusted_origins: Vec::new(),
             trusted_proxies: TrustedProxies::default(),
             cookie_prefix: "better-auth".into(),
+            cookie_domain: None,
             max_body_bytes: 64 * 1024,
             app_name: "Gatehouse".into(),
             stripe_webhook_secret: None,
@@ -185,6 +202,7 @@ impl Settings {
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
                     .then(|| v.to_string())
             })?,
+            cookie_domain: env.optional("COOKIE_DOMAIN", |v| cookie_domain(v, &base_url))?,
             max_body_bytes: env.or("MAX_BODY_BYTES", d.max_body_bytes, at_least(1024))?,
             app_name: env.get("APP_NAME").unwrap_or(d.app_name),
             stripe_webhook_secret: env.get("STRIPE_WEBHOOK_SECRET").map(Secret::new),
@@ -327,6 +345,8 @@ mod tests {
             ("WEBHOOK_URLS", "https://hooks.example"),
             ("WEBHOOK_SECRET", "short"),
             ("WEBHOOK_RETRY_FOR", "0"),
+            ("COOKIE_DOMAIN", "other.example"),
+            ("COOKIE_DOMAIN", "https://example.com"),
         ] {
             let err = load(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");
@@ -342,6 +362,12 @@ mod tests {
         .webhooks;
         assert_eq!(hooks.urls, ["https://a.example/hook", "http://127.0.0.1:9/x"]);
         assert_eq!(hooks.retry_for, Duration::from_secs(7200));
+        let auth = Url::parse("https://auth.example.com").unwrap();
+        assert_eq!(cookie_domain(".Example.com", &auth).as_deref(), Some("example.com"));
+        assert_eq!(cookie_domain("auth.example.com", &auth).as_deref(), Some("auth.example.com"));
+        for refused in ["com", "other.com", "xample.com", "exa mple.com", "example.com/x"] {
+            assert_eq!(cookie_domain(refused, &auth), None, "{refused}");
+        }
     }
 
     #[test]

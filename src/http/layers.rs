@@ -127,6 +127,37 @@ fn bearer_cookie_value(state: &AppState, req: &Request) -> Option<(String, Optio
     }
 }
 
+/// CORS for trusted origins (`TRUSTED_ORIGINS`, the base URL's, an app's for its requests), with
+/// credentials: a trusted origin is echoed (never `*`), with `Vary: Origin`; preflights are
+/// answered; the headers a client sends (`content-type`, `authorization`, `x-api-key`) are
+/// allowed and the ones it reads (`set-auth-token`, `set-auth-jwt`) exposed. Any other origin
+/// gets no CORS headers, so browsers keep its pages from reading answers.
+pub fn cors(state: &AppState) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let st = state.clone();
+    let trusted = AllowOrigin::predicate(move |origin: &HeaderValue, parts: &axum::http::request::Parts| {
+        let scope = parts.extensions.get::<crate::domain::app::Scope>();
+        match (origin.to_str(), scope) {
+            (Ok(origin), Some(scope)) => st.trusts_origin(origin, scope),
+            _ => false,
+        }
+    });
+    CorsLayer::new()
+        .allow_origin(trusted)
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::HeaderName::from_static("x-api-key"),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static(SET_AUTH_TOKEN),
+            header::HeaderName::from_static("set-auth-jwt"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
 /// CSRF: a state-changing request that carries cookies must come from a trusted origin. Sign-in
 /// and sign-up are checked whenever the request looks like it came from a browser (login CSRF).
 /// Requests with no cookie and no browser headers (curl, servers) pass.

@@ -49,6 +49,10 @@ pub fn app(state: AppState) -> Router {
         .with_secure(state.settings.secure_cookies())
         .with_path("/")
         .with_signed(state.cookie_key.clone());
+    let sessions = match &state.settings.cookie_domain {
+        Some(domain) => sessions.with_domain(domain.clone()),
+        None => sessions,
+    };
 
     // Counted by the route matched; paths that match none share the fallback's bucket.
     let limits = middleware::from_fn_with_state(state.clone(), limits::rate_limit);
@@ -87,6 +91,9 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), layers::bearer_and_auth_token))
         // Outside the Bearer layer: the check sees the cookies the client really sent.
         .layer(middleware::from_fn_with_state(state.clone(), layers::origin_check))
+        // Inside the app's scope (an app's origins are trusted for its requests); a preflight is
+        // answered here, before the CSRF check.
+        .layer(layers::cors(&state))
         // Outermost: which app the request belongs to decides everything below, and an invalid
         // key is refused before anything else runs.
         .layer(middleware::from_fn_with_state(state.clone(), apps::app_scope));

@@ -9,7 +9,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
-use tower_cookies::{Cookie, Cookies};
+use tower_cookies::Cookies;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -33,11 +33,20 @@ const TAG: &str = "Social sign-in";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(social_providers))
         .routes(routes!(sign_in_social))
         .routes(routes!(link_social))
         .routes(routes!(callback, callback_post))
         .routes(routes!(error_page))
         .routes(routes!(link_account_page, link_account))
+}
+
+/// `GET /social-providers`: the ids of the configured providers (`[]` when none), for a sign-in
+/// page to show a button for each.
+#[utoipa::path(get, path = "/social-providers", tag = TAG, summary = "The configured providers",
+    responses((status = 200, description = "Provider ids, as `sign-in/social` takes them", body = Vec<String>)))]
+async fn social_providers(State(state): State<AppState>) -> JsonOut<Vec<String>> {
+    JsonOut(state.providers.ids())
 }
 
 /// Starts a sign-in (or a link) with another provider, or signs in with a provider's ID token.
@@ -246,7 +255,8 @@ async fn callback(
     let name = state.oauth_state_cookie();
     let cookie_state = cookies.get(&name).and_then(|c| state.verify_signed(&name, c.value())).map(|(v, _)| v);
     if cookie_state.is_some() {
-        cookies.remove(Cookie::build((name, "")).path("/").build());
+        // Removed as it was set (its domain too).
+        cookies.remove(base_cookie(&state, name));
     }
     let user = current.map(|auth| auth.user.id);
     let url = social::finish(&state, &id, params, cookie_state, user.as_deref(), ctx).await;

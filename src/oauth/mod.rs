@@ -414,4 +414,9 @@ impl Providers {
     pub fn get(&self, id: &str) -> Option<&Provider> {
         self.list.iter().find(|p| p.config.id == id)
     }
+
+    /// The configured providers' ids, in the order configured.
+    pub fn ids(&self) -> Vec<String> {
+        self.list.iter().map(|p| p.config.id.clone()).collect()
+    }
 }

@@ -135,12 +135,15 @@ async fn leave_previous(handle: &Session, user_id: &str) -> ApiResult<()> {
 
 /// A cookie with the same attributes as the session cookie and no lifetime.
 pub fn base_cookie(state: &AppState, name: String) -> Cookie<'static> {
-    Cookie::build((name, ""))
+    let cookie = Cookie::build((name, ""))
         .path("/")
         .http_only(true)
         .same_site(tower_cookies::cookie::SameSite::Lax)
-        .secure(state.settings.secure_cookies())
-        .build()
+        .secure(state.settings.secure_cookies());
+    match &state.settings.cookie_domain {
+        Some(domain) => cookie.domain(domain.clone()).build(),
+        None => cookie.build(),
+    }
 }
 
 /// Expires the cookie `name` (when the request carried one).

@@ -14,6 +14,7 @@ mod account;
 mod admin;
 mod apps;
 mod auth;
+mod cors;
 mod emails;
 mod extract;
 mod health;
