@@ -179,6 +179,18 @@ impl AppState {
             || (self.origins.is_trusted(value) && !self.another_app_lists(value, scope))
     }
 
+    /// Whether a page on `origin` may read answers to requests of `scope` with credentials (CORS):
+    /// an origin the scope's app lists, or one `TRUSTED_ORIGINS` (or the base URL) names exactly
+    /// and no other app lists; never through a `*.` pattern, and never a cleartext origin for an
+    /// `https` server (a page anyone on the network can change would read sessions).
+    pub fn cors_allows(&self, origin: &str, scope: &Scope) -> bool {
+        if self.settings.secure_cookies() && !origin.starts_with("https://") {
+            return false;
+        }
+        scope.lists_origin_of(origin)
+            || (self.origins.is_listed(origin) && !self.another_app_lists(origin, scope))
+    }
+
     /// Whether a callback URL of a request of `scope` may be redirected to: a safe relative path,
     /// or a URL on an origin [`Self::trusts_origin`] trusts.
     pub fn safe_callback(&self, value: &str, scope: &Scope) -> bool {

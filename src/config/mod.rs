@@ -63,7 +63,14 @@ fn cookie_domain(raw: &str, base_url: &Url) -> Option<String> {
         && domain
             .split('.')
             .all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-    let host = base_url.host_str()?.to_ascii_lowercase();
+    // Browsers take no Domain for an IP address; nor for a public suffix (`co.uk`, `github.io`),
+    // which this does not know: the README says so.
+    let url::Host::Domain(host) = base_url.host()? else { return None };
+    let host = host.to_ascii_lowercase();
+    let valid = valid
+        && domain
+            .split('.')
+            .all(|label| label.len() <= 63 && !label.starts_with('-') && !label.ends_with('-'));
     (valid && (host == domain || host.ends_with(&format!(".{domain}")))).then_some(domain)
 }
 
@@ -365,9 +372,12 @@ mod tests {
         let auth = Url::parse("https://auth.example.com").unwrap();
         assert_eq!(cookie_domain(".Example.com", &auth).as_deref(), Some("example.com"));
         assert_eq!(cookie_domain("auth.example.com", &auth).as_deref(), Some("auth.example.com"));
-        for refused in ["com", "other.com", "xample.com", "exa mple.com", "example.com/x"] {
+        for refused in ["com", "other.com", "xample.com", "exa mple.com", "example.com/x", "-example.com"] {
             assert_eq!(cookie_domain(refused, &auth), None, "{refused}");
         }
+        let ip = Url::parse("http://10.0.0.5:3000").unwrap();
+        assert_eq!(cookie_domain("0.0.5", &ip), None, "no Domain for an IP address");
+        assert_eq!(cookie_domain("10.0.0.5", &ip), None);
     }
 
     #[test]

@@ -21,8 +21,9 @@ use crate::{
 pub const API_KEY_HEADER: &str = "x-api-key";
 
 /// Marks a request that carried a valid app key: a server's, not a browser's (browsers never
-/// hold keys, and no page can make one send the header without a CORS preflight Gatehouse never
-/// answers), so the CSRF check does not ask it for an `Origin`.
+/// hold keys, and no page can make one send the header without a CORS preflight, which
+/// Gatehouse answers without `x-api-key` among the allowed headers), so the CSRF check does not
+/// ask it for an `Origin`.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyHolder;
 

@@ -127,35 +127,35 @@ fn bearer_cookie_value(state: &AppState, req: &Request) -> Option<(String, Optio
     }
 }
 
-/// CORS for trusted origins (`TRUSTED_ORIGINS`, the base URL's, an app's for its requests), with
-/// credentials: a trusted origin is echoed (never `*`), with `Vary: Origin`; preflights are
-/// answered; the headers a client sends (`content-type`, `authorization`, `x-api-key`) are
-/// allowed and the ones it reads (`set-auth-token`, `set-auth-jwt`) exposed. Any other origin
-/// gets no CORS headers, so browsers keep its pages from reading answers.
-pub fn cors(state: &AppState) -> tower_http::cors::CorsLayer {
-    use tower_http::cors::{AllowOrigin, CorsLayer};
-    let st = state.clone();
-    let trusted = AllowOrigin::predicate(move |origin: &HeaderValue, parts: &axum::http::request::Parts| {
-        let scope = parts.extensions.get::<crate::domain::app::Scope>();
-        match (origin.to_str(), scope) {
-            (Ok(origin), Some(scope)) => st.trusts_origin(origin, scope),
-            _ => false,
+/// CORS for the origins [`AppState::cors_allows`] (exactly listed ones, with credentials): the
+/// origin echoed (never `*`) with `Allow-Credentials`, `Vary: Origin`; preflights answered for
+/// `GET`/`POST` with `content-type` and `authorization`; the headers clients read exposed. A
+/// request without an `Origin` (no browser's cross-origin call) passes untouched, and any other
+/// origin gets no CORS headers, so browsers keep its pages from reading answers.
+pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    use tower::{Layer, ServiceExt};
+    if !req.headers().contains_key(header::ORIGIN) {
+        return next.run(req).await;
+    }
+    let allowed = {
+        let st = state.clone();
+        move |origin: &HeaderValue, parts: &axum::http::request::Parts| {
+            let scope = parts.extensions.get::<crate::domain::app::Scope>();
+            matches!((origin.to_str(), scope), (Ok(o), Some(scope)) if st.cors_allows(o, scope))
         }
-    });
-    CorsLayer::new()
-        .allow_origin(trusted)
-        .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-        .allow_headers([
-            header::CONTENT_TYPE,
-            header::AUTHORIZATION,
-            header::HeaderName::from_static("x-api-key"),
-        ])
-        .expose_headers([
-            header::HeaderName::from_static(SET_AUTH_TOKEN),
-            header::HeaderName::from_static("set-auth-jwt"),
-        ])
-        .max_age(std::time::Duration::from_secs(600))
+    };
+    let exposed = [SET_AUTH_TOKEN, "set-auth-jwt", "retry-after", "x-retry-after", "x-request-id"];
+    let layer = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::AllowOrigin::predicate(allowed.clone()))
+        .allow_credentials(tower_http::cors::AllowCredentials::predicate(allowed))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .expose_headers(exposed.map(header::HeaderName::from_static))
+        .max_age(std::time::Duration::from_secs(600));
+    match layer.layer(next).oneshot(req).await {
+        Ok(res) => res,
+        Err(never) => match never {},
+    }
 }
 
 /// CSRF: a state-changing request that carries cookies must come from a trusted origin. Sign-in

@@ -85,6 +85,12 @@ impl TrustedOrigins {
         Url::parse(value).is_ok_and(|url| self.patterns.iter().any(|p| p.matches(&url)))
     }
 
+    /// Whether an `Origin` is trusted by name (not through a `*.` pattern): the origins pages may
+    /// read answers from with credentials (CORS).
+    pub fn is_listed(&self, value: &str) -> bool {
+        Url::parse(value).is_ok_and(|url| self.patterns.iter().any(|p| !p.wildcard && p.matches(&url)))
+    }
+
     /// A callback URL is fine when it is a safe relative path or an absolute URL on a trusted
     /// origin.
     pub fn is_safe_callback(&self, value: &str) -> bool {

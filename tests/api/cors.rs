@@ -103,6 +103,57 @@ async fn another_origin_gets_no_cors(backend: Backend) {
     assert_eq!(res.json()["code"], "INVALID_ORIGIN");
 }
 
+async fn cors_is_for_exactly_named_origins_only(backend: Backend) {
+    // A wildcard pattern is trusted for CSRF but cannot read answers; a cleartext origin never
+    // reads an https server's.
+    let Some(app) = TestApp::with(backend, |s| {
+        s.base_url = "https://auth.example.test".parse().unwrap();
+        s.secret = Some(gatehouse::config::Secret::new("cors-test-secret-cors-test-secret-0123456"));
+        s.trusted_origins =
+            ["https://*.example.test", "http://plain.example.test", "https://app.example.test"]
+                .iter()
+                .map(|o| gatehouse::security::origin::OriginPattern::parse(o).unwrap())
+                .collect();
+    })
+    .await
+    else {
+        return;
+    };
+    let allowed = |origin: &'static str| {
+        let app = &app;
+        async move {
+            app.send(preflight(origin, "POST", "content-type"))
+                .await
+                .header("access-control-allow-origin")
+                .map(str::to_string)
+        }
+    };
+    assert_eq!(allowed("https://app.example.test").await.as_deref(), Some("https://app.example.test"));
+    assert_eq!(allowed("https://other.example.test").await, None, "through a wildcard");
+    assert_eq!(allowed("http://plain.example.test").await, None, "cleartext");
+    let res = app.send(preflight("https://app.example.test", "POST", "x-api-key")).await;
+    let headers = res.header("access-control-allow-headers").unwrap_or("").to_ascii_lowercase();
+    assert!(!headers.contains("x-api-key"), "app keys are not for browsers: {headers}");
+    let req = Request::builder()
+        .uri("/api/auth/get-session")
+        .header(header::ORIGIN, "https://app.example.test")
+        .body(Body::empty())
+        .unwrap();
+    let exposed = app.send(req).await.header("access-control-expose-headers").unwrap_or("").to_string();
+    assert!(exposed.contains("x-retry-after") && exposed.contains("set-auth-token"), "{exposed}");
+
+    // Without an Origin nothing changes: an OPTIONS is no preflight, no CORS headers anywhere.
+    let plain = Request::builder()
+        .method(Method::OPTIONS)
+        .uri("/api/auth/sign-in/email")
+        .body(Body::empty())
+        .unwrap();
+    let res = app.send(plain).await;
+    assert!(!res.status.is_success(), "{}", res.status);
+    let res = app.get("/ok", None).await;
+    assert!(res.headers.keys().all(|k| !k.as_str().starts_with("access-control-")), "{:?}", res.headers);
+}
+
 async fn social_providers_lists_the_configured_ids(backend: Backend) {
     let app = app!(backend);
     assert_eq!(app.get("/social-providers", None).await.assert_ok(), json!([]));
@@ -113,6 +164,7 @@ async fn social_providers_lists_the_configured_ids(backend: Backend) {
 
 backend_tests!(
     a_trusted_origin_gets_credentialed_cors,
+    cors_is_for_exactly_named_origins_only,
     another_origin_gets_no_cors,
-    social_providers_lists_the_configured_ids
+    social_providers_lists_the_configured_ids,
 );
