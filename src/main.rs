@@ -1,4 +1,7 @@
 //! The `gatehouse` binary: parse the CLI, load settings, call into the library.
+//!
+//! (Just over 400 lines: the whole command tree is declared here, one enum per command group,
+//! and each arm only calls into the library.)
 
 use clap::{Parser, Subcommand};
 use gatehouse::{apps_cli, config::Settings, server, users_cli, webhooks_cli};
