@@ -129,14 +129,10 @@ fn bearer_cookie_value(state: &AppState, req: &Request) -> Option<(String, Optio
 
 /// CORS for the origins [`AppState::cors_allows`] (exactly listed ones, with credentials): the
 /// origin echoed (never `*`) with `Allow-Credentials`, `Vary: Origin`; preflights answered for
-/// `GET`/`POST` with `content-type` and `authorization`; the headers clients read exposed. A
-/// request without an `Origin` (no browser's cross-origin call) passes untouched, and any other
-/// origin gets no CORS headers, so browsers keep its pages from reading answers.
-pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    use tower::{Layer, ServiceExt};
-    if !req.headers().contains_key(header::ORIGIN) {
-        return next.run(req).await;
-    }
+/// `GET`/`POST` with `content-type` and `authorization`; the headers clients read exposed. Any
+/// other origin gets no CORS headers, so browsers keep its pages from reading answers. Built once;
+/// [`cors`] applies it.
+pub fn cors_layer(state: &AppState) -> tower_http::cors::CorsLayer {
     let allowed = {
         let st = state.clone();
         move |origin: &HeaderValue, parts: &axum::http::request::Parts| {
@@ -145,13 +141,22 @@ pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Re
         }
     };
     let exposed = [SET_AUTH_TOKEN, "set-auth-jwt", "retry-after", "x-retry-after", "x-request-id"];
-    let layer = tower_http::cors::CorsLayer::new()
+    tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::AllowOrigin::predicate(allowed.clone()))
         .allow_credentials(tower_http::cors::AllowCredentials::predicate(allowed))
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
         .expose_headers(exposed.map(header::HeaderName::from_static))
-        .max_age(std::time::Duration::from_secs(600));
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+/// Applies [`cors_layer`] to requests with an `Origin`; a request without one (no browser's
+/// cross-origin call) passes untouched: an `OPTIONS` is no preflight, no CORS headers are added.
+pub async fn cors(State(layer): State<tower_http::cors::CorsLayer>, req: Request, next: Next) -> Response {
+    use tower::{Layer, ServiceExt};
+    if !req.headers().contains_key(header::ORIGIN) {
+        return next.run(req).await;
+    }
     match layer.layer(next).oneshot(req).await {
         Ok(res) => res,
         Err(never) => match never {},

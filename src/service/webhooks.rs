@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::{
     config::Settings,
-    domain::{audit::AuditEvent, time::duration_ms, webhooks},
+    domain::{app::App, audit::AuditEvent, time::duration_ms, webhooks},
     state::AppState,
     store::{
         Store,
@@ -29,9 +29,19 @@ const MAX_ERROR_CHARS: usize = 200;
 
 /// The endpoints events of `app_id` go to: the app's own if it set some, else the server's.
 pub async fn endpoints(state: &AppState, app_id: Option<&str>) -> Vec<String> {
-    match own_endpoints(state, app_id).await {
-        Some(urls) => urls,
-        None => state.settings.webhooks.urls.clone(),
+    let app = match app_id {
+        Some(id) => state.apps.app(state.store.as_ref(), id, state.clock.now_ms()).await.ok().flatten(),
+        None => None,
+    };
+    chosen(app.as_deref(), &state.settings)
+}
+
+/// The endpoints of an event of `app` (`None`: the default space, or an app that cannot be read
+/// now): the app's own if it set some, else the server's.
+fn chosen(app: Option<&App>, settings: &Settings) -> Vec<String> {
+    match app.and_then(|a| a.settings.webhook_urls.as_ref()) {
+        Some(urls) => urls.clone(),
+        None => settings.webhooks.urls.clone(),
     }
 }
 
@@ -53,18 +63,7 @@ pub async fn endpoints_of(settings: &Settings, store: &dyn Store, event: &AuditE
         Some(id) => store.app(id).await.ok().flatten(),
         None => None,
     };
-    match app.and_then(|a| a.settings.webhook_urls) {
-        Some(urls) => urls,
-        None => settings.webhooks.urls.clone(),
-    }
-}
-
-/// The app's own endpoints, if it set some (an app that cannot be read now counts as one
-/// without).
-async fn own_endpoints(state: &AppState, app_id: Option<&str>) -> Option<Vec<String>> {
-    let id = app_id?;
-    let app = state.apps.app(state.store.as_ref(), id, state.clock.now_ms()).await.ok()??;
-    app.settings.webhook_urls.clone()
+    chosen(app.as_ref(), settings)
 }
 
 /// Why a delivery cannot be signed now.
