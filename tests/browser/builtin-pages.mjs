@@ -9,11 +9,21 @@ import { check, must, show } from "../client/checks.mjs";
 import { mailedBy } from "./stack.mjs";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
+const axe = readFileSync(join(here, "node_modules/axe-core/axe.min.js"), "utf8");
+
+/** axe-core's serious and critical findings on the page as it is now (its context needs
+ *  `bypassCSP` where the page has a CSP: Gatehouse's pages allow no scripts). */
+export async function axeFindings(page) {
+  if (!(await page.evaluate(() => "axe" in window))) await page.addScriptTag({ content: axe });
+  return page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ["violations"] });
+    return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => v.id);
+  });
+}
 
 /** Adds the checks; `email` is a signed-up user of `main` (their password is changed). */
 export async function builtInPageChecks({ browser, main, APP, GATEHOUSE_URL, SHOTS, email }) {
   let password; // what the reset pages set
-  const axe = readFileSync(join(here, "node_modules/axe-core/axe.min.js"), "utf8");
   const pages = await browser.newContext({ bypassCSP: true }); // so axe-core can be injected
   const viewer = await pages.newPage();
 
@@ -30,17 +40,13 @@ export async function builtInPageChecks({ browser, main, APP, GATEHOUSE_URL, SHO
       const fits = await viewer.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
       must(fits, `${name}: wider than the ${label} viewport`);
       await viewer.screenshot({ path: join(SHOTS, `${name}-${label}.png`), fullPage: true });
+      const found = await axeFindings(viewer);
+      must(found.length === 0, `${name} (${label}): axe-core found ${show(found)}`);
     }
     const external = await viewer.evaluate(() =>
       performance.getEntriesByType("resource").map((e) => e.name).filter((n) => !n.startsWith(location.origin)),
     );
     must(external.length === 0, `${name}: loads ${show(external)}`);
-    await viewer.addScriptTag({ content: axe });
-    const found = await viewer.evaluate(async () => {
-      const r = await window.axe.run(document, { resultTypes: ["violations"] });
-      return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => v.id);
-    });
-    must(found.length === 0, `${name}: axe-core found ${show(found)}`);
   }
 
   /** A reset link without callbackURL: it opens Gatehouse's own form. */

@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { check, must, run, show } from "../client/checks.mjs";
-import { builtInPageChecks } from "./builtin-pages.mjs";
+import { axeFindings, builtInPageChecks } from "./builtin-pages.mjs";
 import { mailedBy, startStack } from "./stack.mjs";
 import { subdomainChecks } from "./subdomain.mjs";
 
@@ -18,24 +18,42 @@ const here = fileURLToPath(new URL(".", import.meta.url));
 const SHOTS = resolve(process.env.SCREENSHOTS || join(here, "screenshots"));
 mkdirSync(SHOTS, { recursive: true });
 
-const { APP, GATEHOUSE_URL, NEXT, main, cross, AUTH_ORIGIN, APP_ORIGIN, AUTH2, APP2 } = await startStack(
+const { APP, PATH_RULE, GATEHOUSE_URL, NEXT, main, cross, AUTH_ORIGIN, APP_ORIGIN, AUTH2, APP2 } = await startStack(
   resolve(process.argv[2]),
   resolve(process.argv[3]),
 );
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--host-resolver-rules=MAP *.example.com 127.0.0.1"],
+  args: ["--host-resolver-rules=MAP *.example.com 127.0.0.1, MAP *.example.org 127.0.0.1"],
 });
+
+// Every context waits 10 s at most for what it expects (not Playwright's 30 s).
+const newContext = browser.newContext.bind(browser);
+browser.newContext = async (options) => {
+  const context = await newContext(options);
+  context.setDefaultTimeout(10_000);
+  return context;
+};
 
 const email = `ada-${randomBytes(5).toString("hex")}@example.com`;
 let password = "first-password-1";
 
-async function signIn(page, who = email, pass = password) {
+async function signIn(page, who = email, pass = password, origin = APP) {
+  await page.goto(`${origin}/sign-in`);
+  await page.getByLabel("Email").fill(who);
+  await page.getByLabel("Password").fill(pass);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${origin}/dashboard`);
+}
+
+/** The message the sign-in form shows for these credentials. */
+async function refusal(page, who, pass) {
   await page.goto(`${APP}/sign-in`);
   await page.getByLabel("Email").fill(who);
   await page.getByLabel("Password").fill(pass);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL(`${APP}/dashboard`);
+  // (Next.js's route announcer is an empty role=alert too.)
+  return page.locator("p.error[role=alert]").textContent();
 }
 
 /** True when this page, reloaded, is sent to sign-in (its session ended). */
@@ -89,6 +107,38 @@ check("behind the proxy, sessions carry the browser's address, not the proxy's, 
   await forged.close();
 });
 
+check("the README's path rule (/api/auth/ straight to Gatehouse) works too, with the browser's address", async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await signIn(page, email, password, PATH_RULE);
+  await page.getByTestId("sessions").locator("li").filter({ hasText: "(this device)" }).waitFor();
+  const mine = await page.getByTestId("sessions").locator("li").filter({ hasText: "(this device)" }).textContent();
+  must(mine.includes("· ::1"), `this session: ${show(mine)}`);
+  await page.getByRole("button", { name: "Sign out", exact: true }).click();
+  await page.waitForURL(`${PATH_RULE}/sign-in`);
+  await ctx.close();
+});
+
+check("the example's own pages pass axe-core at phone and desktop widths", async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await signIn(page);
+  const paths = ["/dashboard", "/sign-in", "/sign-up", "/forgot-password", "/reset-password?token=x"];
+  for (const path of paths) {
+    await page.goto(`${APP}${path}`);
+    await page.locator("h1").first().waitFor();
+    for (const width of [390, 1280]) {
+      await page.setViewportSize({ width, height: 800 });
+      const found = await axeFindings(page);
+      must(found.length === 0, `${path} at ${width}px: ${show(found)}`);
+    }
+  }
+  await page.goto(`${APP}/dashboard`);
+  await page.getByRole("button", { name: "Sign out", exact: true }).click();
+  await page.waitForURL(`${APP}/sign-in`);
+  await ctx.close();
+});
+
 check("a cross-site form post to sign-in is refused (no session for the other site)", async () => {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
@@ -132,18 +182,16 @@ check("the sign-in page has a button per configured provider, which starts that 
 
 check("sign out → the protected page redirects to sign-in", async () => {
   await pageA.goto(`${APP}/dashboard`);
+  const ended = (await a.cookies(APP)).map((c) => `${c.name}=${c.value}`).join("; ");
   await pageA.getByRole("button", { name: "Sign out", exact: true }).click();
   await pageA.waitForURL(`${APP}/sign-in`);
   must(await signedOut(pageA), `dashboard stayed at ${pageA.url()}`);
+  const me = await fetch(`http://127.0.0.1:${NEXT}/api/me`, { headers: { cookie: ended } });
+  must(me.status === 401, `/api/me with the ended session's cookie answered ${me.status}`);
 });
 
 check("sign in with a wrong password shows the contract's message", async () => {
-  await pageA.goto(`${APP}/sign-in`);
-  await pageA.getByLabel("Email").fill(email);
-  await pageA.getByLabel("Password").fill("not-the-password");
-  await pageA.getByRole("button", { name: "Sign in" }).click();
-  // (Next.js's route announcer is an empty role=alert too.)
-  const alert = await pageA.locator("p.error[role=alert]").textContent();
+  const alert = await refusal(pageA, email, "not-the-password");
   must(alert === "Invalid email or password", `alert ${show(alert)}`);
   must(new URL(pageA.url()).pathname === "/sign-in", `went to ${pageA.url()}`);
 });
@@ -168,12 +216,17 @@ check("create an organization, switch to it and back: the subscription follows",
   await option.waitFor({ state: "attached" });
   const orgId = await option.getAttribute("value");
   main.cli("subscription", "set", "--reference", orgId, "--plan", "pro");
-  await pageA.getByLabel("Active organization").selectOption("");
-  await pageA.getByTestId("subscription").filter({ hasText: "none" }).waitFor();
-  await pageA.getByLabel("Active organization").selectOption(orgId);
-  await pageA.getByTestId("subscription").filter({ hasText: "pro (active)" }).waitFor();
-  await pageA.getByLabel("Active organization").selectOption("");
-  await pageA.getByTestId("subscription").filter({ hasText: "none" }).waitFor();
+  // Each switch is awaited at the server before the next, then the refreshed page is read.
+  const choose = async (value, shown) => {
+    await Promise.all([
+      pageA.waitForResponse((r) => r.url().includes("/organization/set-active") && r.ok()),
+      pageA.getByLabel("Active organization").selectOption(value),
+    ]);
+    await pageA.getByTestId("subscription").filter({ hasText: shown }).waitFor();
+  };
+  await choose("", "none");
+  await choose(orgId, "pro (active)");
+  await choose("", "none");
 });
 
 check("get a JWT: the claims are shown and the app's API route accepts it", async () => {
@@ -182,10 +235,30 @@ check("get a JWT: the claims are shown and the app's API route accepts it", asyn
   must(claims.email === email && claims.iss === APP && claims.exp > claims.iat, `claims ${show(claims)}`);
   const accepted = JSON.parse(await pageA.getByTestId("jwt-accepted").textContent());
   must(accepted.ok === true && accepted.sub === claims.sub, `API route said ${show(accepted)}`);
-  const forged = await fetch(`http://127.0.0.1:${NEXT}/api/protected`, {
-    headers: { host: new URL(APP).host, authorization: "Bearer eyJhbGciOiJub25lIn0.e30." },
+  const asked = (token) =>
+    pageA.evaluate(async (token) => {
+      const r = await fetch("/api/protected", { headers: { authorization: `Bearer ${token}` } });
+      return r.status;
+    }, token);
+  // Refused: unsigned, a changed payload, and a token of another Gatehouse (other keys, issuer).
+  const real = await pageA.evaluate(async () => (await (await fetch("/api/auth/token")).json()).token);
+  const [head, body, sig] = real.split(".");
+  const changed = Buffer.from(JSON.stringify({ ...claims, sub: "someone-else" })).toString("base64url");
+  const up = await fetch(`${AUTH_ORIGIN.replace("auth.example.com", "127.0.0.1")}/api/auth/sign-up/email`, {
+    method: "POST",
+    headers: { "content-type": "application/json", origin: AUTH_ORIGIN },
+    body: JSON.stringify({ email: `other-${email}`, password: "other-password-1", name: "Other" }),
   });
-  must(forged.status === 401, `an unsigned token was answered ${forged.status}`);
+  const otherCookie = up.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
+  const other = await fetch(`${AUTH_ORIGIN.replace("auth.example.com", "127.0.0.1")}/api/auth/token`, {
+    headers: { cookie: otherCookie },
+  });
+  const foreign = (await other.json()).token;
+  must(body && foreign, "tokens to tamper with");
+  const statuses = await Promise.all(
+    ["eyJhbGciOiJub25lIn0.e30.", `${head}.${changed}.${sig}`, foreign, real].map(asked),
+  );
+  must(show(statuses) === show([401, 401, 401, 200]), `the API route answered ${show(statuses)}`);
 });
 
 const b = await browser.newContext();
@@ -220,6 +293,8 @@ check("forgot password → the mailed link → the app's reset page → the new 
   await page.getByRole("heading", { name: "Password changed" }).waitFor();
   must(await signedOut(pageA), "the first browser is still signed in");
   must(await signedOut(pageB), "the second browser is still signed in");
+  const old = await refusal(page, email, "first-password-1");
+  must(old === "Invalid email or password", `the old password: ${show(old)}`);
   await signIn(page);
   await c.close();
 });
@@ -228,9 +303,6 @@ check("forgot password → the mailed link → the app's reset page → the new 
 await builtInPageChecks({ browser, main, APP, GATEHOUSE_URL, SHOTS, email });
 const appServer = await subdomainChecks({ browser, cross, AUTH_ORIGIN, APP_ORIGIN, AUTH2, APP2 });
 
-try {
-  await run();
-} finally {
-  appServer.close();
-  await browser.close();
-}
+// (run() exits the process: the servers and the browser end with it.)
+void appServer;
+await run();

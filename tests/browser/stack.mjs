@@ -20,9 +20,11 @@ const children = [];
 process.on("exit", () => children.forEach((c) => c.kill()));
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(1));
 
-export const freePort = () =>
-  new Promise((ok) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
+/** A port free on `host` (nginx listens on ::1, everything else on 127.0.0.1). */
+export const freePort = (host = "127.0.0.1") =>
+  new Promise((ok, fail) => {
+    const s = net.createServer().on("error", fail);
+    s.listen(0, host, () => {
       const { port } = s.address();
       s.close(() => ok(port));
     });
@@ -32,9 +34,12 @@ export function start(name, cmd, args, opts) {
   const log = join(TMP, `${name}.log`);
   const child = spawn(cmd, args, { ...opts, stdio: ["ignore", "pipe", "pipe"] });
   const out = createWriteStream(log);
-  child.stdout.pipe(out);
-  child.stderr.pipe(out);
-  child.logs = () => readFileSync(log, "utf8");
+  const chunks = [];
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.on("data", (d) => chunks.push(d));
+    stream.pipe(out);
+  }
+  child.logs = () => Buffer.concat(chunks).toString();
   children.push(child);
   return child;
 }
@@ -87,26 +92,27 @@ export async function mailedBy(server, kind, to, action) {
  *  nginx in front of it, and the subdomain Gatehouse; resolves once all of them answer. */
 export async function startStack(bin, APP_DIR) {
   BIN = bin;
-  const [GH, NEXT, FRONT, AUTH2, APP2] = await Promise.all([1, 2, 3, 4, 5].map(freePort));
+  const [GH, NEXT, AUTH2, APP2] = await Promise.all([1, 2, 3, 4].map(() => freePort()));
+  const [FRONT, PATHS] = await Promise.all([freePort("::1"), freePort("::1")]);
   const APP = `http://localhost:${FRONT}`;
   const GATEHOUSE_URL = `http://127.0.0.1:${GH}`;
 
   // The example, built once, pointing at the Gatehouse below (rewrites are fixed at build time).
-  if (!process.env.SKIP_NEXT_BUILD) {
-    const built = spawnSync("npx", ["--no-install", "next", "build"], {
-      cwd: APP_DIR,
-      env: { ...process.env, GATEHOUSE_URL, NEXT_TELEMETRY_DISABLED: "1" },
-      encoding: "utf8",
-    });
-    if (built.status !== 0) {
-      console.log(built.stdout, built.stderr);
-      process.exit(1);
-    }
+  const built = spawnSync("npx", ["--no-install", "next", "build"], {
+    cwd: APP_DIR,
+    env: { ...process.env, GATEHOUSE_URL, NEXT_TELEMETRY_DISABLED: "1" },
+    encoding: "utf8",
+  });
+  if (built.status !== 0) {
+    console.log(built.stdout, built.stderr);
+    process.exit(1);
   }
 
   const main = gatehouse("same-origin", GH, {
     BASE_URL: APP,
     TRUSTED_PROXIES: "127.0.0.1",
+    // The path-rule front door is another origin of the same app.
+    TRUSTED_ORIGINS: `http://localhost:${PATHS}`,
     RATE_LIMIT_MAX_ATTEMPTS: "1000",
     // One social provider, so the sign-in page has a button (the provider's page is never reached:
     // the browser is stopped at it; the real sign-in flow is tested against oidc-provider).
@@ -118,26 +124,29 @@ export async function startStack(bin, APP_DIR) {
     cwd: APP_DIR,
     env: { ...base, GATEHOUSE_URL, APP_URL: APP, NEXT_TELEMETRY_DISABLED: "1" },
   });
-  // The one domain: nginx in front, the way the example's README deploys it.
+  // The one domain: nginx in front, the way the example's README deploys it (the rewrite way),
+  // and on a second port the README's other way, a path rule straight to Gatehouse.
   writeFileSync(
     join(TMP, "nginx.conf"),
     `daemon off; pid ${TMP}/nginx.pid; error_log stderr warn; worker_processes 1;
-  events { worker_connections 256; }
-  http {
-    access_log off;
-    client_body_temp_path ${TMP}/nginx-body; proxy_temp_path ${TMP}/nginx-proxy;
-    fastcgi_temp_path ${TMP}/nginx-fcgi; uwsgi_temp_path ${TMP}/nginx-uwsgi; scgi_temp_path ${TMP}/nginx-scgi;
-    server {
-      listen [::1]:${FRONT};
-      location / {
-        proxy_pass http://127.0.0.1:${NEXT};
-        proxy_set_header Host $http_host;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $scheme;
-      }
-    }
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path ${TMP}/nginx-body; proxy_temp_path ${TMP}/nginx-proxy;
+  fastcgi_temp_path ${TMP}/nginx-fcgi; uwsgi_temp_path ${TMP}/nginx-uwsgi; scgi_temp_path ${TMP}/nginx-scgi;
+  proxy_set_header Host $http_host;
+  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+  server {
+    listen [::1]:${FRONT};
+    location / { proxy_pass http://127.0.0.1:${NEXT}; }
   }
-  `,
+  server {
+    listen [::1]:${PATHS};
+    location /api/auth/ { proxy_pass http://127.0.0.1:${GH}; }
+    location / { proxy_pass http://127.0.0.1:${NEXT}; }
+  }
+}
+`,
   );
   const nginx = start("nginx", process.env.NGINX || "/usr/sbin/nginx", ["-c", join(TMP, "nginx.conf"), "-p", TMP], {});
 
@@ -159,5 +168,7 @@ export async function startStack(bin, APP_DIR) {
     waitFor(`http://127.0.0.1:${AUTH2}/health`, cross),
   ]);
   await waitFor(`http://[::1]:${FRONT}/sign-in`, nginx);
-  return { APP, GATEHOUSE_URL, NEXT, main, cross, AUTH_ORIGIN, APP_ORIGIN, AUTH2, APP2 };
+  const PATH_RULE = `http://localhost:${PATHS}`;
+  await waitFor(`http://[::1]:${PATHS}/api/auth/ok`, nginx);
+  return { APP, PATH_RULE, GATEHOUSE_URL, NEXT, main, cross, AUTH_ORIGIN, APP_ORIGIN, AUTH2, APP2 };
 }

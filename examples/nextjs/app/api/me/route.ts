@@ -6,7 +6,7 @@ import { sessionOf } from "@/lib/gatehouse";
 export const dynamic = "force-dynamic";
 
 export async function GET(request: NextRequest) {
-  const session = await sessionOf(request.headers.get("cookie"));
+  const session = await sessionOf(request.headers);
   if (!session) return NextResponse.json({ error: "not signed in" }, { status: 401 });
   return NextResponse.json({ user: session.user, sessionId: session.session.id });
 }
