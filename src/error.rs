@@ -255,7 +255,12 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let closes = matches!(self, ApiError::PayloadTooLarge);
+        let busy = matches!(self, ApiError::ServiceUnavailable);
         let mut res = (status, Json(ErrorBody { code, error, message })).into_response();
+        if busy {
+            // Overloaded or the database is away: a client may try again shortly.
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
         if closes {
             // Part of the body may still be unread: the connection cannot carry another request.
             res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -266,7 +271,32 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
+        if database_unavailable(&err) {
+            tracing::warn!(error = %err, "database unavailable: answered 503");
+            return Self::ServiceUnavailable;
+        }
         Self::Internal(format!("database: {err}"))
+    }
+}
+
+/// The database cannot be reached or has no connection to spare (for now): no free connection
+/// within `DB_ACQUIRE_TIMEOUT`, a connection lost or refused, the server shutting down or out of
+/// connections, SQLite's file lock held past its busy timeout. Worth retrying, unlike a bug.
+fn database_unavailable(err: &sqlx::Error) -> bool {
+    use sqlx::Error::*;
+    match err {
+        PoolTimedOut | PoolClosed | Io(_) | Tls(_) => true,
+        // SQLite: BUSY or LOCKED, with any extended code (BUSY_SNAPSHOT is 517).
+        Database(db) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
+            db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6))
+        }
+        // PostgreSQL: connection exceptions (08…, not 08P01, a protocol violation: a bug),
+        // admin/crash shutdown and "cannot connect now" (57P01–57P03), too many connections.
+        Database(db) => db.code().is_some_and(|code| {
+            (code.starts_with("08") && code != "08P01")
+                || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 

@@ -17,12 +17,7 @@ use crate::{
 
 /// Connects to the configured database and applies migrations.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<std::sync::Arc<dyn store::Store>> {
-    let store = store::connect(
-        settings.database.url.expose(),
-        settings.database.max_connections,
-        settings.database.session_cache,
-    )
-    .await?;
+    let store = store::connect(settings.database.url.expose(), settings.database.store_options()).await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -168,7 +163,7 @@ async fn sweep_expired(state: AppState) {
     loop {
         tick.tick().await;
         let now = state.clock.now_ms();
-        match state.store.delete_expired_sessions(now).await {
+        match sweep_sessions(&state, now).await {
             Ok(n) if n > 0 => tracing::info!(deleted = n, "expired sessions removed"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "expired-session sweep failed"),
@@ -189,6 +184,21 @@ async fn sweep_expired(state: AppState) {
         if let Err(e) = state.store.delete_webhooks_before(now - crate::service::webhooks::KEPT_MS).await {
             tracing::warn!(error = %e, "webhook sweep failed");
         }
+    }
+}
+
+/// Expired sessions, in batches of 1,000 with a pause between them, so that a large backlog
+/// (a server started on a big database) never holds a lock or the pool for long.
+async fn sweep_sessions(state: &AppState, now: i64) -> Result<u64, crate::store::StoreError> {
+    const BATCH: u32 = 1_000;
+    let mut deleted = 0;
+    loop {
+        let n = state.store.delete_expired_sessions(now, BATCH).await?;
+        deleted += n;
+        if n < u64::from(BATCH) {
+            return Ok(deleted);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -1,20 +1,43 @@
-//! `DATABASE_URL`, `DB_MAX_CONNECTIONS`, `SESSION_CACHE`.
+//! `DATABASE_URL`, `DB_MAX_CONNECTIONS`, `DB_ACQUIRE_TIMEOUT`, `SESSION_CACHE`,
+//! `SESSION_CACHE_MAX_MB`.
+
+use std::time::Duration;
 
 use anyhow::bail;
 
 use super::{Secret, env::*};
+use crate::store::StoreOptions;
 
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
     pub url: Secret,
+    /// Connections in the pool: 4 per core, between 8 and 32, unless set.
     pub max_connections: u32,
+    /// How long a request waits for a free connection before it is answered 503.
+    pub acquire_timeout: Duration,
     /// Cache live sessions in process (invalidated on every change; see `store/cache.rs`).
     pub session_cache: bool,
+    /// The most memory the session cache holds, in MiB.
+    pub session_cache_max_mb: u32,
+}
+
+/// 4 connections per core, between 8 and 32: enough to keep the database's cores busy while
+/// some connections wait on the network (and one is PostgreSQL's listener for the session
+/// cache), few enough that PostgreSQL is not swamped: four 8-core instances use 128.
+pub fn default_pool_size() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    u32::try_from(cores * 4).unwrap_or(32).clamp(8, 32)
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: Secret::new("sqlite://gatehouse.db"), max_connections: 16, session_cache: true }
+        Self {
+            url: Secret::new("sqlite://gatehouse.db"),
+            max_connections: default_pool_size(),
+            acquire_timeout: Duration::from_secs(2),
+            session_cache: true,
+            session_cache_max_mb: 32,
+        }
     }
 }
 
@@ -29,7 +52,19 @@ impl DatabaseSettings {
         Ok(Self {
             url,
             max_connections: env.or("DB_MAX_CONNECTIONS", d.max_connections, at_least(1))?,
+            acquire_timeout: env.or("DB_ACQUIRE_TIMEOUT", d.acquire_timeout, parse_duration)?,
             session_cache: env.or("SESSION_CACHE", d.session_cache, parse_bool)?,
+            session_cache_max_mb: env.or("SESSION_CACHE_MAX_MB", d.session_cache_max_mb, at_least(1))?,
         })
+    }
+
+    /// What the store is opened with.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            max_connections: self.max_connections,
+            acquire_timeout: self.acquire_timeout,
+            session_cache: self.session_cache,
+            cache_max_bytes: u64::from(self.session_cache_max_mb) << 20,
+        }
     }
 }

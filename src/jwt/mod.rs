@@ -6,6 +6,7 @@
 //! CLI, another instance) is picked up without a restart.
 
 pub mod keys;
+mod reuse;
 mod signer;
 
 use std::sync::{Arc, RwLock};
@@ -23,13 +24,13 @@ use crate::{
     store::{JwkRow, Store, StoreError},
 };
 use keys::{KeyVault, SigningAlg};
+use reuse::{REUSE_DEFAULT_BYTES, Recent, RecentCache, recent_cache};
 
 /// How long an instance trusts its idea of the current key before asking the database again.
 const RECHECK_MS: i64 = 60_000;
 /// `get-session` hands out the same JWT for this long (at most a tenth of the lifetime) while
 /// nothing in it but the times would change; `/token` always mints afresh.
 const REUSE_MS: i64 = 60_000;
-const MAX_RECENT: usize = 100_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Claims {
@@ -92,14 +93,6 @@ pub enum Refusal {
     Expired,
 }
 
-/// The JWT last handed out for a session by `get-session`.
-struct Recent {
-    kid: String,
-    claims: Claims,
-    token: String,
-    minted_at: i64,
-}
-
 impl Claims {
     /// Equal but for the times.
     fn same_content(&self, other: &Claims) -> bool {
@@ -147,7 +140,8 @@ pub struct JwtService {
     vault: KeyVault,
     current: RwLock<Option<Arc<CurrentKey>>>,
     refresh: tokio::sync::Mutex<()>,
-    recent: std::sync::Mutex<std::collections::HashMap<String, Recent>>,
+    /// The JWTs get-session handed out lately, by session id (bounded by weight).
+    recent: RecentCache,
 }
 
 /// What the JWT service needs to know (from `JWT_*` settings).
@@ -175,8 +169,14 @@ impl JwtService {
             vault: KeyVault::new(secrets),
             current: RwLock::new(None),
             refresh: tokio::sync::Mutex::new(()),
-            recent: std::sync::Mutex::new(std::collections::HashMap::new()),
+            recent: recent_cache(REUSE_DEFAULT_BYTES),
         }
+    }
+
+    /// Keeps at most `max_bytes` of JWTs for get-session to hand out again.
+    pub fn reusing(mut self, max_bytes: u64) -> Self {
+        self.recent = recent_cache(max_bytes.max(64 << 10));
+        self
     }
 
     pub fn lifetime_ms(&self) -> i64 {
@@ -228,8 +228,7 @@ impl JwtService {
         let key = self.current_key(store, now_ms).await?;
         let claims = self.claims(session, user, plan, audience, now_ms);
         let reuse_ms = REUSE_MS.min((claims.exp - claims.iat) * 100);
-        let lock = || self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(r) = lock().get(&session.id)
+        if let Some(r) = self.recent.get(&session.id)
             && r.kid == key.kid
             && now_ms - r.minted_at < reuse_ms
             && r.claims.same_content(&claims)
@@ -237,12 +236,8 @@ impl JwtService {
             return Ok(r.token.clone());
         }
         let token = self.sign(&key, &claims)?;
-        let mut recent = lock();
-        if recent.len() >= MAX_RECENT {
-            recent.clear();
-        }
         let entry = Recent { kid: key.kid.clone(), claims, token: token.clone(), minted_at: now_ms };
-        recent.insert(session.id.clone(), entry);
+        self.recent.insert(session.id.clone(), Arc::new(entry));
         Ok(token)
     }
 

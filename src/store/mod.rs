@@ -12,6 +12,7 @@ pub mod admin;
 pub mod apps;
 pub mod audit;
 pub mod cache;
+mod connect;
 mod factors;
 pub mod import;
 mod lockouts;
@@ -21,8 +22,6 @@ pub mod sealed;
 pub mod session_store;
 mod sqlite;
 pub mod webhooks;
-
-use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -37,6 +36,8 @@ use crate::domain::{
 /// A live session, its user, and the subscription of its active organization (else of the user).
 pub type SessionBundle = (SessionRow, User, Option<SubscriptionRow>);
 
+use connect::{CACHE_TTL_MS, ping_if_idle};
+pub use connect::{StoreOptions, connect};
 pub use factors::{Passkeys, Removed, TwoFactors};
 pub use lockouts::{Lockouts, Reserved};
 pub use postgres::PostgresStore;
@@ -324,7 +325,8 @@ pub trait Sessions: Send + Sync {
     /// Deletes all of the user's sessions, or all but `keep`.
     async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64>;
     async fn list_sessions(&self, user_id: &str, now: i64) -> StoreResult<Vec<SessionRow>>;
-    async fn delete_expired_sessions(&self, now: i64) -> StoreResult<u64>;
+    /// Deletes up to `limit` expired sessions; answers how many.
+    async fn delete_expired_sessions(&self, now: i64, limit: u32) -> StoreResult<u64>;
     /// A live session and its user by the session's id (the JWT's `sid`).
     async fn session_by_id(&self, id: &str, now: i64) -> StoreResult<Option<(SessionRow, User)>>;
 }
@@ -458,21 +460,6 @@ pub trait EmailChanges: Send + Sync {
     /// link and code of the user and every undo link issued after this one. Older undo links stay,
     /// so the first owner's link always wins over links the attacker's own changes produced.
     async fn undo_email_change(&self, identifier: &str, now: i64) -> StoreResult<Undone>;
-}
-
-/// How long a cached session may be served without being read again (a safety net: changes
-/// made through Gatehouse invalidate at once).
-const CACHE_TTL_MS: i64 = 30_000;
-
-/// Connects to the database `DATABASE_URL` names and returns its store (not yet migrated).
-pub async fn connect(url: &str, max_connections: u32, session_cache: bool) -> anyhow::Result<Arc<dyn Store>> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url, max_connections, session_cache).await?))
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect(url, max_connections, session_cache).await?))
-    } else {
-        anyhow::bail!("DATABASE_URL: unsupported scheme (use sqlite: or postgres://)")
-    }
 }
 
 fn classify(err: sqlx::Error) -> StoreError {

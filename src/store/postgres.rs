@@ -9,7 +9,7 @@ use sqlx::{
 };
 
 use super::{
-    CACHE_TTL_MS,
+    CACHE_TTL_MS, StoreOptions,
     cache::{CHANNEL, Invalidation, SessionCache},
 };
 
@@ -25,26 +25,26 @@ impl PostgresStore {
         None
     }
 
-    pub async fn connect(url: &str, max_connections: u32, session_cache: bool) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, opts: StoreOptions) -> anyhow::Result<Self> {
         let options = PgConnectOptions::from_str(url).context("DATABASE_URL: not a valid PostgreSQL URL")?;
-        Self::connect_with(options, max_connections, session_cache).await
+        Self::connect_with(options, opts).await
     }
 
     /// With `session_cache`, live sessions are cached in process while this instance listens
     /// for the other instances' invalidations (see `cache.rs`).
-    pub async fn connect_with(
-        options: PgConnectOptions,
-        max_connections: u32,
-        session_cache: bool,
-    ) -> anyhow::Result<Self> {
+    pub async fn connect_with(options: PgConnectOptions, opts: StoreOptions) -> anyhow::Result<Self> {
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(opts.max_connections)
+            .acquire_timeout(opts.acquire_timeout)
+            // A ping before use only for a connection idle for a while (one a restart, a proxy
+            // or a NAT may have dropped): under load, one round trip per query, not two.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| Box::pin(super::ping_if_idle(conn, meta)))
             .connect_with(options)
             .await
             .context("connecting to PostgreSQL")?;
-        let cache = Arc::new(SessionCache::new(false, CACHE_TTL_MS));
-        if session_cache {
+        let cache = Arc::new(SessionCache::new(false, CACHE_TTL_MS, opts.cache_max_bytes));
+        if opts.session_cache {
             tokio::spawn(listen_for_invalidations(pool.clone(), cache.clone()));
         }
         Ok(Self { pool, cache })

@@ -3,7 +3,7 @@
 use std::{str::FromStr, sync::Arc, time::Duration};
 
 use super::{
-    CACHE_TTL_MS,
+    CACHE_TTL_MS, StoreOptions,
     cache::{Invalidation, SessionCache},
 };
 use anyhow::Context;
@@ -24,7 +24,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// With `session_cache`, live sessions are cached in process: safe because one server process
     /// owns a SQLite file and every write goes through this store.
-    pub async fn connect(url: &str, max_connections: u32, session_cache: bool) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, opts: StoreOptions) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .context("DATABASE_URL: not a valid SQLite URL")?
             .create_if_missing(true)
@@ -33,12 +33,17 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections)
+            .max_connections(opts.max_connections)
+            .acquire_timeout(opts.acquire_timeout)
+            // A ping before use only for a connection idle for a while (one a restart, a proxy
+            // or a NAT may have dropped): under load, one round trip per query, not two.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| Box::pin(super::ping_if_idle(conn, meta)))
             .min_connections(1)
             .connect_with(options)
             .await
             .context("opening the SQLite database")?;
-        let cache = Arc::new(SessionCache::new(session_cache, CACHE_TTL_MS));
+        let cache = Arc::new(SessionCache::new(opts.session_cache, CACHE_TTL_MS, opts.cache_max_bytes));
         Ok(Self { pool, cache, writers: Arc::default() })
     }
 

@@ -31,6 +31,7 @@ mod openapi;
 mod organization;
 mod origin;
 mod otp;
+mod outage;
 mod passkeys;
 mod password;
 mod proxies;

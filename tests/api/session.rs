@@ -87,7 +87,7 @@ async fn sweep_deletes_expired_rows(backend: Backend) {
     app.signed_up_cookie(&email).await;
     let user_id = app.state.store.credential_by_email(&email, "").await.unwrap().unwrap().user.id;
     let later = app.clock().now_ms() + 8 * 86_400_000;
-    assert_eq!(app.state.store.delete_expired_sessions(later).await.unwrap(), 1);
+    assert_eq!(app.state.store.delete_expired_sessions(later, 1000).await.unwrap(), 1);
     assert!(app.state.store.list_sessions(&user_id, 0).await.unwrap().is_empty());
 }
 

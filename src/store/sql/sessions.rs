@@ -4,11 +4,14 @@ use async_trait::async_trait;
 
 use super::{
     Backend, Db, organizations,
+    subscriptions::{
+        JoinedSubscription, counting_first, join_counting_subscription, joined_subscription_columns,
+    },
     users::{JoinedUser, joined_user_columns},
 };
 use crate::{
     domain::model::{SessionRow, User},
-    store::{Billing, EndSessions, SessionBundle, Sessions, StoreResult, cache::Invalidation, classify},
+    store::{EndSessions, SessionBundle, Sessions, StoreResult, cache::Invalidation, classify},
 };
 
 /// The `session` table's columns, in `SessionRow`'s order.
@@ -47,7 +50,19 @@ macro_rules! with_user_by {
     };
 }
 
-const WITH_USER_BY_TOKEN: &str = with_user_by!("token");
+/// A session by token, its user, whether its active organization requires a second factor, and
+/// the subscription that counts for it (its active organization's, else its user's): what
+/// `get-session` needs, in one statement.
+const FOR_GET_SESSION: &str = concat!(
+    "SELECT s.*, ",
+    joined_user_columns!(),
+    r#", COALESCE(o."requireTwoFactor", FALSE) AS "orgRequiresTwoFactor", "#,
+    joined_subscription_columns!(),
+    r#" FROM "session" s JOIN "user" u ON u."id" = s."userId"
+ LEFT JOIN "organization" o ON o."id" = s."activeOrganizationId""#,
+    join_counting_subscription!(r#"COALESCE(s."activeOrganizationId", s."userId")"#),
+    r#" WHERE s."token" = $1"#
+);
 
 const WITH_USER_BY_ID: &str = with_user_by!("id");
 
@@ -67,7 +82,9 @@ const LIVE_OF_USER: &str = concat!(
     r#" FROM "session" WHERE "userId" = $1 AND "expiresAt" > $2 ORDER BY "createdAt""#
 );
 
-const DELETE_EXPIRED: &str = r#"DELETE FROM "session" WHERE "expiresAt" <= $1"#;
+/// Up to `$2` expired sessions (a batch: a long delete would hold SQLite's write lock).
+const DELETE_EXPIRED: &str = r#"
+DELETE FROM "session" WHERE "id" IN (SELECT "id" FROM "session" WHERE "expiresAt" <= $1 LIMIT $2)"#;
 
 const CLEAR_ORGANIZATION: &str =
     r#"UPDATE "session" SET "activeOrganizationId" = NULL WHERE "activeOrganizationId" = $1"#;
@@ -84,6 +101,15 @@ struct WithUser {
     user: JoinedUser,
     #[sqlx(rename = "orgRequiresTwoFactor")]
     org_requires_two_factor: bool,
+}
+
+/// [`FOR_GET_SESSION`]'s row.
+#[derive(sqlx::FromRow)]
+struct ForGetSession {
+    #[sqlx(flatten)]
+    with_user: WithUser,
+    #[sqlx(flatten)]
+    subscription: JoinedSubscription,
 }
 
 impl WithUser {
@@ -209,10 +235,10 @@ impl Sessions for Backend {
             return Ok(Some(hit));
         }
         let epoch = self.cache.epoch();
-        let row: Option<WithUser> =
-            sqlx::query_as(WITH_USER_BY_TOKEN).bind(token).fetch_optional(&self.pool).await?;
+        let row: Option<ForGetSession> =
+            sqlx::query_as(FOR_GET_SESSION).bind(token).fetch_optional(&self.pool).await?;
         match row {
-            Some(row) if row.session.expires_at > now => {
+            Some(ForGetSession { with_user: row, subscription }) if row.session.expires_at > now => {
                 let withheld = row.org_requires_two_factor && !row.user.two_factor_enabled();
                 let (mut session, user) = row.split();
                 let subscription = if withheld {
@@ -221,8 +247,7 @@ impl Sessions for Backend {
                     session.active_organization_id = None;
                     None
                 } else {
-                    let reference = session.active_organization_id.as_deref().unwrap_or(&user.id);
-                    self.subscription_for(reference).await?
+                    subscription.row()
                 };
                 self.cache.put(epoch, &session, &user, subscription.as_ref(), now);
                 Ok(Some((session, user, subscription)))
@@ -263,8 +288,8 @@ impl Sessions for Backend {
         Ok(sqlx::query_as(LIVE_OF_USER).bind(user_id).bind(now).fetch_all(&self.pool).await?)
     }
 
-    async fn delete_expired_sessions(&self, now: i64) -> StoreResult<u64> {
-        let done = sqlx::query(DELETE_EXPIRED).bind(now).execute(&self.pool).await?;
+    async fn delete_expired_sessions(&self, now: i64, limit: u32) -> StoreResult<u64> {
+        let done = sqlx::query(DELETE_EXPIRED).bind(now).bind(i64::from(limit)).execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
 

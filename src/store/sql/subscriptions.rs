@@ -15,15 +15,84 @@ macro_rules! subscription_columns {
     };
 }
 
-/// The one that counts for a user or organization: a live one first, then the one ending last.
+/// Which of an owner's subscriptions counts: a live one first, then the one ending last.
+macro_rules! counting_first {
+    () => {
+        r#" ORDER BY CASE WHEN "status" IN ('active', 'trialing') THEN 0 ELSE 1 END,
+          COALESCE("periodEnd", 9223372036854775807) DESC, "updatedAt" DESC LIMIT 1"#
+    };
+}
+
+pub(super) use counting_first;
+
+/// The one that counts for a user or organization.
 const FOR_REFERENCE: &str = concat!(
     "SELECT ",
     subscription_columns!(),
-    r#" FROM "subscription" WHERE "referenceId" = $1
- ORDER BY CASE WHEN "status" IN ('active', 'trialing') THEN 0 ELSE 1 END,
-          COALESCE("periodEnd", 9223372036854775807) DESC, "updatedAt" DESC
- LIMIT 1"#
+    r#" FROM "subscription" WHERE "referenceId" = $1"#,
+    counting_first!()
 );
+
+/// Joins (as `b`) the subscription that counts for `$owner` (an SQL expression), and selects its
+/// columns as [`JoinedSubscription`]'s (all NULL when there is none).
+macro_rules! join_counting_subscription {
+    ($owner:literal) => {
+        concat!(
+            r#" LEFT JOIN "subscription" b ON b."id" = (SELECT x."id" FROM "subscription" x WHERE x."referenceId" = "#,
+            $owner,
+            counting_first!(),
+            ")"
+        )
+    };
+}
+pub(super) use join_counting_subscription;
+
+macro_rules! joined_subscription_columns {
+    () => {
+        r#"b."id" AS b_id, b."plan" AS b_plan, b."referenceId" AS b_reference_id, b."status" AS b_status,
+       b."periodStart" AS b_period_start, b."periodEnd" AS b_period_end,
+       b."cancelAtPeriodEnd" AS b_cancel_at_period_end, b."seats" AS b_seats,
+       b."stripeCustomerId" AS b_stripe_customer_id, b."stripeSubscriptionId" AS b_stripe_subscription_id,
+       b."createdAt" AS b_created_at, b."updatedAt" AS b_updated_at"#
+    };
+}
+pub(super) use joined_subscription_columns;
+
+/// A subscription's columns from [`join_counting_subscription`]: all NULL when there is none.
+#[derive(sqlx::FromRow)]
+pub(super) struct JoinedSubscription {
+    b_id: Option<String>,
+    b_plan: Option<String>,
+    b_reference_id: Option<String>,
+    b_status: Option<String>,
+    b_period_start: Option<i64>,
+    b_period_end: Option<i64>,
+    b_cancel_at_period_end: Option<bool>,
+    b_seats: Option<i64>,
+    b_stripe_customer_id: Option<String>,
+    b_stripe_subscription_id: Option<String>,
+    b_created_at: Option<i64>,
+    b_updated_at: Option<i64>,
+}
+
+impl JoinedSubscription {
+    pub(super) fn row(self) -> Option<SubscriptionRow> {
+        Some(SubscriptionRow {
+            id: self.b_id?,
+            plan: self.b_plan?,
+            reference_id: self.b_reference_id?,
+            status: self.b_status?,
+            period_start: self.b_period_start,
+            period_end: self.b_period_end,
+            cancel_at_period_end: self.b_cancel_at_period_end.unwrap_or(false),
+            seats: self.b_seats,
+            stripe_customer_id: self.b_stripe_customer_id,
+            stripe_subscription_id: self.b_stripe_subscription_id,
+            created_at: self.b_created_at?,
+            updated_at: self.b_updated_at?,
+        })
+    }
+}
 
 /// Creates or replaces by id, unless the stored row is newer, or a canceled Stripe
 /// subscription would be revived by a late event.

@@ -7,7 +7,7 @@ use std::{path::Path, str::FromStr, sync::Arc};
 use gatehouse::{
     config::Argon2Params,
     security::password::PasswordHasher,
-    store::{Maintenance, PostgresStore, SqliteStore, Store},
+    store::{Maintenance, PostgresStore, SqliteStore, Store, StoreOptions},
 };
 use serde_json::json;
 use sqlx::migrate::Migrator;
@@ -84,7 +84,7 @@ async fn populated_database_survives_the_apps_migration(backend: Backend) {
                 sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.unwrap();
             }
             pool.close().await;
-            let store = SqliteStore::connect(&url, 4, true).await.unwrap();
+            let store = SqliteStore::connect(&url, StoreOptions::with_pool(4)).await.unwrap();
             store.migrate().await.expect("0010 on a populated SQLite database");
             // Foreign keys are on again, and nothing dangles.
             let check = sqlx::SqlitePool::connect(&url).await.unwrap();
@@ -120,7 +120,7 @@ async fn populated_database_survives_the_apps_migration(backend: Backend) {
                 sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.unwrap();
             }
             pool.close().await;
-            let store = PostgresStore::connect_with(options, 4, true).await.unwrap();
+            let store = PostgresStore::connect_with(options, StoreOptions::with_pool(4)).await.unwrap();
             store.migrate().await.expect("0010 on a populated PostgreSQL database");
             let cleanup = move || {
                 let _ = std::thread::spawn(move || {

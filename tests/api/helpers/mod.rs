@@ -27,7 +27,7 @@ use gatehouse::{
     config::{Argon2Params, Secret, Settings},
     domain::time::Clock,
     security::counters::Mode,
-    store::{PostgresStore, SqliteStore, Store},
+    store::{PostgresStore, SqliteStore, Store, StoreOptions},
 };
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -116,9 +116,10 @@ impl TestApp {
             Backend::Sqlite => {
                 let file = std::env::temp_dir()
                     .join(format!("gatehouse-test-{}.db", gatehouse::security::tokens::random_hex(8)));
-                let store = SqliteStore::connect(&format!("sqlite://{}", file.display()), 4, true)
-                    .await
-                    .expect("sqlite");
+                let store =
+                    SqliteStore::connect(&format!("sqlite://{}", file.display()), StoreOptions::with_pool(4))
+                        .await
+                        .expect("sqlite");
                 (Arc::new(store) as Arc<dyn Store>, Some(file), None)
             }
             Backend::Postgres => {
@@ -138,6 +139,11 @@ impl TestApp {
 
     pub fn clock(&self) -> &Clock {
         &self.state.clock
+    }
+
+    /// The PostgreSQL schema this app's database is (PostgreSQL runs only).
+    pub fn pg_schema(&self) -> Option<&str> {
+        self.pg_schema.as_deref()
     }
 
     /// A server (test settings) over a database the caller made, migrated and cleans up.
@@ -375,7 +381,7 @@ async fn fresh_pg_schema(url: &str) -> (PostgresStore, String) {
 async fn pg_store_in(url: &str, schema: &str) -> PostgresStore {
     let options =
         sqlx::postgres::PgConnectOptions::from_str(url).expect("url").options([("search_path", schema)]);
-    PostgresStore::connect_with(options, 4, true).await.expect("postgres")
+    PostgresStore::connect_with(options, StoreOptions::with_pool(4)).await.expect("postgres")
 }
 
 /// Asks `app` for `cookie`'s session until `done` holds for the body; returns how long that
