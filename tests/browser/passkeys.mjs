@@ -5,28 +5,14 @@
 //   node passkeys.mjs http://localhost:PORT        (CHROMIUM: the browser, default /usr/bin/chromium)
 // Gatehouse must run with BASE_URL=http://localhost:PORT (an IP address cannot be a relying party).
 import { randomBytes } from "node:crypto";
-import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import { chromium } from "playwright-core";
 import { check, must, run, show } from "../client/checks.mjs";
+import { bundleClient } from "./bundle.mjs";
 
 const BASE = process.argv[2].replace(/\/+$/, "");
-const here = fileURLToPath(new URL(".", import.meta.url));
-
-const bundle = await build({
-  stdin: {
-    contents: `import { createAuthClient } from "better-auth/client";
+const bundle = await bundleClient(`import { createAuthClient } from "better-auth/client";
 import { passkeyClient } from "@better-auth/passkey/client";
-window.authClient = createAuthClient({ baseURL: location.origin, plugins: [passkeyClient()] });`,
-    resolveDir: here,
-    loader: "js",
-  },
-  bundle: true,
-  format: "iife",
-  platform: "browser",
-  write: false,
-  logLevel: "error",
-});
+window.authClient = createAuthClient({ baseURL: location.origin, plugins: [passkeyClient()] });`);
 
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium" });
 const context = await browser.newContext();
@@ -35,7 +21,7 @@ await page.route(`${BASE}/__passkeys`, (route) =>
   route.fulfill({ contentType: "text/html", body: "<!doctype html><title>passkeys</title>" }),
 );
 await page.goto(`${BASE}/__passkeys`);
-await page.addScriptTag({ content: bundle.outputFiles[0].text });
+await page.addScriptTag({ content: bundle });
 const cdp = await context.newCDPSession(page);
 await cdp.send("WebAuthn.enable", { enableUI: false });
 const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {

@@ -4,33 +4,20 @@
 // (Not *.localhost: Chromium makes each *.localhost host its own site, so it refuses both a
 // SameSite=Lax cookie set by auth.localhost in a fetch from app.localhost and Domain=localhost.)
 import http from "node:http";
-import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
-import { build } from "esbuild";
+import { bundleClient } from "./bundle.mjs";
 import { check, must, show } from "../client/checks.mjs";
-
-const here = fileURLToPath(new URL(".", import.meta.url));
 
 /** Adds the checks; returns the app's server (close it at the end). */
 export async function subdomainChecks({ browser, AUTH_ORIGIN, APP_ORIGIN, AUTH2, APP2 }) {
-  const bundle = await build({
-    stdin: {
-      contents: `import { createAuthClient } from "better-auth/client";
-  window.authClient = createAuthClient({ baseURL: ${JSON.stringify(AUTH_ORIGIN)} });`,
-      resolveDir: here,
-      loader: "js",
-    },
-    bundle: true,
-    format: "iife",
-    platform: "browser",
-    write: false,
-    logLevel: "error",
-  });
+  const bundle = await bundleClient(`import { createAuthClient } from "better-auth/client";
+window.authClient = createAuthClient({ baseURL: ${JSON.stringify(AUTH_ORIGIN)} });`);
+
   // The app on app.example.com: a page with the client, and a server route that reads the session
   // from the cookie it receives (COOKIE_DOMAIN scopes it to example.com) by asking Gatehouse.
   const appServer = http
     .createServer(async (req, res) => {
-      if (req.url === "/client.js") return res.end(bundle.outputFiles[0].text);
+      if (req.url === "/client.js") return res.end(bundle);
       if (req.url === "/session") {
         const r = await fetch(`http://127.0.0.1:${AUTH2}/api/auth/get-session`, { headers: { cookie: req.headers.cookie ?? "" } });
         return res.end(await r.text());
