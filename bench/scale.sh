@@ -8,7 +8,9 @@
 #   mix      80% of requests on 1% of the sessions, 20% on all
 #   hot      drawn from 1,000 sessions (the cache answers)
 # One line per mode: `db=… sessions=… mode=… rps=… p50=… p99=… non2xx=… rss_max_kb=…`, after a
-# line with `cold_start_ms`. Adapted from ../shared/bench/scale.sh (PostgreSQL, uniform and hot).
+# line with `cold_start_ms`. SIGN_IN=1 adds ../shared/bench/authbench.sh's sign_in scenario
+# against the same server (its own user, among USERS others). Adapted from
+# ../shared/bench/scale.sh (PostgreSQL, uniform and hot).
 set -euo pipefail
 BIN=$(realpath "$1"); DB=$2; USERS=$3; SESSIONS=$4; DUR=${5:-8s}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -78,3 +80,7 @@ for mode in ${MODES:-uniform mix hot}; do
   non=$(awk '/Non-2xx/{print $5}' <<<"$out")
   echo "db=$DB sessions=$SESSIONS mode=$mode rps=$rps p50=$p50 p99=$p99 non2xx=${non:-0} rss_max_kb=$rss_max"
 done
+if [ -n "${SIGN_IN:-}" ]; then
+  SCENARIOS=sign_in QUIET_MAX=0 PAUSE=1 "$HERE/../../shared/bench/authbench.sh" "http://127.0.0.1:$port" "$DUR" |
+    sed "s/^/db=$DB users=$USERS /"
+fi
