@@ -35,15 +35,22 @@ const SET_ACTIVE_ORGANIZATION: &str =
     r#"UPDATE "session" SET "activeOrganizationId" = $2 WHERE "token" = $1"#;
 
 /// A session (by `$key`) joined with its user, and whether its active organization requires a
-/// second factor: one row, one round trip.
+/// second factor: one row, one round trip. More columns and joins can be added:
+/// `with_user_by!(key, ", more columns", " LEFT JOIN …")`.
 macro_rules! with_user_by {
     ($key:literal) => {
+        with_user_by!($key, "", "")
+    };
+    ($key:literal, $columns:expr, $joins:expr) => {
         concat!(
             "SELECT s.*, ",
             joined_user_columns!(),
-            r#", COALESCE(o."requireTwoFactor", FALSE) AS "orgRequiresTwoFactor"
- FROM "session" s JOIN "user" u ON u."id" = s."userId"
- LEFT JOIN "organization" o ON o."id" = s."activeOrganizationId" WHERE s.""#,
+            r#", COALESCE(o."requireTwoFactor", FALSE) AS "orgRequiresTwoFactor""#,
+            $columns,
+            r#" FROM "session" s JOIN "user" u ON u."id" = s."userId"
+ LEFT JOIN "organization" o ON o."id" = s."activeOrganizationId""#,
+            $joins,
+            r#" WHERE s.""#,
             $key,
             r#"" = $1"#
         )
@@ -53,15 +60,10 @@ macro_rules! with_user_by {
 /// A session by token, its user, whether its active organization requires a second factor, and
 /// the subscription that counts for it (its active organization's, else its user's): what
 /// `get-session` needs, in one statement.
-const FOR_GET_SESSION: &str = concat!(
-    "SELECT s.*, ",
-    joined_user_columns!(),
-    r#", COALESCE(o."requireTwoFactor", FALSE) AS "orgRequiresTwoFactor", "#,
-    joined_subscription_columns!(),
-    r#" FROM "session" s JOIN "user" u ON u."id" = s."userId"
- LEFT JOIN "organization" o ON o."id" = s."activeOrganizationId""#,
-    join_counting_subscription!(r#"COALESCE(s."activeOrganizationId", s."userId")"#),
-    r#" WHERE s."token" = $1"#
+const FOR_GET_SESSION: &str = with_user_by!(
+    "token",
+    concat!(", ", joined_subscription_columns!()),
+    join_counting_subscription!(r#"COALESCE(s."activeOrganizationId", s."userId")"#)
 );
 
 const WITH_USER_BY_ID: &str = with_user_by!("id");
