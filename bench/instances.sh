@@ -17,15 +17,7 @@ env_of() { echo env -i PATH="$PATH" HOME="$HOME" DATABASE_URL="$URL" REDIS_URL=r
   BASE_URL="http://127.0.0.1:$1" BIND="127.0.0.1:$1" RATE_LIMIT_ENABLED=false RUST_LOG=warn; }
 $(env_of "$A") "$BIN" migrate >/dev/null
 now=$(date +%s%3N); exp=$((now + 6*24*3600*1000)); users=$((SESSIONS / 5))
-psql -h 127.0.0.1 -U postgres -q "$name" <<SQL
-INSERT INTO "user"("id","name","email","emailVerified","createdAt","updatedAt")
-  SELECT 'u'||i, 'User '||i, 'user'||i||'@example.com', true, $now, $now FROM generate_series(1,$users) i;
-INSERT INTO "session"("id","token","userId","expiresAt","createdAt","updatedAt")
-  SELECT 's'||i, rtrim(translate(encode(int8send(i::bigint) || int8send(i::bigint * 7919 + 12345), 'base64'), '+/', '-_'), '='),
-         'u'||(1 + (i % $users)), $exp, $now, $now FROM generate_series(1,$SESSIONS) i;
-VACUUM (FREEZE, ANALYZE);
-SQL
-psql -h 127.0.0.1 -U postgres -qtAc 'select "token" from "session" order by random()' "$name" >"$T/tokens.txt"
+"$HERE/seed_postgres.sh" "$name" "$users" "$SESSIONS" "$now" "$exp" "$T/tokens.txt"
 (cd "$T" && exec $(env_of "$A") "$BIN" serve >"$T/a.log" 2>&1) & PA=$!
 (cd "$T" && exec $(env_of "$B") "$BIN" serve >"$T/b.log" 2>&1) & PB=$!
 trap 'kill $PA $PB 2>/dev/null; wait $PA $PB 2>/dev/null; psql -h 127.0.0.1 -U postgres -qc "drop database if exists $name" postgres; rm -rf "$T"' EXIT

@@ -32,16 +32,7 @@ ENV=(env -i PATH="$PATH" HOME="$HOME" DATABASE_URL="$URL" BETTER_AUTH_SECRET=sca
 (cd "$T" && "${ENV[@]}" "$BIN" migrate >/dev/null)
 t0=$(date +%s)
 if [ "$DB" = postgres ]; then
-  psql -h 127.0.0.1 -U postgres -q "$name" <<SQL
-INSERT INTO "user"("id","name","email","emailVerified","createdAt","updatedAt")
-  SELECT 'u'||i, 'User '||i, 'user'||i||'@example.com', true, $now, $now FROM generate_series(1,$USERS) i;
-INSERT INTO "session"("id","token","userId","expiresAt","createdAt","updatedAt")
-  SELECT 's'||i, rtrim(translate(encode(int8send(i::bigint) || int8send(i::bigint * 7919 + 12345), 'base64'), '+/', '-_'), '='),
-         'u'||(1 + (i % $USERS)), $exp, $now, $now FROM generate_series(1,$SESSIONS) i;
-VACUUM (FREEZE, ANALYZE);
-CHECKPOINT;
-SQL
-  psql -h 127.0.0.1 -U postgres -qtAc 'select "token" from "session" order by random()' "$name" >"$T/tokens.txt"
+  "$HERE/seed_postgres.sh" "$name" "$USERS" "$SESSIONS" "$now" "$exp" "$T/tokens.txt"
 else
   python3 "$HERE/seed_sqlite.py" "$T/scale.db" "$USERS" "$SESSIONS" "$now" "$exp" "$T/tokens.txt"
 fi

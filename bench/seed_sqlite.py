@@ -1,5 +1,5 @@
 """seed_sqlite.py DB USERS SESSIONS NOW EXPIRES TOKENS_OUT: fills a migrated Gatehouse SQLite
-database the way scale.sh fills PostgreSQL (same ids and tokens), and writes the tokens, shuffled."""
+database the way seed_postgres.sh fills PostgreSQL (same ids and tokens), and writes the tokens, shuffled."""
 import base64
 import random
 import sqlite3
