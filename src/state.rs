@@ -79,10 +79,8 @@ impl AppState {
         let hasher = PasswordHasher::new(settings.passwords.argon2, settings.passwords.hash_concurrency)?;
         let origins = TrustedOrigins::new(&settings.base_url, &settings.trusted_origins);
         let session_cookie = settings.session_cookie_name();
-        // The JWTs get-session reuses get half the session cache's budget, on top (a kept JWT
-        // weighs about twice a cached session).
-        let reuse_bytes = u64::from(settings.database.session_cache_max_mb) << 19;
-        let jwt = JwtService::new(settings.jwt.clone(), &secrets).reusing(reuse_bytes);
+        let jwt =
+            JwtService::new(settings.jwt.clone(), &secrets).reusing(settings.database.jwt_reuse_bytes());
         let templates =
             Templates::load_or_builtin(&settings.mail.templates_dir, settings.mail.templates_explicit)?;
         let mailer = Mailer::new(

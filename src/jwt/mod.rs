@@ -94,33 +94,30 @@ pub enum Refusal {
 }
 
 impl Claims {
-    /// Equal but for the times.
-    fn same_content(&self, other: &Claims) -> bool {
-        (
-            &self.sub,
-            &self.email,
-            &self.name,
-            self.email_verified,
-            &self.sid,
-            &self.org,
-            &self.plan,
-            &self.iss,
-            &self.aud,
-            &self.app,
-            &self.act,
-        ) == (
-            &other.sub,
-            &other.email,
-            &other.name,
-            other.email_verified,
-            &other.sid,
-            &other.org,
-            &other.plan,
-            &other.iss,
-            &other.aud,
-            &other.app,
-            &other.act,
-        )
+    /// A digest of everything but the times: two claims with the same digest differ at most in
+    /// `iat`, `nbf`, `exp` and `jti`. Each field is length-prefixed, so none can run into the next.
+    fn content_digest(&self) -> [u8; 16] {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        let mut field = |v: Option<&str>| match v {
+            Some(v) => {
+                h.update((v.len() as u64 + 1).to_le_bytes());
+                h.update(v.as_bytes());
+            }
+            None => h.update(0u64.to_le_bytes()),
+        };
+        for v in [&self.sub, &self.email, &self.name, &self.sid, &self.iss, &self.aud] {
+            field(Some(v));
+        }
+        for v in [&self.org, &self.plan, &self.app] {
+            field(v.as_deref());
+        }
+        field(self.act.as_ref().map(|a| a.sub.as_str()));
+        field(Some(if self.email_verified { "1" } else { "0" }));
+        let digest = h.finalize();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&digest[..16]);
+        out
     }
 }
 
@@ -228,15 +225,16 @@ impl JwtService {
         let key = self.current_key(store, now_ms).await?;
         let claims = self.claims(session, user, plan, audience, now_ms);
         let reuse_ms = REUSE_MS.min((claims.exp - claims.iat) * 100);
+        let content = claims.content_digest();
         if let Some(r) = self.recent.get(&session.id)
             && r.kid == key.kid
             && now_ms - r.minted_at < reuse_ms
-            && r.claims.same_content(&claims)
+            && r.content == content
         {
             return Ok(r.token.clone());
         }
         let token = self.sign(&key, &claims)?;
-        let entry = Recent { kid: key.kid.clone(), claims, token: token.clone(), minted_at: now_ms };
+        let entry = Recent { kid: key.kid.clone(), content, token: token.clone(), minted_at: now_ms };
         self.recent.insert(session.id.clone(), Arc::new(entry));
         Ok(token)
     }

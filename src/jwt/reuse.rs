@@ -3,33 +3,27 @@
 
 use std::sync::Arc;
 
-use super::Claims;
-
 /// What the JWTs kept for reuse may weigh, unless `JwtService::reusing` says otherwise.
 pub(super) const REUSE_DEFAULT_BYTES: u64 = 8 << 20;
 
 /// The JWT last handed out for a session by `get-session`.
 pub(super) struct Recent {
     pub kid: String,
-    pub claims: Claims,
+    /// What the claims said, but for the times (`Claims::content_digest`): the token carries
+    /// them already, so they are not kept twice.
+    pub content: [u8; 16],
     pub token: String,
     pub minted_at: i64,
 }
 
-/// A kept JWT weighs its bytes, roughly: the token, the claims' strings, and a fixed part.
+/// A kept JWT weighs its bytes, roughly: the token, its key, and a fixed part (the entry, the
+/// `Arc`, the cache's bookkeeping).
 #[derive(Clone)]
 pub(super) struct RecentWeight;
 
 impl quick_cache::Weighter<String, Arc<Recent>> for RecentWeight {
     fn weight(&self, id: &String, r: &Arc<Recent>) -> u64 {
-        let c = &r.claims;
-        let strings = [&c.sub, &c.email, &c.name, &c.sid, &c.iss, &c.aud, &r.kid, &r.token, id];
-        let optional = [&c.org, &c.plan, &c.app];
-        let bytes = strings.iter().map(|s| s.len()).sum::<usize>()
-            + optional.iter().map(|s| s.as_deref().map_or(0, str::len)).sum::<usize>()
-            + std::mem::size_of::<Recent>()
-            + 64;
-        bytes as u64
+        (r.kid.len() + r.token.len() + id.len() + std::mem::size_of::<Recent>() + 96) as u64
     }
 }
 

@@ -220,6 +220,28 @@ async fn get_session_carries_a_jwt(backend: Backend) {
     assert!(!exposes(&res, "set-auth-jwt"));
 }
 
+/// get-session hands the same JWT out again while its content holds, and a new one as soon as
+/// anything in it would change (here the name), or once it is a minute old.
+async fn get_session_reuses_a_jwt_only_while_its_content_holds(backend: Backend) {
+    let app = app!(backend);
+    let cookie = app.signed_up_cookie(&unique_email()).await;
+    let jwt_of = |res: &TestResponse| res.header("set-auth-jwt").expect("set-auth-jwt").to_string();
+    let first = jwt_of(&app.get("/get-session", Some(&cookie)).await);
+    app.clock().advance(Duration::from_secs(2));
+    assert_eq!(jwt_of(&app.get("/get-session", Some(&cookie)).await), first, "reused");
+
+    let res = app.post("/update-user", json!({"name": "Renamed"}), Some(&cookie)).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+    let renamed = jwt_of(&app.get("/get-session", Some(&cookie)).await);
+    assert_ne!(renamed, first);
+    assert_eq!(segment(&renamed, 1)["name"], "Renamed");
+
+    app.clock().advance(Duration::from_secs(61));
+    let later = jwt_of(&app.get("/get-session", Some(&cookie)).await);
+    assert_ne!(later, renamed, "a minute on, a new one");
+    assert_eq!(segment(&later, 1)["name"], "Renamed");
+}
+
 async fn get_session_jwt_can_be_turned_off(backend: Backend) {
     let app = app!(backend, |s| s.jwt.on_get_session = false);
     let cookie = app.signed_up_cookie(&unique_email()).await;
@@ -426,6 +448,7 @@ backend_tests!(
     rs256_keys_and_tokens,
     es256_keys_and_tokens,
     get_session_carries_a_jwt,
+    get_session_reuses_a_jwt_only_while_its_content_holds,
     get_session_jwt_can_be_turned_off,
     verify_token_accepts_a_valid_token,
     verify_token_needs_a_bearer_token,
