@@ -1,6 +1,8 @@
 //! Middleware: request ids, Bearer tokens, the `set-auth-token` header, origin (CSRF) checks, and
 //! JSON bodies for errors produced below the handlers.
 
+use std::sync::Arc;
+
 use axum::{
     extract::{Request, State},
     http::{HeaderValue, Method, StatusCode, header},
@@ -131,7 +133,7 @@ fn bearer_cookie_value(state: &AppState, req: &Request) -> Option<(String, Optio
 /// origin echoed (never `*`) with `Allow-Credentials`, `Vary: Origin`; preflights answered for
 /// `GET`/`POST` with `content-type` and `authorization`; the headers clients read exposed. Any
 /// other origin gets no CORS headers, so browsers keep its pages from reading answers. Built once;
-/// [`cors`] applies it.
+/// [`cors`] applies it (shared: the state of a `from_fn` layer is cloned for every request).
 pub fn cors_layer(state: &AppState) -> tower_http::cors::CorsLayer {
     let allowed = {
         let st = state.clone();
@@ -152,7 +154,11 @@ pub fn cors_layer(state: &AppState) -> tower_http::cors::CorsLayer {
 
 /// Applies [`cors_layer`] to requests with an `Origin`; a request without one (no browser's
 /// cross-origin call) passes untouched: an `OPTIONS` is no preflight, no CORS headers are added.
-pub async fn cors(State(layer): State<tower_http::cors::CorsLayer>, req: Request, next: Next) -> Response {
+pub async fn cors(
+    State(layer): State<Arc<tower_http::cors::CorsLayer>>,
+    req: Request,
+    next: Next,
+) -> Response {
     use tower::{Layer, ServiceExt};
     if !req.headers().contains_key(header::ORIGIN) {
         return next.run(req).await;

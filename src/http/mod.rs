@@ -93,7 +93,7 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), layers::origin_check))
         // Inside the app's scope (an app's origins are trusted for its requests); a preflight is
         // answered here, before the CSRF check.
-        .layer(middleware::from_fn_with_state(layers::cors_layer(&state), layers::cors))
+        .layer(middleware::from_fn_with_state(Arc::new(layers::cors_layer(&state)), layers::cors))
         // Outermost: which app the request belongs to decides everything below, and an invalid
         // key is refused before anything else runs.
         .layer(middleware::from_fn_with_state(state.clone(), apps::app_scope));
