@@ -302,8 +302,40 @@ fn database_unavailable(err: &sqlx::Error) -> bool {
 
 impl From<tower_sessions::session::Error> for ApiError {
     fn from(err: tower_sessions::session::Error) -> Self {
+        if database_was_away() {
+            return Self::ServiceUnavailable;
+        }
         Self::Internal(format!("session: {err}"))
     }
+}
+
+tokio::task_local! {
+    /// Set when the session layer's store found the database away during this request.
+    static DATABASE_AWAY: std::cell::Cell<bool>;
+}
+
+/// Runs a request's handling, and says whether the session layer's store found the database away
+/// meanwhile. The session layer reports its store's failures as text (or, when saving, as a bare
+/// 500 of its own), so the kind of failure travels beside them instead.
+pub async fn watching_the_database<F: std::future::Future>(handling: F) -> (F::Output, bool) {
+    DATABASE_AWAY
+        .scope(std::cell::Cell::new(false), async {
+            let out = handling.await;
+            (out, database_was_away())
+        })
+        .await
+}
+
+/// Notes a session-store failure for [`watching_the_database`] when it is the database being away.
+pub fn note_store_failure(err: &sqlx::Error) {
+    if database_unavailable(err) {
+        tracing::warn!(error = %err, "database unavailable in the session layer: answered 503");
+        let _ = DATABASE_AWAY.try_with(|away| away.set(true));
+    }
+}
+
+fn database_was_away() -> bool {
+    DATABASE_AWAY.try_with(std::cell::Cell::get).unwrap_or(false)
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

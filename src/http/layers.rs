@@ -225,19 +225,18 @@ pub async fn origin_check(State(state): State<AppState>, req: Request, next: Nex
 /// Errors raised below the handlers (the session layer's 500s, axum's 405s) get the contract's
 /// shape: JSON bodies for 5xx, and an unknown method is an unknown route (404, empty body).
 pub async fn contract_errors(req: Request, next: Next) -> Response {
-    let res = next.run(req).await;
+    let (res, database_away) = crate::error::watching_the_database(next.run(req)).await;
     let status = res.status();
     if status == StatusCode::METHOD_NOT_ALLOWED {
         return StatusCode::NOT_FOUND.into_response();
     }
     if status.is_server_error() && !res.headers().contains_key(header::CONTENT_TYPE) {
-        let err = if status == StatusCode::SERVICE_UNAVAILABLE {
-            ApiError::ServiceUnavailable
-        } else {
-            ApiError::internal("error below the handlers (see the log above)")
-        };
+        // A bare 500 from the session layer when saving with the database away is a 503 too.
+        if status == StatusCode::SERVICE_UNAVAILABLE || database_away {
+            return ApiError::ServiceUnavailable.into_response();
+        }
         let (parts, _) = res.into_parts();
-        let mut fresh = err.into_response();
+        let mut fresh = ApiError::internal("error below the handlers (see the log above)").into_response();
         *fresh.status_mut() = parts.status;
         return fresh;
     }

@@ -63,6 +63,9 @@ fn row_of(record: &Record) -> session_store::Result<SessionRow> {
 }
 
 fn backend(err: StoreError) -> session_store::Error {
+    if let StoreError::Db(db) = &err {
+        crate::error::note_store_failure(db);
+    }
     session_store::Error::Backend(err.to_string())
 }
 

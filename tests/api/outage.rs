@@ -1,11 +1,12 @@
 //! The database away: requests are answered 503 with `Retry-After`, never 500, and everything
-//! answers again once it is back. PostgreSQL is reached through a TCP relay the test cuts.
+//! answers again once it is back. PostgreSQL is reached through a TCP relay the test cuts; SQLite's
+//! write lock is held by another connection.
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
 use gatehouse::store::{PostgresStore, StoreOptions};
 use serde_json::json;
-use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, SqliteConnection, postgres::PgConnectOptions};
 use tokio::{
     net::{TcpListener, TcpStream},
     task::{JoinHandle, JoinSet},
@@ -64,6 +65,10 @@ async fn database_away_is_503_with_retry_after_and_then_back() {
     }
     let sign_in = server.post("/sign-in/email", json!({"email": email, "password": PASSWORD}), None).await;
     sign_in.assert_error(503, "SERVICE_UNAVAILABLE");
+    // Through the session layer's own store calls too (sign-out deletes the session through it).
+    let sign_out = server.post("/sign-out", json!({}), Some(&cookie)).await;
+    sign_out.assert_error(503, "SERVICE_UNAVAILABLE");
+    assert_eq!(sign_out.header("retry-after"), Some("2"));
 
     relaying = relay(TcpListener::bind(("127.0.0.1", port)).await.expect("rebind"), target);
     let mut statuses = Vec::new();
@@ -79,4 +84,31 @@ async fn database_away_is_503_with_retry_after_and_then_back() {
     assert_eq!(statuses.last(), Some(&200), "never back: {statuses:?}");
     assert!(statuses.iter().all(|s| *s == 200 || *s == 503), "only 503s while it came back: {statuses:?}");
     relaying.abort();
+}
+
+/// A change the session layer itself saves (here a session's sliding refresh, read from the cache)
+/// while SQLite's write lock is held elsewhere past the busy timeout: 503 with `Retry-After`, not
+/// the layer's bare 500, and the refresh is saved once the lock is gone.
+#[tokio::test]
+async fn a_refresh_saved_while_sqlite_is_locked_is_503() {
+    let Some(app) = TestApp::with(Backend::Sqlite, |s| s.sessions.update_age = Duration::from_secs(1)).await
+    else {
+        return;
+    };
+    let cookie = app.signed_up_cookie(&unique_email()).await;
+    let before = app.get("/get-session", Some(&cookie)).await.assert_ok();
+    app.clock().advance(Duration::from_secs(2));
+
+    let file = app.sqlite_file().expect("sqlite").display().to_string();
+    let mut other = SqliteConnection::connect(&format!("sqlite://{file}")).await.expect("second connection");
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await.expect("write lock");
+    let locked = app.get("/get-session", Some(&cookie)).await;
+    locked.assert_error(503, "SERVICE_UNAVAILABLE");
+    assert_eq!(locked.header("retry-after"), Some("2"));
+    sqlx::query("ROLLBACK").execute(&mut other).await.expect("unlock");
+
+    let after = app.get("/get-session", Some(&cookie)).await;
+    let body = after.assert_ok();
+    assert_ne!(body["session"]["expiresAt"], before["session"]["expiresAt"], "refreshed: {body}");
+    assert!(after.session_cookie(&app.state.session_cookie).is_some(), "cookie re-set");
 }

@@ -146,6 +146,11 @@ impl TestApp {
         self.pg_schema.as_deref()
     }
 
+    /// The SQLite database's file (for a SQLite run).
+    pub fn sqlite_file(&self) -> Option<&std::path::Path> {
+        self.sqlite_file.as_deref()
+    }
+
     /// A server (test settings) over a database the caller made, migrated and cleans up.
     pub fn over(store: Arc<dyn Store>) -> TestApp {
         let state = AppState::new(test_settings(), store, Clock::default()).expect("state");
