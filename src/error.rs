@@ -282,7 +282,7 @@ impl From<sqlx::Error> for ApiError {
 /// The database cannot be reached or has no connection to spare (for now): no free connection
 /// within `DB_ACQUIRE_TIMEOUT`, a connection lost or refused, the server shutting down or out of
 /// connections, SQLite's file lock held past its busy timeout. Worth retrying, unlike a bug.
-fn database_unavailable(err: &sqlx::Error) -> bool {
+pub(crate) fn database_unavailable(err: &sqlx::Error) -> bool {
     use sqlx::Error::*;
     match err {
         PoolTimedOut | PoolClosed | Io(_) | Tls(_) => true,

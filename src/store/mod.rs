@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod apps;
 pub mod audit;
+mod batch;
 pub mod cache;
 mod connect;
 mod factors;

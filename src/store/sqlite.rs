@@ -55,6 +55,14 @@ impl SqliteStore {
     /// One process per file: nobody else to tell.
     async fn publish(&self, _what: &Invalidation) {}
 
+    /// get-session's read on a cache miss: in process, one statement.
+    async fn for_get_session(
+        &self,
+        token: &str,
+    ) -> Result<Option<sql::sessions::ForGetSession>, sqlx::Error> {
+        sqlx::query_as(sql::sessions::FOR_GET_SESSION).bind(token).fetch_optional(&self.pool).await
+    }
+
     /// One process per file: nobody else to tell.
     async fn announce(_conn: &mut sqlx::SqliteConnection, _what: &Invalidation) -> Result<(), sqlx::Error> {
         Ok(())

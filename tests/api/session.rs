@@ -268,7 +268,45 @@ async fn a_refresh_racing_a_revocation_does_not_revive_the_session(backend: Back
     }
 }
 
+/// Many first reads at once (on PostgreSQL they are batched into one statement per round trip):
+/// each gets its own session, the same session asked for twice in a batch answers both, and an
+/// ended session among them reads as none.
+async fn concurrent_first_reads_each_get_their_own_session(backend: Backend) {
+    let app = app!(backend);
+    let mut sessions = Vec::new();
+    for _ in 0..12 {
+        let email = unique_email();
+        sessions.push((app.signed_up_cookie(&email).await, Some(email)));
+    }
+    let ended = app.signed_up_cookie(&unique_email()).await;
+    app.post("/sign-out", json!({}), Some(&ended)).await.assert_ok();
+    sessions.push((ended, None));
+
+    let mut reads = tokio::task::JoinSet::new();
+    for _ in 0..3 {
+        for (cookie, email) in &sessions {
+            let (router, get) = (app.router.clone(), app.req(Method::GET, "/get-session"));
+            let req = get.header(header::COOKIE, cookie.as_str()).body(Body::empty()).unwrap();
+            let email = email.clone();
+            reads.spawn(async move { (tower::ServiceExt::oneshot(router, req).await.unwrap(), email) });
+        }
+    }
+    let mut answered = 0;
+    while let Some(done) = reads.join_next().await {
+        let (res, email) = done.unwrap();
+        let body: Value =
+            serde_json::from_slice(&axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap()).unwrap();
+        match email {
+            Some(email) => assert_eq!(body["user"]["email"], email.as_str(), "{body}"),
+            None => assert!(body.is_null(), "an ended session: {body}"),
+        }
+        answered += 1;
+    }
+    assert_eq!(answered, 39);
+}
+
 backend_tests!(
+    concurrent_first_reads_each_get_their_own_session,
     a_refresh_racing_a_revocation_does_not_revive_the_session,
     get_session_without_a_session_is_null,
     get_session_answers_session_user_and_subscription,

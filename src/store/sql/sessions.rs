@@ -42,6 +42,9 @@ macro_rules! with_user_by {
         with_user_by!($key, "", "")
     };
     ($key:literal, $columns:expr, $joins:expr) => {
+        with_user_by!(@where concat!(r#"s.""#, $key, r#"" = $1"#), $columns, $joins)
+    };
+    (@where $condition:expr, $columns:expr, $joins:expr) => {
         concat!(
             "SELECT s.*, ",
             joined_user_columns!(),
@@ -50,9 +53,8 @@ macro_rules! with_user_by {
             r#" FROM "session" s JOIN "user" u ON u."id" = s."userId"
  LEFT JOIN "organization" o ON o."id" = s."activeOrganizationId""#,
             $joins,
-            r#" WHERE s.""#,
-            $key,
-            r#"" = $1"#
+            " WHERE ",
+            $condition
         )
     };
 }
@@ -60,8 +62,18 @@ macro_rules! with_user_by {
 /// A session by token, its user, whether its active organization requires a second factor, and
 /// the subscription that counts for it (its active organization's, else its user's): what
 /// `get-session` needs, in one statement.
-const FOR_GET_SESSION: &str = with_user_by!(
+#[allow(dead_code, reason = "SQLite only: PostgreSQL batches these reads (FOR_GET_SESSIONS)")]
+pub(in crate::store) const FOR_GET_SESSION: &str = with_user_by!(
     "token",
+    concat!(", ", joined_subscription_columns!()),
+    join_counting_subscription!(r#"COALESCE(s."activeOrganizationId", s."userId")"#)
+);
+
+/// [`FOR_GET_SESSION`] for many tokens at once (`$1`: an array of them; PostgreSQL's batched
+/// reads, see `store/batch.rs`).
+#[allow(dead_code, reason = "PostgreSQL only: SQLite has no arrays and reads in process")]
+pub(in crate::store) const FOR_GET_SESSIONS: &str = with_user_by!(
+    @where r#"s."token" = ANY($1)"#,
     concat!(", ", joined_subscription_columns!()),
     join_counting_subscription!(r#"COALESCE(s."activeOrganizationId", s."userId")"#)
 );
@@ -95,7 +107,7 @@ const CLEAR_ORGANIZATION_OF_USER: &str = r#"
 UPDATE "session" SET "activeOrganizationId" = NULL WHERE "userId" = $1 AND "activeOrganizationId" = $2"#;
 
 /// A session joined with its user.
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 struct WithUser {
     #[sqlx(flatten)]
     session: SessionRow,
@@ -106,12 +118,19 @@ struct WithUser {
 }
 
 /// [`FOR_GET_SESSION`]'s row.
-#[derive(sqlx::FromRow)]
-struct ForGetSession {
+#[derive(Clone, sqlx::FromRow)]
+pub(in crate::store) struct ForGetSession {
     #[sqlx(flatten)]
     with_user: WithUser,
     #[sqlx(flatten)]
     subscription: JoinedSubscription,
+}
+
+impl ForGetSession {
+    #[allow(dead_code, reason = "PostgreSQL only (batched reads)")]
+    pub(in crate::store) fn token(&self) -> &str {
+        &self.with_user.session.token
+    }
 }
 
 impl WithUser {
@@ -237,8 +256,7 @@ impl Sessions for Backend {
             return Ok(Some(hit));
         }
         let epoch = self.cache.epoch();
-        let row: Option<ForGetSession> =
-            sqlx::query_as(FOR_GET_SESSION).bind(token).fetch_optional(&self.pool).await?;
+        let row = self.for_get_session(token).await?;
         match row {
             Some(ForGetSession { with_user: row, subscription }) if row.session.expires_at > now => {
                 let withheld = row.org_requires_two_factor && !row.user.two_factor_enabled();

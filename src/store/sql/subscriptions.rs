@@ -59,7 +59,7 @@ macro_rules! joined_subscription_columns {
 pub(super) use joined_subscription_columns;
 
 /// A subscription's columns from [`join_counting_subscription`]: all NULL when there is none.
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 pub(super) struct JoinedSubscription {
     b_id: Option<String>,
     b_plan: Option<String>,

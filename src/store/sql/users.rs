@@ -121,7 +121,7 @@ const DELETE: &str = r#"DELETE FROM "user" WHERE "id" = $1"#;
 const APP_OF: &str = r#"SELECT COALESCE("appId", '') FROM "user" WHERE "id" = $1"#;
 
 /// A user read as a join's `u_*` columns (see `joined_user_columns!`).
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 pub(super) struct JoinedUser {
     u_name: String,
     u_email: String,
