@@ -302,7 +302,8 @@ pub(crate) fn database_unavailable(err: &sqlx::Error) -> bool {
 
 impl From<tower_sessions::session::Error> for ApiError {
     fn from(err: tower_sessions::session::Error) -> Self {
-        if database_was_away() {
+        use tower_sessions::{session::Error::Store, session_store::Error::Backend};
+        if matches!(err, Store(Backend(_))) && database_was_away() {
             return Self::ServiceUnavailable;
         }
         Self::Internal(format!("session: {err}"))

@@ -17,11 +17,15 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 type Reply<R> = oneshot::Sender<Result<Option<R>, sqlx::Error>>;
 
 /// The queue's far end, shared by the workers (one drains it at a time).
-type Queue<R> = Arc<Mutex<mpsc::UnboundedReceiver<(String, Reply<R>)>>>;
+type Queue<R> = Arc<Mutex<mpsc::Receiver<(String, Reply<R>)>>>;
+
+/// The most lookups waiting: past it a lookup is refused at once (503, as with no free
+/// connection), so an outage or overload cannot pile up work to do after it ends.
+const QUEUE_MAX: usize = 4096;
 
 /// A queue of lookups by key and the workers that answer them.
 pub struct Batcher<R> {
-    queue: mpsc::UnboundedSender<(String, Reply<R>)>,
+    queue: mpsc::Sender<(String, Reply<R>)>,
     /// How long a lookup waits for its answer (then: the database is busy, 503), as a query
     /// waits for a free connection.
     wait: std::time::Duration,
@@ -42,7 +46,7 @@ impl<R: Clone + Send + 'static> Batcher<R> {
         F: Fn(Vec<String>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<(String, R)>, sqlx::Error>> + Send + 'static,
     {
-        let (queue, receiver) = mpsc::unbounded_channel();
+        let (queue, receiver) = mpsc::channel(QUEUE_MAX);
         let receiver = Arc::new(Mutex::new(receiver));
         let read = Arc::new(read);
         for _ in 0..workers.max(1) {
@@ -54,7 +58,10 @@ impl<R: Clone + Send + 'static> Batcher<R> {
     /// The row for `key`, if there is one.
     pub async fn get(&self, key: &str) -> Result<Option<R>, sqlx::Error> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send((key.to_string(), reply)).map_err(|_| sqlx::Error::PoolClosed)?;
+        self.queue.try_send((key.to_string(), reply)).map_err(|err| match err {
+            mpsc::error::TrySendError::Full(_) => sqlx::Error::PoolTimedOut,
+            mpsc::error::TrySendError::Closed(_) => sqlx::Error::PoolClosed,
+        })?;
         match tokio::time::timeout(self.wait, answer).await {
             Ok(answered) => answered.map_err(|_| sqlx::Error::PoolClosed)?,
             Err(_) => Err(sqlx::Error::PoolTimedOut),
@@ -64,9 +71,9 @@ impl<R: Clone + Send + 'static> Batcher<R> {
 
 async fn work<R, F, Fut>(receiver: Queue<R>, read: Arc<F>, max: usize)
 where
-    R: Clone,
+    R: Clone + Send + 'static,
     F: Fn(Vec<String>) -> Fut,
-    Fut: Future<Output = Result<Vec<(String, R)>, sqlx::Error>>,
+    Fut: Future<Output = Result<Vec<(String, R)>, sqlx::Error>> + Send + 'static,
 {
     let mut batch = Vec::with_capacity(max);
     loop {
@@ -76,12 +83,21 @@ where
                 return;
             }
         }
-        // Waiters by key: the same key may be asked for twice in one batch.
+        // Waiters by key: the same key may be asked for twice in one batch. A caller that gave
+        // up waiting is not read for.
         let mut waiting: HashMap<String, Vec<Reply<R>>> = HashMap::with_capacity(batch.len());
-        for (key, reply) in batch.drain(..) {
+        for (key, reply) in batch.drain(..).filter(|(_, reply)| !reply.is_closed()) {
             waiting.entry(key).or_default().push(reply);
         }
-        match read(waiting.keys().cloned().collect()).await {
+        if waiting.is_empty() {
+            continue;
+        }
+        // Read in a task of its own: a panic there fails this batch, not the worker.
+        let reading = tokio::spawn(read(waiting.keys().cloned().collect()));
+        let answer = reading
+            .await
+            .unwrap_or_else(|panic| Err(sqlx::Error::Protocol(format!("batched read: {panic}"))));
+        match answer {
             Ok(rows) => {
                 for (key, row) in rows {
                     if let Some(replies) = waiting.remove(&key) {
