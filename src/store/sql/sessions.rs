@@ -59,24 +59,28 @@ macro_rules! with_user_by {
     };
 }
 
-/// A session by token, its user, whether its active organization requires a second factor, and
-/// the subscription that counts for it (its active organization's, else its user's): what
-/// `get-session` needs, in one statement.
+/// Sessions (those `$condition` picks), each with its user, whether its active organization
+/// requires a second factor, and the subscription that counts for it (its active organization's,
+/// else its user's): what `get-session` needs, in one statement. One definition for the single
+/// and the batched read, so their rows cannot drift apart.
+macro_rules! for_get_session_where {
+    ($condition:literal) => {
+        with_user_by!(
+            @where $condition,
+            concat!(", ", joined_subscription_columns!()),
+            join_counting_subscription!(r#"COALESCE(s."activeOrganizationId", s."userId")"#)
+        )
+    };
+}
+
+/// What `get-session` needs for one token.
 #[allow(dead_code, reason = "SQLite only: PostgreSQL batches these reads (FOR_GET_SESSIONS)")]
-pub(in crate::store) const FOR_GET_SESSION: &str = with_user_by!(
-    "token",
-    concat!(", ", joined_subscription_columns!()),
-    join_counting_subscription!(r#"COALESCE(s."activeOrganizationId", s."userId")"#)
-);
+pub(in crate::store) const FOR_GET_SESSION: &str = for_get_session_where!(r#"s."token" = $1"#);
 
 /// [`FOR_GET_SESSION`] for many tokens at once (`$1`: an array of them; PostgreSQL's batched
 /// reads, see `store/batch.rs`).
 #[allow(dead_code, reason = "PostgreSQL only: SQLite has no arrays and reads in process")]
-pub(in crate::store) const FOR_GET_SESSIONS: &str = with_user_by!(
-    @where r#"s."token" = ANY($1)"#,
-    concat!(", ", joined_subscription_columns!()),
-    join_counting_subscription!(r#"COALESCE(s."activeOrganizationId", s."userId")"#)
-);
+pub(in crate::store) const FOR_GET_SESSIONS: &str = for_get_session_where!(r#"s."token" = ANY($1)"#);
 
 const WITH_USER_BY_ID: &str = with_user_by!("id");
 
