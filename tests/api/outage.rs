@@ -65,7 +65,8 @@ async fn database_away_is_503_with_retry_after_and_then_back() {
     }
     let sign_in = server.post("/sign-in/email", json!({"email": email, "password": PASSWORD}), None).await;
     sign_in.assert_error(503, "SERVICE_UNAVAILABLE");
-    // Through the session layer's own store calls too (sign-out deletes the session through it).
+    // Sign-out too (it fails reading the session, before the session layer writes anything;
+    // the layer's own writes are the SQLite test below).
     let sign_out = server.post("/sign-out", json!({}), Some(&cookie)).await;
     sign_out.assert_error(503, "SERVICE_UNAVAILABLE");
     assert_eq!(sign_out.header("retry-after"), Some("2"));
