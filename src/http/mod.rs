@@ -23,6 +23,7 @@ pub mod password;
 pub mod redirect;
 pub mod session;
 pub mod social;
+pub mod social_errors;
 pub mod stripe;
 pub mod tokens;
 pub mod two_factor;

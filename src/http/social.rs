@@ -21,6 +21,7 @@ use crate::{
         layers::no_store,
         pages,
         redirect::{check_callback, found},
+        social_errors,
     },
     service::{
         sessions::{SignInContext, base_cookie},
@@ -369,32 +370,6 @@ struct ErrorQuery {
 async fn error_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let q: ErrorQuery = lenient_query(query);
     let code = q.error.unwrap_or_default();
-    let text = match code.as_str() {
-        "state_not_found" | "state_mismatch" => {
-            "The sign-in could not be matched to this browser. This usually means cookies are blocked, the \
-             sign-in took longer than ten minutes, or it started on another domain or in another browser. \
-             Allow cookies for this site and start again."
-        }
-        "account_not_linked" => {
-            "An account with this email already exists here. If we sent you an email, follow its link to \
-             connect this sign-in to your account; otherwise sign in with your password first."
-        }
-        "account_already_linked_to_different_user" => {
-            "This provider account is already linked to another user."
-        }
-        "email_not_found" => "The provider did not share an email address, which is needed to sign in.",
-        "email_not_verified" => {
-            "The email address is not verified: the provider has not verified it, or this site needs a \
-             verified address before you sign in (check your inbox for a verification link)."
-        }
-        "signup_disabled" => "New accounts cannot be created this way. Ask for an invitation or sign in.",
-        "account_locked" => "This account is locked after too many failed sign-ins. Try again later.",
-        "issuer_mismatch" | "issuer_missing" => {
-            "The answer did not come from the provider this sign-in started with."
-        }
-        "invalid_code" | "no_code" => "The provider's answer could not be used. Start the sign-in again.",
-        "access_denied" => "The sign-in was cancelled at the provider.",
-        _ => "The sign-in did not complete. Start it again; if it keeps failing, tell the site's operator.",
-    };
+    let text = social_errors::explain(&code);
     pages::message(&state, "Sign-in failed", text)
 }

@@ -118,7 +118,12 @@ export async function builtInPageChecks({ browser, main, APP, GATEHOUSE_URL, SHO
     const fallback = await text("something_else");
     const codes = ["state_not_found", "state_mismatch", "account_not_linked", "account_already_linked_to_different_user",
       "email_not_found", "email_not_verified", "signup_disabled", "account_locked", "issuer_mismatch", "issuer_missing",
-      "invalid_code", "no_code", "access_denied"];
+      "invalid_code", "no_code", "access_denied", "banned", "unauthorized", "two_factor_required",
+      "two_factor_setup_required", "oauth_provider_not_found", "unable_to_link_account", "email_does_not_match",
+      "unable_to_get_user_info", "login_required", "consent_required", "interaction_required",
+      "account_selection_required", "server_error", "temporarily_unavailable", "invalid_request",
+      "unauthorized_client", "invalid_scope", "unsupported_response_type", "invalid_client", "provider_error",
+      "internal_server_error"];
     for (const code of codes) {
       const said = await text(code);
       must(said !== fallback && said.length > 20, `${code}: ${show(said)}`);

@@ -5,7 +5,7 @@
 // (CHROMIUM: the browser, default /usr/bin/chromium; NGINX: default /usr/sbin/nginx;
 //  SCREENSHOTS: where the built-in pages' screenshots go, default tests/browser/screenshots.)
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -17,6 +17,8 @@ import { subdomainChecks } from "./subdomain.mjs";
 const here = fileURLToPath(new URL(".", import.meta.url));
 const SHOTS = resolve(process.env.SCREENSHOTS || join(here, "screenshots"));
 mkdirSync(SHOTS, { recursive: true });
+// Only this run's screenshots are collected: earlier runs' pictures go first.
+for (const old of readdirSync(SHOTS).filter((f) => f.endsWith(".png"))) rmSync(join(SHOTS, old));
 
 const { APP, PATH_RULE, GATEHOUSE_URL, NEXT, main, cross, AUTH_ORIGIN, APP_ORIGIN, AUTH2, APP2 } = await startStack(
   resolve(process.argv[2]),
