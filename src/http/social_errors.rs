@@ -33,23 +33,25 @@ pub fn explain(code: &str) -> &'static str {
         "unauthorized" => "This account cannot sign in to this application.",
         "two_factor_required" => {
             "This account uses a second factor, and this site has no page to ask for it after a \
-             provider sign-in. Sign in with your email and password instead."
+             provider sign-in. Sign in another way this site offers (your password or an email \
+             code), where it can ask for your second factor."
         }
         "two_factor_setup_required" => {
-            "This site requires a second factor, which this account has not set up yet. Sign in with \
-             your email and password to set one up."
+            "This site requires a second factor, which this account has not set up yet. Go back to \
+             the site and set one up; until then it lets you do nothing else."
         }
         "oauth_provider_not_found" => "This sign-in provider is not available on this site.",
         "unable_to_link_account" => {
-            "The provider account could not be connected to yours. Sign in again and retry."
+            "The provider account could not be connected to yours. Check that the provider has \
+             verified your email address, then sign in again and retry."
         }
         "email_does_not_match" => {
             "The provider account's email address differs from yours, so it cannot be connected. Use a \
              provider account with the same address."
         }
         "unable_to_get_user_info" => {
-            "The account this provider sign-in belongs to no longer exists here. Contact the site's \
-             operator."
+            "We could not get your account details from the provider. Try again in a few minutes; \
+             if it keeps failing, tell the site's operator."
         }
         "login_required" | "consent_required" | "interaction_required" | "account_selection_required" => {
             "The provider needs you to sign in or give your consent there first. Start the sign-in again."

@@ -3,7 +3,8 @@
 // nginx, and a running Gatehouse (see stack.mjs). Run by .ci/run:
 //   node tests/browser/nextjs.mjs path/to/gatehouse examples/nextjs
 // (CHROMIUM: the browser, default /usr/bin/chromium; NGINX: default /usr/sbin/nginx;
-//  SCREENSHOTS: where the built-in pages' screenshots go, default tests/browser/screenshots.)
+//  SCREENSHOTS: where the built-in pages' screenshots go, default tests/browser/screenshots; the
+//  .png files already in it are deleted first.)
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -18,7 +19,9 @@ const here = fileURLToPath(new URL(".", import.meta.url));
 const SHOTS = resolve(process.env.SCREENSHOTS || join(here, "screenshots"));
 mkdirSync(SHOTS, { recursive: true });
 // Only this run's screenshots are collected: earlier runs' pictures go first.
-for (const old of readdirSync(SHOTS).filter((f) => f.endsWith(".png"))) rmSync(join(SHOTS, old));
+for (const old of readdirSync(SHOTS, { withFileTypes: true })) {
+  if (old.isFile() && old.name.endsWith(".png")) rmSync(join(SHOTS, old.name));
+}
 
 const { APP, PATH_RULE, GATEHOUSE_URL, NEXT, main, cross, AUTH_ORIGIN, APP_ORIGIN, AUTH2, APP2 } = await startStack(
   resolve(process.argv[2]),
