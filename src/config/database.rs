@@ -25,8 +25,7 @@ pub struct DatabaseSettings {
 /// some connections wait on the network (and one is PostgreSQL's listener for the session
 /// cache), few enough that PostgreSQL is not swamped: four 8-core instances use 128.
 pub fn default_pool_size() -> u32 {
-    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-    u32::try_from(cores * 4).unwrap_or(32).clamp(8, 32)
+    u32::try_from(super::cores() * 4).unwrap_or(32).clamp(8, 32)
 }
 
 impl Default for DatabaseSettings {

@@ -33,6 +33,12 @@ use anyhow::Context;
 use url::Url;
 
 use self::env::{Env, at_least};
+
+/// The cores this process may use (2 when that cannot be told): what the defaults that scale
+/// with the machine (pool size, hashing concurrency, batch readers) are sized from.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}
 pub use self::secret::Secret;
 use self::secret::secrets;
 pub use self::{

@@ -20,7 +20,7 @@ impl Default for PasswordSettings {
     fn default() -> Self {
         Self {
             argon2: Argon2Params::default(),
-            hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            hash_concurrency: super::cores(),
             policy: PasswordPolicy::default(),
         }
     }

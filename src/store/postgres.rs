@@ -56,8 +56,7 @@ impl PostgresStore {
         // One reader per two cores: while a batch is out, the next one gathers. More readers
         // made smaller batches and less throughput (1 reader on 2 cores: +40% over 4, and +20%
         // over one statement per miss; figures in the README).
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        let workers = (cores / 2).max(1);
+        let workers = (crate::config::cores() / 2).max(1);
         let lookups = Arc::new(Batcher::start(workers, BATCH_MAX, opts.acquire_timeout, {
             let pool = pool.clone();
             move |tokens: Vec<String>| {
